@@ -1,0 +1,1 @@
+"""Static files of the Attention panel (plain ES modules), shipped inside tb_attention."""

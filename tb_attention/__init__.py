@@ -1,0 +1,39 @@
+"""tb-attention: log Transformer attention to TensorBoard and explore it in an Attention panel.
+
+    import tb_attention
+    tb_attention.add_attention(writer, "probe/store", outputs.attentions, tokens, global_step=step)
+
+Importing this package imports neither torch nor transformers.
+"""
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "add_attention": "tb_attention.writer",
+    "flush": "tb_attention.writer",
+    "close": "tb_attention.writer",
+    "read_attention": "tb_attention.reader",
+    "AttentionRecord": "tb_attention.reader",
+    "head_patterns": "tb_attention.patterns",
+    "label_heads": "tb_attention.patterns",
+    "AttentionCallback": "tb_attention.callback",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    # Lazy: `import tb_attention` stays cheap, and the callback's transformers import happens
+    # only when a user asks for it.
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError("module 'tb_attention' has no attribute %r" % name)
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,121 @@
+"""The storage format of one attention record (docs/format.md), shared by writer and server.
+
+A record is a list of blobs: blob 0 is a UTF-8 JSON header, blob 1 + l holds layer l as a
+zlib-compressed little-endian array `[heads, queries, keys]` in the record's precision, so a
+server can read one layer without touching the others.
+"""
+
+import json
+import zlib
+
+import numpy as np
+
+from tb_attention import metadata
+
+PRECISIONS = {
+    # name: (numpy dtype, max abs error of a decoded weight in [0, 1])
+    "uint8": (np.dtype("u1"), 1.0 / 510.0),
+    "float16": (np.dtype("<f2"), 2.0**-12),
+    "float32": (np.dtype("<f4"), 0.0),
+}
+COMPRESSION = "zlib"
+HEADER_BLOB = 0
+
+
+def layer_blob_index(layer):
+    return 1 + layer
+
+
+def check_precision(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(
+            "unknown precision %r: use one of %s" % (precision, ", ".join(sorted(PRECISIONS)))
+        )
+    return precision
+
+
+def encode_layer(weights, precision, level=1):
+    """Compress one layer `[heads, q, k]` of float32 weights in [0, 1]."""
+    dtype = PRECISIONS[precision][0]
+    if precision == "uint8":
+        quantized = np.empty(weights.shape, dtype=dtype)
+        # Scale, round and clip in place: rounding to the nearest of 256 levels bounds the
+        # error by half a level, 1/510.
+        scaled = np.multiply(weights, 255.0, dtype=np.float32)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, 0, 255, out=scaled)
+        quantized[...] = scaled
+    else:
+        quantized = np.ascontiguousarray(weights, dtype=dtype)
+    return zlib.compress(quantized.tobytes(), level)
+
+
+def encode_header(header):
+    return json.dumps(header, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
+
+
+def encode(attention, header, level=1):
+    """All blobs of a record: the header (already complete) then one blob per layer."""
+    precision = header["precision"]
+    return [encode_header(header)] + [encode_layer(layer, precision, level) for layer in attention]
+
+
+def make_header(shape, tokens, key_tokens, sentence_b_start, precision, patterns=None):
+    return {
+        "version": metadata.FORMAT_VERSION,
+        "shape": [int(n) for n in shape],
+        "precision": precision,
+        "compression": COMPRESSION,
+        "tokens": list(tokens),
+        "key_tokens": None if key_tokens is None else list(key_tokens),
+        "sentence_b_start": sentence_b_start,
+        "patterns": patterns,
+    }
+
+
+class FormatError(ValueError):
+    """A stored record that this version cannot decode."""
+
+
+def decode_header(blob):
+    try:
+        header = json.loads(bytes(blob).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FormatError("attention header is not valid JSON: %s" % e) from None
+    if not isinstance(header, dict):
+        raise FormatError("attention header is not a JSON object")
+    version = header.get("version")
+    if not isinstance(version, int) or version > metadata.FORMAT_VERSION:
+        raise FormatError(
+            "attention record of format version %r; this tb-attention reads up to %d"
+            % (version, metadata.FORMAT_VERSION)
+        )
+    shape = header.get("shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 4
+        or not all(isinstance(n, int) and n > 0 for n in shape)
+    ):
+        raise FormatError("attention header has a bad shape: %r" % (shape,))
+    if header.get("precision") not in PRECISIONS or header.get("compression") != COMPRESSION:
+        raise FormatError("attention header has an unknown precision or compression")
+    return header
+
+
+def decode_layer(blob, header):
+    """Float32 `[heads, q, k]` weights of one layer blob."""
+    _, heads, q, k = header["shape"]
+    dtype = PRECISIONS[header["precision"]][0]
+    try:
+        raw = zlib.decompress(blob)
+    except zlib.error as e:
+        raise FormatError("attention layer blob is corrupt: %s" % e) from None
+    expected = heads * q * k * dtype.itemsize
+    if len(raw) != expected:
+        raise FormatError("attention layer blob holds %d bytes, expected %d" % (len(raw), expected))
+    values = np.frombuffer(raw, dtype=dtype).reshape(heads, q, k)
+    if header["precision"] == "uint8":
+        return values.astype(np.float32) / np.float32(255.0)
+    return values.astype(np.float32)

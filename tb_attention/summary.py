@@ -1,0 +1,28 @@
+"""Summary protobufs for attention records (blob sequences), as TensorBoard's plugins build them."""
+
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+from tb_attention import metadata
+
+
+def blob_sequence_tensor(blobs):
+    """A rank-1 DT_STRING tensor: the only form both TensorBoard loaders keep as a blob sequence."""
+    return tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(blobs))]
+        ),
+        string_val=list(blobs),
+    )
+
+
+def attention_pb(tag, blobs):
+    """A `Summary` holding one attention record (see `codec.encode`) under `tag`."""
+    value = summary_pb2.Summary.Value(
+        tag=tag, metadata=metadata.create_summary_metadata(), tensor=blob_sequence_tensor(blobs)
+    )
+    return summary_pb2.Summary(value=[value])
+
+
+def attention_event(tag, blobs, step, wall_time):
+    return event_pb2.Event(wall_time=wall_time, step=step, summary=attention_pb(tag, blobs))

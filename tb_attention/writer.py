@@ -1,0 +1,171 @@
+"""`add_attention`: log one example's attention from a training or evaluation loop."""
+
+import logging
+import os
+import threading
+import time
+
+import numpy as np
+
+from tb_attention import codec, inputs, summary
+from tb_attention.event_writer import AttentionEventWriter
+
+logger = logging.getLogger(__name__)
+
+_registry_lock = threading.Lock()
+_writers = {}  # real log-dir path -> AttentionEventWriter
+
+
+class _SummaryWriterHook:
+    """Sits in a SummaryWriter's `all_writers`, so its `flush()` and `close()` reach our queue."""
+
+    def __init__(self, event_writer):
+        self.event_writer = event_writer
+
+    def flush(self):
+        self.event_writer.flush()
+
+    def close(self):
+        _close_writer(self.event_writer)
+
+    def get_logdir(self):
+        return self.event_writer.logdir
+
+
+def _summary_writer_logdir(writer):
+    """Log dir of a torch or tensorboardX SummaryWriter, or None for other objects."""
+    all_writers = getattr(writer, "all_writers", False)
+    if all_writers is False or not hasattr(writer, "add_scalar"):
+        return None
+    if all_writers is None:
+        raise ValueError("the SummaryWriter is closed: attention can no longer be logged through it")
+    for name in ("log_dir", "logdir"):
+        value = getattr(writer, name, None)
+        if isinstance(value, str):
+            return value
+    file_writer = getattr(writer, "file_writer", None)
+    if file_writer is not None and hasattr(file_writer, "get_logdir"):
+        return file_writer.get_logdir()
+    raise TypeError("cannot find the log dir of %s" % type(writer).__name__)
+
+
+def event_writer_for(writer):
+    """The background event writer for a SummaryWriter or a log-dir path (created on first use)."""
+    if isinstance(writer, (str, os.PathLike)):
+        logdir, summary_writer = os.fspath(writer), None
+    else:
+        logdir, summary_writer = _summary_writer_logdir(writer), writer
+        if logdir is None:
+            raise TypeError(
+                "writer must be a torch.utils.tensorboard or tensorboardX SummaryWriter or a log-dir "
+                "path, got %s" % type(writer).__name__
+            )
+    key = os.path.realpath(logdir)
+    with _registry_lock:
+        event_writer = _writers.get(key)
+        if event_writer is None or event_writer.closed:
+            event_writer = _writers[key] = AttentionEventWriter(logdir)
+        if summary_writer is not None:
+            hook_key = event_writer.path  # a name no add_scalars sub-writer can take
+            if hook_key not in summary_writer.all_writers:
+                summary_writer.all_writers[hook_key] = _SummaryWriterHook(event_writer)
+    return event_writer
+
+
+def _close_writer(event_writer):
+    with _registry_lock:
+        for key, value in list(_writers.items()):
+            if value is event_writer:
+                del _writers[key]
+    event_writer.close()
+
+
+def flush():
+    """Write everything queued by `add_attention` in this process, for every log dir."""
+    with _registry_lock:
+        writers = list(_writers.values())
+    for event_writer in writers:
+        event_writer.flush()
+
+
+def close():
+    """Flush and close every attention writer of this process."""
+    with _registry_lock:
+        writers = list(_writers.values())
+    for event_writer in writers:
+        _close_writer(event_writer)
+
+
+def _compute_patterns(attention, tokens, key_tokens, sentence_b_start):
+    """Pattern scores for the header; a failure here must never cost the attention itself."""
+    try:
+        from tb_attention import patterns
+    except ImportError:
+        return None
+    try:
+        scores = patterns.compute_patterns(attention, tokens, key_tokens, sentence_b_start)
+        return patterns.scores_to_json(scores)
+    except Exception:
+        logger.exception("tb_attention: pattern scores failed; attention is logged without them")
+        return None
+
+
+def add_attention(
+    writer,
+    tag,
+    attention,
+    tokens,
+    global_step=None,
+    *,
+    sentence_b_start=None,
+    key_tokens=None,
+    attention_mask=None,
+    example=0,
+    precision="uint8",
+    walltime=None,
+    max_tokens=inputs.DEFAULT_MAX_TOKENS,
+):
+    """Log the attention of one example under `tag` at `global_step`.
+
+    Args:
+      writer: a `torch.utils.tensorboard.SummaryWriter`, a tensorboardX `SummaryWriter`, or a
+        log-dir path. With a SummaryWriter, its `flush()` and `close()` also flush this data.
+      tag: name of the probe, e.g. "probe/store".
+      attention: Hugging Face `outputs.attentions` as is (a tuple of `[batch, heads, q, k]`), or
+        an array/tensor `[layers, heads, q, k]` or `[layers, batch, heads, q, k]`; numpy or torch
+        on any device, float16/bfloat16/float32.
+      tokens: the query tokens (strings), e.g. `tokenizer.convert_ids_to_tokens(ids)`.
+      global_step: non-negative int (None means 0, as in SummaryWriter).
+      sentence_b_start: index of the first token of sentence B, as in bertviz.
+      key_tokens: key tokens for cross-attention (q != k).
+      attention_mask: 1/0 per position (or `[batch, seq]`); padded positions are dropped.
+      example: which row of the batch to log.
+      precision: "uint8" (max abs error 1/510, default), "float16" or "float32".
+      walltime: seconds since the epoch (default: now).
+      max_tokens: refuse longer sequences unless raised (they are large to store and draw).
+
+    Only validation and one copy happen on the caller's thread; encoding, compression and disk
+    writes run in the background. Raises ValueError/TypeError for bad input, logging nothing.
+    """
+    if not isinstance(tag, str) or not tag:
+        raise TypeError("tag must be a non-empty str, got %r" % (tag,))
+    codec.check_precision(precision)
+    step = inputs.check_step(global_step)
+    wall_time = time.time() if walltime is None else float(walltime)
+    array, tokens, key_tokens, sentence_b_start = inputs.prepare(
+        attention,
+        tokens,
+        key_tokens=key_tokens,
+        sentence_b_start=sentence_b_start,
+        attention_mask=attention_mask,
+        example=example,
+        max_tokens=max_tokens,
+    )
+    event_writer = event_writer_for(writer)
+
+    def build_event():
+        scores = _compute_patterns(array, tokens, key_tokens, sentence_b_start)
+        header = codec.make_header(array.shape, tokens, key_tokens, sentence_b_start, precision, scores)
+        return summary.attention_event(tag, codec.encode(array, header), step, wall_time)
+
+    event_writer.submit(build_event)
