@@ -242,7 +242,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
                 % (header_a["shape"], header_b["shape"])
             )
         a, b = self._store.attention(ctx, step_a), self._store.attention(ctx, step_b)
-        js = patterns.head_change(a, b)
+        js = patterns.head_change(a, b).round(6)
         order = np.argsort(-js, axis=None)
         ranking = [
             {"layer": int(i // js.shape[1]), "head": int(i % js.shape[1]), "js": float(js.flat[i])}
@@ -250,7 +250,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
         ]
         return _json(
             {
-                "js": js.round(6).tolist(),
+                "js": js.tolist(),
                 "layer_mean": js.mean(axis=1).round(6).tolist(),
                 "ranking": ranking,
                 "same_tokens": header_a["tokens"] == header_b["tokens"],

@@ -173,7 +173,9 @@ def check_step(step):
         return 0
     if hasattr(step, "item") and getattr(step, "shape", ()) in ((), (1,)) and not isinstance(step, numbers.Number):
         step = step.item()
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+    if isinstance(step, bool):
+        raise TypeError("global_step must be a non-negative int, got %r" % (step,))
+    if not isinstance(step, numbers.Integral):
         if isinstance(step, numbers.Real) and float(step).is_integer():
             step = int(step)
         else:

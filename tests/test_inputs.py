@@ -1,0 +1,159 @@
+"""Accepted attention forms and the exact error for each kind of bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from tb_attention import inputs
+from tests.test_codec import softmax_attention
+
+TOKENS5 = ["[CLS]", "a", "b", "[SEP]", "c"]
+
+
+def hf_tuple(layers=2, batch=2, heads=3, q=5, k=5, seed=0):
+    a = softmax_attention((layers, batch, heads, q, k), seed=seed)
+    return tuple(torch.from_numpy(a[i]) for i in range(layers))
+
+
+def test_hugging_face_tuple_picks_the_example():
+    attn = hf_tuple()
+    out, tokens, key_tokens, sb = inputs.prepare(attn, TOKENS5, example=1, sentence_b_start=4)
+    assert out.dtype == np.float32 and out.shape == (2, 3, 5, 5)
+    np.testing.assert_array_equal(out[1], attn[1][1].numpy())
+    assert tokens == TOKENS5 and key_tokens is None and sb == 4
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_torch_dtypes_are_converted(dtype):
+    attn = tuple(t.to(dtype) for t in hf_tuple())
+    out, *_ = inputs.prepare(attn, TOKENS5)
+    np.testing.assert_allclose(out, torch.stack(attn)[:, 0].float().numpy(), atol=1e-6)
+
+
+def test_stacked_forms_agree():
+    a = softmax_attention((2, 1, 3, 5, 5))
+    from_tuple, *_ = inputs.prepare(tuple(torch.from_numpy(a[i]) for i in range(2)), TOKENS5)
+    from_rank5, *_ = inputs.prepare(a, TOKENS5)
+    from_rank4, *_ = inputs.prepare(a[:, 0], TOKENS5)
+    from_list3, *_ = inputs.prepare([a[0, 0], a[1, 0]], TOKENS5)
+    for other in (from_rank5, from_rank4, from_list3):
+        np.testing.assert_array_equal(from_tuple, other)
+
+
+def test_input_is_copied():
+    a = softmax_attention((1, 2, 5, 5))
+    out, *_ = inputs.prepare(a, TOKENS5)
+    a[:] = 0
+    assert out.sum() > 0
+
+
+def test_attention_mask_trims_padding_and_padded_tokens():
+    a = softmax_attention((1, 1, 2, 4, 4))
+    a[..., 3] = 0  # the padded key gets no weight, as in a real model
+    a /= a.sum(-1, keepdims=True)
+    out, tokens, *_ = inputs.prepare(a, ["[CLS]", "x", "[SEP]", "[PAD]"], attention_mask=[1, 1, 1, 0])
+    assert out.shape == (1, 2, 3, 3) and tokens == ["[CLS]", "x", "[SEP]"]
+    out2, tokens2, *_ = inputs.prepare(a, ["[CLS]", "x", "[SEP]"], attention_mask=torch.tensor([[1, 1, 1, 0]]))
+    np.testing.assert_array_equal(out, out2)
+    assert tokens2 == tokens
+
+
+def test_cross_attention_needs_key_tokens():
+    a = softmax_attention((2, 3, 4, 6))
+    out, tokens, key_tokens, _ = inputs.prepare(a, list("abcd"), key_tokens=list("uvwxyz"))
+    assert out.shape == (2, 3, 4, 6) and key_tokens == list("uvwxyz")
+
+
+def test_unicode_and_markup_tokens_are_kept_verbatim():
+    tokens = ["🍓", "naïve", "<script>alert(1)</script>", "", "\u200b"]
+    _, got, *_ = inputs.prepare(softmax_attention((1, 1, 5, 5)), tokens)
+    assert got == tokens
+
+
+def _nan():
+    a = softmax_attention((2, 2, 5, 5))
+    a[1, 0, 2, 3] = np.nan
+    return a
+
+
+def _inf():
+    a = softmax_attention((2, 2, 5, 5))
+    a[0, 1, 4, 0] = np.inf
+    return a
+
+
+def _logits():
+    return np.random.default_rng(0).normal(size=(2, 2, 5, 5)).astype(np.float32)
+
+
+def _unnormalised():
+    return softmax_attention((2, 2, 5, 5)) * 3
+
+
+def _zero_row():
+    a = softmax_attention((2, 2, 5, 5))
+    a[0, 0, 1] = 0
+    return a
+
+
+A = softmax_attention((2, 2, 5, 5))
+
+# (case id, kwargs for prepare, exception type, message pattern)
+BAD_INPUTS = [
+    ("rank-2 array", dict(attention=np.eye(5, dtype=np.float32), tokens=TOKENS5), ValueError, r"rank 2 \(shape \(5, 5\)\)"),
+    ("rank-6 array", dict(attention=A[None, None], tokens=TOKENS5), ValueError, "rank 6"),
+    ("layers of mixed rank", dict(attention=(A[0], A[1][None]), tokens=TOKENS5), ValueError, "each layer of attention"),
+    ("zero layers", dict(attention=(), tokens=TOKENS5), ValueError, "zero layers"),
+    ("not an array", dict(attention="attention", tokens=TOKENS5), TypeError, "attention of type str"),
+    ("heads differ across layers", dict(attention=(A[0], A[1][:1]), tokens=TOKENS5), ValueError, "layer 1 has 1 heads, layer 0 has 2"),
+    ("q/k differ across layers", dict(attention=(A[0], A[1][:, :4, :4]), tokens=TOKENS5), ValueError, r"layer 1 has \[q, k\] = \[4, 4\]"),
+    ("too few tokens", dict(attention=A, tokens=TOKENS5[:4]), ValueError, "4 tokens but the attention has 5"),
+    ("q != k without key_tokens", dict(attention=A[:, :, :4, :], tokens=TOKENS5[:4]), ValueError, "4 queries but 5 keys: for cross-attention pass key_tokens"),
+    ("key_tokens count", dict(attention=A, tokens=TOKENS5, key_tokens=TOKENS5[:3]), ValueError, "3 key_tokens but the attention has 5"),
+    ("NaN", dict(attention=_nan(), tokens=TOKENS5), ValueError, r"contains NaN \(first at layer 1, head 0, query 2\)"),
+    ("inf", dict(attention=_inf(), tokens=TOKENS5), ValueError, r"contains inf \(first at layer 0, head 1, query 4\)"),
+    ("logits", dict(attention=_logits(), tokens=TOKENS5), ValueError, "negative weights.*logits"),
+    ("rows not summing to 1", dict(attention=_unnormalised(), tokens=TOKENS5), ValueError, "sums to 3.*logits or unnormalised"),
+    ("all-zero row", dict(attention=_zero_row(), tokens=TOKENS5), ValueError, "row is all zeros.*layer 0, head 0, query 1"),
+    ("empty sequence", dict(attention=np.zeros((2, 2, 0, 0), np.float32), tokens=[]), ValueError, "empty"),
+    ("non-string token", dict(attention=A, tokens=["a", 2, "c", "d", "e"]), TypeError, r"tokens\[1\] is 2 \(int\)"),
+    ("None token", dict(attention=A, tokens=["a", "b", None, "d", "e"]), TypeError, r"tokens\[2\] is None"),
+    ("tokens as one string", dict(attention=A, tokens="a b c d e"), TypeError, "tokens must be a list of strings"),
+    ("integer attention", dict(attention=torch.ones(2, 2, 5, 5, dtype=torch.int64), tokens=TOKENS5), TypeError, "dtype torch.int64"),
+    ("example outside batch", dict(attention=A[:, None], tokens=TOKENS5, example=3), ValueError, "example=3 is outside the batch of 1"),
+    ("sentence_b_start outside", dict(attention=A, tokens=TOKENS5, sentence_b_start=5), ValueError, "sentence_b_start=5 must lie inside the 5 tokens"),
+    ("sentence_b_start not int", dict(attention=A, tokens=TOKENS5, sentence_b_start="3"), TypeError, "sentence_b_start must be an int"),
+    ("mask of wrong length", dict(attention=A, tokens=TOKENS5, attention_mask=[1, 1, 0]), ValueError, "attention_mask of shape \\(3,\\) does not match the 5"),
+    ("mask masking all", dict(attention=A, tokens=TOKENS5, attention_mask=[0] * 5), ValueError, "masks every position"),
+    ("too many tokens", dict(attention=A, tokens=TOKENS5, max_tokens=4), ValueError, "5 tokens exceed max_tokens=4"),
+]
+
+
+@pytest.mark.parametrize("case, kwargs, exc, message", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_gets_a_clear_error(case, kwargs, exc, message):
+    kwargs = dict(kwargs)
+    with pytest.raises(exc, match=message):
+        inputs.prepare(kwargs.pop("attention"), kwargs.pop("tokens"), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "step, expected", [(None, 0), (0, 0), (7, 7), (np.int64(9), 9), (3.0, 3), (torch.tensor(5), 5), (2**63 - 1, 2**63 - 1)]
+)
+def test_good_steps(step, expected):
+    assert inputs.check_step(step) == expected
+
+
+@pytest.mark.parametrize(
+    "step, exc, message",
+    [
+        (-1, ValueError, "non-negative, got -1"),
+        (1.5, TypeError, "non-negative int, got 1.5"),
+        ("3", TypeError, "got '3'"),
+        (True, TypeError, "got True"),
+        (2**63, ValueError, "int64"),
+        (float("nan"), TypeError, "nan"),
+    ],
+)
+def test_bad_steps(step, exc, message):
+    with pytest.raises(exc, match=message):
+        inputs.check_step(step)
