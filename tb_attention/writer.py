@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 import threading
 import time
 
@@ -49,17 +50,22 @@ def _summary_writer_logdir(writer):
     raise TypeError("cannot find the log dir of %s" % type(writer).__name__)
 
 
+def _logdir_of(writer):
+    if isinstance(writer, (str, os.PathLike)):
+        return os.fspath(writer)
+    logdir = _summary_writer_logdir(writer)
+    if logdir is None:
+        raise TypeError(
+            "writer must be a torch.utils.tensorboard or tensorboardX SummaryWriter or a log-dir "
+            "path, got %s" % type(writer).__name__
+        )
+    return logdir
+
+
 def event_writer_for(writer):
     """The background event writer for a SummaryWriter or a log-dir path (created on first use)."""
-    if isinstance(writer, (str, os.PathLike)):
-        logdir, summary_writer = os.fspath(writer), None
-    else:
-        logdir, summary_writer = _summary_writer_logdir(writer), writer
-        if logdir is None:
-            raise TypeError(
-                "writer must be a torch.utils.tensorboard or tensorboardX SummaryWriter or a log-dir "
-                "path, got %s" % type(writer).__name__
-            )
+    logdir = _logdir_of(writer)
+    summary_writer = None if isinstance(writer, (str, os.PathLike)) else writer
     key = os.path.realpath(logdir)
     with _registry_lock:
         event_writer = _writers.get(key)
@@ -96,6 +102,18 @@ def close():
         _close_writer(event_writer)
 
 
+def distributed_rank():
+    """This process's rank in an initialised torch.distributed group, else None.
+
+    Looks at torch only if the program already imported it: logging never imports torch itself.
+    """
+    torch = sys.modules.get("torch")
+    dist = getattr(torch, "distributed", None) if torch is not None else None
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return None
+
+
 def _compute_patterns(attention, tokens, key_tokens, sentence_b_start):
     """Pattern scores for the header; a failure here must never cost the attention itself."""
     try:
@@ -124,6 +142,7 @@ def add_attention(
     precision="uint8",
     walltime=None,
     max_tokens=inputs.DEFAULT_MAX_TOKENS,
+    all_ranks=False,
 ):
     """Log the attention of one example under `tag` at `global_step`.
 
@@ -143,6 +162,8 @@ def add_attention(
       precision: "uint8" (max abs error 1/510, default), "float16" or "float32".
       walltime: seconds since the epoch (default: now).
       max_tokens: refuse longer sequences unless raised (they are large to store and draw).
+      all_ranks: under torch.distributed only rank 0 writes by default (other ranks validate and
+        return); with True every rank writes, into a run of its own, `<logdir>/rank<k>`.
 
     Only validation and one copy happen on the caller's thread; encoding, compression and disk
     writes run in the background. Raises ValueError/TypeError for bad input, logging nothing.
@@ -161,6 +182,11 @@ def add_attention(
         example=example,
         max_tokens=max_tokens,
     )
+    rank = distributed_rank()
+    if rank is not None and rank != 0 and not all_ranks:
+        return
+    if rank is not None and all_ranks:
+        writer = os.path.join(_logdir_of(writer), "rank%d" % rank)
     event_writer = event_writer_for(writer)
 
     def build_event():
