@@ -42,11 +42,9 @@ def _patterns(header):
     scores = header.get("patterns")
     if not scores:
         return None
-    return {
-        name: np.array([[np.nan if v is None else v for v in row] for row in values], dtype=np.float32)
-        for name, values in scores.items()
-        if isinstance(values, list)
-    }
+    from tb_attention import patterns
+
+    return patterns.scores_from_json(scores)
 
 
 def read_attention(logdir, run=None, tag=None, step=None):

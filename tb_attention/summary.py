@@ -24,5 +24,13 @@ def attention_pb(tag, blobs):
     return summary_pb2.Summary(value=[value])
 
 
-def attention_event(tag, blobs, step, wall_time):
-    return event_pb2.Event(wall_time=wall_time, step=step, summary=attention_pb(tag, blobs))
+def scalar_values(scalars):
+    """`Summary.Value`s for `{tag: float}`, shown in TensorBoard's Scalars tab."""
+    return [summary_pb2.Summary.Value(tag=tag, simple_value=float(value)) for tag, value in scalars.items()]
+
+
+def attention_event(tag, blobs, step, wall_time, scalars=None):
+    summary = attention_pb(tag, blobs)
+    if scalars:
+        summary.value.extend(scalar_values(scalars))
+    return event_pb2.Event(wall_time=wall_time, step=step, summary=summary)

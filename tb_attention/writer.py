@@ -114,18 +114,29 @@ def distributed_rank():
     return None
 
 
-def _compute_patterns(attention, tokens, key_tokens, sentence_b_start):
-    """Pattern scores for the header; a failure here must never cost the attention itself."""
+# Metrics summarised as scalars with `pattern_scalars=True`: the strongest head for each.
+SCALAR_PATTERNS = ("previous_token", "next_token", "same_token", "word_pieces", "delimiter", "self")
+
+
+def _compute_patterns(attention, tokens, key_tokens, sentence_b_start, special_tokens):
+    """Pattern scores, or None: a failure here must never cost the attention itself."""
+    from tb_attention import patterns
+
     try:
-        from tb_attention import patterns
-    except ImportError:
-        return None
-    try:
-        scores = patterns.compute_patterns(attention, tokens, key_tokens, sentence_b_start)
-        return patterns.scores_to_json(scores)
+        return patterns.compute_patterns(attention, tokens, key_tokens, sentence_b_start, special_tokens)
     except Exception:
         logger.exception("tb_attention: pattern scores failed; attention is logged without them")
         return None
+
+
+def _pattern_scalars(tag, scores):
+    """`{"<tag>/patterns/<metric>_max": strongest head's score}` for the Scalars tab."""
+    out = {}
+    for name in SCALAR_PATTERNS:
+        values = scores.get(name) if scores else None
+        if values is not None and np.isfinite(values).any():
+            out["%s/patterns/%s_max" % (tag, name)] = float(np.nanmax(values))
+    return out
 
 
 def add_attention(
@@ -143,6 +154,8 @@ def add_attention(
     walltime=None,
     max_tokens=inputs.DEFAULT_MAX_TOKENS,
     all_ranks=False,
+    special_tokens=None,
+    pattern_scalars=False,
 ):
     """Log the attention of one example under `tag` at `global_step`.
 
@@ -162,6 +175,10 @@ def add_attention(
       precision: "uint8" (max abs error 1/510, default), "float16" or "float32".
       walltime: seconds since the epoch (default: now).
       max_tokens: refuse longer sequences unless raised (they are large to store and draw).
+      special_tokens: token texts counted as delimiters by the pattern scores (default: the
+        usual [CLS]/[SEP]/<s>/</s>/... set; see docs/patterns.md).
+      pattern_scalars: also log the strongest head's score per pattern as scalars
+        (`<tag>/patterns/<metric>_max`), for TensorBoard's Scalars tab. Off by default.
       all_ranks: under torch.distributed only rank 0 writes by default (other ranks validate and
         return); with True every rank writes, into a run of its own, `<logdir>/rank<k>`.
 
@@ -189,9 +206,15 @@ def add_attention(
         writer = os.path.join(_logdir_of(writer), "rank%d" % rank)
     event_writer = event_writer_for(writer)
 
+    special = None if special_tokens is None else [str(t) for t in special_tokens]
+
     def build_event():
-        scores = _compute_patterns(array, tokens, key_tokens, sentence_b_start)
-        header = codec.make_header(array.shape, tokens, key_tokens, sentence_b_start, precision, scores)
-        return summary.attention_event(tag, codec.encode(array, header), step, wall_time)
+        from tb_attention import patterns
+
+        scores = _compute_patterns(array, tokens, key_tokens, sentence_b_start, special)
+        stored = None if scores is None else patterns.scores_to_json(scores)
+        header = codec.make_header(array.shape, tokens, key_tokens, sentence_b_start, precision, stored)
+        scalars = _pattern_scalars(tag, scores) if pattern_scalars else None
+        return summary.attention_event(tag, codec.encode(array, header), step, wall_time, scalars)
 
     event_writer.submit(build_event)

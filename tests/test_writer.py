@@ -132,3 +132,38 @@ def test_queued_records_are_written_at_interpreter_exit(tmp_path):
     )
     subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=120)
     assert [r.step for r in records(tmp_path)] == list(range(20))
+
+
+def test_pattern_scalars_are_opt_in(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    shift = np.zeros((1, 2, 5, 5), dtype=np.float32)
+    shift[0, :, np.arange(1, 5), np.arange(4)] = 1  # a previous-token head...
+    shift[0, :, 0, 0] = 1
+    tb_attention.add_attention(tmp_path / "off", "p", shift, ["[CLS]", "a", "b", "c", "[SEP]"], 1)
+    tb_attention.add_attention(tmp_path / "on", "p", shift, ["[CLS]", "a", "b", "c", "[SEP]"], 1, pattern_scalars=True)
+    tb_attention.flush()
+    tags = {}
+    for run in ("off", "on"):
+        acc = event_accumulator.EventAccumulator(str(tmp_path / run))
+        acc.Reload()
+        tags[run] = acc.Tags()["scalars"]
+    assert tags["off"] == []
+    acc_on = event_accumulator.EventAccumulator(str(tmp_path / "on"))
+    acc_on.Reload()
+    (event,) = acc_on.Scalars("p/patterns/previous_token_max")
+    assert event.step == 1 and event.value == pytest.approx(1.0)
+    (record,) = records(tmp_path, run="on")
+    assert record.patterns["previous_token"].max() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_special_tokens_reach_the_stored_scores(tmp_path):
+    a = np.zeros((1, 1, 3, 3), dtype=np.float32)
+    a[..., 2] = 1  # everything to the last token
+    tokens = ["x", "y", "<stop>"]
+    tb_attention.add_attention(tmp_path / "default", "p", a, tokens)
+    tb_attention.add_attention(tmp_path / "custom", "p", a, tokens, special_tokens=["<stop>"])
+    tb_attention.flush()
+    by_run = {r.run: r.patterns["delimiter"][0, 0] for r in records(tmp_path)}
+    assert by_run["custom"] == pytest.approx(1.0)
+    assert not by_run["default"] == pytest.approx(1.0)
