@@ -1,0 +1,112 @@
+// Colours: one per head (distinct for 16+ heads), and heat-map scales for light and dark themes.
+
+// 20 hues picked to stay apart from each other and readable on white and on near-black.
+const HEAD_PALETTE = [
+  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+  "#bcbd22", "#7f7f7f", "#393b79", "#e7ba52", "#637939", "#ad494a", "#a55194", "#6b6ecf",
+  "#31a354", "#3182bd", "#e6550d", "#843c39",
+];
+
+/** Colour of head h; past the palette, hues step by the golden angle so neighbours differ. */
+export function headColor(h) {
+  if (h < HEAD_PALETTE.length) return HEAD_PALETTE[h];
+  const hue = (h * 137.508) % 360;
+  return `hsl(${hue.toFixed(1)} 65% ${h % 2 ? 45 : 58}%)`;
+}
+
+function hexToRgb(hex) {
+  const n = parseInt(hex.slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+/** 256-entry RGB lookup table (Uint8Array of 768) through the given colour stops. */
+function lut(stops) {
+  const rgb = stops.map(hexToRgb);
+  const table = new Uint8Array(256 * 3);
+  for (let i = 0; i < 256; i++) {
+    const t = (i / 255) * (rgb.length - 1);
+    const k = Math.min(rgb.length - 2, Math.floor(t));
+    const f = t - k;
+    for (let c = 0; c < 3; c++) table[3 * i + c] = Math.round(rgb[k][c] + (rgb[k + 1][c] - rgb[k][c]) * f);
+  }
+  return table;
+}
+
+const SEQUENTIAL = {
+  light: lut(["#ffffff", "#deebf7", "#9ecae1", "#4292c6", "#08519c", "#08306b"]),
+  dark: lut(["#16181d", "#10324f", "#1f6aa5", "#4ba3e3", "#a9dcff", "#f0f9ff"]),
+};
+const DIVERGING = {
+  // B - A: red where attention fell, blue where it grew; white/black at no change.
+  light: lut(["#b2182b", "#ef8a62", "#fddbc7", "#f7f7f7", "#d1e5f0", "#67a9cf", "#2166ac"]),
+  dark: lut(["#ff6b6b", "#c4453a", "#5a2420", "#1b1d22", "#1f3f5c", "#3f86c4", "#7cc4ff"]),
+};
+
+export function sequentialScale(theme) {
+  return SEQUENTIAL[theme === "dark" ? "dark" : "light"];
+}
+
+export function divergingScale(theme) {
+  return DIVERGING[theme === "dark" ? "dark" : "light"];
+}
+
+/** CSS colour of value in [lo, hi] on a lookup table. */
+export function cssColor(table, value, lo = 0, hi = 1) {
+  const i = indexOf(value, lo, hi);
+  return `rgb(${table[3 * i]},${table[3 * i + 1]},${table[3 * i + 2]})`;
+}
+
+export function indexOf(value, lo, hi) {
+  if (!(hi > lo) || Number.isNaN(value)) return 0;
+  return Math.max(0, Math.min(255, Math.round(((value - lo) / (hi - lo)) * 255)));
+}
+
+/**
+ * An offscreen canvas of `rows` x `cols` pixels coloured from `values` (row-major) on `table`,
+ * for drawing heat maps scaled up with smoothing off. Larger inputs are max-pooled to
+ * `maxRows` x `maxCols` so a thumbnail still shows a sharp peak.
+ */
+export function heatImage(values, rows, cols, table, lo, hi, maxRows = rows, maxCols = cols, offset = 0) {
+  const outRows = Math.max(1, Math.min(rows, maxRows));
+  const outCols = Math.max(1, Math.min(cols, maxCols));
+  const canvas = document.createElement("canvas");
+  canvas.width = outCols;
+  canvas.height = outRows;
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(outCols, outRows);
+  const px = image.data;
+  const scale = 255 / (hi - lo || 1);
+  if (outRows === rows && outCols === cols) {
+    for (let i = 0, n = rows * cols; i < n; i++) {
+      const idx = Math.max(0, Math.min(255, Math.round((values[offset + i] - lo) * scale))) * 3;
+      px[4 * i] = table[idx];
+      px[4 * i + 1] = table[idx + 1];
+      px[4 * i + 2] = table[idx + 2];
+      px[4 * i + 3] = 255;
+    }
+  } else {
+    // Pool by the value farthest from lo (max for weights, max |diff| keeps its sign for diffs).
+    const pooled = new Float32Array(outRows * outCols).fill(lo);
+    const mid = (lo + hi) / 2;
+    const signed = lo < 0;
+    for (let r = 0; r < rows; r++) {
+      const pr = Math.floor((r * outRows) / rows);
+      const base = offset + r * cols;
+      for (let c = 0; c < cols; c++) {
+        const v = values[base + c];
+        const p = pr * outCols + Math.floor((c * outCols) / cols);
+        if (signed ? Math.abs(v - mid) > Math.abs(pooled[p] - mid) : v > pooled[p]) pooled[p] = v;
+      }
+    }
+    if (signed) pooled.forEach((v, i) => (pooled[i] = v === lo ? mid : v));
+    for (let i = 0; i < pooled.length; i++) {
+      const idx = Math.max(0, Math.min(255, Math.round((pooled[i] - lo) * scale))) * 3;
+      px[4 * i] = table[idx];
+      px[4 * i + 1] = table[idx + 1];
+      px[4 * i + 2] = table[idx + 2];
+      px[4 * i + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+  return canvas;
+}

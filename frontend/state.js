@@ -1,0 +1,65 @@
+// Selection state, kept in the iframe's URL fragment (survives reloading the frame) and in
+// localStorage (survives reloading TensorBoard, which recreates the frame without a fragment).
+
+const STORAGE_KEY = "tb-attention:state";
+const INTS = new Set(["step", "layer", "stepB", "head"]);
+const LISTS = new Set(["heads"]);
+export const VIEWS = ["head", "model", "matrix", "compare", "patterns"];
+export const FILTERS = ["all", "aa", "bb", "ab", "ba"];
+
+export const DEFAULTS = {
+  run: null, tag: null, step: null, layer: 0, heads: null, view: "head", filter: "all",
+  runB: null, stepB: null, metric: "previous_token", sort: null, label: "", head: null,
+};
+
+/** Parse "a=1&heads=0,3" into a state object; unknown or malformed fields are dropped. */
+export function parse(text) {
+  const state = {};
+  const params = new URLSearchParams(text.replace(/^#/, ""));
+  for (const [key, raw] of params) {
+    if (!(key in DEFAULTS)) continue;
+    if (INTS.has(key)) {
+      if (/^\d{1,18}$/.test(raw)) state[key] = Number(raw);
+    } else if (LISTS.has(key)) {
+      state[key] = raw === "" ? [] : raw.split(",").filter((s) => /^\d{1,6}$/.test(s)).map(Number);
+    } else {
+      state[key] = raw;
+    }
+  }
+  if (state.view && !VIEWS.includes(state.view)) delete state.view;
+  if (state.filter && !FILTERS.includes(state.filter)) delete state.filter;
+  return state;
+}
+
+export function serialize(state) {
+  const params = new URLSearchParams();
+  for (const key of Object.keys(DEFAULTS)) {
+    const value = state[key];
+    if (value == null || value === DEFAULTS[key]) continue;
+    params.set(key, Array.isArray(value) ? value.join(",") : String(value));
+  }
+  return params.toString();
+}
+
+/** The saved state: the fragment if it has one, else localStorage, over the defaults. */
+export function load() {
+  let text = location.hash.slice(1);
+  if (!text) {
+    try {
+      text = localStorage.getItem(STORAGE_KEY) || "";
+    } catch (_) {
+      text = ""; // storage disabled: the fragment alone has to do
+    }
+  }
+  return { ...DEFAULTS, ...parse(text) };
+}
+
+export function save(state) {
+  const text = serialize(state);
+  history.replaceState(null, "", `${location.pathname}${location.search}#${text}`);
+  try {
+    localStorage.setItem(STORAGE_KEY, text);
+  } catch (_) {
+    // storage disabled or full: the fragment still holds the state
+  }
+}
