@@ -1,6 +1,7 @@
 """A non-editable install ships the panel and registers the plugin entry point."""
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,9 +13,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    # Build from a copy: setuptools reuses an in-tree build/ folder, which may hold stale files.
+    source = tmp_path_factory.mktemp("source") / "tb-attention"
+    shutil.copytree(
+        ROOT, source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "runs", ".cache", "node_modules"),
+    )
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), ROOT],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
         check=True, timeout=300,
     )
     (name,) = [n for n in os.listdir(out) if n.endswith(".whl")]
