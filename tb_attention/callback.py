@@ -1,0 +1,304 @@
+"""`AttentionCallback`: log the attention of fixed probe sentences while `transformers.Trainer` trains.
+
+    trainer = Trainer(model, args, ..., callbacks=[tb_attention.AttentionCallback(tokenizer, probes)])
+
+Imported lazily by `tb_attention`: only this module imports torch and transformers.
+"""
+
+import glob
+import logging
+import os
+import re
+import socket
+
+import torch
+from transformers import TrainerCallback
+
+from tb_attention import writer as _writer
+
+logger = logging.getLogger(__name__)
+
+_EAGER = "eager"
+
+
+def _probe_error(index, probe):
+    return TypeError(
+        "probe %s is %r: each probe must be a non-empty str or a (sentence_a, sentence_b) pair of "
+        "non-empty strs" % (index, probe)
+    )
+
+
+def _check_probe(index, probe):
+    """`(text_a, text_b_or_None)` of one probe; raises on anything else."""
+    if isinstance(probe, str):
+        if not probe.strip():
+            raise _probe_error(index, probe)
+        return probe, None
+    if isinstance(probe, (tuple, list)) and len(probe) == 2:
+        if all(isinstance(s, str) and s.strip() for s in probe):
+            return probe[0], probe[1]
+    raise _probe_error(index, probe)
+
+
+def _slug(text, limit=40):
+    """`I went to the store.` -> `i_went_to_the_store`: a readable, TensorBoard-safe tag part."""
+    slug = re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
+    return slug[:limit].rstrip("_") or "probe"
+
+
+def _named_probes(probes, tag_prefix):
+    """[(tag, text_a, text_b)] from a list of probes (tags from their text) or a {name: probe} dict."""
+    if isinstance(probes, (str, bytes)) or not hasattr(probes, "__iter__"):
+        raise TypeError(
+            "probes must be a list of texts / (sentence_a, sentence_b) pairs, or a dict of them by "
+            "name; got %s" % type(probes).__name__
+        )
+    if isinstance(probes, dict):
+        items = []
+        for name, probe in probes.items():
+            if not isinstance(name, str) or not name.strip("/ "):
+                raise TypeError("probe names must be non-empty strs, got %r" % (name,))
+            items.append((name.strip("/ "), probe))
+    else:
+        items = [(None, probe) for probe in probes]
+    if not items:
+        raise ValueError("probes is empty: give at least one text or sentence pair to log")
+    named, seen = [], set()
+    for index, (name, probe) in enumerate(items):
+        text_a, text_b = _check_probe(name if name is not None else index, probe)
+        base = name if name is not None else _slug(text_a)
+        tag, n = base, 2
+        while tag in seen:  # two probes starting alike still get their own tags
+            tag, n = "%s_%d" % (base, n), n + 1
+        seen.add(tag)
+        named.append(("%s/%s" % (tag_prefix, tag) if tag_prefix else tag, text_a, text_b))
+    return named
+
+
+def _sentence_b_start(encoding):
+    """Index of sentence B's first token, as bertviz counts it; None for a single text."""
+    try:
+        sequence_ids = encoding.sequence_ids(0)  # fast tokenizers: right for every model family
+    except (AttributeError, ValueError):
+        sequence_ids = None
+    if sequence_ids is not None:
+        return sequence_ids.index(1) if 1 in sequence_ids else None
+    token_types = encoding.get("token_type_ids")
+    if token_types is not None and 1 in token_types[0].tolist():
+        return token_types[0].tolist().index(1)
+    return None
+
+
+def _trainer_log_dir(args):
+    """The run directory Trainer's own TensorBoard logging writes to (or would write to).
+
+    transformers 4 names it `args.logging_dir`; transformers 5 dropped that argument: its
+    TensorBoardCallback uses $TENSORBOARD_LOGGING_DIR, else `<output_dir>/runs/<time>_<host>`, a
+    name it picks in its on_train_begin (which runs before ours) and creates at once.
+    """
+    logging_dir = getattr(args, "logging_dir", None)
+    if logging_dir:
+        return os.path.expanduser(logging_dir)
+    env_dir = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    if env_dir:
+        return os.path.expanduser(env_dir)
+    runs = os.path.join(args.output_dir or ".", "runs")
+    if "tensorboard" in (getattr(args, "report_to", None) or []):
+        # torch's SummaryWriter names its file events.out.tfevents.<time>.<host>.<pid>.<n>.
+        pattern = "events.out.tfevents.*.%s.%d.*" % (glob.escape(socket.gethostname()), os.getpid())
+        ours = glob.glob(os.path.join(glob.escape(runs), "*", pattern))
+        if ours:
+            return os.path.dirname(max(ours, key=os.path.getmtime))
+        logger.warning(
+            "tb_attention: Trainer's TensorBoard run directory under %s was not found (is "
+            "AttentionCallback placed before TensorBoardCallback?); pass log_dir= to choose one", runs
+        )
+    from transformers.integrations.integration_utils import default_logdir
+
+    return os.path.join(args.output_dir or ".", default_logdir())
+
+
+def _device(model):
+    device = getattr(model, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    for parameter in model.parameters():
+        return parameter.device
+    return torch.device("cpu")
+
+
+class _EagerAttention:
+    """Switch a model to eager attention for one forward pass (SDPA and flash kernels never
+    materialise the weights), then back, so training keeps its own kernel."""
+
+    def __init__(self, model):
+        self.model = model
+        self.previous = getattr(getattr(model, "config", None), "_attn_implementation", None)
+        self.switched = False
+
+    def __enter__(self):
+        if self.previous not in (None, _EAGER) and hasattr(self.model, "set_attn_implementation"):
+            self.model.set_attn_implementation(_EAGER)
+            self.switched = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.switched and self.model.config._attn_implementation != self.previous:
+            self.model.set_attn_implementation(self.previous)
+
+
+class _EvalMode:
+    """Eval mode for the duration, then every module's own train/eval flag back as it was."""
+
+    def __init__(self, model):
+        self.modes = [(module, module.training) for module in model.modules()]
+        self.model = model
+
+    def __enter__(self):
+        self.model.eval()
+        return self
+
+    def __exit__(self, *exc):
+        for module, training in self.modes:
+            module.training = training
+
+
+class AttentionCallback(TrainerCallback):
+    """Logs the attention of a few probe inputs into Trainer's TensorBoard run.
+
+    It logs at the start of training (the pre-trained baseline), after every evaluation, after
+    every checkpoint save, at the end of training and, with `every_n_steps`, every N optimizer
+    steps; at most once per step. Only the main process (`state.is_world_process_zero`) logs.
+
+    Args:
+      tokenizer: the model's tokenizer; the probes are tokenised once, here.
+      probes: texts and/or `(sentence_a, sentence_b)` pairs, tagged `<tag_prefix>/<slug of the
+        text>`; or a `{name: probe}` dict, tagged `<tag_prefix>/<name>`.
+      log_dir: where to write; default: Trainer's own TensorBoard run directory, so loss curves
+        and attention share one run.
+      every_n_steps: also log every N optimizer steps.
+      tag_prefix: first part of every tag ("" for none).
+      precision: "uint8" (max error 1/510), "float16" or "float32".
+      max_length: probes are truncated to this many tokens.
+
+    The model runs on its own device in eval mode under `torch.no_grad()`, with the RNG state
+    saved and restored and every module's train/eval mode put back, so training results are
+    exactly those without the callback. Encoder-decoder models are not supported here: log their
+    attention with `tb_attention.add_attention` (see `demo/model_families.py`).
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        probes,
+        *,
+        log_dir=None,
+        every_n_steps=None,
+        tag_prefix="probe",
+        precision="uint8",
+        max_length=128,
+    ):
+        from tb_attention import codec
+
+        codec.check_precision(precision)
+        if every_n_steps is not None and (
+            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1
+        ):
+            raise ValueError("every_n_steps must be a positive int or None, got %r" % (every_n_steps,))
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+            raise ValueError("max_length must be an int >= 2, got %r" % (max_length,))
+        if not isinstance(tag_prefix, str):
+            raise TypeError("tag_prefix must be a str, got %r" % (tag_prefix,))
+        if not callable(tokenizer):
+            raise TypeError("tokenizer must be a Hugging Face tokenizer, got %s" % type(tokenizer).__name__)
+        self._given_log_dir = os.fspath(log_dir) if log_dir is not None else None
+        self.log_dir = self._given_log_dir  # resolved at each on_train_begin when not given
+        self.every_n_steps = every_n_steps
+        self.precision = precision
+        self.probes = []  # (tag, encoding, tokens, sentence_b_start)
+        for tag, text_a, text_b in _named_probes(probes, tag_prefix.strip("/")):
+            encoding = tokenizer(text_a, text_b, truncation=True, max_length=max_length, return_tensors="pt")
+            tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
+            self.probes.append((tag, encoding, tokens, _sentence_b_start(encoding)))
+        self._logged_steps = set()
+
+    # Trainer events -------------------------------------------------------------------------
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        # A callback reused for a second train() logs that run afresh, into its own directory.
+        self._logged_steps = set()
+        self.log_dir = self._given_log_dir or _trainer_log_dir(args)
+        self._log(model, state)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.every_n_steps and state.global_step % self.every_n_steps == 0:
+            self._log(model, state)
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        self._log(model, state)
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        self._log(model, state)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self._log(model, state)
+        if state.is_world_process_zero:
+            _writer.flush()
+
+    # Logging --------------------------------------------------------------------------------
+
+    def _log(self, model, state):
+        step = state.global_step
+        if not state.is_world_process_zero or step in self._logged_steps:
+            return
+        if model is None:
+            raise ValueError("AttentionCallback needs the model: Trainer passes it to every event")
+        if self.log_dir is None:
+            # trainer.evaluate() before train(): Trainer's run directory does not exist yet, and
+            # the baseline is logged at on_train_begin anyway.
+            logger.info("tb_attention: no log_dir before train(); pass log_dir= to log this evaluation")
+            return
+        for tag, encoding, tokens, sentence_b_start in self.probes:
+            attentions = self.probe_attention(model, encoding)
+            _writer.add_attention(
+                self.log_dir,
+                tag,
+                attentions,
+                tokens,
+                global_step=step,
+                sentence_b_start=sentence_b_start,
+                precision=self.precision,
+            )
+        self._logged_steps.add(step)
+        # Each logging point is a checkpoint of the run: make it visible in TensorBoard now.
+        _writer.flush()
+
+    @staticmethod
+    def probe_attention(model, encoding):
+        """`outputs.attentions` (per layer, on CPU) of one tokenised probe, leaving `model` as it was."""
+        config = getattr(model, "config", None)
+        if getattr(config, "is_encoder_decoder", False):
+            raise ValueError(
+                "AttentionCallback runs encoder or decoder-only models; %s is an encoder-decoder: log "
+                "its attention with tb_attention.add_attention(..., key_tokens=...) instead"
+                % type(model).__name__
+            )
+        device = _device(model)
+        inputs = {name: tensor.to(device) for name, tensor in encoding.items()}
+        # Save/restore only the generators this forward could touch: forking touches each device.
+        devices = []
+        if device.type == "cuda":
+            devices = [device.index if device.index is not None else torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=devices), torch.no_grad(), _EvalMode(model), _EagerAttention(model):
+            outputs = model(**inputs, output_attentions=True)
+            attentions = getattr(outputs, "attentions", None)
+            if not attentions or any(layer is None for layer in attentions):
+                raise ValueError(
+                    "%s returned no attention weights with output_attentions=True (attention "
+                    "implementation %r computes none): load the model with "
+                    'attn_implementation="eager"'
+                    % (type(model).__name__, getattr(config, "_attn_implementation", None))
+                )
+            return tuple(layer.detach().to("cpu") for layer in attentions)

@@ -1,0 +1,148 @@
+"""GPT-2-style causal attention and BART-style cross-attention: logged with the real writer, read
+back with `read_attention` and served by a real TensorBoard process. Tiny random models, no downloads."""
+
+import subprocess
+import sys
+import urllib.parse
+import zlib
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import tb_attention  # noqa: E402
+from demo import model_families as mf  # noqa: E402  (tiny configs + a word vocabulary)
+from tb_attention import read_attention  # noqa: E402
+
+UINT8_BOUND = 1 / 510 + 1e-6
+SOURCE = "the pilot bought fresh strawberries at the market"
+TARGET = "<s> market the at"  # shorter than the source: queries != keys
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """Forward passes of a random GPT-2 and BART, logged at steps 0 and 5 into runs gpt2/ and bart/."""
+    torch.set_num_threads(1)  # tiny models: threads only add overhead
+    logdir = tmp_path_factory.mktemp("families")
+    vocab = mf.WordVocab([SOURCE, TARGET.replace("<s> ", "")])
+    expected = {}
+    gpt2 = mf.gpt2(len(vocab)).eval()
+    bart = mf.bart(len(vocab)).eval()
+    source_ids = torch.tensor([vocab.encode(SOURCE)])
+    target_ids = torch.tensor([vocab.encode(TARGET)])
+    for step, seed in ((0, 1), (5, 2)):
+        # A different random model per step stands in for training moving the weights.
+        for model in (gpt2, bart):
+            torch.manual_seed(seed)
+            for p in model.parameters():
+                p.data.normal_(0, 0.3)
+        with torch.no_grad():
+            g = gpt2(input_ids=source_ids, output_attentions=True)
+            b = bart(input_ids=source_ids, decoder_input_ids=target_ids, output_attentions=True)
+        tb_attention.add_attention(logdir / "gpt2", "probe/self", g.attentions, SOURCE.split(), global_step=step)
+        tb_attention.add_attention(logdir / "bart", "probe/decoder", b.decoder_attentions, TARGET.split(),
+                                   global_step=step)
+        tb_attention.add_attention(logdir / "bart", "probe/cross", b.cross_attentions, TARGET.split(),
+                                   global_step=step, key_tokens=SOURCE.split(), precision="float16")
+        for run, tag, attentions in (("gpt2", "probe/self", g.attentions), ("bart", "probe/decoder", b.decoder_attentions),
+                                     ("bart", "probe/cross", b.cross_attentions)):
+            expected[run, tag, step] = torch.stack([a[0] for a in attentions]).numpy()
+    tb_attention.flush()
+    return logdir, expected
+
+
+def _records(logdir, run, tag):
+    return {r.step: r for r in read_attention(str(logdir), run=run, tag=tag)}
+
+
+def test_gpt2_causal_self_attention_round_trips(logged):
+    logdir, expected = logged
+    records = _records(logdir, "gpt2", "probe/self")
+    assert sorted(records) == [0, 5]
+    q = len(SOURCE.split())
+    for step, record in records.items():
+        assert record.tokens == SOURCE.split() and record.key_tokens is None
+        assert record.attention.shape == (2, 4, q, q)
+        np.testing.assert_allclose(record.attention, expected["gpt2", "probe/self", step], atol=UINT8_BOUND, rtol=0)
+        upper = np.triu(np.ones((q, q), dtype=bool), k=1)
+        assert np.all(record.attention[..., upper] == 0)  # no query sees a later token
+        assert np.all(record.attention[..., 0, 0] == 1)  # the first token can only see itself
+        past = np.tril(np.ones((q, q), dtype=bool), k=-1)
+        assert record.attention[..., past].sum() > 1  # while later queries do attend to the past
+        np.testing.assert_allclose(record.attention.sum(-1), 1, atol=q / 510)
+    assert np.abs(records[5].attention - records[0].attention).max() > 0.05
+
+
+def test_bart_cross_attention_round_trips(logged):
+    logdir, expected = logged
+    cross = _records(logdir, "bart", "probe/cross")
+    decoder = _records(logdir, "bart", "probe/decoder")
+    q, k = len(TARGET.split()), len(SOURCE.split())
+    assert sorted(cross) == sorted(decoder) == [0, 5]
+    for step in (0, 5):
+        record = cross[step]
+        assert record.attention.shape == (2, 4, q, k) and q != k
+        assert record.tokens == TARGET.split() and record.key_tokens == SOURCE.split()
+        assert record.precision == "float16"
+        np.testing.assert_allclose(record.attention, expected["bart", "probe/cross", step], atol=1e-3, rtol=0)
+        self_attention = decoder[step].attention
+        assert self_attention.shape == (2, 4, q, q) and decoder[step].key_tokens is None
+        assert np.all(self_attention[..., np.triu(np.ones((q, q), dtype=bool), k=1)] == 0)
+        np.testing.assert_allclose(self_attention, expected["bart", "probe/decoder", step], atol=UINT8_BOUND, rtol=0)
+
+
+def _query(**params):
+    return urllib.parse.urlencode(params)
+
+
+def _layer(tb, run, tag, step, layer):
+    status, headers, body = tb.get("/data/plugin/tb_attention/layer?" + _query(run=run, tag=tag, step=step, layer=layer))
+    assert status == 200, body[:300]
+    shape = tuple(int(n) for n in headers["X-Attention-Shape"].split(","))
+    dtype = {"uint8": np.uint8, "float16": "<f2", "float32": "<f4"}[headers["X-Attention-Precision"]]
+    array = np.frombuffer(zlib.decompress(body), dtype=dtype).reshape(shape)  # a zlib stream, as documented
+    return array.astype(np.float32) / 255 if array.dtype == np.uint8 else array.astype(np.float32)
+
+
+def test_families_through_tensorboard(logged, tensorboard):
+    logdir, expected = logged
+    tb = tensorboard(logdir)
+    tags = tb.wait_for(lambda: tb.get_json("/data/plugin/tb_attention/tags")["runs"].get("bart", {}).get("probe/cross")
+                       and tb.get_json("/data/plugin/tb_attention/tags")["runs"])
+    assert set(tags["gpt2"]) == {"probe/self"} and set(tags["bart"]) == {"probe/decoder", "probe/cross"}
+
+    q, k = len(TARGET.split()), len(SOURCE.split())
+    steps = tb.get_json("/data/plugin/tb_attention/steps?" + _query(run="bart", tag="probe/cross"))["steps"]
+    assert [s["step"] for s in steps] == [0, 5]
+    assert all(s["shape"] == [2, 4, q, k] and s["key_tokens"] == SOURCE.split() and s["tokens"] == TARGET.split()
+               for s in steps)
+    steps = tb.get_json("/data/plugin/tb_attention/steps?" + _query(run="gpt2", tag="probe/self"))["steps"]
+    assert [s["step"] for s in steps] == [0, 5] and steps[0]["key_tokens"] is None and steps[0]["shape"] == [2, 4, k, k]
+
+    for layer in (0, 1):
+        cross = _layer(tb, "bart", "probe/cross", 5, layer)
+        assert cross.shape == (4, q, k)
+        np.testing.assert_allclose(cross, expected["bart", "probe/cross", 5][layer], atol=1e-3, rtol=0)
+        causal = _layer(tb, "gpt2", "probe/self", 0, layer)
+        assert np.all(np.triu(causal, k=1) == 0)
+        np.testing.assert_allclose(causal, expected["gpt2", "probe/self", 0][layer], atol=UINT8_BOUND, rtol=0)
+
+
+def test_model_families_demo_script(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "demo.model_families", "--no-serve", "--steps", "20", "--logdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=str(mf.__file__).rsplit("/demo/", 1)[0],
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = list(read_attention(str(tmp_path)))
+    runs = {r.run.split("-")[0]: r.run for r in records}
+    assert set(runs) == {"gpt2", "bart"}
+    by_key = {(r.run.split("-")[0], r.tag, r.step): r for r in records}
+    assert sorted(s for (run, tag, s) in by_key if tag == "probe/cross") == list(range(0, 21, 2))
+    first, last = by_key["bart", "probe/cross", 0], by_key["bart", "probe/cross", 20]
+    assert last.key_tokens == mf.PROBE.split() + ["</s>"] and last.tokens[0] == "<s>"
+    assert np.abs(last.attention - first.attention).max() > 0.1  # training reshaped the cross-attention
+    gpt2 = by_key["gpt2", "probe/self", 20].attention
+    assert np.all(np.triu(gpt2, k=1) == 0)
