@@ -67,11 +67,15 @@ class App {
     c.allHeads = el("button", { type: "button", class: "chip all-heads", onclick: () => this.setState({ heads: null }) }, "all");
     c.png = el("button", { type: "button", class: "chip export-png", onclick: () => this.export("png") }, "PNG");
     c.svg = el("button", { type: "button", class: "chip export-svg", onclick: () => this.export("svg") }, "SVG");
+    // Reload sits with the run and tag it refreshes, so a narrow toolbar wraps whole groups
+    // (stepper, view tabs) and never strands the button on a line of its own.
     this.toolbar = el("div", { class: "toolbar" },
-      el("label", { class: "field" }, "Run", c.run),
-      el("label", { class: "field" }, "Tag", c.tag),
+      el("div", { class: "source" },
+        el("label", { class: "field" }, "Run", c.run),
+        el("label", { class: "field" }, "Tag", c.tag),
+        c.refresh),
       el("div", { class: "stepper" }, c.prev, c.slider, c.next, c.stepLabel),
-      c.tabs, c.refresh);
+      c.tabs);
     this.layerField = el("label", { class: "field" }, "Layer", c.layer);
     this.headsField = el("div", { class: "field heads-field" }, el("span", {}, "Heads"), c.heads, c.allHeads);
     this.subbar = el("div", { class: "subbar" }, this.layerField, this.headsField,

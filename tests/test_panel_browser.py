@@ -204,6 +204,71 @@ def test_sentence_filter(panel, logs):
     assert page.get_attribute(".filter-bar [data-filter='bb']", "aria-pressed") == "true"
 
 
+LINE_ENDS = """([side, indices]) => {
+    // Alpha of the hover overlay where a line would end at each token of `side` (the canvas edge
+    // next to that column, at the vertical centre of the token's row as laid out in the DOM).
+    const c = document.querySelector('.hv-overlay');
+    const box = c.getBoundingClientRect();
+    const scale = c.width / box.width;
+    const x = side === 'right' ? c.width - Math.ceil(3 * scale) : Math.ceil(3 * scale);
+    const g = c.getContext('2d');
+    return indices.map((i) => {
+        const t = document.querySelector(`.hv-${side} .tok[data-index='${i}']`).getBoundingClientRect();
+        const y = Math.round((t.top + t.height / 2 - box.top) * scale);
+        return g.getImageData(x, y, 1, 1).data[3];
+    });
+}"""
+
+
+def test_sentences_apart_and_lines_land_on_their_tokens(panel, logs):
+    _, sb = logs
+    a = rec(logs).attention[2]
+    n = len(SEED_TOKENS)
+    q, k = sb + 2, 5
+
+    def ends_at(qs, ks, head):
+        """Per (query, key): True where a clear line is drawn (weight >= 0.05), False where none is
+        (below the hover threshold), None for faint lines a pixel probe cannot judge reliably."""
+        w = [float(a[head, i, j]) for i in qs for j in ks]
+        return [True if x >= 0.05 else False if x < HOVER_THRESHOLD else None for x in w]
+
+    def mixed(flags):
+        return True in flags and False in flags
+
+    # One head whose lines from q (in B) clearly reach keys of A and of B but miss others, and whose
+    # lines into k (in A) come from some queries only: a misplaced line then shows.
+    head = next(h for h in range(a.shape[0])
+                if True in ends_at([q], range(sb), h) and True in ends_at([q], range(sb, n), h)
+                and mixed(ends_at([q], range(n), h)) and mixed(ends_at(range(n), [k], h)))
+    page = panel.open(f"run=finetune&step=0&layer=2&heads={head}")
+    for side in ("left", "right"):
+        assert page.locator(f".hv-{side} .hv-gap").count() == 1
+        last_a, first_b = (page.locator(f".hv-{side} .tok[data-index='{i}']").bounding_box() for i in (sb - 1, sb))
+        assert first_b["y"] - (last_a["y"] + last_a["height"]) >= 10  # a visible gap between A and B
+
+    def check(seen, want):
+        assert [w for w in want if w is not None] == [alpha > 0 for alpha, w in zip(seen, want) if w is not None]
+
+    # Hovering a query of sentence B: lines end at exactly the keys it attends to, in A and in B.
+    page.hover(f".hv-left .tok[data-index='{q}']")
+    check(page.evaluate(LINE_ENDS, ["right", list(range(n))]), ends_at([q], range(n), head))
+    # And into a key of sentence A, from queries on both sides of the gap.
+    page.hover(f".hv-right .tok[data-index='{k}']")
+    check(page.evaluate(LINE_ENDS, ["left", list(range(n))]), ends_at(range(n), [k], head))
+    # The sentence filter shows one sentence per column: no divider.
+    panel.after(lambda: page.click(".filter-bar [data-filter='ab']"))
+    assert page.locator(".hv-gap").count() == 0
+
+
+def test_toolbar_keeps_reload_with_run_and_tag_when_narrow(panel):
+    page = panel.open("run=finetune")
+    for width in (1300, 1000, 760):
+        page.set_viewport_size({"width": width, "height": 900})
+        run, refresh = page.locator(".run-select").bounding_box(), page.locator(".refresh").bounding_box()
+        assert abs((run["y"] + run["height"] / 2) - (refresh["y"] + refresh["height"] / 2)) < 4, width
+        assert refresh["x"] > run["x"]
+
+
 def test_step_change_by_keys_and_buttons_keeps_layer_heads_and_view(panel, logs):
     page = panel.open("run=finetune&step=0&layer=2&heads=1,4")
     page.click(".hover-details")  # focus the panel, not a form control
