@@ -99,6 +99,9 @@ class App {
     });
     setInterval(() => document.visibilityState === "visible" && this.refresh(false), POLL_MS);
     this.showStatus("loading", "Loading runs\u2026");
+    // Fetch the first view's module while the run list loads, not after it.
+    const firstView = VIEWS[this.state.view in VIEWS ? this.state.view : "head"][1];
+    import(firstView).catch(() => {}); // a failure surfaces where renderView imports it
     try {
       this.runs = (await getJSON("tags")).runs || {};
     } catch (e) {

@@ -20,7 +20,8 @@ export function render() {
   window.__tbAttention = { ready };
   started = import("./static/app.js")
     .then((m) => m.mount(document.body))
-    .then(resolveReady, (error) => {
+    // Resolve with nothing: the app object holds large typed arrays no caller needs.
+    .then(() => resolveReady(), (error) => {
       rejectReady(error);
       throw error;
     });

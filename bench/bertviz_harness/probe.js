@@ -2,19 +2,23 @@
 // (playwright add_init_script), after `window.__benchConfig = {mode: "ours" | "bertviz"}`.
 //
 // window.__benchResult, in ms since navigation start (performance.timeOrigin):
-//   drawn:   the head view is complete in the DOM. Ours: the "tb-attention:head-view-drawn" mark the
-//            panel sets after stroking every line of a full paint. bertviz: the moment its
+//   drawn:   the head view is on screen. Ours: the "tb-attention:head-view-drawn" mark the panel sets
+//            once every line in the visible part is stroked (a tall 512-token canvas is drawn in
+//            bands, visible ones first). bertviz: the moment its
 //            <g id="attention"> exists; d3 appends every <line> of the layer (heads x n x n) and sets
 //            their opacity in that same task, so no script can observe the group half-built.
 //   painted: the end of the first frame after `drawn`: a requestAnimationFrame callback, then a task
 //            queued from it, which runs once that frame's style, layout, paint and commit are done on
 //            the main thread (rasterisation happens off the main thread and is not included).
+//   complete, completePainted (ours only): the "tb-attention:head-view-complete" mark (every band
+//            drawn, the whole canvas, scrolled-away parts included) and the end of the next frame.
+//            For bertviz these equal drawn / painted: it builds everything at once.
 // Both sides are timed the same way; the only difference is how `drawn` is detected: ours by
 // wrapping performance.mark (exact), bertviz by polling every 4 ms (its build is one long task, so
 // the first poll after it is at most a few ms late).
 (() => {
   const cfg = window.__benchConfig || {};
-  const result = (window.__benchResult = { drawn: null, painted: null });
+  const result = (window.__benchResult = { drawn: null, painted: null, complete: null, completePainted: null });
 
   const afterNextFrame = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
 
@@ -30,7 +34,14 @@
     const mark = performance.mark.bind(performance);
     performance.mark = function (name, options) {
       const entry = mark(name, options);
-      if (name === "tb-attention:head-view-drawn") onDrawn(entry ? entry.startTime : performance.now());
+      const t = entry ? entry.startTime : performance.now();
+      if (name === "tb-attention:head-view-drawn") onDrawn(t);
+      if (name === "tb-attention:head-view-complete" && result.complete == null) {
+        result.complete = t;
+        afterNextFrame(() => {
+          result.completePainted = performance.now();
+        });
+      }
       return entry;
     };
   } else {
