@@ -4,6 +4,7 @@ import importlib.resources
 import json
 import logging
 import mimetypes
+import zlib
 
 import numpy as np
 import werkzeug
@@ -27,13 +28,64 @@ class BadRequest(ValueError):
     """A request parameter that is missing or malformed (HTTP 400)."""
 
 
+def _response(body, status=200, content_type="application/json"):
+    response = wrappers.Response(body, status=status, content_type=content_type)
+    # Browsers must not sniff a JSON or binary answer into HTML; TensorBoard's own security
+    # validator asks every plugin response for this header.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _finite(obj):
+    """`obj` with every NaN/inf float as None: JSON has no such numbers."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _json(obj, status=200):
-    body = json.dumps(obj, separators=(",", ":"), allow_nan=False)
-    return wrappers.Response(body, status=status, content_type="application/json")
+    try:
+        body = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        # A wall time of NaN or inf (any tool can write one into an event file) must not turn
+        # a listing into a 500; the slower cleaning pass runs only when needed.
+        body = json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False)
+    return _response(body, status=status)
+
+
+def _check_layer_blob(blob, header):
+    """Refuse a layer blob that does not inflate to exactly the header's size.
+
+    /layer sends the stored bytes as they are, so a damaged record would otherwise reach the
+    panel as a 200 it cannot decode; inflating is bounded by the expected size plus one byte.
+    """
+    _, heads, q, k = header["shape"]
+    expected = heads * q * k * codec.PRECISIONS[header["precision"]][0].itemsize
+    inflater = zlib.decompressobj()
+    try:
+        size = len(inflater.decompress(blob, expected + 1))
+    except zlib.error as e:
+        raise codec.FormatError("attention layer blob is corrupt: %s" % e) from None
+    if size != expected or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+        raise codec.FormatError("attention layer blob does not hold %d bytes" % expected)
 
 
 def _error(status, message):
     return _json({"error": message}, status=status)
+
+
+_READ_METHODS = ("GET", "HEAD")
+
+
+def _method_not_allowed():
+    """Every route only reads; anything else is refused before it touches the data provider."""
+    response = _error(405, "only GET is supported")
+    response.headers["Allow"] = "GET, HEAD"
+    return response
 
 
 def _string_arg(request, name):
@@ -57,6 +109,8 @@ def _route(handler):
     """Wrap a handler: bad parameters -> 400, missing data -> 404, unreadable data -> 422."""
 
     def wrapped(self, request):
+        if request.method not in _READ_METHODS:
+            return _method_not_allowed()
         try:
             return handler(self, request)
         except BadRequest as e:
@@ -126,16 +180,20 @@ class AttentionPlugin(base_plugin.TBPlugin):
         if node is None:
             return _error(404, "no such file: %r" % name[:100])
         ext = "." + name.rsplit(".", 1)[-1]
-        response = wrappers.Response(node.read_bytes(), content_type=_STATIC_TYPES[ext])
+        response = _response(node.read_bytes(), content_type=_STATIC_TYPES[ext])
         response.headers["Cache-Control"] = "no-cache"
         return response
 
     @wrappers.Request.application
     def _serve_index(self, request):
+        if request.method not in _READ_METHODS:
+            return _method_not_allowed()
         return self._static_response("index.js")
 
     @wrappers.Request.application
     def _serve_static(self, request):
+        if request.method not in _READ_METHODS:
+            return _method_not_allowed()
         prefix = "/data/plugin/%s/static/" % metadata.PLUGIN_NAME
         path = request.path
         name = path[path.find(prefix) + len(prefix):] if prefix in path else ""
@@ -202,8 +260,9 @@ class AttentionPlugin(base_plugin.TBPlugin):
         layer = _int_arg(request, "layer", maximum=2**31)
         header = self._store.header(ctx, step)
         blob = self._store.layer_blob(ctx, step, layer)
+        _check_layer_blob(blob, header)
         _, heads, q, k = header["shape"]
-        response = wrappers.Response(blob, content_type="application/octet-stream")
+        response = _response(blob, content_type="application/octet-stream")
         response.headers["X-Attention-Shape"] = "%d,%d,%d" % (heads, q, k)
         response.headers["X-Attention-Precision"] = header["precision"]
         response.headers["X-Attention-Compression"] = codec.COMPRESSION
@@ -262,6 +321,11 @@ class AttentionLoader(base_plugin.TBLoader):
     """Loads the plugin and makes TensorBoard keep every attention step, not a sample of 10."""
 
     def fix_flags(self, flags):
+        # Our event file sorts before SummaryWriter's, and TensorBoard's Python loader follows only
+        # a run's last-named file unless --reload_multifile: without it, attention logged after
+        # TensorBoard started would never show up next to scalars. An explicit value still wins.
+        if getattr(flags, "reload_multifile", False) is None:
+            flags.reload_multifile = True
         samples = getattr(flags, "samples_per_plugin", None)
         if isinstance(samples, dict):
             # An explicit --samples_per_plugin=tb_attention=N from the user still wins.

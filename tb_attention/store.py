@@ -2,11 +2,17 @@
 
 import collections
 import threading
+import time
 
 from tb_attention import codec, metadata
 
 # Every logged step: TensorBoard's own storage retention is raised for this plugin by the loader.
 ALL_STEPS = 2**31 - 1
+# How long find_step may reuse a (run, tag)'s step list. Listing every step is one data-provider
+# call whose cost grows with the steps (a gRPC round trip to the Rust loader); the panel asks for
+# several layers of one step in a row. A step missing from a reused list is always looked up
+# afresh, so a new step is never refused because of it.
+STEP_LIST_TTL_S = 2.0
 
 
 class NotFound(LookupError):
@@ -55,6 +61,7 @@ class AttentionStore:
     def __init__(self, data_provider, header_cache_size=4096):
         self._provider = data_provider
         self._headers = _LRU(header_cache_size)
+        self._step_lists = _LRU(256)  # (experiment, run, tag) -> (monotonic time, {step: Step})
 
     def tags(self, ctx, experiment_id):
         """`{run: {tag: BlobSequenceTimeSeries}}` of attention tags with readable metadata."""
@@ -92,10 +99,20 @@ class AttentionStore:
         return steps
 
     def find_step(self, ctx, experiment_id, run, tag, step):
+        key = (experiment_id, run, tag)
+        cached = self._step_lists.get(key)
+        if cached is not None and time.monotonic() - cached[0] < STEP_LIST_TTL_S:
+            found = cached[1].get(step)
+            if found is not None:
+                return found
+        by_step = {}
         for s in self.steps(ctx, experiment_id, run, tag):
-            if s.step == step:
-                return s
-        raise NotFound("no attention at step %d for run %r, tag %r" % (step, run, tag))
+            by_step.setdefault(s.step, s)  # a step logged twice: the first, as listed
+        self._step_lists.put(key, (time.monotonic(), by_step))
+        found = by_step.get(step)
+        if found is None:
+            raise NotFound("no attention at step %d for run %r, tag %r" % (step, run, tag))
+        return found
 
     def header(self, ctx, step):
         """Decoded header of a step (cached); raises codec.FormatError."""
