@@ -155,3 +155,15 @@ def report(logdir, run):
     heads = ", ".join("layer %d head %d (%.2f)" % (i // change.shape[1], i % change.shape[1], change.flat[i]) for i in top)
     print("logged attention at steps %s into %s" % ([r.step for r in records], os.path.join(logdir, run)))
     print("heads whose attention on the seed pair changed most (max |delta| weight): %s" % heads)
+
+
+def main(prog, description, train, default_steps, argv=None):
+    """Shared command line of the demos: train into --logdir, report, then serve unless --no-serve."""
+    args = parser(prog, description, "runs/demo", default_steps).parse_args(argv)
+    if not args.no_serve:
+        check_port(args.port)
+    run = train(args.logdir, args.steps)
+    report(args.logdir, run)
+    if not args.no_serve:
+        return serve(args.logdir, args.port)
+    return 0

@@ -86,14 +86,7 @@ def train(logdir, steps):
 
 
 def main(argv=None):
-    args = common.parser('python -m demo.plain_loop', DESCRIPTION, "runs/demo", DEFAULT_STEPS).parse_args(argv)
-    if not args.no_serve:
-        common.check_port(args.port)
-    run = train(args.logdir, args.steps)
-    common.report(args.logdir, run)
-    if not args.no_serve:
-        return common.serve(args.logdir, args.port)
-    return 0
+    return common.main('python -m demo.plain_loop', DESCRIPTION, train, DEFAULT_STEPS, argv)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,9 @@
 import importlib.resources
 import json
 import logging
-import mimetypes
 import zlib
 
 import numpy as np
-import werkzeug
 from werkzeug import wrappers
 
 from tensorboard import context as tb_context

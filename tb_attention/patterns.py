@@ -12,6 +12,8 @@ import unicodedata
 
 import numpy as np
 
+from tb_attention import inputs
+
 # Output order of `compute_patterns` (and so of the JSON stored in each record header).
 METRICS = (
     "previous_token",
@@ -193,22 +195,6 @@ def _row_reductions(attention):
 # ----------------------------------------------------------------------------- validation
 
 
-def _check_token_list(tokens, name, count):
-    if isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__len__"):
-        raise TypeError("%s must be a list of strings, got %s" % (name, type(tokens).__name__))
-    tokens = list(tokens)
-    for i, t in enumerate(tokens):
-        if not isinstance(t, str):
-            raise TypeError(
-                "%s[%d] is %r (%s): every token must be a str" % (name, i, t, type(t).__name__)
-            )
-    if len(tokens) != count:
-        raise ValueError(
-            "%d %s but the attention has %d positions on that axis" % (len(tokens), name, count)
-        )
-    return tokens
-
-
 def _check_specials(special_tokens):
     if special_tokens is None:
         return DEFAULT_SPECIAL_TOKENS
@@ -243,10 +229,10 @@ def compute_patterns(attention, tokens, key_tokens=None, sentence_b_start=None, 
     layers, heads, q, k = attention.shape
     if 0 in attention.shape:
         raise ValueError("attention of shape %s is empty" % (attention.shape,))
-    tokens = _check_token_list(tokens, "tokens", q)
+    tokens = inputs.check_tokens(tokens, q, "tokens", max_tokens=math.inf)
     cross = key_tokens is not None
     if cross:
-        key_tokens = _check_token_list(key_tokens, "key_tokens", k)
+        key_tokens = inputs.check_tokens(key_tokens, k, "key_tokens", max_tokens=math.inf)
     elif q != k:
         raise ValueError(
             "attention has %d queries but %d keys: for cross-attention pass key_tokens" % (q, k)
@@ -344,8 +330,6 @@ def head_patterns(
     """Pattern scores (metric -> float32 `[layers, heads]`) of attention in any form
     `add_attention` accepts: Hugging Face `outputs.attentions`, `[L, H, Q, K]` or `[L, B, H, Q, K]`
     arrays or tensors. Raises ValueError/TypeError for bad input."""
-    from tb_attention import inputs
-
     array, tokens, key_tokens, sentence_b_start = inputs.prepare(
         attention,
         tokens,

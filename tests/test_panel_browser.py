@@ -1,7 +1,6 @@
 """The Attention panel in headless Chromium against a real `tensorboard` process, on attention
 logged with the real writer (packaged MiniLM on the seed pair; hostile tokens; 512 tokens)."""
 
-import io
 import json
 import statistics
 import struct
@@ -13,7 +12,7 @@ import pytest
 
 from tests.conftest import SEED_A, SEED_B, SEED_TOKENS
 from tests.panel_helpers import (
-    HOSTILE, HOSTILE_TOKENS, HOVER_THRESHOLD, SEED_STEPS, SEED_TAG, launch_chromium, line_count, record,
+    HOSTILE, HOSTILE_TOKENS, HOVER_THRESHOLD, SEED_TAG, launch_chromium, line_count, record,
     write_logs,
 )
 from tests.tb_process import TensorBoardProcess

@@ -1,6 +1,5 @@
 """A real `tensorboard` process, in both loaders, serves every logged step exactly."""
 
-import time
 import urllib.parse
 import zlib
 
