@@ -1,0 +1,77 @@
+"""Screenshot of the Attention panel over a logdir (the README's picture): `python -m demo.screenshot`.
+
+Starts TensorBoard on 127.0.0.1, opens the Attention tab in Debian's Chromium (playwright with
+`executable_path`), optionally hovers a token, and writes a PNG. Run `python -m demo --no-serve` first.
+"""
+
+import argparse
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m demo.screenshot", description=__doc__.splitlines()[0])
+    p.add_argument("--logdir", default="runs/demo")
+    p.add_argument("--out", default="docs/panel.png")
+    p.add_argument("--tag", default="probe/store")
+    p.add_argument("--layer", default="3")
+    p.add_argument("--view", default="Head", help="Head, Model, Matrix, Compare or Patterns")
+    p.add_argument("--hover", type=int, default=5, help="index of the left token to hover (-1: none)")
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    args = p.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    tb = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", args.logdir,
+                           "--host", "127.0.0.1", "--port", str(port)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = "http://127.0.0.1:%d" % port
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/data/plugin/tb_attention/tags", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(3)  # let TensorBoard finish loading the logdir
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.goto(url + "/#tb_attention")
+            frame = page.frame_locator("iframe")
+            frame.locator(".hv-left .tok-text").first.wait_for(timeout=60000)
+            # Choose what to show with the panel's own controls, as a user would.
+            frame.locator(".tag-select").select_option(args.tag)
+            time.sleep(1.5)
+            frame.locator(".layer-select").select_option(args.layer)
+            time.sleep(1.5)
+            if args.view != "Head":
+                frame.get_by_role("tab", name=args.view, exact=True).click()
+                time.sleep(2.5)
+            if args.hover >= 0:
+                frame.locator(".hv-left .tok").nth(args.hover).hover()
+                time.sleep(0.5)
+            page.screenshot(path=args.out)
+            browser.close()
+        print("wrote", args.out)
+    finally:
+        tb.terminate()
+        tb.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
