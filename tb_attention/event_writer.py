@@ -49,6 +49,20 @@ def event_file_name(now=None):
     )
 
 
+def _lower_thread_priority():
+    """Let training threads win the CPU: encoding only needs to finish eventually.
+
+    On Linux a thread is a task of its own, so setpriority on its native id renices just this
+    thread. Elsewhere (or without permission) the thread keeps the process's priority.
+    """
+    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except OSError:
+        pass
+
+
 _STOP = object()
 _live_writers = weakref.WeakSet()
 
@@ -88,6 +102,7 @@ class AttentionEventWriter:
         self._file.write(frame_record(event.SerializeToString()))
 
     def _run(self):
+        _lower_thread_priority()
         while True:
             job = self._queue.get()
             try:
