@@ -19,8 +19,9 @@ def _is_torch(x):
     return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
 
 
-def _layer_to_numpy(layer, example, batched, index):
-    """One layer as float32 numpy `[heads, q, k]`, copied (the caller may reuse its tensor)."""
+def _copy_layer(dest, layer, example, batched, index):
+    """Copy one layer into `dest` (float32 `[heads, q, k]`) in a single pass; the caller may
+    reuse or modify its tensor afterwards."""
     if _is_torch(layer):
         t = layer.detach()
         if batched:
@@ -29,13 +30,12 @@ def _layer_to_numpy(layer, example, batched, index):
             raise TypeError("attention layer %d has dtype %s: expected floating-point weights" % (index, t.dtype))
         import torch  # only reached when the user passed torch tensors
 
-        return t.to(device="cpu", dtype=torch.float32, copy=True).numpy()
+        torch.from_numpy(dest).copy_(t)  # converts dtype and leaves the device in one copy
+        return
     a = np.asarray(layer)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise TypeError("attention layer %d has dtype %s: expected floating-point weights" % (index, a.dtype))
-    if batched:
-        a = a[example]
-    return np.array(a, dtype=np.float32, copy=True)
+    dest[...] = a[example] if batched else a
 
 
 def _shape(x):
@@ -86,7 +86,7 @@ def stack_attention(attention, example=0):
             raise ValueError("layer %d has [q, k] = %s, layer 0 has %s" % (i, list(shape[1:]), list(first[1:])))
     out = np.empty((len(layers),) + first, dtype=np.float32)
     for i, layer in enumerate(layers):
-        out[i] = _layer_to_numpy(layer, example, batched, i)
+        _copy_layer(out[i], layer, example, batched, i)
     return out
 
 
