@@ -285,9 +285,9 @@ class AttentionCallback(TrainerCallback):
                 precision=self.precision,
                 all_ranks=self.all_ranks,
             )
+        # No flush here: training must not wait for encoding; the writer thread makes each record
+        # visible as soon as it is written, and on_train_end flushes.
         self._logged_steps.add(step)
-        # Each logging point is a checkpoint of the run: make it visible in TensorBoard now.
-        _writer.flush()
 
     @staticmethod
     def probe_attention(model, encoding):

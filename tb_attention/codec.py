@@ -101,21 +101,49 @@ def decode_header(blob):
         raise FormatError("attention header has a bad shape: %r" % (shape,))
     if header.get("precision") not in PRECISIONS or header.get("compression") != COMPRESSION:
         raise FormatError("attention header has an unknown precision or compression")
+    _, _, q, k = shape
+    key_tokens = header.get("key_tokens")
+    if not _is_token_list(header.get("tokens"), q) or not (
+        _is_token_list(key_tokens, k) if key_tokens is not None else q == k
+    ):
+        raise FormatError("attention header's tokens do not match its shape %s" % (shape,))
+    sentence_b_start = header.get("sentence_b_start")
+    if sentence_b_start is not None and not (
+        isinstance(sentence_b_start, int) and not isinstance(sentence_b_start, bool) and 0 < sentence_b_start < q
+    ):
+        raise FormatError("attention header has a bad sentence_b_start: %r" % (sentence_b_start,))
     return header
+
+
+def _is_token_list(tokens, count):
+    return isinstance(tokens, list) and len(tokens) == count and all(isinstance(t, str) for t in tokens)
+
+
+def layer_nbytes(header):
+    """Size of one inflated layer blob of a record with this header."""
+    _, heads, q, k = header["shape"]
+    return heads * q * k * PRECISIONS[header["precision"]][0].itemsize
+
+
+def inflate_layer(blob, header):
+    """The raw bytes of a layer blob; raises FormatError unless it inflates to exactly the
+    header's size (inflating stops one byte past it, so a corrupt blob cannot balloon)."""
+    expected = layer_nbytes(header)
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(blob, expected + 1)
+    except zlib.error as e:
+        raise FormatError("attention layer blob is corrupt: %s" % e) from None
+    if len(raw) != expected or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+        raise FormatError("attention layer blob does not hold the expected %d bytes" % expected)
+    return raw
 
 
 def decode_layer(blob, header):
     """Float32 `[heads, q, k]` weights of one layer blob."""
     _, heads, q, k = header["shape"]
     dtype = PRECISIONS[header["precision"]][0]
-    try:
-        raw = zlib.decompress(blob)
-    except zlib.error as e:
-        raise FormatError("attention layer blob is corrupt: %s" % e) from None
-    expected = heads * q * k * dtype.itemsize
-    if len(raw) != expected:
-        raise FormatError("attention layer blob holds %d bytes, expected %d" % (len(raw), expected))
-    values = np.frombuffer(raw, dtype=dtype).reshape(heads, q, k)
+    values = np.frombuffer(inflate_layer(blob, header), dtype=dtype).reshape(heads, q, k)
     if header["precision"] == "uint8":
         return values.astype(np.float32) / np.float32(255.0)
     return values.astype(np.float32)

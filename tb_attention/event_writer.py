@@ -78,7 +78,10 @@ class AttentionEventWriter:
         os.makedirs(logdir, exist_ok=True)
         self.logdir = logdir
         self.path = os.path.join(logdir, event_file_name())
-        self._file = open(self.path, "ab")
+        # Unbuffered: every record is one write() call anyway, and a forked child then holds no
+        # copy of unwritten bytes that it could write a second time.
+        self._file = open(self.path, "ab", buffering=0)
+        self.pid = os.getpid()
         self._queue = queue.Queue(maxsize=max_queue)
         self._error = None
         self._closed = False
@@ -93,13 +96,23 @@ class AttentionEventWriter:
     def closed(self):
         return self._closed
 
+    @property
+    def usable(self):
+        """Open, and owned by this process (a forked child must start a writer of its own: the
+        parent's thread does not exist in the child)."""
+        return not self._closed and self.pid == os.getpid()
+
     def submit(self, job):
-        if self._closed:
-            raise ValueError("the attention writer for %s is closed" % self.logdir)
-        self._queue.put(job)
+        # Under the lock: a job can never land behind close()'s stop marker and be dropped.
+        with self._lock:
+            if not self.usable:
+                raise ValueError("the attention writer for %s is closed" % self.logdir)
+            self._queue.put(job)
 
     def _write_event(self, event):
-        self._file.write(frame_record(event.SerializeToString()))
+        data = memoryview(frame_record(event.SerializeToString()))
+        while data:
+            data = data[self._file.write(data):]
 
     def _run(self):
         _lower_thread_priority()
@@ -126,7 +139,7 @@ class AttentionEventWriter:
 
     def flush(self):
         """Block until every queued record is written and flushed; re-raise a writing error."""
-        if self._closed:
+        if not self.usable:
             return
         done = threading.Event()
         self._queue.put(done)
@@ -145,7 +158,9 @@ class AttentionEventWriter:
             if self._closed:
                 return
             self._closed = True
-        self._queue.put(_STOP)
+            if self.pid != os.getpid():  # a forked child's copy: the parent owns file and thread
+                return
+            self._queue.put(_STOP)
         self._thread.join()
         self._file.flush()
         self._file.close()

@@ -96,6 +96,8 @@ def _mask_indices(attention_mask, length, example):
         mask = mask.detach().cpu().numpy()
     mask = np.asarray(mask)
     if mask.ndim == 2:
+        if not -mask.shape[0] <= example < mask.shape[0]:
+            raise ValueError("example=%d is outside the attention_mask's batch of %d" % (example, mask.shape[0]))
         mask = mask[example]
     if mask.ndim != 1 or mask.shape[0] != length:
         raise ValueError(
@@ -125,6 +127,7 @@ def check_tokens(tokens, count, name, max_tokens):
             raise TypeError(
                 "%s[%d] is %r (%s): every token must be a str" % (name, i, token, type(token).__name__)
             )
+        check_text(token, "%s[%d]" % (name, i))
     if not tokens:
         raise ValueError("%s is empty: an empty sequence cannot be logged" % name)
     if len(tokens) > max_tokens:
@@ -135,6 +138,15 @@ def check_tokens(tokens, count, name, max_tokens):
     if len(tokens) != count:
         raise ValueError("%d %s but the attention has %d positions on that axis" % (len(tokens), name, count))
     return [str(t) for t in tokens]
+
+
+def check_text(text, name):
+    """Text must be storable as UTF-8 (a lone surrogate is not): refuse it here, not in the
+    background writer where the record would be lost."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError("%s is not valid Unicode text (%s at index %d)" % (name, e.reason, e.start)) from None
 
 
 def check_values(attention):
@@ -237,6 +249,9 @@ def prepare(
         # Tokens may be given padded (as convert_ids_to_tokens returns them) or already trimmed.
         if hasattr(tokens, "__len__") and not isinstance(tokens, (str, bytes)) and len(tokens) == q:
             tokens = [tokens[i] for i in keep]
+            # sentence_b_start then counts padded positions too (left padding shifts it).
+            if isinstance(sentence_b_start, numbers.Integral) and not isinstance(sentence_b_start, bool):
+                sentence_b_start = int(np.searchsorted(keep, sentence_b_start))
         _, _, q, k = array.shape
     if not cross and q != k:
         raise ValueError(

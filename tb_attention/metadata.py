@@ -12,7 +12,7 @@ FORMAT_VERSION = 1
 
 
 def create_summary_metadata():
-    """SummaryMetadata for an attention blob sequence (first summary of a tag only)."""
+    """SummaryMetadata of an attention blob sequence (TensorBoard keeps the first one per tag)."""
     content = json.dumps({"version": FORMAT_VERSION}).encode("utf-8")
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(

@@ -5,6 +5,7 @@ exactly what the TensorBoard server reads, from any logdir TensorBoard's Python 
 """
 
 import dataclasses
+import os
 from typing import List, Optional
 
 import numpy as np
@@ -27,13 +28,16 @@ class AttentionRecord:
     patterns: Optional[dict]  # metric -> float32 [layers, heads], as computed when logged
 
 
-def _data_provider(logdir):
+def _data_provider(logdir, run=None):
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
         tensor_size_guidance={metadata.PLUGIN_NAME: 0}  # 0: keep every step
     )
-    multiplexer.AddRunsFromDirectory(logdir)
+    if run is None or run == ".":
+        multiplexer.AddRunsFromDirectory(logdir)
+    else:  # a run is one directory: load only that one, under its usual name
+        multiplexer.AddRun(os.path.join(logdir, run), name=run)
     multiplexer.Reload()
     return data_provider.MultiplexerDataProvider(multiplexer, logdir)
 
@@ -55,7 +59,7 @@ def read_attention(logdir, run=None, tag=None, step=None):
     from tensorboard import context
 
     ctx = context.RequestContext()
-    store = AttentionStore(_data_provider(logdir))
+    store = AttentionStore(_data_provider(logdir, run))
     for run_name, tags in sorted(store.tags(ctx, "").items()):
         if run is not None and run_name != run:
             continue

@@ -69,7 +69,7 @@ def event_writer_for(writer):
     key = os.path.realpath(logdir)
     with _registry_lock:
         event_writer = _writers.get(key)
-        if event_writer is None or event_writer.closed:
+        if event_writer is None or not event_writer.usable:
             event_writer = _writers[key] = AttentionEventWriter(logdir)
         if summary_writer is not None:
             hook_key = event_writer.path  # a name no add_scalars sub-writer can take
@@ -187,6 +187,7 @@ def add_attention(
     """
     if not isinstance(tag, str) or not tag:
         raise TypeError("tag must be a non-empty str, got %r" % (tag,))
+    inputs.check_text(tag, "tag")
     codec.check_precision(precision)
     step = inputs.check_step(global_step)
     walltime = inputs.check_walltime(walltime)

@@ -75,8 +75,12 @@ def test_corrupt_or_truncated_layer_is_refused():
     attention = softmax_attention((1, 2, 5, 5))
     header = codec.make_header(attention.shape, list("abcde"), None, None, "uint8")
     blob = codec.encode_layer(attention[0], "uint8")
+    with pytest.raises(codec.FormatError, match="does not hold the expected 50 bytes"):
+        codec.decode_layer(blob[: len(blob) // 2], header)  # a torn stream
     with pytest.raises(codec.FormatError, match="corrupt"):
-        codec.decode_layer(blob[: len(blob) // 2], header)
+        codec.decode_layer(b"not zlib at all", header)
+    with pytest.raises(codec.FormatError, match="expected 50"):
+        codec.decode_layer(zlib.compress(b"\x00" * 10**6), header)  # inflation stops early
     with pytest.raises(codec.FormatError, match="expected 50"):
         codec.decode_layer(zlib.compress(b"\x00" * 10), header)
 
@@ -85,3 +89,20 @@ def test_header_keeps_unicode_tokens():
     tokens = ["naïve", "日本", "🍓", "<img src=x onerror=alert(1)>"]
     header = codec.make_header((1, 1, 4, 4), tokens, None, None, "uint8")
     assert codec.decode_header(codec.encode_header(header))["tokens"] == tokens
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(tokens=["a", "b"]), "tokens do not match its shape"),
+        (dict(key_tokens=["k"] * 4), "tokens do not match its shape"),
+        (dict(tokens=["a", 1, "c"]), "tokens do not match its shape"),
+        (dict(sentence_b_start=3), "bad sentence_b_start"),
+        (dict(sentence_b_start=True), "bad sentence_b_start"),
+    ],
+)
+def test_headers_must_agree_with_their_shape(change, message):
+    header = codec.make_header((1, 1, 3, 3), ["a", "b", "c"], None, 1, "uint8")
+    header.update(change)
+    with pytest.raises(codec.FormatError, match=message):
+        codec.decode_header(codec.encode_header(header))

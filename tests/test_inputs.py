@@ -157,3 +157,26 @@ def test_good_steps(step, expected):
 def test_bad_steps(step, exc, message):
     with pytest.raises(exc, match=message):
         inputs.check_step(step)
+
+
+def test_sentence_b_start_follows_left_padding_trimmed_by_the_mask():
+    tokens = ["[PAD]", "[PAD]", "[CLS]", "a", "b", "[SEP]", "c", "d", "[SEP]"]
+    a = softmax_attention((1, 1, 2, 9, 9))
+    a[..., :2] = 0  # padded keys get no weight
+    a /= a.sum(-1, keepdims=True)
+    _, got, _, sb = inputs.prepare(a, tokens, attention_mask=[0, 0, 1, 1, 1, 1, 1, 1, 1], sentence_b_start=6)
+    assert got[sb] == "c" and sb == 4
+    # Tokens given already trimmed: sentence_b_start is already in trimmed positions.
+    _, _, _, sb2 = inputs.prepare(a, tokens[2:], attention_mask=[0, 0, 1, 1, 1, 1, 1, 1, 1], sentence_b_start=4)
+    assert sb2 == 4
+
+
+def test_unencodable_tokens_are_refused_up_front():
+    with pytest.raises(ValueError, match=r"tokens\[1\] is not valid Unicode text"):
+        inputs.prepare(softmax_attention((1, 1, 3, 3)), ["a", "\ud800", "c"])
+
+
+def test_two_dimensional_mask_smaller_than_the_batch():
+    a = softmax_attention((1, 3, 1, 5, 5))
+    with pytest.raises(ValueError, match="example=2 is outside the attention_mask's batch of 1"):
+        inputs.prepare(a, TOKENS5, example=2, attention_mask=[[1, 1, 1, 1, 1]])

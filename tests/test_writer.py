@@ -180,3 +180,30 @@ def test_bad_walltime_is_refused(tmp_path, walltime, exc, message):
     tb_attention.flush()
     (r,) = records(tmp_path)
     assert r.wall_time == 1234.5 and r.step == 1
+
+
+def test_a_forked_child_logs_with_a_writer_of_its_own(tmp_path):
+    """After fork the parent's writer thread does not exist in the child: the child must not
+    queue into it (lost records) nor write the parent's bytes again."""
+    a = attention(0)[:, 0]
+    tb_attention.add_attention(tmp_path, "p", a, TOKENS, 1)
+    tb_attention.flush()
+    pid = os.fork()
+    if pid == 0:  # child
+        status = 1
+        try:
+            tb_attention.add_attention(tmp_path, "p", a, TOKENS, 100)
+            tb_attention.flush()
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    tb_attention.add_attention(tmp_path, "p", a, TOKENS, 2)
+    tb_attention.flush()
+    assert sorted(r.step for r in records(tmp_path)) == [1, 2, 100]
+
+
+def test_unencodable_tag_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="tag is not valid Unicode text"):
+        tb_attention.add_attention(tmp_path, "p\udc80", attention()[:, 0], TOKENS)
