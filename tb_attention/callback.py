@@ -235,7 +235,8 @@ class AttentionCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if not self._logs_here(state):
             return
-        # A callback reused for a second train() logs that run afresh, into its own directory.
+        # A callback reused for a second train() logs that run afresh (into Trainer's new run
+        # directory; with an explicit log_dir, steps repeat: see docs/format.md).
         self._logged_steps = set()
         self.log_dir = self._given_log_dir or _trainer_log_dir(args)
         if self.all_ranks and torch.distributed.is_available() and torch.distributed.is_initialized():
