@@ -24,6 +24,16 @@ export async function mount(body) {
   return app;
 }
 
+/** Replace a select's options only when they changed (keeps focus and scroll), then select value. */
+function fillSelect(node, options, value) {
+  const sig = JSON.stringify(options);
+  if (node.dataset.sig !== sig) {
+    node.replaceChildren(...options.map(([v, label]) => el("option", { value: String(v) }, label)));
+    node.dataset.sig = sig;
+  }
+  node.value = String(value);
+}
+
 const EMPTY_CODE = [
   'writer = SummaryWriter("runs/x")',
   "out = model(**batch, output_attentions=True)",
@@ -74,7 +84,7 @@ class App {
         el("label", { class: "field" }, "Run", c.run),
         el("label", { class: "field" }, "Tag", c.tag),
         c.refresh),
-      el("div", { class: "stepper" }, c.prev, c.slider, c.next, c.stepLabel),
+      (this.stepper = el("div", { class: "stepper" }, c.prev, c.slider, c.next, c.stepLabel)),
       c.tabs);
     this.layerField = el("label", { class: "field" }, "Layer", c.layer);
     this.headsField = el("div", { class: "field heads-field" }, el("span", {}, "Heads"), c.heads, c.allHeads);
@@ -146,17 +156,19 @@ class App {
     if (!runs.includes(s.run)) s.run = runs[0];
     const tags = Object.keys(this.runs[s.run]).sort();
     if (!tags.includes(s.tag)) s.tag = tags[0];
+    // Run and tag first: whatever the steps bring, the user can always pick another run or tag.
+    this.syncSource(runs, tags);
     const gen = ++this.gen;
     let steps;
     try {
       steps = await this.steps_(s.run, s.tag);
     } catch (e) {
-      if (gen === this.gen) this.showError(`Cannot load steps of ${s.run} / ${s.tag}: ${e.message}`);
+      if (gen === this.gen) this.showStepsError(`Cannot load steps of ${s.run} / ${s.tag}: ${e.message}`);
       return;
     }
     if (gen !== this.gen) return;
+    if (!steps.length) return this.showStepsError(`${s.run} / ${s.tag} has no readable steps.`);
     this.steps = steps;
-    if (!steps.length) return this.showError(`${s.run} / ${s.tag} has no readable steps.`);
     let index = steps.findIndex((e) => e.step === s.step);
     if (index < 0) index = steps.length - 1; // unknown step: the latest checkpoint
     s.step = steps[index].step;
@@ -169,30 +181,34 @@ class App {
     return this.renderView();
   }
 
+  /** The run and tag selects (and the toolbar that holds them). */
+  syncSource(runs, tags) {
+    const c = this.controls;
+    const s = this.state;
+    this.toolbar.hidden = false;
+    delete this.root.dataset.empty;
+    fillSelect(c.run, runs.map((r) => [r, r]), s.run);
+    fillSelect(c.tag, tags.map((t) => [t, (this.runs[s.run][t] || {}).display_name || t]), s.tag);
+    for (const tab of c.tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.view === s.view));
+  }
+
+  /** Every control, for the shown step at `index` of this.steps (clamped to the list). */
   syncControls(runs, tags, index) {
     const c = this.controls;
     const s = this.state;
-    const fill = (node, options, value) => {
-      const sig = JSON.stringify(options);
-      if (node.dataset.sig !== sig) {
-        node.replaceChildren(...options.map(([v, label]) => el("option", { value: String(v) }, label)));
-        node.dataset.sig = sig;
-      }
-      node.value = String(value);
-    };
-    this.toolbar.hidden = false;
+    this.syncSource(runs, tags);
     this.subbar.hidden = false;
-    fill(c.run, runs.map((r) => [r, r]), s.run);
-    fill(c.tag, tags.map((t) => [t, this.runs[s.run][t].display_name || t]), s.tag);
-    c.slider.max = String(this.steps.length - 1);
+    this.stepper.hidden = false;
+    const n = this.steps.length;
+    index = Math.min(Math.max(index, 0), n - 1);
+    c.slider.max = String(n - 1);
     c.slider.value = String(index);
     c.slider.setAttribute("aria-valuetext", `step ${s.step}`);
     c.prev.disabled = index === 0;
-    c.next.disabled = index === this.steps.length - 1;
-    c.stepLabel.textContent = `step ${s.step} \u00b7 ${index + 1}/${this.steps.length}`;
-    for (const tab of c.tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.view === s.view));
+    c.next.disabled = index === n - 1;
+    c.stepLabel.textContent = `step ${s.step} \u00b7 ${index + 1}/${n}`;
     const [L, H] = this.meta.shape;
-    fill(c.layer, Array.from({ length: L }, (_, l) => [l, `${l}`]), s.layer);
+    fillSelect(c.layer, Array.from({ length: L }, (_, l) => [l, `${l}`]), s.layer);
     if (c.heads.childElementCount !== H) {
       c.heads.replaceChildren(...Array.from({ length: H }, (_, h) => el("button", {
         type: "button", class: "head-square", dataset: { head: String(h) }, title: `head ${h}`, "aria-label": `head ${h}`,
@@ -201,8 +217,8 @@ class App {
         ondblclick: () => this.setState({ heads: [h] }),
       })));
     }
-    const shown = new Set(this.selectedHeads(H));
-    for (const sq of c.heads.children) sq.setAttribute("aria-pressed", String(shown.has(Number(sq.dataset.head))));
+    const pressed = new Set(this.selectedHeads(H));
+    for (const sq of c.heads.children) sq.setAttribute("aria-pressed", String(pressed.has(Number(sq.dataset.head))));
     const perLayer = s.view !== "model" && s.view !== "patterns";
     this.layerField.hidden = !perLayer;
     this.headsField.hidden = !perLayer;
@@ -223,6 +239,7 @@ class App {
   }
 
   moveStep(delta) {
+    if (!this.steps) return;
     const index = this.steps.findIndex((e) => e.step === this.state.step) + delta;
     if (index >= 0 && index < this.steps.length) this.setState({ step: this.steps[index].step });
   }
@@ -239,22 +256,34 @@ class App {
   }
 
   async refresh(userAsked) {
+    let runs;
     try {
-      this.runs = (await getJSON("tags")).runs || {};
+      runs = (await getJSON("tags")).runs || {};
     } catch (e) {
       if (userAsked) this.showError(`Cannot load attention runs: ${e.message}`);
       return;
     }
+    this.runs = runs;
     this.stepsCache.clear();
-    if (userAsked || !this.meta) return this.update();
-    // Background poll: only the step list changes; the shown step stays.
     const s = this.state;
+    const shownGone = !(s.run in runs && s.tag in runs[s.run]);
+    if (userAsked || !this.meta || shownGone) return this.update();
+    // Background poll: runs, tags and the step list may all have changed (new runs and tags;
+    // new steps even when --samples_per_plugin keeps their count); the shown step stays.
+    const gen = this.gen;
     try {
       const steps = await this.steps_(s.run, s.tag);
-      if (steps.length !== this.steps.length) {
-        this.steps = steps;
-        this.syncControls(this.runNames(), Object.keys(this.runs[s.run] || {}).sort(), steps.findIndex((x) => x.step === s.step));
+      if (gen !== this.gen || !this.meta) return; // the user moved on while the poll ran
+      if (!steps.length) return this.update(); // nothing readable any more: say so
+      this.steps = steps;
+      const index = steps.findIndex((x) => x.step === s.step);
+      if (index < 0) {
+        // Sampling (--samples_per_plugin) dropped the shown step: show the next later one kept
+        // (TensorBoard always keeps the latest), so the view, slider and label agree again.
+        const later = steps.findIndex((x) => x.step > s.step);
+        return this.setState({ step: steps[later < 0 ? steps.length - 1 : later].step });
       }
+      this.syncControls(this.runNames(), Object.keys(this.runs[s.run]).sort(), index);
     } catch (_) {
       // a failed background poll is retried at the next one
     }
@@ -325,6 +354,16 @@ class App {
     this.viewName = null;
     this.host.replaceChildren();
     delete this.root.dataset.busy;
+  }
+
+  /** The run or tag has no steps to show: say so, keep run and tag selectable, hide the rest. */
+  showStepsError(message) {
+    this.steps = [];
+    this.meta = null;
+    this.stepper.hidden = true;
+    this.subbar.hidden = true;
+    this.showError(message);
+    this.root.dataset.renders = String(++this.renders); // settled, as a failed render is
   }
 
   showEmpty() {

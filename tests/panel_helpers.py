@@ -88,3 +88,38 @@ def line_count(layer, heads=None, q=(0, None), k=(0, None), threshold=LINE_THRES
     a = layer if heads is None else layer[list(heads)]
     a = a[:, q[0]:q[1], k[0]:k[1]]
     return int((a >= np.float32(threshold)).sum())
+
+
+def small_tokens(n):
+    return ["[CLS]"] + ["w%d" % i for i in range(n - 2)] + ["[SEP]"]
+
+
+def write_steps(run_dir, tag, steps, layers=2, heads=3, n=5):
+    """Log small synthetic attention for `steps` with the real writer (appends to the run's
+    event file when the run was logged before in this process), and flush."""
+    import tb_attention
+
+    for step in steps:
+        tb_attention.add_attention(str(run_dir), tag, synthetic_attention(layers, heads, n, seed=step), small_tokens(n),
+                                   global_step=step)
+    tb_attention.flush()
+
+
+def write_unreadable_run(run_dir, tag, step=0):
+    """A run whose only attention record is well framed but whose header blob is not JSON: TensorBoard
+    lists its tag, /steps serves no step of it."""
+    import os
+    import time
+
+    from tensorboard.compat.proto import event_pb2
+
+    from tb_attention import codec, event_writer, summary
+
+    a = synthetic_attention(2, 3, 5, seed=0).astype(np.float32)
+    blobs = codec.encode(a, codec.make_header(a.shape, small_tokens(5), None, None, "uint8"))
+    os.makedirs(str(run_dir), exist_ok=True)
+    version = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
+    bad = summary.attention_event(tag, [b"{not json", *blobs[1:]], step, time.time())
+    with open(os.path.join(str(run_dir), event_writer.event_file_name()), "wb") as f:
+        f.write(event_writer.frame_record(version.SerializeToString()))
+        f.write(event_writer.frame_record(bad.SerializeToString()))

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import SEED_A, SEED_B, SEED_TOKENS
 from tests.panel_helpers import (
     HOSTILE, HOSTILE_TOKENS, HOVER_THRESHOLD, SEED_TAG, launch_chromium, line_count, record,
-    write_logs,
+    write_logs, write_steps, write_unreadable_run,
 )
 from tests.tb_process import TensorBoardProcess
 
@@ -479,3 +479,139 @@ def test_empty_state_shows_how_to_log(browser, tmp_path, tensorboard):
         assert p.errors == [] and p.dialogs == []
     finally:
         p.context.close()
+
+
+# -- runs, tags and steps that fail or change while the panel is open --------------------------
+
+TB_ATTENTION = "/data/plugin/tb_attention"
+POLL_MS = 30000  # frontend/app.js POLL_MS
+
+
+def served_tags(tb):
+    return {run: sorted(tags) for run, tags in tb.get_json(TB_ATTENTION + "/tags")["runs"].items()}
+
+
+def served_step_list(tb, run, tag):
+    query = urllib.parse.urlencode({"run": run, "tag": tag})
+    return [s["step"] for s in tb.get_json(TB_ATTENTION + "/steps?" + query)["steps"]]
+
+
+def options(page, selector):
+    return page.eval_on_selector_all(selector + " option", "els => els.map(e => e.value)")
+
+
+def open_until(panel, fragment, ready):
+    """Open the panel and wait for the `ready` page condition (not for a drawn view)."""
+    page = panel.page
+    page.goto(panel.tb.url + "/data/plugin_entry.html?name=tb_attention#" + fragment)
+    page.wait_for_function("window.__tbAttention")
+    page.evaluate("window.__tbAttention.ready")
+    page.wait_for_function(ready, timeout=15000)
+    return page
+
+
+def test_first_run_without_readable_steps_keeps_run_and_tag_selectable(browser, tmp_path, tensorboard):
+    # "a_bad" sorts first and its only record's header is not JSON: the panel opens on it.
+    write_unreadable_run(tmp_path / "a_bad", "p")
+    write_steps(tmp_path / "b_good", "p", [0, 5])
+    tb = tensorboard(tmp_path)
+    tb.wait_for(lambda: served_tags(tb) == {"a_bad": ["p"], "b_good": ["p"]} and served_step_list(tb, "b_good", "p") == [0, 5])
+    assert served_step_list(tb, "a_bad", "p") == []
+    panel = Panel(browser, tb)
+    try:
+        page = open_until(panel, "", "() => { const s = document.querySelector('.status.error'); return s && !s.hidden; }")
+        assert page.inner_text(".status.error") == "a_bad / p has no readable steps."
+        assert options(page, ".run-select") == ["a_bad", "b_good"]
+        assert options(page, ".tag-select") == ["p"]
+        assert page.input_value(".run-select") == "a_bad"
+        assert page.is_visible(".run-select") and page.is_visible(".tag-select")
+        assert page.locator(".head-view").count() == 0
+        # The user switches to the readable run: it draws.
+        panel.after(lambda: page.select_option(".run-select", "b_good"))
+        assert panel.attr(".head-view", "data-step") == "5"
+        assert page.inner_text(".step-label") == "step 5 \u00b7 2/2"
+        assert page.is_hidden(".status")
+        # And back: the message again, with the selects still there.
+        panel.after(lambda: page.select_option(".run-select", "a_bad"))
+        assert page.inner_text(".status.error") == "a_bad / p has no readable steps."
+        assert options(page, ".run-select") == ["a_bad", "b_good"]
+        assert page.locator(".head-view").count() == 0
+        assert panel.errors == [] and panel.dialogs == []
+    finally:
+        panel.context.close()
+
+
+def test_failing_steps_request_keeps_run_and_tag_selectable(panel):
+    page = panel.page
+    # "baseline" sorts first; its /steps fails on the server.
+    page.route("**/steps?*run=baseline*", lambda route: route.fulfill(
+        status=500, content_type="application/json", body=json.dumps({"error": "test failure"})))
+    try:
+        open_until(panel, "", "() => { const s = document.querySelector('.status.error'); return s && !s.hidden; }")
+        assert page.inner_text(".status.error").startswith(f"Cannot load steps of baseline / {SEED_TAG}")
+        assert options(page, ".run-select") == ["baseline", "finetune", "hostile", "long"]
+        assert options(page, ".tag-select") == [SEED_TAG]
+        panel.after(lambda: page.select_option(".run-select", "finetune"))
+        assert panel.attr(".head-view", "data-step") == "200"
+        assert page.input_value(".run-select") == "finetune"
+    finally:
+        panel.errors = [e for e in panel.errors if "500" not in e]  # the browser logs the failed fetch itself
+
+
+def test_poll_shows_new_runs_and_tags(browser, tmp_path, tensorboard):
+    write_steps(tmp_path / "r1", "p", [0, 1])
+    tb = tensorboard(tmp_path)
+    tb.wait_for(lambda: served_step_list(tb, "r1", "p") == [0, 1])
+    panel = Panel(browser, tb)
+    try:
+        page = panel.page
+        page.clock.install()  # time runs as usual; fast_forward reaches the 30 s poll at once
+        panel.open("run=r1&tag=p&step=0")
+        assert options(page, ".run-select") == ["r1"] and options(page, ".tag-select") == ["p"]
+        renders = panel.renders()
+        # While the page is open: a new run, and a new tag in the shown run (its shown tag keeps
+        # its steps, so their count does not change).
+        write_steps(tmp_path / "r2", "p", [0])
+        write_steps(tmp_path / "r1", "q", [3])
+        tb.wait_for(lambda: served_tags(tb) == {"r1": ["p", "q"], "r2": ["p"]})
+        page.clock.fast_forward(POLL_MS + 1000)
+        page.wait_for_function("() => document.querySelectorAll('.run-select option').length === 2", timeout=10000)
+        assert options(page, ".run-select") == ["r1", "r2"]
+        assert options(page, ".tag-select") == ["p", "q"]
+        # The poll only refreshed the controls: same run, tag and step, no redraw.
+        assert page.input_value(".run-select") == "r1" and page.input_value(".tag-select") == "p"
+        assert page.inner_text(".step-label") == "step 0 \u00b7 1/2"
+        assert panel.renders() == renders
+        panel.after(lambda: page.select_option(".tag-select", "q"))
+        assert panel.attr(".head-view", "data-step") == "3"
+        panel.after(lambda: page.select_option(".run-select", "r2"))
+        assert panel.attr(".head-view", "data-step") == "0"
+        assert panel.errors == [] and panel.dialogs == []
+    finally:
+        panel.context.close()
+
+
+def test_poll_shows_new_steps_when_sampling_keeps_their_count(browser, tmp_path, tensorboard):
+    # TensorBoard keeps one step per tag (always the latest): the count stays 1, the step changes
+    # and the shown step is dropped.
+    write_steps(tmp_path / "r1", "p", [0])
+    tb = tensorboard(tmp_path, extra_args=["--samples_per_plugin=tb_attention=1"])
+    tb.wait_for(lambda: served_step_list(tb, "r1", "p") == [0])
+    panel = Panel(browser, tb)
+    try:
+        page = panel.page
+        page.clock.install()
+        panel.open("run=r1&tag=p")
+        assert page.inner_text(".step-label") == "step 0 \u00b7 1/1"
+        write_steps(tmp_path / "r1", "p", [7])
+        tb.wait_for(lambda: served_step_list(tb, "r1", "p") == [7])
+        page.clock.fast_forward(POLL_MS + 1000)
+        page.wait_for_function("() => document.querySelector('.head-view').dataset.step === '7'", timeout=10000)
+        panel.idle()
+        assert page.inner_text(".step-label") == "step 7 \u00b7 1/1"
+        assert page.input_value(".step-slider") == "0"
+        assert page.get_attribute(".step-slider", "max") == "0"
+        assert page.is_hidden(".status")
+        assert panel.errors == [] and panel.dialogs == []
+    finally:
+        panel.context.close()
