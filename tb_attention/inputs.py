@@ -90,7 +90,7 @@ def stack_attention(attention, example=0):
     return out
 
 
-def _mask_indices(attention_mask, length, example):
+def _mask_indices(attention_mask, length, example, axis="query"):
     mask = attention_mask
     if _is_torch(mask):
         mask = mask.detach().cpu().numpy()
@@ -101,7 +101,8 @@ def _mask_indices(attention_mask, length, example):
         mask = mask[example]
     if mask.ndim != 1 or mask.shape[0] != length:
         raise ValueError(
-            "attention_mask of shape %s does not match the %d query positions" % (tuple(mask.shape), length)
+            "%s of shape %s does not match the %d %s positions"
+            % ("attention_mask" if axis == "query" else "key_attention_mask", tuple(mask.shape), length, axis)
         )
     keep = np.flatnonzero(mask != 0)
     if keep.size == 0:
@@ -230,13 +231,14 @@ def prepare(
     key_tokens=None,
     sentence_b_start=None,
     attention_mask=None,
+    key_attention_mask=None,
     example=0,
     max_tokens=DEFAULT_MAX_TOKENS,
 ):
     """Validated `(attention, tokens, key_tokens, sentence_b_start)`; raises on bad input."""
-    for given, name in ((tokens, "tokens"), (key_tokens, "key_tokens")):
+    for given, name, mask in ((tokens, "tokens", attention_mask), (key_tokens, "key_tokens", key_attention_mask)):
         # Refuse an over-long input before copying its attention (which can be gigabytes).
-        if attention_mask is None and isinstance(given, (list, tuple)) and len(given) > max_tokens:
+        if mask is None and isinstance(given, (list, tuple)) and len(given) > max_tokens:
             raise ValueError(
                 "%d %s exceed max_tokens=%d; pass a larger max_tokens to log them anyway"
                 % (len(given), name, max_tokens)
@@ -252,6 +254,15 @@ def prepare(
             # sentence_b_start then counts padded positions too (left padding shifts it).
             if isinstance(sentence_b_start, numbers.Integral) and not isinstance(sentence_b_start, bool):
                 sentence_b_start = int(np.searchsorted(keep, sentence_b_start))
+        _, _, q, k = array.shape
+    if key_attention_mask is not None:
+        if not cross:
+            raise ValueError("key_attention_mask is for cross-attention (with key_tokens); attention_mask covers self-attention")
+        # Encoder padding: drop the padded key columns (and padded key tokens, if given so).
+        keep_k = _mask_indices(key_attention_mask, k, example, "key")
+        array = np.ascontiguousarray(array[:, :, :, keep_k])
+        if hasattr(key_tokens, "__len__") and not isinstance(key_tokens, (str, bytes)) and len(key_tokens) == k:
+            key_tokens = [key_tokens[i] for i in keep_k]
         _, _, q, k = array.shape
     if not cross and q != k:
         raise ValueError(

@@ -149,6 +149,7 @@ def add_attention(
     sentence_b_start=None,
     key_tokens=None,
     attention_mask=None,
+    key_attention_mask=None,
     example=0,
     precision="uint8",
     walltime=None,
@@ -170,7 +171,9 @@ def add_attention(
       global_step: non-negative int (None means 0, as in SummaryWriter).
       sentence_b_start: index of the first token of sentence B, as in bertviz.
       key_tokens: key tokens for cross-attention (q != k).
-      attention_mask: 1/0 per position (or `[batch, seq]`); padded positions are dropped.
+      attention_mask: 1/0 per position (or `[batch, seq]`); padded positions are dropped
+        (query rows, and key columns for self-attention).
+      key_attention_mask: for cross-attention, 1/0 per key position (the encoder's padding).
       example: which row of the batch to log.
       precision: "uint8" (max abs error 1/510, default), "float16" or "float32".
       walltime: seconds since the epoch (default: now).
@@ -198,6 +201,7 @@ def add_attention(
         key_tokens=key_tokens,
         sentence_b_start=sentence_b_start,
         attention_mask=attention_mask,
+        key_attention_mask=key_attention_mask,
         example=example,
         max_tokens=max_tokens,
     )

@@ -180,3 +180,19 @@ def test_two_dimensional_mask_smaller_than_the_batch():
     a = softmax_attention((1, 3, 1, 5, 5))
     with pytest.raises(ValueError, match="example=2 is outside the attention_mask's batch of 1"):
         inputs.prepare(a, TOKENS5, example=2, attention_mask=[[1, 1, 1, 1, 1]])
+
+
+def test_key_attention_mask_drops_encoder_padding_in_cross_attention():
+    a = softmax_attention((2, 1, 3, 4, 6))
+    a[..., 4:] = 0  # the encoder's two padded positions get no weight
+    a /= a.sum(-1, keepdims=True)
+    keys = ["<s>", "x", "y", "</s>", "<pad>", "<pad>"]
+    out, _, key_tokens, _ = inputs.prepare(
+        a, list("abcd"), key_tokens=keys, key_attention_mask=[[1, 1, 1, 1, 0, 0]]
+    )
+    assert out.shape == (2, 3, 4, 4) and key_tokens == keys[:4]
+    np.testing.assert_array_equal(out, a[:, 0, :, :, :4])
+    with pytest.raises(ValueError, match="key_attention_mask of shape \\(5,\\) does not match the 6 key positions"):
+        inputs.prepare(a, list("abcd"), key_tokens=keys, key_attention_mask=[1] * 5)
+    with pytest.raises(ValueError, match="key_attention_mask is for cross-attention"):
+        inputs.prepare(softmax_attention((1, 1, 4, 4)), list("abcd"), key_attention_mask=[1] * 4)
