@@ -5,10 +5,9 @@ import zlib
 
 import numpy as np
 import pytest
-from werkzeug import test as werkzeug_test
 
 import tb_attention
-from tb_attention import attention_plugin, metadata
+from tb_attention import metadata
 from tests.test_codec import softmax_attention
 
 TOKENS = ["[CLS]", "i", "went", "[SEP]", "at", "the", "[SEP]"]
@@ -31,19 +30,9 @@ def logged(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(logged):
-    from tensorboard.backend import application
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-    from tensorboard.plugins import base_plugin
+    from tests.hardening_helpers import wsgi_client
 
-    logdir = str(logged[0])
-    mux = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
-    mux.AddRunsFromDirectory(logdir)
-    mux.Reload()
-    provider = data_provider.MultiplexerDataProvider(mux, logdir)
-    context = base_plugin.TBContext(data_provider=provider, logdir=logdir)
-    plugin = attention_plugin.AttentionLoader().load(context)
-    app = application.TensorBoardWSGI([plugin], data_provider=provider)
-    return werkzeug_test.Client(app)
+    return wsgi_client(logged[0])
 
 
 def get_json(client, path, status=200):
