@@ -370,6 +370,10 @@ class App {
     this.toolbar.hidden = true;
     this.subbar.hidden = true;
     this.showStatus(null);
+    // The empty message replaces the view's elements: build a fresh view when data returns.
+    if (this.view) this.view.destroy();
+    this.view = null;
+    this.viewName = null;
     this.host.replaceChildren(el("div", { class: "empty" },
       el("h2", {}, "No attention logged yet"),
       el("p", {}, "Log a Transformer's attention from your training or evaluation loop:"),

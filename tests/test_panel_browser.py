@@ -615,3 +615,24 @@ def test_poll_shows_new_steps_when_sampling_keeps_their_count(browser, tmp_path,
         assert panel.errors == [] and panel.dialogs == []
     finally:
         panel.context.close()
+
+
+def test_first_attention_appears_in_an_empty_panel(browser, tmp_path, tensorboard):
+    """Empty state, then a training run logs its first steps: the poll draws them."""
+    tb = tensorboard(tmp_path)
+    panel = Panel(browser, tb)
+    try:
+        page = panel.page
+        page.clock.install()
+        panel.open()
+        page.wait_for_selector(".empty")
+        write_steps(tmp_path / "r1", "p", [0, 1])
+        tb.wait_for(lambda: served_step_list(tb, "r1", "p") == [0, 1])
+        page.clock.fast_forward(POLL_MS + 1000)
+        page.wait_for_selector(".head-view[data-lines]", timeout=20000)
+        assert page.query_selector(".empty") is None
+        assert options(page, ".run-select") == ["r1"]
+        assert panel.attr(".head-view", "data-step") == "1"
+        assert panel.errors == [] and panel.dialogs == []
+    finally:
+        panel.context.close()
