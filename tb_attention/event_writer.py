@@ -134,8 +134,6 @@ class AttentionEventWriter:
             except BaseException as e:  # keep the thread alive: later records still get written
                 logger.exception("tb_attention: failed to write an attention record")
                 self._error = e
-            finally:
-                self._queue.task_done()
 
     def flush(self):
         """Block until every queued record is written and flushed; re-raise a writing error."""

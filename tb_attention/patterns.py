@@ -239,16 +239,7 @@ def compute_patterns(attention, tokens, key_tokens=None, sentence_b_start=None, 
         )
     else:
         key_tokens = tokens
-    if sentence_b_start is not None:
-        if isinstance(sentence_b_start, bool) or not isinstance(sentence_b_start, numbers.Integral):
-            raise TypeError(
-                "sentence_b_start must be an int token index, got %r" % (sentence_b_start,)
-            )
-        if not 0 < sentence_b_start < q:
-            raise ValueError(
-                "sentence_b_start=%d must lie inside the %d tokens (1..%d)"
-                % (sentence_b_start, q, q - 1)
-            )
+    sentence_b_start = inputs.check_sentence_b_start(sentence_b_start, q)
     specials = _check_specials(special_tokens)
 
     attention = np.ascontiguousarray(attention)
