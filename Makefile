@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup browser demo test bench clean
+.PHONY: setup browser node demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,10 +22,17 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Node runs the panel's unit tests (tests/js, `node --test`); Debian's nodejs where it is missing.
+node:
+	@command -v node >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs >/dev/null; }
+
 demo: setup
 	$(PY) -m demo $(DEMO_ARGS)
 
-test: setup browser
+test: setup browser node
+	node --test tests/js/
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: setup browser

@@ -15,7 +15,15 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     # The panel lives in frontend/ at the top of the repository and ships inside the package.
-    packages=["tb_attention", "tb_attention.frontend"],
+    packages=[
+        "tb_attention",
+        "tb_attention.format",
+        "tb_attention.writing",
+        "tb_attention.serving",
+        "tb_attention.analysis",
+        "tb_attention.integrations",
+        "tb_attention.frontend",
+    ],
     package_dir={"tb_attention": "tb_attention", "tb_attention.frontend": "frontend"},
     package_data={"tb_attention.frontend": ["*.js", "*.css", "*.svg", "**/*.js", "**/*.css"]},
     install_requires=[
@@ -41,6 +49,6 @@ setup(
             "boto3>=1.28",
         ],
     },
-    entry_points={"tensorboard_plugins": ["tb_attention = tb_attention.attention_plugin:AttentionLoader"]},
+    entry_points={"tensorboard_plugins": ["tb_attention = tb_attention.serving.plugin:AttentionLoader"]},
     classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],
 )

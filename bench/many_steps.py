@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 import tb_attention  # noqa: E402
 from bench.common import TEXT, load_minilm  # noqa: E402
-from tests.hardening_helpers import attention_event_files, frames  # noqa: E402
+from tests.helpers.eventfiles import attention_event_files, frames  # noqa: E402
 from tests.tb_process import TensorBoardProcess  # noqa: E402
 
 BASE = "/data/plugin/tb_attention"

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 import tb_attention  # noqa: E402
 from bench import bertviz_harness  # noqa: E402
 from bench.common import encode, load_minilm  # noqa: E402
-from tests.tb_process import TensorBoardProcess  # noqa: E402
+from tests.helpers.tb_process import TensorBoardProcess  # noqa: E402
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -1,4 +1,7 @@
-// The plugin's HTTP API (docs/http_api.md): JSON routes and the binary /layer route.
+// The plugin's HTTP API (docs/http_api.md): JSON routes and the binary /layer route. The browser
+// undoes the payload's Content-Encoding; decode.js reads the values as the headers describe them.
+
+import { decodeWeights, parseShape } from "./decode.js";
 
 export class ApiError extends Error {}
 
@@ -37,73 +40,43 @@ export async function getJSON(route, params = {}) {
   return resp.json();
 }
 
-// Halves decoded through a table: Float16Array is not in every browser TensorBoard supports.
-let halfTable = null;
-function halfToFloatTable() {
-  if (halfTable) return halfTable;
-  halfTable = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exponent = (h >> 10) & 0x1f;
-    const fraction = h & 0x3ff;
-    let value;
-    if (exponent === 0) value = fraction * 2 ** -24;
-    else if (exponent === 31) value = fraction ? NaN : Infinity;
-    else value = (1 + fraction / 1024) * 2 ** (exponent - 15);
-    halfTable[h] = sign * value;
-  }
-  return halfTable;
-}
-
-const BYTES = { uint8: 1, float16: 2, float32: 4 };
-
-/** Decode an inflated layer buffer to Float32Array weights. */
-export function decodeWeights(buffer, precision, count) {
-  const size = BYTES[precision];
-  if (!size) throw new ApiError(`unknown precision ${JSON.stringify(precision)} (this panel reads uint8, float16, float32)`);
-  if (buffer.byteLength !== count * size) {
-    throw new ApiError(`layer data has ${buffer.byteLength} bytes, expected ${count * size} for ${count} ${precision} weights`);
-  }
-  const out = new Float32Array(count);
-  if (precision === "uint8") {
-    const bytes = new Uint8Array(buffer);
-    for (let i = 0; i < count; i++) out[i] = bytes[i] / 255;
-  } else if (precision === "float16") {
-    const view = new DataView(buffer);
-    const table = halfToFloatTable();
-    for (let i = 0; i < count; i++) out[i] = table[view.getUint16(2 * i, true)];
-  } else {
-    const view = new DataView(buffer);
-    for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
-  }
-  return out;
-}
-
-async function inflate(resp, compression) {
-  if (compression === "zlib") {
-    return new Response(resp.body.pipeThrough(new DecompressionStream("deflate"))).arrayBuffer();
-  }
-  if (compression === "none" || compression == null) return resp.arrayBuffer();
-  throw new ApiError(`unknown layer compression ${JSON.stringify(compression)}`);
-}
-
 /** One layer: {heads, queries, keys, precision, data: Float32Array [heads, queries, keys]}. */
 export async function fetchLayer(run, tag, step, layer) {
   const resp = await request("layer", { run, tag, step, layer });
   if (!resp.ok) throw await errorOf("layer", resp);
-  const shape = (resp.headers.get("X-Attention-Shape") || "").split(",").map(Number);
-  if (shape.length !== 3 || shape.some((n) => !Number.isInteger(n) || n < 0)) {
-    throw new ApiError(`bad X-Attention-Shape header: ${JSON.stringify(resp.headers.get("X-Attention-Shape"))}`);
-  }
-  const precision = resp.headers.get("X-Attention-Precision");
-  const [heads, queries, keys] = shape;
-  let buffer;
+  let data;
+  let shape;
   try {
-    buffer = await inflate(resp, resp.headers.get("X-Attention-Compression"));
+    shape = parseShape(resp.headers.get("X-Attention-Shape"));
+    const scale = Number(resp.headers.get("X-Attention-Scale") || "1");
+    data = decodeWeights(await resp.arrayBuffer(), resp.headers.get("X-Attention-Dtype"), shape[0] * shape[1] * shape[2], scale);
   } catch (e) {
-    throw e instanceof ApiError ? e : new ApiError(`layer ${layer} of step ${step} cannot be inflated: ${e.message}`);
+    throw new ApiError(`layer ${layer} of step ${step} cannot be read: ${e.message}`);
   }
-  return { heads, queries, keys, precision, data: decodeWeights(buffer, precision, heads * queries * keys) };
+  const [heads, queries, keys] = shape;
+  return { heads, queries, keys, precision: resp.headers.get("X-Attention-Precision"), data };
+}
+
+/** JSON answers by route and parameters, fetched once until clear() (a failed one is retried). */
+export class JsonCache {
+  constructor() {
+    this.entries = new Map();
+  }
+
+  get(route, params = {}) {
+    const key = `${route}${queryString(params)}`;
+    let promise = this.entries.get(key);
+    if (!promise) {
+      promise = getJSON(route, params);
+      promise.catch(() => this.entries.get(key) === promise && this.entries.delete(key));
+      this.entries.set(key, promise);
+    }
+    return promise;
+  }
+
+  clear() {
+    this.entries.clear();
+  }
 }
 
 /** Layers by (run, tag, step, layer), kept while under a memory budget (512 tokens: 12 MB a layer). */

@@ -62,9 +62,43 @@ export function indexOf(value, lo, hi) {
 }
 
 /**
+ * `values` (row-major `rows` x `cols`, from `offset`) pooled to `outRows` x `outCols` by the value
+ * farthest from lo (max for weights; for a signed range around 0, the largest |diff|, sign kept),
+ * so a thumbnail still shows a sharp peak. Pure: a Float32Array.
+ */
+export function poolFarthest(values, rows, cols, outRows, outCols, lo, hi, offset = 0) {
+  const mid = (lo + hi) / 2;
+  const signed = lo < 0;
+  // Start from the least extreme value: lo for weights, the middle (no change) for diffs.
+  const pooled = new Float32Array(outRows * outCols).fill(signed ? mid : lo);
+  for (let r = 0; r < rows; r++) {
+    const pr = Math.floor((r * outRows) / rows);
+    const base = offset + r * cols;
+    for (let c = 0; c < cols; c++) {
+      const v = values[base + c];
+      const p = pr * outCols + Math.floor((c * outCols) / cols);
+      if (signed ? Math.abs(v - mid) > Math.abs(pooled[p] - mid) : v > pooled[p]) pooled[p] = v;
+    }
+  }
+  return pooled;
+}
+
+/** RGBA pixels (Uint8ClampedArray-like `px`) of `values` on `table` over [lo, hi]. */
+export function paint(px, values, n, table, lo, hi, offset = 0) {
+  const scale = 255 / (hi - lo || 1);
+  for (let i = 0; i < n; i++) {
+    const idx = Math.max(0, Math.min(255, Math.round((values[offset + i] - lo) * scale))) * 3;
+    px[4 * i] = table[idx];
+    px[4 * i + 1] = table[idx + 1];
+    px[4 * i + 2] = table[idx + 2];
+    px[4 * i + 3] = 255;
+  }
+}
+
+/**
  * An offscreen canvas of `rows` x `cols` pixels coloured from `values` (row-major) on `table`,
  * for drawing heat maps scaled up with smoothing off. Larger inputs are max-pooled to
- * `maxRows` x `maxCols` so a thumbnail still shows a sharp peak.
+ * `maxRows` x `maxCols` (poolFarthest).
  */
 export function heatImage(values, rows, cols, table, lo, hi, maxRows = rows, maxCols = cols, offset = 0) {
   const outRows = Math.max(1, Math.min(rows, maxRows));
@@ -74,39 +108,8 @@ export function heatImage(values, rows, cols, table, lo, hi, maxRows = rows, max
   canvas.height = outRows;
   const ctx = canvas.getContext("2d");
   const image = ctx.createImageData(outCols, outRows);
-  const px = image.data;
-  const scale = 255 / (hi - lo || 1);
-  if (outRows === rows && outCols === cols) {
-    for (let i = 0, n = rows * cols; i < n; i++) {
-      const idx = Math.max(0, Math.min(255, Math.round((values[offset + i] - lo) * scale))) * 3;
-      px[4 * i] = table[idx];
-      px[4 * i + 1] = table[idx + 1];
-      px[4 * i + 2] = table[idx + 2];
-      px[4 * i + 3] = 255;
-    }
-  } else {
-    // Pool by the value farthest from lo (max for weights, max |diff| keeps its sign for diffs).
-    const pooled = new Float32Array(outRows * outCols).fill(lo);
-    const mid = (lo + hi) / 2;
-    const signed = lo < 0;
-    for (let r = 0; r < rows; r++) {
-      const pr = Math.floor((r * outRows) / rows);
-      const base = offset + r * cols;
-      for (let c = 0; c < cols; c++) {
-        const v = values[base + c];
-        const p = pr * outCols + Math.floor((c * outCols) / cols);
-        if (signed ? Math.abs(v - mid) > Math.abs(pooled[p] - mid) : v > pooled[p]) pooled[p] = v;
-      }
-    }
-    if (signed) pooled.forEach((v, i) => (pooled[i] = v === lo ? mid : v));
-    for (let i = 0; i < pooled.length; i++) {
-      const idx = Math.max(0, Math.min(255, Math.round((pooled[i] - lo) * scale))) * 3;
-      px[4 * i] = table[idx];
-      px[4 * i + 1] = table[idx + 1];
-      px[4 * i + 2] = table[idx + 2];
-      px[4 * i + 3] = 255;
-    }
-  }
+  if (outRows === rows && outCols === cols) paint(image.data, values, rows * cols, table, lo, hi, offset);
+  else paint(image.data, poolFarthest(values, rows, cols, outRows, outCols, lo, hi, offset), outRows * outCols, table, lo, hi);
   ctx.putImageData(image, 0, 0);
   return canvas;
 }

@@ -1,6 +1,8 @@
 // Export the current view as PNG and SVG (figures for papers). SVGs are built from DOM-created
 // SVG elements and serialised with XMLSerializer, so token text is escaped, never markup.
 
+import { viewEntry } from "./views/registry.js";
+
 function download(blob, filename) {
   const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
@@ -15,7 +17,7 @@ function download(blob, filename) {
 
 /** A file name from the selection; only safe characters survive. */
 export function fileName(state, ext) {
-  const parts = ["attention", state.run, state.tag, `step${state.step}`, state.view === "model" || state.view === "patterns" ? null : `layer${state.layer}`, state.view];
+  const parts = ["attention", state.run, state.tag, `step${state.step}`, viewEntry(state.view).perLayer ? `layer${state.layer}` : null, state.view];
   return `${parts.filter((p) => p != null && p !== "").join("_").replace(/[^A-Za-z0-9._-]+/g, "-").slice(0, 150)}.${ext}`;
 }
 

@@ -1,14 +1,15 @@
 // Selection state, kept in the iframe's URL fragment (survives reloading the frame) and in
 // localStorage (survives reloading TensorBoard, which recreates the frame without a fragment).
 
+import { DEFAULT_VIEW, isView } from "./views/registry.js";
+
 const STORAGE_KEY = "tb-attention:state";
 const INTS = new Set(["step", "layer", "stepB", "head"]);
 const LISTS = new Set(["heads"]);
-export const VIEWS = ["head", "model", "matrix", "compare", "patterns"];
 export const FILTERS = ["all", "aa", "bb", "ab", "ba"];
 
 export const DEFAULTS = {
-  run: null, tag: null, step: null, layer: 0, heads: null, view: "head", filter: "all",
+  run: null, tag: null, step: null, layer: 0, heads: null, view: DEFAULT_VIEW, filter: "all",
   runB: null, stepB: null, metric: "previous_token", sort: null, label: "", head: null,
 };
 
@@ -26,7 +27,7 @@ export function parse(text) {
       state[key] = raw;
     }
   }
-  if (state.view && !VIEWS.includes(state.view)) delete state.view;
+  if (state.view && !isView(state.view)) delete state.view;
   if (state.filter && !FILTERS.includes(state.filter)) delete state.filter;
   return state;
 }

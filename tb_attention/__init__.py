@@ -4,19 +4,24 @@
     tb_attention.add_attention(writer, "probe/store", outputs.attentions, tokens, global_step=step)
 
 Importing this package imports neither torch nor transformers.
+
+Layout: `writing/` logs attention (`add_attention`), `format/` is the record format both ends
+share, `serving/` the TensorBoard plugin and its routes, `analysis/` the head-pattern metrics,
+`integrations/` the training-framework callbacks, `reader.py` reads logs back in Python; the panel
+lives in the repository's `frontend/` and ships inside the package.
 """
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "add_attention": "tb_attention.writer",
-    "flush": "tb_attention.writer",
-    "close": "tb_attention.writer",
+    "add_attention": "tb_attention.writing.writer",
+    "flush": "tb_attention.writing.writer",
+    "close": "tb_attention.writing.writer",
     "read_attention": "tb_attention.reader",
     "AttentionRecord": "tb_attention.reader",
-    "head_patterns": "tb_attention.patterns",
-    "label_heads": "tb_attention.patterns",
-    "AttentionCallback": "tb_attention.callback",
+    "head_patterns": "tb_attention.analysis.scoring",
+    "label_heads": "tb_attention.analysis.labels",
+    "AttentionCallback": "tb_attention.integrations.trainer",
 }
 
 __all__ = sorted(_EXPORTS)

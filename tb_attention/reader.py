@@ -10,8 +10,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from tb_attention import metadata
-from tb_attention.store import AttentionStore
+from tb_attention.format import metadata
+from tb_attention.format.scores import scores_from_json
+from tb_attention.serving.store import AttentionStore
 
 
 @dataclasses.dataclass
@@ -44,11 +45,7 @@ def _data_provider(logdir, run=None):
 
 def _patterns(header):
     scores = header.get("patterns")
-    if not scores:
-        return None
-    from tb_attention import patterns
-
-    return patterns.scores_from_json(scores)
+    return scores_from_json(scores) if scores else None
 
 
 def read_attention(logdir, run=None, tag=None, step=None):

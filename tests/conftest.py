@@ -11,7 +11,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # TensorBoard's vendored html5lib warns on import; it is not ours to fix.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"tensorboard\..*")
 
-from tests.tb_process import TensorBoardProcess  # noqa: E402
+from tests.helpers.browser import browser, panel_factory  # noqa: E402,F401  (fixtures)
+from tests.helpers.tb_process import TensorBoardProcess  # noqa: E402
 
 SEED_A = "I went to the store."
 SEED_B = "At the store, I bought fresh strawberries."
@@ -59,3 +60,45 @@ def tensorboard():
     yield start
     for tb in started:
         tb.stop()
+
+
+@pytest.fixture(scope="session")
+def seed_logs(tmp_path_factory, minilm):
+    """(logdir, sentence_b_start) of the panel tests' runs (tests/helpers/panel_logs.py)."""
+    from tests.helpers.panel_logs import write_logs
+
+    logdir = tmp_path_factory.mktemp("panel_logs")
+    tokens, sentence_b = write_logs(logdir, minilm, SEED_A, SEED_B)
+    assert tokens == SEED_TOKENS
+    return logdir, sentence_b
+
+
+@pytest.fixture(scope="session")
+def seed_tb(seed_logs):
+    """A TensorBoard serving `seed_logs`, once every run and step is listed."""
+    import urllib.parse
+
+    from tests.helpers.panel_logs import SEED_TAG
+
+    proc = TensorBoardProcess(seed_logs[0]).start()
+    try:
+        proc.wait_for(lambda: {"finetune", "baseline", "hostile", "long"} <= set(
+            proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
+        proc.wait_for(lambda: len(proc.get_json(
+            "/data/plugin/tb_attention/steps?run=finetune&tag=" + urllib.parse.quote(SEED_TAG))["steps"]) == 3)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def panel(panel_factory, seed_tb):  # noqa: F811  (the fixture, not the import)
+    """A Panel on `seed_tb`; the test fails if the page logged an error or opened a dialog."""
+    return panel_factory(seed_tb)
+
+
+def seed_record(seed_logs, run="finetune", step=0, tag=None):
+    """The `read_attention` record of one step of the panel tests' logs."""
+    from tests.helpers.panel_logs import SEED_TAG, record
+
+    return record(seed_logs[0], run, tag or SEED_TAG, step)

@@ -8,14 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+import torch
+import transformers
 
+import tb_attention
+from tb_attention import read_attention
 from tests.conftest import SEED_A, SEED_B, SEED_TOKENS
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
-import tb_attention  # noqa: E402
-from tb_attention import read_attention  # noqa: E402
 
 UINT8_BOUND = 1 / 510 + 1e-5
 PROBES = [(SEED_A, SEED_B), "The soup was cooked by the chef."]

@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tb_attention import codec
+from tb_attention.format import codec, precision as precisions
 
 
 def softmax_attention(shape, seed=0, sharpness=3.0):
@@ -28,7 +28,7 @@ def test_round_trip_within_bound(precision):
     for layer in range(3):
         got = codec.decode_layer(blobs[codec.layer_blob_index(layer)], decoded_header)
         err = np.abs(got - attention[layer]).max()
-        assert err <= codec.PRECISIONS[precision][1] + 1e-7
+        assert err <= precisions.error_bound(precision) + 1e-7
         if precision == "float32":
             assert np.array_equal(got, attention[layer])
 
@@ -53,7 +53,7 @@ def test_compression_beats_float32_by_far():
 
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="unknown precision 'int4'"):
-        codec.check_precision("int4")
+        precisions.check_precision("int4")
 
 
 @pytest.mark.parametrize(

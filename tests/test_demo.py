@@ -13,7 +13,7 @@ import pytest
 
 from tb_attention import read_attention
 from tests.conftest import SEED_TOKENS
-from tests.tb_process import TensorBoardProcess, free_port
+from tests.helpers.tb_process import TensorBoardProcess, free_port
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TAGS = {"probe/store", "probe/paraphrase", "probe/negation", "probe/swap"}

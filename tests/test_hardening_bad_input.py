@@ -15,16 +15,10 @@ import pytest
 import torch
 
 import tb_attention
-from tests.hardening_helpers import (
-    BASE,
-    LOADERS,
-    UINT8_BOUND,
-    attention_event_files,
-    q,
-    served_layer,
-    served_steps,
-)
-from tests.test_inputs import BAD_INPUTS, TOKENS5
+from tests.helpers.data import UINT8_BOUND
+from tests.helpers.eventfiles import attention_event_files
+from tests.helpers.http import BASE, LOADERS, q, served_layer, served_steps
+from tests.helpers.bad_inputs import BAD_INPUTS, TOKENS5
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md"
 BEGIN, END = "<!-- BEGIN GENERATED TABLE -->", "<!-- END GENERATED TABLE -->"

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import tb_attention
-from tests.hardening_helpers import UINT8_BOUND, attention, tokens_for
-from tests.tb_process import free_port
+from tests.helpers.data import attention, tokens_for, UINT8_BOUND
+from tests.helpers.tb_process import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORLD = 2
@@ -123,6 +123,9 @@ TRAINER_SCRIPT = textwrap.dedent(
     with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
         json.dump({"rank": rank, "pid": os.getpid(), "world": torch.distributed.get_world_size(),
                    "zero": trainer.state.is_world_process_zero}, f)
+    # Leave the group together: a rank that exits while another still uses gloo can abort.
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
     """
 )
 

@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tb_attention
-from tests.hardening_helpers import BASE, LOADERS, attention, tokens_for, tree_snapshot, wsgi_client
-from tests.tb_process import TensorBoardProcess
+from tests.helpers.data import attention, tokens_for
+from tests.helpers.eventfiles import tree_snapshot
+from tests.helpers.http import BASE, LOADERS, wsgi_client
+from tests.helpers.tb_process import TensorBoardProcess
 
 RUNS = ["run_a", "deep/run_b"]
 TAGS = ["probe/x", "probe/🍓 <b>"]

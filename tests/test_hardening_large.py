@@ -6,16 +6,13 @@ import numpy as np
 import pytest
 
 import tb_attention
-from tests.hardening_helpers import BASE, LOADERS, UINT8_BOUND, q, served_layer, served_steps
+from tests.helpers.data import UINT8_BOUND
+from tests.helpers.http import BASE, LOADERS, q, served_layer, served_steps
 
 LAYERS, HEADS, N = 24, 16, 512
 RUN = "bert_large"
 HOSTILE = "<img src=x onerror=alert(1)>"
 TAG = "probe/<b>long</b>" + HOSTILE
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]
 
 
 def tokens():
@@ -95,43 +92,31 @@ CANVAS_INK = """
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_bert_large_renders_in_tensorboard(tensorboard, bert_large):
-    from playwright import sync_api as playwright
-
+def test_bert_large_renders_in_tensorboard(tensorboard, bert_large, panel_factory):
     logdir, _ = bert_large
     tb = tensorboard(logdir, load_fast="true")
     tb.wait_for(lambda: served_steps(tb, RUN, TAG) == [1000], timeout=180)
-    errors, dialogs = [], []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("console", lambda m: m.type == "error" and errors.append((m.text, m.location)))
-            page.on("pageerror", lambda e: errors.append((str(e), None)))
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto(tb.url + "/#tb_attention")
-            frame = page.frame_locator("iframe")
-            # The markup token is on screen as its own text, not as an element.
-            frame.get_by_text(HOSTILE, exact=True).first.wait_for(timeout=120_000)
-            frame.get_by_text("🍓", exact=True).first.wait_for(timeout=30_000)
-            (panel,) = [f for f in page.frames if f != page.main_frame and "tb_attention" in f.url]
-            panel.wait_for_function("() => window.__tbAttention && window.__tbAttention.ready", timeout=60_000)
-            panel.evaluate("() => window.__tbAttention.ready")
-            # The head view draws its lines on a canvas: wait until one has ink on it.
-            drawn = panel.wait_for_function(
-                "(f) => { const r = (%s)(); return r.ink > 0 && r; }" % CANVAS_INK.strip(), timeout=120_000
-            ).json_value()
-            assert drawn["canvases"] >= 1 and drawn["ink"] > 100, drawn
-            # No element came out of token or tag text (TensorBoard's own entry script aside).
-            injected = panel.evaluate(
-                "() => document.querySelectorAll('img[src=\"x\"], b').length"
-                " + [...document.scripts].filter(s => s.text.includes('alert')).length"
-            )
-            assert injected == 0
-            assert panel.evaluate("() => document.body.innerText").count("w100") >= 1
-            assert any(TAG in t for t in panel.locator("option, [role=option], select, button, span, div")
-                       .all_text_contents()), "the tag is not shown as text"
-        finally:
-            browser.close()
-    assert errors == [], errors
-    assert dialogs == [], dialogs
+    page = panel_factory(tb).page  # fails the test on a console error or a dialog
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(tb.url + "/#tb_attention")
+    frame = page.frame_locator("iframe")
+    # The markup token is on screen as its own text, not as an element.
+    frame.get_by_text(HOSTILE, exact=True).first.wait_for(timeout=120_000)
+    frame.get_by_text("🍓", exact=True).first.wait_for(timeout=30_000)
+    (panel,) = [f for f in page.frames if f != page.main_frame and "tb_attention" in f.url]
+    panel.wait_for_function("() => window.__tbAttention && window.__tbAttention.ready", timeout=60_000)
+    panel.evaluate("() => window.__tbAttention.ready")
+    # The head view draws its lines on a canvas: wait until one has ink on it.
+    drawn = panel.wait_for_function(
+        "(f) => { const r = (%s)(); return r.ink > 0 && r; }" % CANVAS_INK.strip(), timeout=120_000
+    ).json_value()
+    assert drawn["canvases"] >= 1 and drawn["ink"] > 100, drawn
+    # No element came out of token or tag text (TensorBoard's own entry script aside).
+    injected = panel.evaluate(
+        "() => document.querySelectorAll('img[src=\"x\"], b').length"
+        " + [...document.scripts].filter(s => s.text.includes('alert')).length"
+    )
+    assert injected == 0
+    assert panel.evaluate("() => document.body.innerText").count("w100") >= 1
+    assert any(TAG in t for t in panel.locator("option, [role=option], select, button, span, div")
+               .all_text_contents()), "the tag is not shown as text"

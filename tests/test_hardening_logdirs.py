@@ -15,24 +15,11 @@ import pytest
 from tensorboard.compat.proto import event_pb2
 
 import tb_attention
-from tb_attention import codec, event_writer, summary
-from tests.hardening_helpers import (
-    BASE,
-    LOADERS,
-    UINT8_BOUND,
-    attention,
-    attention_event_files,
-    decode_layer_response,
-    error_message,
-    frames,
-    last_record_bytes,
-    q,
-    served_layer,
-    served_steps,
-    tokens_for,
-    write_run,
-    wsgi_client,
-)
+from tb_attention.format import codec, summary
+from tb_attention.writing import event_file
+from tests.helpers.data import attention, tokens_for, UINT8_BOUND
+from tests.helpers.eventfiles import attention_event_files, frames, last_record_bytes, write_run
+from tests.helpers.http import BASE, decode_layer_response, error_message, LOADERS, q, served_layer, served_steps, wsgi_client
 
 TAG = "p"
 
@@ -54,7 +41,7 @@ def _record_of_step(scratch, step, seed):
 def _raw_record(step, blobs, tag=TAG):
     """A well-framed event whose attention blobs are whatever we say (corrupt on purpose)."""
     event = summary.attention_event(tag, blobs, step, time.time())
-    return event_writer.frame_record(event.SerializeToString())
+    return event_file.frame_record(event.SerializeToString())
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +91,11 @@ def messy(tmp_path_factory):
 
     # Wall times JSON cannot hold (another tool, or a bad clock, wrote them): served as null.
     (logdir / "odd_walltime").mkdir()
-    odd = logdir / "odd_walltime" / event_writer.event_file_name()
-    _append(odd, event_writer.frame_record(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()))
+    odd = logdir / "odd_walltime" / event_file.event_file_name()
+    _append(odd, event_file.frame_record(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()))
     for step, wall_time in ((0, float("nan")), (1, float("inf"))):
         event = summary.attention_event(TAG, good_blobs, step, wall_time)
-        _append(odd, event_writer.frame_record(event.SerializeToString()))
+        _append(odd, event_file.frame_record(event.SerializeToString()))
     return logdir, logged
 
 
@@ -203,7 +190,7 @@ KILLED_WRITER = textwrap.dedent(
     import sys
     import numpy as np
     import tb_attention
-    from tests.test_codec import softmax_attention
+    from tests.helpers.data import softmax_attention
     # Large float32 records take the writer thread long enough that a kill lands mid-write often.
     for step in range(10_000):
         a = softmax_attention((4, 12, 160, 160), seed=step % 7)
@@ -222,7 +209,7 @@ def _complete_attention_records(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("load_fast", LOADERS)
 def test_training_killed_mid_write(tensorboard, tmp_path, load_fast):
-    from tests.test_codec import softmax_attention
+    from tests.helpers.data import softmax_attention
 
     run = tmp_path / "killed"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -344,7 +331,7 @@ def test_a_new_step_is_served_at_once_although_the_step_list_was_reused(tmp_path
 def test_reload_multifile_defaults_on_and_an_explicit_value_wins(given, expected):
     import argparse
 
-    from tb_attention.attention_plugin import AttentionLoader
+    from tb_attention.serving.plugin import AttentionLoader
 
     flags = argparse.Namespace(reload_multifile=given, samples_per_plugin={})
     AttentionLoader().fix_flags(flags)

@@ -12,8 +12,9 @@ import moto.server as moto_server
 import numpy as np
 import pytest
 
-from tests.hardening_helpers import BASE, UINT8_BOUND, attention, q, served_layer, served_steps, tokens_for
-from tests.tb_process import TensorBoardProcess, free_port
+from tests.helpers.data import attention, tokens_for, UINT8_BOUND
+from tests.helpers.http import BASE, q, served_layer, served_steps
+from tests.helpers.tb_process import TensorBoardProcess, free_port
 
 BUCKET, PREFIX = "training-logs", "exp1"
 TAG = "probe/store"

@@ -3,20 +3,18 @@ back with `read_attention` and served by a real TensorBoard process. Tiny random
 
 import subprocess
 import sys
-import urllib.parse
-import zlib
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch
 
-import tb_attention  # noqa: E402
-from demo import model_families as mf  # noqa: E402  (tiny configs + a word vocabulary)
-from tb_attention import read_attention  # noqa: E402
+import tb_attention
+from demo import model_families as mf  # tiny configs + a word vocabulary
+from tb_attention import read_attention
+from tests.helpers.data import UINT8_BOUND
+from tests.helpers.http import BASE, q, served_layer
 
-UINT8_BOUND = 1 / 510 + 1e-6
 SOURCE = "the pilot bought fresh strawberries at the market"
 TARGET = "<s> market the at"  # shorter than the source: queries != keys
 
@@ -79,53 +77,40 @@ def test_bart_cross_attention_round_trips(logged):
     logdir, expected = logged
     cross = _records(logdir, "bart", "probe/cross")
     decoder = _records(logdir, "bart", "probe/decoder")
-    q, k = len(TARGET.split()), len(SOURCE.split())
+    n_q, n_k = len(TARGET.split()), len(SOURCE.split())
     assert sorted(cross) == sorted(decoder) == [0, 5]
     for step in (0, 5):
         record = cross[step]
-        assert record.attention.shape == (2, 4, q, k) and q != k
+        assert record.attention.shape == (2, 4, n_q, n_k) and n_q != n_k
         assert record.tokens == TARGET.split() and record.key_tokens == SOURCE.split()
         assert record.precision == "float16"
         np.testing.assert_allclose(record.attention, expected["bart", "probe/cross", step], atol=1e-3, rtol=0)
         self_attention = decoder[step].attention
-        assert self_attention.shape == (2, 4, q, q) and decoder[step].key_tokens is None
-        assert np.all(self_attention[..., np.triu(np.ones((q, q), dtype=bool), k=1)] == 0)
+        assert self_attention.shape == (2, 4, n_q, n_q) and decoder[step].key_tokens is None
+        assert np.all(self_attention[..., np.triu(np.ones((n_q, n_q), dtype=bool), k=1)] == 0)
         np.testing.assert_allclose(self_attention, expected["bart", "probe/decoder", step], atol=UINT8_BOUND, rtol=0)
-
-
-def _query(**params):
-    return urllib.parse.urlencode(params)
-
-
-def _layer(tb, run, tag, step, layer):
-    status, headers, body = tb.get("/data/plugin/tb_attention/layer?" + _query(run=run, tag=tag, step=step, layer=layer))
-    assert status == 200, body[:300]
-    shape = tuple(int(n) for n in headers["X-Attention-Shape"].split(","))
-    dtype = {"uint8": np.uint8, "float16": "<f2", "float32": "<f4"}[headers["X-Attention-Precision"]]
-    array = np.frombuffer(zlib.decompress(body), dtype=dtype).reshape(shape)  # a zlib stream, as documented
-    return array.astype(np.float32) / 255 if array.dtype == np.uint8 else array.astype(np.float32)
 
 
 def test_families_through_tensorboard(logged, tensorboard):
     logdir, expected = logged
     tb = tensorboard(logdir)
-    tags = tb.wait_for(lambda: tb.get_json("/data/plugin/tb_attention/tags")["runs"].get("bart", {}).get("probe/cross")
-                       and tb.get_json("/data/plugin/tb_attention/tags")["runs"])
+    tags = tb.wait_for(lambda: tb.get_json(BASE + "/tags")["runs"].get("bart", {}).get("probe/cross")
+                       and tb.get_json(BASE + "/tags")["runs"])
     assert set(tags["gpt2"]) == {"probe/self"} and set(tags["bart"]) == {"probe/decoder", "probe/cross"}
 
-    q, k = len(TARGET.split()), len(SOURCE.split())
-    steps = tb.get_json("/data/plugin/tb_attention/steps?" + _query(run="bart", tag="probe/cross"))["steps"]
+    n_q, n_k = len(TARGET.split()), len(SOURCE.split())
+    steps = tb.get_json(BASE + "/steps?" + q(run="bart", tag="probe/cross"))["steps"]
     assert [s["step"] for s in steps] == [0, 5]
-    assert all(s["shape"] == [2, 4, q, k] and s["key_tokens"] == SOURCE.split() and s["tokens"] == TARGET.split()
+    assert all(s["shape"] == [2, 4, n_q, n_k] and s["key_tokens"] == SOURCE.split() and s["tokens"] == TARGET.split()
                for s in steps)
-    steps = tb.get_json("/data/plugin/tb_attention/steps?" + _query(run="gpt2", tag="probe/self"))["steps"]
-    assert [s["step"] for s in steps] == [0, 5] and steps[0]["key_tokens"] is None and steps[0]["shape"] == [2, 4, k, k]
+    steps = tb.get_json(BASE + "/steps?" + q(run="gpt2", tag="probe/self"))["steps"]
+    assert [s["step"] for s in steps] == [0, 5] and steps[0]["key_tokens"] is None and steps[0]["shape"] == [2, 4, n_k, n_k]
 
     for layer in (0, 1):
-        cross = _layer(tb, "bart", "probe/cross", 5, layer)
-        assert cross.shape == (4, q, k)
+        cross = served_layer(tb, "bart", "probe/cross", 5, layer)
+        assert cross.shape == (4, n_q, n_k)
         np.testing.assert_allclose(cross, expected["bart", "probe/cross", 5][layer], atol=1e-3, rtol=0)
-        causal = _layer(tb, "gpt2", "probe/self", 0, layer)
+        causal = served_layer(tb, "gpt2", "probe/self", 0, layer)
         assert np.all(np.triu(causal, k=1) == 0)
         np.testing.assert_allclose(causal, expected["gpt2", "probe/self", 0][layer], atol=UINT8_BOUND, rtol=0)
 

@@ -30,7 +30,7 @@ def wheel(tmp_path_factory):
 
 def test_wheel_contains_package_and_frontend(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert "tb_attention/attention_plugin.py" in names
+    assert "tb_attention/serving/plugin.py" in names
     assert "tb_attention/frontend/index.js" in names
     frontend_js = [n for n in names if n.startswith("tb_attention/frontend/") and n.endswith(".js")]
     shipped = [
@@ -45,7 +45,7 @@ def test_wheel_contains_package_and_frontend(wheel):
         [n for n in names if n.endswith("entry_points.txt")][0]
     ).decode()
     assert "[tensorboard_plugins]" in entry_points
-    assert "tb_attention = tb_attention.attention_plugin:AttentionLoader" in entry_points
+    assert "tb_attention = tb_attention.serving.plugin:AttentionLoader" in entry_points
 
 
 def test_installed_wheel_serves_its_own_frontend(wheel, tmp_path):
@@ -56,12 +56,12 @@ def test_installed_wheel_serves_its_own_frontend(wheel, tmp_path):
     )
     probe = (
         "import sys, tb_attention, importlib.metadata as md;"
-        "from tb_attention.attention_plugin import _frontend_files;"
-        "files = _frontend_files();"
+        "from tb_attention.serving.static import frontend_files;"
+        "files = frontend_files();"
         "assert tb_attention.__file__.startswith(sys.argv[1]), tb_attention.__file__;"
         "assert str(files['index.js']).startswith(sys.argv[1]), files['index.js'];"
         "eps = [e for e in md.entry_points(group='tensorboard_plugins') if e.name == 'tb_attention'];"
-        "assert any(str(e.load().__module__) == 'tb_attention.attention_plugin' for e in eps);"
+        "assert any(str(e.load().__module__) == 'tb_attention.serving.plugin' for e in eps);"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules;"
         "print('ok', len(files))"
     )

@@ -1,17 +1,17 @@
-"""Plugin routes on a real multiplexer, as TensorBoard's own plugin tests are built."""
-
-import json
-import zlib
+"""Plugin routes on a real multiplexer, as TensorBoard's own plugin tests are built, and the plain
+query functions behind them."""
 
 import numpy as np
 import pytest
 
 import tb_attention
-from tb_attention import metadata
-from tests.test_codec import softmax_attention
+from tb_attention.analysis import labels
+from tb_attention.analysis.change import head_change
+from tb_attention.format import metadata
+from tests.helpers.data import UINT8_BOUND, softmax_attention
+from tests.helpers.http import BASE, client_json, decode_layer_response, q, wsgi_client
 
 TOKENS = ["[CLS]", "i", "went", "[SEP]", "at", "the", "[SEP]"]
-BASE = "/data/plugin/tb_attention"
 
 
 @pytest.fixture(scope="module")
@@ -30,59 +30,98 @@ def logged(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(logged):
-    from tests.hardening_helpers import wsgi_client
-
     return wsgi_client(logged[0])
 
 
-def get_json(client, path, status=200):
-    response = client.get(BASE + path)
-    assert response.status_code == status, response.get_data(as_text=True)
-    return json.loads(response.get_data())
+@pytest.fixture(scope="module")
+def records(logged):
+    """{(run, step): read_attention record} of probe/x: what the writer stored."""
+    return {(r.run, r.step): r for r in tb_attention.read_attention(str(logged[0]), tag="probe/x")}
 
 
 def test_tags(client):
-    runs = get_json(client, "/tags")["runs"]
+    runs = client_json(client, "/tags")["runs"]
     assert set(runs) == {"run_a", "run_b"}
     assert set(runs["run_a"]) == {"probe/x", "probe/other"}
     assert runs["run_b"]["probe/x"]["max_step"] == 27
 
 
 def test_steps_list_every_step_with_tokens(client):
-    data = get_json(client, "/steps?run=run_a&tag=probe/x")
+    data = client_json(client, "/steps?run=run_a&tag=probe/x")
     assert [s["step"] for s in data["steps"]] == list(range(0, 30, 3))
     first = data["steps"][0]
     assert first["tokens"] == TOKENS and first["shape"] == [3, 4, 7, 7]
     assert first["sentence_b_start"] == 4 and first["precision"] == "uint8"
 
 
-def test_layer_payload_equals_logged_values(client, logged):
+@pytest.mark.parametrize("accept", [None, "gzip, deflate, br"], ids=["identity", "deflate"])
+def test_layer_payload_equals_logged_values(client, logged, accept):
     _, arrays = logged
+    headers = {"Accept-Encoding": accept} if accept else {}
     for layer in range(3):
-        response = client.get(BASE + "/layer?run=run_b&tag=probe/x&step=12&layer=%d" % layer)
+        response = client.get(BASE + "/layer?" + q(run="run_b", tag="probe/x", step=12, layer=layer), headers=headers)
         assert response.status_code == 200
         assert response.headers["X-Attention-Shape"] == "4,7,7"
-        assert response.headers["X-Attention-Precision"] == "uint8"
-        values = np.frombuffer(zlib.decompress(response.get_data()), dtype=np.uint8).reshape(4, 7, 7) / 255
-        assert np.abs(values - arrays[("run_b", 12)][layer]).max() <= 1 / 510 + 1e-7
+        assert response.headers["X-Attention-Dtype"] == "uint8"
+        assert float(response.headers["X-Attention-Scale"]) == 1 / 255
+        assert response.headers.get("Content-Encoding") == ("deflate" if accept else None)
+        assert "Accept-Encoding" in response.headers["Vary"]
+        values = decode_layer_response(response.headers, response.get_data())
+        assert np.abs(values - arrays[("run_b", 12)][layer]).max() <= UINT8_BOUND
 
 
-def test_change_ranks_heads(client, logged):
-    data = get_json(client, "/change?run=run_a&tag=probe/x&step_a=0&step_b=27")
-    js = np.array(data["js"])
-    assert js.shape == (3, 4) and (js >= 0).all() and (js <= np.log(2) + 1e-6).all()
-    ranking = data["ranking"]
-    assert len(ranking) == 12 and ranking[0]["js"] == js.max()
-    same = get_json(client, "/change?run=run_a&tag=probe/x&step_a=3&step_b=3")
-    assert np.allclose(same["js"], 0)
-    across = get_json(client, "/change?run=run_a&tag=probe/x&step_a=3&step_b=3&run_b=run_b")
-    assert np.array(across["js"]).max() > 0
+def test_change_equals_head_change_of_the_stored_records(client, records):
+    data = client_json(client, "/change?run=run_a&tag=probe/x&step_a=0&step_b=27")
+    expected = head_change(records["run_a", 0].attention, records["run_a", 27].attention).round(6)
+    np.testing.assert_allclose(np.array(data["js"]), expected, atol=1e-6)
+    np.testing.assert_allclose(data["layer_mean"], expected.mean(axis=1), atol=1e-6)
+    ranking = [(r["layer"], r["head"]) for r in data["ranking"]]
+    assert ranking == [tuple(int(i) for i in np.unravel_index(f, expected.shape)) for f in np.argsort(-expected, axis=None)]
+    assert data["same_tokens"] is True
+    same = client_json(client, "/change?run=run_a&tag=probe/x&step_a=3&step_b=3")
+    assert np.array(same["js"]).max() == 0
+    across = client_json(client, "/change?run=run_a&tag=probe/x&step_a=3&step_b=3&run_b=run_b")
+    expected = head_change(records["run_a", 3].attention, records["run_b", 3].attention).round(6)
+    np.testing.assert_allclose(np.array(across["js"]), expected, atol=1e-6)
 
 
-def test_patterns_route_lists_every_step(client):
-    data = get_json(client, "/patterns?run=run_a&tag=probe/x")
+def test_patterns_route_serves_each_records_stored_scores_and_their_labels(client, records):
+    data = client_json(client, "/patterns?run=run_a&tag=probe/x")
     assert data["steps"] == list(range(0, 30, 3))
-    assert len(data["scores"]) == 10
+    assert data["rules"] == labels.describe()
+    for step, scores, head_labels in zip(data["steps"], data["scores"], data["head_labels"]):
+        stored = records["run_a", step].patterns
+        assert set(scores) == set(stored)
+        for metric, values in scores.items():
+            np.testing.assert_allclose(np.array(values, dtype=float), stored[metric], atol=1e-5, equal_nan=True)
+        assert head_labels == labels.labels_json(scores)
+        assert all(len(row) == 4 for row in head_labels) and all(h for row in head_labels for h in row)
+
+
+def test_answers_are_cached_until_the_records_change(tmp_path):
+    # The plain functions behind the routes, without HTTP.
+    from tensorboard import context
+
+    from tb_attention.serving.queries import AttentionQueries
+    from tb_attention.serving.store import AttentionStore
+    from tests.helpers.http import multiplexer_provider
+
+    for step in (0, 3):
+        tb_attention.add_attention(tmp_path / "run_a", "probe/x", softmax_attention((3, 4, 7, 7), seed=step), TOKENS, step)
+    tb_attention.flush()
+    mux, provider = multiplexer_provider(tmp_path)
+    queries = AttentionQueries(AttentionStore(provider))
+    ctx = context.RequestContext()
+    first = queries.patterns(ctx, "", "run_a", "probe/x")
+    assert queries.patterns(ctx, "", "run_a", "probe/x") is first
+    change = queries.change(ctx, "", ("run_a", "probe/x", 0), ("run_a", "probe/x", 3))
+    assert queries.change(ctx, "", ("run_a", "probe/x", 0), ("run_a", "probe/x", 3)) is change
+    # A new step: the patterns answer is computed afresh and lists it.
+    tb_attention.add_attention(tmp_path / "run_a", "probe/x", softmax_attention((3, 4, 7, 7), seed=999), TOKENS, 30)
+    tb_attention.flush()
+    mux.Reload()
+    again = queries.patterns(ctx, "", "run_a", "probe/x")
+    assert again is not first and again["steps"][-1] == 30
 
 
 @pytest.mark.parametrize(
@@ -97,13 +136,13 @@ def test_patterns_route_lists_every_step(client):
         ("/layer?run=run_a&tag=probe/x&step=1&layer=0", 404, "no attention at step 1"),
         ("/layer?run=run_a&tag=probe/x&step=0&layer=3", 404, "layer 3 is out of range"),
         ("/change?run=run_a&tag=probe/x&step_a=0&step_b=0&tag_b=probe/other", 400, "differ in shape"),
-        ("/static/../attention_plugin.py", 404, "no such file"),
-        ("/static/%2e%2e/codec.py", 404, "no such file"),
+        ("/static/../serving/plugin.py", 404, "no such file"),
+        ("/static/%2e%2e/format/codec.py", 404, "no such file"),
         ("/static/__init__.py", 404, "no such file"),
     ],
 )
 def test_bad_requests_get_4xx_with_a_message(client, path, status, message):
-    assert message in get_json(client, path, status)["error"]
+    assert message in client_json(client, path, status)["error"]
 
 
 def test_static_files(client):
@@ -112,6 +151,8 @@ def test_static_files(client):
 
 
 def test_frontend_metadata_and_activity(client):
+    import json
+
     listing = json.loads(client.get("/data/plugins_listing").get_data())
     entry = listing[metadata.PLUGIN_NAME]
     assert entry["enabled"] is True and entry["tab_name"] == "Attention"

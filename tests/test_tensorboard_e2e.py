@@ -1,7 +1,6 @@
 """A real `tensorboard` process, in both loaders, serves every logged step exactly."""
 
-import urllib.parse
-import zlib
+import time
 
 import numpy as np
 import pytest
@@ -10,20 +9,10 @@ from torch.utils.tensorboard import SummaryWriter
 
 import tb_attention
 from tests.conftest import SEED_TOKENS
+from tests.helpers.data import UINT8_BOUND
+from tests.helpers.http import LOADERS, q, served_layer
 
-LOADERS = ["true", "false"]  # Rust data server, Python multiplexer
 STEPS = 30
-
-
-def q(**params):
-    return urllib.parse.urlencode(params)
-
-
-def layer_values(tb, run, tag, step, layer):
-    status, headers, body = tb.get("/data/plugin/tb_attention/layer?" + q(run=run, tag=tag, step=step, layer=layer))
-    assert status == 200, body
-    heads, n_q, n_k = map(int, headers["X-Attention-Shape"].split(","))
-    return np.frombuffer(zlib.decompress(body), dtype=np.uint8).reshape(heads, n_q, n_k) / 255.0
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +23,7 @@ def seed_logdir(tmp_path_factory, seed_attention):
     logdir = tmp_path_factory.mktemp("e2e")
     writer = SummaryWriter(str(logdir / "finetune"))
     logged = {}
+    started = time.time()
     for step in range(STEPS):
         # A different (still softmax) attention per step, so a mixed-up step would be caught.
         mixed = tuple(torch.softmax(torch.log(a + 1e-9) * (1 + step / 10), dim=-1) for a in attentions)
@@ -41,18 +31,22 @@ def seed_logdir(tmp_path_factory, seed_attention):
         writer.add_scalar("loss", 1.0 / (step + 1), step)
         tb_attention.add_attention(writer, "probe/store", mixed, tokens, step, sentence_b_start=sentence_b_start)
     writer.close()
-    return logdir, logged, tokens, sentence_b_start
+    return logdir, logged, tokens, sentence_b_start, (started, time.time())
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("load_fast", LOADERS)
 def test_every_step_is_served_exactly(tensorboard, seed_logdir, load_fast):
-    logdir, logged, tokens, sentence_b_start = seed_logdir
+    logdir, logged, tokens, sentence_b_start, (started, ended) = seed_logdir
     tb = tensorboard(logdir, load_fast=load_fast)
     listing = tb.wait_for(lambda: tb.get_json("/data/plugins_listing")["tb_attention"]["enabled"] and tb.get_json("/data/plugins_listing"))
     assert listing["tb_attention"]["tab_name"] == "Attention"
     tags = tb.wait_for(lambda: tb.get_json("/data/plugin/tb_attention/tags")["runs"])
-    assert tags == {"finetune": {"probe/store": {"max_step": STEPS - 1, "max_wall_time": tags["finetune"]["probe/store"]["max_wall_time"], "display_name": "probe/store"}}}
+    assert set(tags) == {"finetune"} and set(tags["finetune"]) == {"probe/store"}
+    entry = tags["finetune"]["probe/store"]
+    assert entry["max_step"] == STEPS - 1 and entry["display_name"] == "probe/store"
+    # The wall time of the last record: written while the fixture ran.
+    assert started <= entry["max_wall_time"] <= ended
     steps = tb.get_json("/data/plugin/tb_attention/steps?" + q(run="finetune", tag="probe/store"))["steps"]
     # TensorBoard keeps 10 blob-sequence steps by default; the plugin's loader raises that for us.
     assert [s["step"] for s in steps] == list(range(STEPS))
@@ -60,8 +54,8 @@ def test_every_step_is_served_exactly(tensorboard, seed_logdir, load_fast):
     assert steps[0]["shape"] == [6, 12, len(tokens), len(tokens)]
     for step in (0, 13, STEPS - 1):
         for layer in (0, 5):
-            served = layer_values(tb, "finetune", "probe/store", step, layer)
-            assert np.abs(served - logged[step][layer]).max() <= 1 / 510 + 1e-6
+            served = served_layer(tb, "finetune", "probe/store", step, layer)
+            assert np.abs(served - logged[step][layer]).max() <= UINT8_BOUND
     # The user's own scalars are untouched by our event file.
     scalars = tb.get_json("/data/plugin/scalars/scalars?" + q(run="finetune", tag="loss"))
     assert len(scalars) == STEPS

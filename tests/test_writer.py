@@ -11,8 +11,8 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 import tb_attention
-from tb_attention import event_writer
-from tests.test_codec import softmax_attention
+from tb_attention.writing import event_file
+from tests.helpers.data import softmax_attention
 
 TOKENS = ["[CLS]", "i", "went", "[SEP]", "at", "the", "[SEP]"]
 
@@ -117,7 +117,7 @@ def test_records_use_valid_crc32c_frames(tmp_path):
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as reference
 
     for data in (b"", b"a", os.urandom(1000)):
-        assert event_writer.masked_crc32c(data) == reference(data)
+        assert event_file.masked_crc32c(data) == reference(data)
 
 
 def test_queued_records_are_written_at_interpreter_exit(tmp_path):

@@ -78,6 +78,7 @@ export class CompareView {
     for (const m of this.maps) m.draw(width);
     this.root.dataset.stepB = String(stepB);
     this.root.dataset.runB = runB;
+    performance.mark("tb-attention:compare-view-drawn");
     this.renderChange(ctx, change, runB, stepB);
   }
 
@@ -85,7 +86,7 @@ export class CompareView {
     const { state } = ctx;
     let body;
     try {
-      body = await ctx.getJSON("change", { run: state.run, tag: state.tag, step_a: state.step, step_b: stepB, run_b: runB === state.run ? null : runB });
+      body = await ctx.change({ run: state.run, tag: state.tag, step_a: state.step, step_b: stepB, run_b: runB === state.run ? null : runB });
     } catch (e) {
       if (!ctx.current()) return;
       panel.lastChild.replaceWith(el("div", { class: "message error" }, `head change unavailable: ${e.message}`));

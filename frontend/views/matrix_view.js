@@ -37,6 +37,7 @@ export class MatrixView {
     this.map.draw(Math.max(240, this.host.clientWidth - 24));
     this.root.dataset.heads = heads.join(",");
     this.root.dataset.layer = String(state.layer);
+    performance.mark("tb-attention:matrix-view-drawn");
   }
 
   toCanvas() {

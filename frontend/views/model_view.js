@@ -69,6 +69,7 @@ export class ModelView {
     });
     // Layout read by tests and benchmarks to click a given cell.
     Object.assign(this.root.dataset, { cells: String(L * H), cell: String(this.cell), gap: String(gap), labelW: String(labelW), top: String(this.top) });
+    performance.mark("tb-attention:model-view-drawn");
   }
 
   cellAt(event) {

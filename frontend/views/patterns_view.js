@@ -1,11 +1,11 @@
 // Patterns view: head-pattern scores (/patterns, docs/patterns.md) of the current step: a
 // layers x heads grid coloured by one metric, a sortable heads x metrics table filterable by
 // label, and a chart of one head's metric over every logged step. Clicking a head in the grid
-// (or its name in the table) opens it in the head view.
+// (or its name in the table) opens it in the head view. Metric names, labels and their rules
+// come from the server with the scores.
 
 import { el, svg, select, cssVar } from "../dom.js";
 import { cssColor, sequentialScale } from "../colors.js";
-import { headLabels, LABELS, METRICS } from "../labels.js";
 
 function metricRange(values) {
   let lo = Infinity;
@@ -16,6 +16,11 @@ function metricRange(values) {
 }
 
 const fmt = (v) => (typeof v === "number" ? v.toFixed(3) : "\u2013");
+
+/** The labelling rules as the server states them, for a tooltip: "previous_token: previous_token > 0.5; ...". */
+export function ruleText(rules) {
+  return rules.thresholds.map((t) => `${t.label}: ${t.metric} > ${t.threshold}`).join("; ");
+}
 
 export class PatternsView {
   constructor(host) {
@@ -30,32 +35,35 @@ export class PatternsView {
 
   async render(ctx) {
     const { state } = ctx;
-    const body = await ctx.getJSON("patterns", { run: state.run, tag: state.tag });
+    const body = await ctx.patterns(state.run, state.tag);
     if (!ctx.current()) return;
     this.ctx = ctx;
     const index = body.steps.indexOf(state.step);
     const scores = index >= 0 ? body.scores[index] : null;
+    const headLabels = index >= 0 ? body.head_labels[index] : null;
     if (!scores) {
       this.root.replaceChildren(el("div", { class: "message" },
         `No head-pattern scores for step ${state.step}: they are computed when a step is logged (by tb_attention.patterns), and this step was logged without them.`));
       this.svgNode = null;
       return;
     }
-    const metrics = METRICS.filter((m) => Array.isArray(scores[m]));
+    const { rules } = body;
+    const metrics = rules.metrics.filter((m) => Array.isArray(scores[m]));
     const metric = metrics.includes(state.metric) ? state.metric : metrics[0];
     const L = scores[metric].length;
     const H = L ? scores[metric][0].length : 0;
     const chartHead = state.head != null && state.head < L * H ? state.head : state.layer * H + (ctx.selectedHeads(H)[0] || 0);
     const controls = el("div", { class: "patterns-bar" },
       el("label", {}, "Metric ", select(metrics.map((m) => [m, m]), metric, (v) => ctx.setState({ metric: v }), { class: "metric-select" })),
-      el("label", {}, "Label ", select([["", "any"], ...LABELS.map((l) => [l, l])], state.label, (v) => ctx.setState({ label: v }), { class: "label-filter" })));
+      el("label", {}, "Label ", select([["", "any"], ...rules.labels.map((l) => [l, l])], state.label, (v) => ctx.setState({ label: v }), { class: "label-filter", title: ruleText(rules) })));
     this.root.replaceChildren(controls,
-      el("div", { class: "patterns-top" }, this.grid(scores, metric, L, H, ctx), this.chart(body, metric, chartHead, H)),
-      this.table(scores, metrics, L, H, ctx));
+      el("div", { class: "patterns-top" }, this.grid(scores, headLabels, metric, L, H, ctx), this.chart(body, metric, chartHead, H)),
+      this.table(scores, headLabels, metrics, L, H, ctx));
     this.root.dataset.metric = metric;
+    performance.mark("tb-attention:patterns-view-drawn");
   }
 
-  grid(scores, metric, L, H, ctx) {
+  grid(scores, headLabels, metric, L, H, ctx) {
     const values = scores[metric];
     const [lo, hi] = metricRange(values);
     const table = sequentialScale(ctx.theme);
@@ -67,7 +75,7 @@ export class PatternsView {
         const v = values[l][h];
         grid.append(el("button", {
           type: "button", class: "pg-cell", dataset: { layer: String(l), head: String(h) },
-          title: `layer ${l} head ${h}: ${metric} ${fmt(v)} (${headLabels(scores, l, h).join(", ")})`,
+          title: `layer ${l} head ${h}: ${metric} ${fmt(v)} (${headLabels[l][h].join(", ")})`,
           "aria-label": `layer ${l} head ${h} ${metric} ${fmt(v)}`,
           style: { background: typeof v === "number" ? cssColor(table, v, lo, hi) : "transparent" },
           onclick: () => ctx.setState({ view: "head", layer: l, heads: [h], head: l * H + h }),
@@ -118,12 +126,12 @@ export class PatternsView {
       el("figcaption", {}, `Layer ${l} head ${h}: ${metric} over steps (pick a head in the table)`), root);
   }
 
-  table(scores, metrics, L, H, ctx) {
+  table(scores, headLabels, metrics, L, H, ctx) {
     const { state } = ctx;
     const [sortKey, sortDir] = (state.sort || "layer:asc").split(":");
     let rows = [];
     for (let l = 0; l < L; l++) {
-      for (let h = 0; h < H; h++) rows.push({ l, h, labels: headLabels(scores, l, h) });
+      for (let h = 0; h < H; h++) rows.push({ l, h, labels: headLabels[l][h] });
     }
     if (state.label) rows = rows.filter((r) => r.labels.includes(state.label));
     const value = (r) => (sortKey === "layer" ? r.l * H + r.h : sortKey === "label" ? r.labels[0] : scores[sortKey] && scores[sortKey][r.l][r.h]);

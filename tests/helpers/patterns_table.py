@@ -1,13 +1,14 @@
 """The head-pattern table of docs/patterns.md: scores of the packaged MiniLM on the seed pair.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m tests.patterns_helpers
+    HF_HUB_OFFLINE=1 .venv/bin/python -m tests.helpers.patterns_table
 prints the Markdown that the doc's last section holds; tests/test_patterns.py checks the doc
 against the same function.
 """
 
 import numpy as np
 
-from tb_attention import patterns
+from tb_attention.analysis import labels as head_labels
+from tb_attention.analysis.scoring import head_patterns
 
 # Metrics shown with the strongest head, besides the labelled ones.
 STRONGEST = ("same_token", "same_token_other_sentence", "word_pieces", "confidence")
@@ -19,13 +20,13 @@ def _head(layer, head, value):
 
 def seed_table(scores):
     """Markdown: the heads each label picks (with the deciding score), then per-layer means."""
-    labels = patterns.label_heads(scores)
+    labels = head_labels.label_heads(scores)
     lines = ["| label | metric > threshold | heads (layer, head, score) |", "|---|---|---|"]
-    for label, (metric, threshold) in patterns.DEFAULT_THRESHOLDS.items():
+    for label, (metric, threshold) in head_labels.DEFAULT_THRESHOLDS.items():
         picked = np.argwhere(labels == label)
         heads = ", ".join(_head(l, h, scores[metric][l, h]) for l, h in picked) or "none"
         lines.append("| `%s` | `%s` > %g | %s |" % (label, metric, threshold, heads))
-    mixed = int((labels == patterns.MIXED).sum())
+    mixed = int((labels == head_labels.MIXED).sum())
     lines.append("| `mixed` | none of the above | %d of %d heads |" % (mixed, labels.size))
     lines += ["", "| metric | strongest head |", "|---|---|"]
     for metric in STRONGEST:
@@ -61,7 +62,7 @@ def seed_scores():
         out = model(**enc, output_attentions=True)
     tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
     sentence_b_start = int(enc["token_type_ids"][0].tolist().index(1))
-    return patterns.head_patterns(out.attentions, tokens, sentence_b_start)
+    return head_patterns(out.attentions, tokens, sentence_b_start)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Plugin name and the versioned plugin-data content stored with every attention summary."""
+"""Plugin name, format version and the plugin-data content stored with every attention summary."""
 
 import json
 
@@ -9,6 +9,19 @@ PLUGIN_NAME = "tb_attention"
 # Version of the storage format described in docs/format.md. Readers accept
 # every version up to this one and refuse newer ones with a clear message.
 FORMAT_VERSION = 1
+
+# TensorBoard steps are int64 and never negative.
+MAX_STEP = 2**63 - 1
+
+
+def check_version(version, what):
+    """Raise ValueError unless `version` is a format version this tb-attention reads."""
+    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            "%s of format version %r; this tb-attention reads up to %d: upgrade it"
+            % (what, version, FORMAT_VERSION)
+        )
+    return version
 
 
 def create_summary_metadata():
@@ -30,10 +43,5 @@ def parse_plugin_metadata(content):
         parsed = json.loads(content.decode("utf-8") if isinstance(content, bytes) else content)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError("unreadable tb_attention plugin metadata: %s" % e) from None
-    version = parsed.get("version") if isinstance(parsed, dict) else None
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            "tb_attention data of format version %r; this tb-attention reads up to %d: upgrade it"
-            % (version, FORMAT_VERSION)
-        )
+    check_version(parsed.get("version") if isinstance(parsed, dict) else None, "tb_attention data")
     return parsed

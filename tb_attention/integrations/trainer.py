@@ -8,85 +8,16 @@ Imported lazily by `tb_attention`: only this module imports torch and transforme
 import glob
 import logging
 import os
-import re
 import socket
 
 import torch
 from transformers import TrainerCallback
 
-from tb_attention import writer as _writer
+from tb_attention.integrations.probe_pass import probe_attention
+from tb_attention.integrations.probes import tokenize_probes
+from tb_attention.writing import writer as _writer
 
 logger = logging.getLogger(__name__)
-
-_EAGER = "eager"
-
-
-def _probe_error(index, probe):
-    return TypeError(
-        "probe %s is %r: each probe must be a non-empty str or a (sentence_a, sentence_b) pair of "
-        "non-empty strs" % (index, probe)
-    )
-
-
-def _check_probe(index, probe):
-    """`(text_a, text_b_or_None)` of one probe; raises on anything else."""
-    if isinstance(probe, str):
-        if not probe.strip():
-            raise _probe_error(index, probe)
-        return probe, None
-    if isinstance(probe, (tuple, list)) and len(probe) == 2:
-        if all(isinstance(s, str) and s.strip() for s in probe):
-            return probe[0], probe[1]
-    raise _probe_error(index, probe)
-
-
-def _slug(text, limit=40):
-    """`I went to the store.` -> `i_went_to_the_store`: a readable, TensorBoard-safe tag part."""
-    slug = re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
-    return slug[:limit].rstrip("_") or "probe"
-
-
-def _named_probes(probes, tag_prefix):
-    """[(tag, text_a, text_b)] from a list of probes (tags from their text) or a {name: probe} dict."""
-    if isinstance(probes, (str, bytes)) or not hasattr(probes, "__iter__"):
-        raise TypeError(
-            "probes must be a list of texts / (sentence_a, sentence_b) pairs, or a dict of them by "
-            "name; got %s" % type(probes).__name__
-        )
-    if isinstance(probes, dict):
-        items = []
-        for name, probe in probes.items():
-            if not isinstance(name, str) or not name.strip("/ "):
-                raise TypeError("probe names must be non-empty strs, got %r" % (name,))
-            items.append((name.strip("/ "), probe))
-    else:
-        items = [(None, probe) for probe in probes]
-    if not items:
-        raise ValueError("probes is empty: give at least one text or sentence pair to log")
-    named, seen = [], set()
-    for index, (name, probe) in enumerate(items):
-        text_a, text_b = _check_probe(name if name is not None else index, probe)
-        base = name if name is not None else _slug(text_a)
-        tag, n = base, 2
-        while tag in seen:  # two probes starting alike still get their own tags
-            tag, n = "%s_%d" % (base, n), n + 1
-        seen.add(tag)
-        named.append(("%s/%s" % (tag_prefix, tag) if tag_prefix else tag, text_a, text_b))
-    return named
-
-
-def _sentence_b_start(encoding):
-    """Index of sentence B's first token, as bertviz counts it; None for a single text."""
-    try:
-        sequence_ids = encoding.sequence_ids(0)  # fast tokenizers: right for every model family
-    except (AttributeError, ValueError):
-        sequence_ids = None
-    if sequence_ids is not None:
-        return sequence_ids.index(1) if 1 in sequence_ids else None
-    token_types = encoding.get("token_type_ids")
-    if token_types is not None and 1 in token_types[0].tolist():
-        return token_types[0].tolist().index(1)
-    return None
 
 
 def _trainer_log_dir(args):
@@ -116,51 +47,6 @@ def _trainer_log_dir(args):
     from transformers.integrations.integration_utils import default_logdir
 
     return os.path.join(args.output_dir or ".", default_logdir())
-
-
-def _device(model):
-    device = getattr(model, "device", None)
-    if isinstance(device, torch.device):
-        return device
-    for parameter in model.parameters():
-        return parameter.device
-    return torch.device("cpu")
-
-
-class _EagerAttention:
-    """Switch a model to eager attention for one forward pass (SDPA and flash kernels never
-    materialise the weights), then back, so training keeps its own kernel."""
-
-    def __init__(self, model):
-        self.model = model
-        self.previous = getattr(getattr(model, "config", None), "_attn_implementation", None)
-        self.switched = False
-
-    def __enter__(self):
-        if self.previous not in (None, _EAGER) and hasattr(self.model, "set_attn_implementation"):
-            self.model.set_attn_implementation(_EAGER)
-            self.switched = True
-        return self
-
-    def __exit__(self, *exc):
-        if self.switched and self.model.config._attn_implementation != self.previous:
-            self.model.set_attn_implementation(self.previous)
-
-
-class _EvalMode:
-    """Eval mode for the duration, then every module's own train/eval flag back as it was."""
-
-    def __init__(self, model):
-        self.modes = [(module, module.training) for module in model.modules()]
-        self.model = model
-
-    def __enter__(self):
-        self.model.eval()
-        return self
-
-    def __exit__(self, *exc):
-        for module, training in self.modes:
-            module.training = training
 
 
 class AttentionCallback(TrainerCallback):
@@ -202,9 +88,9 @@ class AttentionCallback(TrainerCallback):
         max_length=128,
         all_ranks=False,
     ):
-        from tb_attention import codec
+        from tb_attention.format.precision import check_precision
 
-        codec.check_precision(precision)
+        check_precision(precision)
         if every_n_steps is not None and (
             isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1
         ):
@@ -219,11 +105,7 @@ class AttentionCallback(TrainerCallback):
         self.log_dir = self._given_log_dir  # resolved at each on_train_begin when not given
         self.every_n_steps = every_n_steps
         self.precision = precision
-        self.probes = []  # (tag, encoding, tokens, sentence_b_start)
-        for tag, text_a, text_b in _named_probes(probes, tag_prefix.strip("/")):
-            encoding = tokenizer(text_a, text_b, truncation=True, max_length=max_length, return_tensors="pt")
-            tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
-            self.probes.append((tag, encoding, tokens, _sentence_b_start(encoding)))
+        self.probes = tokenize_probes(tokenizer, probes, tag_prefix, max_length)
         self._logged_steps = set()
         self.all_ranks = bool(all_ranks)
 
@@ -275,7 +157,7 @@ class AttentionCallback(TrainerCallback):
             logger.info("tb_attention: no log_dir before train(); pass log_dir= to log this evaluation")
             return
         for tag, encoding, tokens, sentence_b_start in self.probes:
-            attentions = self.probe_attention(model, encoding)
+            attentions = probe_attention(model, encoding)
             _writer.add_attention(
                 self.log_dir,
                 tag,
@@ -289,31 +171,3 @@ class AttentionCallback(TrainerCallback):
         # No flush here: training must not wait for encoding; the writer thread makes each record
         # visible as soon as it is written, and on_train_end flushes.
         self._logged_steps.add(step)
-
-    @staticmethod
-    def probe_attention(model, encoding):
-        """`outputs.attentions` (per layer, on CPU) of one tokenised probe, leaving `model` as it was."""
-        config = getattr(model, "config", None)
-        if getattr(config, "is_encoder_decoder", False):
-            raise ValueError(
-                "AttentionCallback runs encoder or decoder-only models; %s is an encoder-decoder: log "
-                "its attention with tb_attention.add_attention(..., key_tokens=...) instead"
-                % type(model).__name__
-            )
-        device = _device(model)
-        inputs = {name: tensor.to(device) for name, tensor in encoding.items()}
-        # Save/restore only the generators this forward could touch: forking touches each device.
-        devices = []
-        if device.type == "cuda":
-            devices = [device.index if device.index is not None else torch.cuda.current_device()]
-        with torch.random.fork_rng(devices=devices), torch.no_grad(), _EvalMode(model), _EagerAttention(model):
-            outputs = model(**inputs, output_attentions=True)
-            attentions = getattr(outputs, "attentions", None)
-            if not attentions or any(layer is None for layer in attentions):
-                raise ValueError(
-                    "%s returned no attention weights with output_attentions=True (attention "
-                    "implementation %r computes none): load the model with "
-                    'attn_implementation="eager"'
-                    % (type(model).__name__, getattr(config, "_attn_implementation", None))
-                )
-            return tuple(layer.detach().to("cpu") for layer in attentions)

@@ -2,7 +2,7 @@
 
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
-from tb_attention import metadata
+from tb_attention.format import metadata
 
 
 def blob_sequence_tensor(blobs):

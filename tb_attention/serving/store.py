@@ -4,7 +4,8 @@ import collections
 import threading
 import time
 
-from tb_attention import codec, metadata
+from tb_attention.format import codec, metadata
+from tb_attention.serving.errors import NotFound
 
 # Every logged step: TensorBoard's own storage retention is raised for this plugin by the loader.
 ALL_STEPS = 2**31 - 1
@@ -15,11 +16,7 @@ ALL_STEPS = 2**31 - 1
 STEP_LIST_TTL_S = 2.0
 
 
-class NotFound(LookupError):
-    """A run, tag, step or layer that is not in the logdir."""
-
-
-class _LRU:
+class LRU:
     def __init__(self, size):
         self._size = size
         self._items = collections.OrderedDict()
@@ -60,8 +57,8 @@ class AttentionStore:
 
     def __init__(self, data_provider, header_cache_size=4096):
         self._provider = data_provider
-        self._headers = _LRU(header_cache_size)
-        self._step_lists = _LRU(256)  # (experiment, run, tag) -> (monotonic time, {step: Step})
+        self._headers = LRU(header_cache_size)
+        self._step_lists = LRU(256)  # (experiment, run, tag) -> (monotonic time, {step: Step})
 
     def tags(self, ctx, experiment_id):
         """`{run: {tag: BlobSequenceTimeSeries}}` of attention tags with readable metadata."""

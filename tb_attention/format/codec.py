@@ -1,4 +1,4 @@
-"""The storage format of one attention record (docs/format.md), shared by writer and server.
+"""One attention record as TensorBoard stores it (docs/format.md), shared by writer and server.
 
 A record is a list of blobs: blob 0 is a UTF-8 JSON header, blob 1 + l holds layer l as a
 zlib-compressed little-endian array `[heads, queries, keys]` in the record's precision, so a
@@ -10,44 +10,23 @@ import zlib
 
 import numpy as np
 
-from tb_attention import metadata
+from tb_attention.format import metadata, precision as precisions
 
-PRECISIONS = {
-    # name: (numpy dtype, max abs error of a decoded weight in [0, 1])
-    "uint8": (np.dtype("u1"), 1.0 / 510.0),
-    "float16": (np.dtype("<f2"), 2.0**-12),
-    "float32": (np.dtype("<f4"), 0.0),
-}
 COMPRESSION = "zlib"
 HEADER_BLOB = 0
+
+
+class FormatError(ValueError):
+    """A stored record that this version cannot decode."""
 
 
 def layer_blob_index(layer):
     return 1 + layer
 
 
-def check_precision(precision):
-    if precision not in PRECISIONS:
-        raise ValueError(
-            "unknown precision %r: use one of %s" % (precision, ", ".join(sorted(PRECISIONS)))
-        )
-    return precision
-
-
 def encode_layer(weights, precision, level=1):
     """Compress one layer `[heads, q, k]` of float32 weights in [0, 1]."""
-    dtype = PRECISIONS[precision][0]
-    if precision == "uint8":
-        quantized = np.empty(weights.shape, dtype=dtype)
-        # Scale, round and clip in place: rounding to the nearest of 256 levels bounds the
-        # error by half a level, 1/510.
-        scaled = np.multiply(weights, 255.0, dtype=np.float32)
-        np.rint(scaled, out=scaled)
-        np.clip(scaled, 0, 255, out=scaled)
-        quantized[...] = scaled
-    else:
-        quantized = np.ascontiguousarray(weights, dtype=dtype)
-    return zlib.compress(quantized.tobytes(), level)
+    return zlib.compress(precisions.quantize(weights, precision).tobytes(), level)
 
 
 def encode_header(header):
@@ -75,10 +54,6 @@ def make_header(shape, tokens, key_tokens, sentence_b_start, precision, patterns
     }
 
 
-class FormatError(ValueError):
-    """A stored record that this version cannot decode."""
-
-
 def decode_header(blob):
     try:
         header = json.loads(bytes(blob).decode("utf-8"))
@@ -86,12 +61,10 @@ def decode_header(blob):
         raise FormatError("attention header is not valid JSON: %s" % e) from None
     if not isinstance(header, dict):
         raise FormatError("attention header is not a JSON object")
-    version = header.get("version")
-    if not isinstance(version, int) or version > metadata.FORMAT_VERSION:
-        raise FormatError(
-            "attention record of format version %r; this tb-attention reads up to %d"
-            % (version, metadata.FORMAT_VERSION)
-        )
+    try:
+        metadata.check_version(header.get("version"), "attention record")
+    except ValueError as e:
+        raise FormatError(str(e)) from None
     shape = header.get("shape")
     if (
         not isinstance(shape, list)
@@ -99,7 +72,7 @@ def decode_header(blob):
         or not all(isinstance(n, int) and n > 0 for n in shape)
     ):
         raise FormatError("attention header has a bad shape: %r" % (shape,))
-    if header.get("precision") not in PRECISIONS or header.get("compression") != COMPRESSION:
+    if header.get("precision") not in precisions.PRECISIONS or header.get("compression") != COMPRESSION:
         raise FormatError("attention header has an unknown precision or compression")
     _, _, q, k = shape
     key_tokens = header.get("key_tokens")
@@ -122,7 +95,7 @@ def _is_token_list(tokens, count):
 def layer_nbytes(header):
     """Size of one inflated layer blob of a record with this header."""
     _, heads, q, k = header["shape"]
-    return heads * q * k * PRECISIONS[header["precision"]][0].itemsize
+    return heads * q * k * precisions.dtype(header["precision"]).itemsize
 
 
 def inflate_layer(blob, header):
@@ -142,8 +115,5 @@ def inflate_layer(blob, header):
 def decode_layer(blob, header):
     """Float32 `[heads, q, k]` weights of one layer blob."""
     _, heads, q, k = header["shape"]
-    dtype = PRECISIONS[header["precision"]][0]
-    values = np.frombuffer(inflate_layer(blob, header), dtype=dtype).reshape(heads, q, k)
-    if header["precision"] == "uint8":
-        return values.astype(np.float32) / np.float32(255.0)
-    return values.astype(np.float32)
+    stored = np.frombuffer(inflate_layer(blob, header), dtype=precisions.dtype(header["precision"]))
+    return precisions.dequantize(stored.reshape(heads, q, k), header["precision"])

@@ -5,7 +5,8 @@ import numbers
 
 import numpy as np
 
-MAX_STEP = 2**63 - 1
+from tb_attention.format.metadata import MAX_STEP
+
 DEFAULT_MAX_TOKENS = 4096
 # Softmax rows of float16/bfloat16 models sum to 1 only within a few thousandths.
 ROW_SUM_TOLERANCE = 2e-2

@@ -8,8 +8,10 @@ import time
 
 import numpy as np
 
-from tb_attention import codec, inputs, summary
-from tb_attention.event_writer import AttentionEventWriter
+from tb_attention.format import codec, summary
+from tb_attention.format.precision import check_precision
+from tb_attention.writing import inputs
+from tb_attention.writing.event_file import AttentionEventWriter
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +122,10 @@ SCALAR_PATTERNS = ("previous_token", "next_token", "same_token", "word_pieces", 
 
 def _compute_patterns(attention, tokens, key_tokens, sentence_b_start, special_tokens):
     """Pattern scores, or None: a failure here must never cost the attention itself."""
-    from tb_attention import patterns
+    from tb_attention.analysis import scoring
 
     try:
-        return patterns.compute_patterns(attention, tokens, key_tokens, sentence_b_start, special_tokens)
+        return scoring.compute_patterns(attention, tokens, key_tokens, sentence_b_start, special_tokens)
     except Exception:
         logger.exception("tb_attention: pattern scores failed; attention is logged without them")
         return None
@@ -191,7 +193,7 @@ def add_attention(
     if not isinstance(tag, str) or not tag:
         raise TypeError("tag must be a non-empty str, got %r" % (tag,))
     inputs.check_text(tag, "tag")
-    codec.check_precision(precision)
+    check_precision(precision)
     step = inputs.check_step(global_step)
     walltime = inputs.check_walltime(walltime)
     wall_time = time.time() if walltime is None else walltime
@@ -215,10 +217,10 @@ def add_attention(
     special = None if special_tokens is None else [str(t) for t in special_tokens]
 
     def build_event():
-        from tb_attention import patterns
+        from tb_attention.format.scores import scores_to_json
 
         scores = _compute_patterns(array, tokens, key_tokens, sentence_b_start, special)
-        stored = None if scores is None else patterns.scores_to_json(scores)
+        stored = None if scores is None else scores_to_json(scores)
         header = codec.make_header(array.shape, tokens, key_tokens, sentence_b_start, precision, stored)
         scalars = _pattern_scalars(tag, scores) if pattern_scalars else None
         return summary.attention_event(tag, codec.encode(array, header), step, wall_time, scalars)

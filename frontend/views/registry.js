@@ -1,0 +1,30 @@
+// The one list of the panel's views (see views/README.md for what a view implements). Adding a
+// view is one module in this folder and one entry here: the tabs, the URL state, the layer and
+// head controls and the export file names all read this list.
+
+export const VIEWS = [
+  // name (URL state), tab label, module, class, perLayer: shows one layer (layer and head controls)
+  { name: "head", label: "Head", module: "./head_view.js", cls: "HeadView", perLayer: true },
+  { name: "model", label: "Model", module: "./model_view.js", cls: "ModelView", perLayer: false },
+  { name: "matrix", label: "Matrix", module: "./matrix_view.js", cls: "MatrixView", perLayer: true },
+  { name: "compare", label: "Compare", module: "./compare_view.js", cls: "CompareView", perLayer: true },
+  { name: "patterns", label: "Patterns", module: "./patterns_view.js", cls: "PatternsView", perLayer: false },
+];
+
+export const DEFAULT_VIEW = VIEWS[0].name;
+
+/** The registry entry of a view name; unknown names get the default view. */
+export function viewEntry(name) {
+  return VIEWS.find((v) => v.name === name) || VIEWS[0];
+}
+
+export function isView(name) {
+  return VIEWS.some((v) => v.name === name);
+}
+
+/** Load a view's class (modules load on first use). */
+export async function loadView(name) {
+  const entry = viewEntry(name);
+  const module = await import(entry.module);
+  return module[entry.cls];
+}

@@ -1,0 +1,3 @@
+"""Head analysis (docs/patterns.md): `tokens` classifies token texts, `reductions` runs the
+per-row passes over attention, `scoring` turns them into per-head pattern scores, `labels` names
+heads by threshold, `change` measures how a head changed between two records."""

@@ -1,0 +1,45 @@
+"""Head-pattern scores as a record header stores them: `{metric: [[layer][head]]}`, null for NaN."""
+
+import math
+
+import numpy as np
+
+
+def scores_to_json(scores):
+    """`{metric: [[float | None]]}` for the record header: 5 decimals, NaN -> None."""
+    out = {}
+    for name, values in scores.items():
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2:
+            raise ValueError("scores[%r] must be [layers, heads], got shape %s" % (name, values.shape))
+        out[str(name)] = [
+            [round(float(v), 5) if math.isfinite(v) else None for v in row] for row in values
+        ]
+    return out
+
+
+def scores_from_json(obj):
+    """Inverse of `scores_to_json`: metric -> float32 `[layers, heads]` (None -> NaN)."""
+    if not isinstance(obj, dict):
+        raise ValueError("pattern scores must be a JSON object, got %s" % type(obj).__name__)
+    out, shape = {}, None
+    for name, rows in obj.items():
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows):
+            raise ValueError("pattern scores[%r] must be a list of lists [layers][heads]" % (name,))
+        if len({len(r) for r in rows}) != 1:
+            raise ValueError("pattern scores[%r] has rows of different lengths" % (name,))
+        try:
+            values = np.array(
+                [[np.nan if v is None else float(v) for v in row] for row in rows], dtype=np.float32
+            )
+        except (TypeError, ValueError):
+            raise ValueError(
+                "pattern scores[%r] holds a value that is neither a number nor null" % (name,)
+            ) from None
+        if shape is not None and values.shape != shape:
+            raise ValueError(
+                "pattern scores[%r] is %s but other metrics are %s" % (name, values.shape, shape)
+            )
+        shape = values.shape
+        out[name] = values
+    return out

@@ -1,0 +1,142 @@
+"""The TensorBoard plugin: thin HTTP routes over `queries` (docs/http_api.md), and the panel."""
+
+import zlib
+
+from tensorboard import context as tb_context
+from tensorboard import plugin_util
+from tensorboard.plugins import base_plugin
+
+from tb_attention.format import metadata
+from tb_attention.serving import http, static
+from tb_attention.serving.queries import AttentionQueries
+from tb_attention.serving.store import AttentionStore
+
+
+def _context(request):
+    return tb_context.from_environ(request.environ), plugin_util.experiment_id(request.environ)
+
+
+def _run_tag(request):
+    return http.string_arg(request, "run"), http.string_arg(request, "tag")
+
+
+def _layer_response(request, payload):
+    """The stored bytes with their content-coding when the client takes it, else inflated."""
+    heads, q, k = payload.shape
+    headers = {
+        "X-Attention-Shape": "%d,%d,%d" % (heads, q, k),
+        "X-Attention-Dtype": payload.dtype,
+        "X-Attention-Scale": repr(payload.scale),
+        "X-Attention-Precision": payload.precision,
+        "Cache-Control": "private, max-age=60",
+        "Vary": "Accept-Encoding",
+    }
+    body = payload.data
+    if http.accepts_encoding(request, payload.compression):
+        headers["Content-Encoding"] = payload.compression
+    else:
+        body = zlib.decompress(body)
+    return http.response(body, content_type="application/octet-stream", headers=headers)
+
+
+class AttentionPlugin(base_plugin.TBPlugin):
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context):
+        self._queries = AttentionQueries(AttentionStore(context.data_provider))
+        self._files = static.frontend_files()
+
+    def get_plugin_apps(self):
+        return {
+            "/index.js": self._serve_index,
+            "/static/*": self._serve_static,
+            "/tags": self._serve_tags,
+            "/steps": self._serve_steps,
+            "/layer": self._serve_layer,
+            "/patterns": self._serve_patterns,
+            "/change": self._serve_change,
+        }
+
+    def is_active(self):
+        return False  # activity comes from data_plugin_names, as for TensorBoard's own plugins
+
+    def data_plugin_names(self):
+        return (metadata.PLUGIN_NAME,)
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="Attention")
+
+    # -- static files --------------------------------------------------------------------------
+
+    def _static_response(self, name):
+        node = self._files.get(name)
+        if node is None:
+            return http.error(404, "no such file: %r" % name[:100])
+        return http.response(node.read_bytes(), content_type=static.content_type(name),
+                             headers={"Cache-Control": "no-cache"})
+
+    @http.route
+    def _serve_index(self, request):
+        return self._static_response("index.js")
+
+    @http.route
+    def _serve_static(self, request):
+        prefix = "/data/plugin/%s/static/" % metadata.PLUGIN_NAME
+        path = request.path
+        return self._static_response(path[path.find(prefix) + len(prefix):] if prefix in path else "")
+
+    # -- data ----------------------------------------------------------------------------------
+
+    @http.route
+    def _serve_tags(self, request):
+        ctx, eid = _context(request)
+        return http.json_response(self._queries.tags(ctx, eid))
+
+    @http.route
+    def _serve_steps(self, request):
+        ctx, eid = _context(request)
+        return http.json_response(self._queries.steps(ctx, eid, *_run_tag(request)))
+
+    @http.route
+    def _serve_layer(self, request):
+        ctx, eid = _context(request)
+        run, tag = _run_tag(request)
+        step = http.int_arg(request, "step")
+        layer = http.int_arg(request, "layer", maximum=2**31)
+        return _layer_response(request, self._queries.layer(ctx, eid, run, tag, step, layer))
+
+    @http.route
+    def _serve_patterns(self, request):
+        ctx, eid = _context(request)
+        return http.json_response(self._queries.patterns(ctx, eid, *_run_tag(request)))
+
+    @http.route
+    def _serve_change(self, request):
+        ctx, eid = _context(request)
+        run, tag = _run_tag(request)
+        a = (run, tag, http.int_arg(request, "step_a"))
+        b = (request.args.get("run_b", run), request.args.get("tag_b", tag), http.int_arg(request, "step_b"))
+        return http.json_response(self._queries.change(ctx, eid, a, b))
+
+
+class AttentionLoader(base_plugin.TBLoader):
+    """Loads the plugin and makes TensorBoard keep every attention step, not a sample of 10."""
+
+    def fix_flags(self, flags):
+        # Our event file sorts before SummaryWriter's, and TensorBoard's Python loader follows only
+        # a run's last-named file unless --reload_multifile: without it, attention logged after
+        # TensorBoard started would never show up next to scalars. An explicit value still wins.
+        if getattr(flags, "reload_multifile", False) is None:
+            flags.reload_multifile = True
+        samples = getattr(flags, "samples_per_plugin", None)
+        if isinstance(samples, dict):
+            # An explicit --samples_per_plugin=tb_attention=N from the user still wins.
+            samples.setdefault(metadata.PLUGIN_NAME, 0)
+        elif isinstance(samples, str):
+            if metadata.PLUGIN_NAME + "=" not in samples:
+                flags.samples_per_plugin = ",".join(
+                    p for p in (samples, metadata.PLUGIN_NAME + "=0") if p
+                )
+
+    def load(self, context):
+        return AttentionPlugin(context)

@@ -1,0 +1,90 @@
+"""The plugin's routes from tests: query strings, `/layer` payload decoding, a WSGI client over
+TensorBoard's app on a real multiplexer, and small readers of a running TensorBoard."""
+
+import json
+import urllib.parse
+import zlib
+
+import numpy as np
+
+BASE = "/data/plugin/tb_attention"
+LOADERS = ["true", "false"]  # Rust data server, Python multiplexer
+
+
+def q(**params):
+    return urllib.parse.urlencode(params)
+
+
+def decode_layer_response(headers, body):
+    """Float32 `[heads, q, k]` of a `/layer` response, from its headers and body alone (as the
+    panel decodes it: the content-coding, then dtype and scale the server names)."""
+    heads, n_q, n_k = map(int, headers["X-Attention-Shape"].split(","))
+    coding = headers.get("Content-Encoding")
+    raw = zlib.decompress(body) if coding == "deflate" else body
+    assert coding in (None, "deflate"), coding
+    dtype = {"uint8": "u1", "float16": "<f2", "float32": "<f4"}[headers["X-Attention-Dtype"]]
+    values = np.frombuffer(raw, dtype=dtype).reshape(heads, n_q, n_k).astype(np.float32)
+    return values * np.float32(float(headers["X-Attention-Scale"]))
+
+
+def multiplexer_provider(logdir):
+    """(multiplexer, data provider) over `logdir`, loaded, keeping every attention step."""
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+
+    from tb_attention.format import metadata
+
+    mux = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
+    mux.AddRunsFromDirectory(str(logdir))
+    mux.Reload()
+    return mux, data_provider.MultiplexerDataProvider(mux, str(logdir))
+
+
+def wsgi_client(logdir, return_multiplexer=False):
+    """A werkzeug client over TensorBoard's WSGI app with the plugin, on a real multiplexer
+    (and the multiplexer, to `Reload()` after more writing, when asked)."""
+    from tensorboard.backend import application
+    from tensorboard.plugins import base_plugin
+    from werkzeug import test as werkzeug_test
+
+    from tb_attention.serving import plugin
+
+    logdir = str(logdir)
+    mux, provider = multiplexer_provider(logdir)
+    context = base_plugin.TBContext(data_provider=provider, logdir=logdir)
+    loaded = plugin.AttentionLoader().load(context)
+    app = application.TensorBoardWSGI([loaded], data_provider=provider)
+    client = werkzeug_test.Client(app)
+    return (client, mux) if return_multiplexer else client
+
+
+def client_json(client, path, status=200):
+    """JSON of a WSGI client's GET of `BASE + path`, asserting its status."""
+    response = client.get(BASE + path)
+    assert response.status_code == status, response.get_data(as_text=True)
+    return json.loads(response.get_data())
+
+
+def client_layer(client, **params):
+    """Float32 `[heads, q, k]` of `/layer` through a WSGI client."""
+    response = client.get(BASE + "/layer?" + q(**params))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return decode_layer_response(response.headers, response.get_data())
+
+
+def served_steps(tb, run, tag):
+    """Steps a running TensorBoard serves for (run, tag); raises while it has none."""
+    data = tb.get_json(BASE + "/steps?" + q(run=run, tag=tag))
+    return [s["step"] for s in data["steps"]]
+
+
+def served_layer(tb, run, tag, step, layer):
+    status, headers, body = tb.get(BASE + "/layer?" + q(run=run, tag=tag, step=step, layer=layer))
+    assert status == 200, body[:300]
+    return decode_layer_response(headers, body)
+
+
+def error_message(body):
+    """The `error` of a JSON error body (asserts there is one)."""
+    data = json.loads(body)
+    assert isinstance(data.get("error"), str) and data["error"], data
+    return data["error"]

@@ -1,0 +1,55 @@
+// Pure parts of the views: the registry, sentence filters, line collection, rule text, defaults.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { VIEWS, viewEntry, isView } from "../../frontend/views/registry.js";
+import { filterRanges } from "../../frontend/views/head_view.js";
+import { collectLines, forEachLine } from "../../frontend/views/head_lines.js";
+import { ruleText } from "../../frontend/views/patterns_view.js";
+import { defaultStepB } from "../../frontend/views/compare_view.js";
+import { fileName } from "../../frontend/export.js";
+
+test("the registry names each view once, and unknown names fall back to the first", () => {
+  const names = VIEWS.map((v) => v.name);
+  assert.equal(new Set(names).size, names.length);
+  assert.equal(viewEntry("nope").name, names[0]);
+  assert.ok(isView("patterns") && !isView("nope"));
+  for (const v of VIEWS) assert.match(v.module, /^\.\/\w+\.js$/);
+});
+
+test("sentence filters pick the A/B ranges; cross-attention ignores them", () => {
+  assert.deepEqual(filterRanges("ab", 10, 10, 4), { q: [0, 4], k: [4, 10] });
+  assert.deepEqual(filterRanges("ba", 10, 10, 4), { q: [4, 10], k: [0, 4] });
+  assert.deepEqual(filterRanges("bb", 10, 10, null), { q: [0, 10], k: [0, 10] });
+  assert.deepEqual(filterRanges("aa", 3, 7, 2), { q: [0, 3], k: [0, 7] });
+});
+
+test("lines at or above the threshold, grouped by head and opacity bucket", () => {
+  // 2 heads x 2 queries x 3 keys
+  const data = new Float32Array([0.5, 0.5, 0, 0.01, 0.03, 0.96, /* head 1 */ 1, 0, 0, 0, 0.25, 0.75]);
+  const layer = { heads: 2, queries: 2, keys: 3, data };
+  const seen = [];
+  forEachLine(layer, [0, 1], [0, 2], [0, 3], 0.02, (h, q, k, w) => seen.push([h, q, k]));
+  assert.deepEqual(seen, [[0, 0, 0], [0, 0, 1], [0, 1, 1], [0, 1, 2], [1, 0, 0], [1, 1, 1], [1, 1, 2]]);
+  const { count, groups } = collectLines(layer, [1], [0, 2], [0, 3], 0.02, (q) => 10 * q, (k) => 100 + k);
+  assert.equal(count, 3);
+  const byBucket = Object.fromEntries(groups.map((g) => [g.bucket, g.ys]));
+  assert.deepEqual(byBucket, { 19: [0, 100], 5: [10, 101], 15: [10, 102] }); // 1.0, 0.25, 0.75
+});
+
+test("rule text states each label's metric and threshold", () => {
+  const rules = { thresholds: [{ label: "broad", metric: "entropy", threshold: 3.8 }, { label: "cls", metric: "cls", threshold: 0.6 }] };
+  assert.equal(ruleText(rules), "broad: entropy > 3.8; cls: cls > 0.6");
+});
+
+test("compare defaults B to the last step, or the first when A is the last", () => {
+  const steps = [{ step: 0 }, { step: 5 }, { step: 9 }];
+  assert.equal(defaultStepB(steps, 0), 9);
+  assert.equal(defaultStepB(steps, 9), 0);
+  assert.equal(defaultStepB([], 3), null);
+});
+
+test("export file names keep the layer for per-layer views only, and only safe characters", () => {
+  assert.equal(fileName({ run: "a/b", tag: "probe/x y", step: 3, layer: 2, view: "head" }, "png"), "attention_a-b_probe-x-y_step3_layer2_head.png");
+  assert.equal(fileName({ run: "r", tag: "t", step: 3, layer: 2, view: "model" }, "svg"), "attention_r_t_step3_model.svg");
+});

@@ -1,0 +1,138 @@
+"""The matrix, model, compare and patterns views, export and hostile tokens, in headless Chromium
+against a real `tensorboard` process."""
+
+import struct
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from tests.conftest import SEED_TOKENS, seed_record
+from tests.helpers.browser import hover_cell
+from tests.helpers.panel_logs import HOSTILE, HOSTILE_TOKENS, SEED_TAG
+
+pytestmark = pytest.mark.browser
+
+
+def test_matrix_view_hover_reads_exact_weight(panel, seed_logs):
+    page = panel.open("run=finetune&step=100&layer=1&heads=4&view=matrix")
+    a = seed_record(seed_logs, step=100).attention[1, 4]
+    r, c = SEED_TOKENS.index("went"), SEED_TOKENS.index("store")
+    value, text = hover_cell(page, ".matrix-view .heatmap", r, c)
+    assert value == pytest.approx(float(a[r, c]), abs=1e-6)
+    assert text == f"query \u201cwent\u201d ({r}) \u2192 key \u201cstore\u201d ({c}): {a[r, c]:.4f}"
+    assert page.inner_text(".matrix-view figcaption") == "Layer 1, head 4, step 100"
+
+
+def test_model_view_grid_and_click_opens_head(panel):
+    page = panel.open("run=finetune&view=model")
+    d = page.eval_on_selector(".model-view", "e => ({...e.dataset})")
+    assert int(d["cells"]) == 6 * 12
+    box = page.eval_on_selector(".mv-canvas", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    step = int(d["cell"]) + int(d["gap"])
+    x = box[0] + int(d["labelW"]) + 7 * step + int(d["cell"]) / 2
+    y = box[1] + int(d["top"]) + 3 * step + int(d["cell"]) / 2
+    panel.after(lambda: page.mouse.click(x, y))
+    assert panel.attr(".tba", "data-view") == "head"
+    assert panel.attr(".head-view", "data-layer") == "3"
+    assert panel.attr(".head-view", "data-heads") == "7"
+
+
+def test_compare_two_steps_side_by_side_with_difference(panel, seed_tb, seed_logs):
+    page = panel.open("run=finetune&step=0&layer=1&heads=2&view=compare")
+    assert page.locator(".compare-grid .heatmap").count() == 3
+    assert panel.attr(".compare-view", "data-step-b") == "200"
+    a0, a2 = seed_record(seed_logs, step=0).attention[1, 2], seed_record(seed_logs, step=200).attention[1, 2]
+    r, c = 3, 0
+    diff, text = hover_cell(page, ".cmp-diff", r, c)
+    assert diff == pytest.approx(float(a2[r, c] - a0[r, c]), abs=1e-6)
+    assert abs(diff) > 0.001  # the nudged checkpoints really differ here
+    va, _ = hover_cell(page, ".cmp-a", r, c)
+    vb, _ = hover_cell(page, ".cmp-b", r, c)
+    assert (va, vb) == (pytest.approx(float(a0[r, c]), abs=1e-6), pytest.approx(float(a2[r, c]), abs=1e-6))
+    # Ranking of changed heads, as /change computes it; a row opens that head.
+    page.locator(".change-table tbody tr").first.wait_for()
+    change = seed_tb.get_json("/data/plugin/tb_attention/change?run=finetune&tag=%s&step_a=0&step_b=200" % urllib.parse.quote(SEED_TAG))
+    first = page.locator(".change-table tbody tr").first.locator("td").all_text_contents()[:3]
+    top = change["ranking"][0]
+    assert first == [str(top["layer"]), str(top["head"]), f"{top['js']:.4f}"]
+    # Same tag in another run.
+    with page.expect_request(lambda r: "/layer?" in r.url and "run=baseline" in r.url):
+        panel.after(lambda: page.select_option(".run-b", "baseline"))
+    assert panel.attr(".compare-view", "data-run-b") == "baseline"
+    panel.after(lambda: page.locator(".change-table tbody tr").first.click())
+    assert panel.attr(".head-view", "data-heads") is not None
+
+
+def test_patterns_view_table_grid_chart_and_open(panel, seed_logs):
+    from tb_attention.analysis.labels import label_heads
+
+    r = seed_record(seed_logs, step=200)
+    if r.patterns is None:
+        pytest.fail("the seed records were logged without pattern scores")
+    page = panel.open("run=finetune&step=200&view=patterns")
+    assert page.locator(".patterns-table tbody tr").count() == 72
+    assert page.locator(".pg-cell").count() == 72
+    panel.after(lambda: page.click("button.sort[data-sort='previous_token']"))
+    prev = r.patterns["previous_token"]
+    l, h = np.unravel_index(np.nanargmax(prev), prev.shape)
+    first = page.locator(".patterns-table tbody tr").first
+    assert (first.get_attribute("data-layer"), first.get_attribute("data-head")) == (str(l), str(h))
+    labels = label_heads({k: v for k, v in r.patterns.items()})
+    panel.after(lambda: page.select_option(".label-filter", "previous_token"))
+    assert page.locator(".patterns-table tbody tr").count() == int((labels == "previous_token").sum()) >= 1
+    # The chart follows the chosen head over the three logged steps.
+    panel.after(lambda: first.click())
+    assert page.get_attribute(".pattern-chart-box", "data-points") == "3"
+    panel.after(lambda: page.click(f".pg-cell[data-layer='{l}'][data-head='{h}']"))
+    assert panel.attr(".head-view", "data-layer") == str(l)
+    assert panel.attr(".head-view", "data-heads") == str(h)
+
+
+def test_export_png_and_svg(panel, tmp_path):
+    page = panel.open("run=finetune&step=0&layer=2&heads=0,1")
+    with page.expect_download() as dl:
+        page.click(".export-png")
+    png = tmp_path / "view.png"
+    dl.value.save_as(png)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 300 and height > 300 and len(data) > 5000
+    assert dl.value.suggested_filename.endswith(".png")
+    with page.expect_download() as dl:
+        page.click(".export-svg")
+    svg_path = tmp_path / "view.svg"
+    dl.value.save_as(svg_path)
+    root = ET.parse(svg_path).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == ns + "svg"
+    assert len(root.findall(f".//{ns}line")) == int(panel.attr(".head-view", "data-lines"))
+    assert [t.text for t in root.findall(f".//{ns}text")] == SEED_TOKENS * 2
+    # Heat-map views export too.
+    panel.after(lambda: page.click(".tab[data-view='matrix']"))
+    with page.expect_download() as dl:
+        page.click(".export-svg")
+    dl.value.save_as(svg_path)
+    assert ET.parse(svg_path).getroot().find(f".//{ns}image") is not None
+
+
+def test_hostile_tokens_render_as_text_and_run_nothing(panel, tmp_path):
+    page = panel.open("run=hostile")
+    assert panel.texts(".hv-left .tok-text") == HOSTILE_TOKENS
+    assert page.locator(".tba img, .tba script, .tba b").count() == 0
+    page.hover(".hv-left .tok[data-index='1']")
+    assert HOSTILE in page.inner_text(".hover-details")
+    with page.expect_download() as dl:
+        page.click(".export-svg")
+    dl.value.save_as(tmp_path / "x.svg")
+    texts = [t.text for t in ET.parse(tmp_path / "x.svg").getroot().iter("{http://www.w3.org/2000/svg}text")]
+    assert HOSTILE in texts
+    panel.after(lambda: page.click(".tab[data-view='matrix']"))
+    _, text = hover_cell(page, ".matrix-view .heatmap", 1, 4)
+    assert HOSTILE in text and "<script>alert(2)</script>" in text
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    # panel fixture: no dialog fired, no console error
+
