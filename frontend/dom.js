@@ -57,11 +57,15 @@ export function tokenLabel(token) {
   return token;
 }
 
-/** Canvas sized for the device pixel ratio, capped so tall token columns stay within limits. */
-export function sizeCanvas(canvas, width, height, maxPixels = Infinity) {
+/**
+ * Canvas sized for the device pixel ratio (at least `minScale`: exports are drawn at 2x for
+ * print), capped so tall token columns stay within the browser's limits.
+ */
+export function sizeCanvas(canvas, width, height, maxPixels = Infinity, minScale = 1) {
   const maxSide = 16000;
   const byArea = Math.sqrt(maxPixels / Math.max(1, width * height));
-  const dpr = Math.max(1, Math.min(window.devicePixelRatio || 1, 2, maxSide / Math.max(width, height, 1), byArea));
+  const wanted = Math.max(minScale, Math.min(window.devicePixelRatio || 1, 2));
+  const dpr = Math.max(1, Math.min(wanted, maxSide / Math.max(width, height, 1), byArea));
   canvas.width = Math.max(1, Math.round(width * dpr));
   canvas.height = Math.max(1, Math.round(height * dpr));
   canvas.style.width = `${width}px`;

@@ -255,15 +255,21 @@ def test_live_run_never_serves_a_half_written_step(tensorboard, tmp_path, load_f
     (logdir / "live").mkdir(parents=True)
     path = logdir / "live" / os.path.basename(attention_event_files(scratch)[0])
     _append(path, b"".join(records[:3]))  # steps 0 and 1
+    # A control run fed whole records at the same moments: once TensorBoard serves its new step,
+    # it has reloaded after the half record was written, so the half record had its chance.
+    (logdir / "control").mkdir()
+    control = logdir / "control" / os.path.basename(path)
+    _append(control, records[0])
 
     tb = tensorboard(logdir, load_fast=load_fast)
     tb.wait_for(lambda: served_steps(tb, "live", TAG) == [0, 1], timeout=90)
     # Cut inside the length field, inside the data, and one byte short of the end.
     written = 0
-    for cut in (5, len(records[3]) // 2, len(records[3]) - 1):
+    for i, cut in enumerate((5, len(records[3]) // 2, len(records[3]) - 1)):
         _append(path, records[3][written:cut])
         written = cut
-        time.sleep(2.5)  # more than two reload intervals: a half record had every chance to show
+        _append(control, records[1 + i])
+        tb.wait_for(lambda: served_steps(tb, "control", TAG) == list(range(i + 1)), timeout=60)
         assert served_steps(tb, "live", TAG) == [0, 1]
         status, _, _ = tb.get(BASE + "/layer?" + q(run="live", tag=TAG, step=2, layer=0))
         assert status == 404

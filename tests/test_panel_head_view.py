@@ -1,6 +1,7 @@
 """The head view in headless Chromium against a real `tensorboard` process, on attention logged
 with the real writer (packaged MiniLM on the seed pair; 512 tokens)."""
 
+import numpy as np
 import pytest
 
 from tests.conftest import SEED_TOKENS, seed_record
@@ -109,10 +110,11 @@ def test_sentence_filter(panel, seed_logs):
     assert page.get_attribute(".filter-bar [data-filter='bb']", "aria-pressed") == "true"
 
 
-LINE_ENDS = """([side, indices]) => {
-    // Alpha of the hover overlay where a line would end at each token of `side` (the canvas edge
-    // next to that column, at the vertical centre of the token's row as laid out in the DOM).
-    const c = document.querySelector('.hv-overlay');
+LINE_ENDS = """([side, indices, canvas]) => {
+    // Alpha of a canvas of the view (the hover overlay unless named) where a line would end at
+    // each token of `side` (the canvas edge next to that column, at the vertical centre of the
+    // token's row as laid out in the DOM).
+    const c = document.querySelector(canvas || '.hv-overlay');
     const box = c.getBoundingClientRect();
     const scale = c.width / box.width;
     const x = side === 'right' ? c.width - Math.ceil(3 * scale) : Math.ceil(3 * scale);
@@ -123,6 +125,27 @@ LINE_ENDS = """([side, indices]) => {
         return g.getImageData(x, y, 1, 1).data[3];
     });
 }"""
+
+
+def test_base_canvas_has_ink_exactly_where_lines_start_and_end(panel, seed_logs):
+    a = seed_record(seed_logs).attention[3]
+    n = len(SEED_TOKENS)
+    # A head whose strongest weights leave some queries and keys without any line.
+    threshold = None
+    for head in range(a.shape[0]):
+        page = panel.open(f"run=finetune&step=0&layer=3&heads={head}")
+        threshold = panel.number(".head-view", "data-line-threshold")
+        starts = (a[head] >= np.float32(threshold)).any(axis=1)
+        ends = (a[head] >= np.float32(threshold)).any(axis=0)
+        if not starts.all() or not ends.all():
+            break
+    else:
+        pytest.skip("every head of layer 3 has a line at every token")  # never, on the seed pair
+    page.wait_for_function("() => document.querySelector('.head-view').dataset.bands === 'complete'")
+    left = page.evaluate(LINE_ENDS, ["left", list(range(n)), ".hv-lines"])
+    right = page.evaluate(LINE_ENDS, ["right", list(range(n)), ".hv-lines"])
+    assert [alpha > 0 for alpha in left] == list(starts)
+    assert [alpha > 0 for alpha in right] == list(ends)
 
 
 def test_sentences_apart_and_lines_land_on_their_tokens(panel, seed_logs):

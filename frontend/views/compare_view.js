@@ -5,6 +5,7 @@
 import { el, select } from "../dom.js";
 import { sequentialScale, divergingScale } from "../colors.js";
 import { Heatmap, meanOfHeads, composeCanvas, composeSVG } from "./heatmap.js";
+import { View } from "./view.js";
 
 /** The default B: the last step when A is not the last one, else the first. */
 export function defaultStepB(steps, stepA) {
@@ -13,15 +14,9 @@ export function defaultStepB(steps, stepA) {
   return last !== stepA ? last : steps[0].step;
 }
 
-export class CompareView {
+export class CompareView extends View {
   constructor(host) {
-    this.host = host;
-    this.root = el("div", { class: "compare-view" });
-    host.append(this.root);
-  }
-
-  destroy() {
-    this.root.remove();
+    super(host, "compare-view");
   }
 
   async render(ctx) {
@@ -31,11 +26,7 @@ export class CompareView {
     if (!ctx.current()) return;
     const stepB = stepsB.some((s) => s.step === state.stepB) ? state.stepB : defaultStepB(stepsB, runB === state.run ? state.step : null);
     const metaB = stepsB.find((s) => s.step === stepB);
-    const controls = el("div", { class: "compare-bar" },
-      el("span", { class: "bar-label" }, `A: ${state.run} @ step ${state.step}`),
-      el("span", { class: "bar-label" }, "B:"),
-      select(ctx.runsWithTag(state.tag).map((r) => [r, r]), runB, (v) => ctx.setState({ runB: v, stepB: null }), { "aria-label": "Run B", class: "run-b" }),
-      select(stepsB.map((s) => [s.step, `step ${s.step}`]), stepB, (v) => ctx.setState({ runB, stepB: Number(v) }), { "aria-label": "Step B", class: "step-b" }));
+    const controls = this.controls(ctx, runB, stepsB, stepB);
     if (metaB == null) {
       this.root.replaceChildren(controls, el("div", { class: "message error" }, `run ${runB} has no steps of tag ${state.tag}`));
       return;
@@ -80,6 +71,16 @@ export class CompareView {
     this.root.dataset.runB = runB;
     performance.mark("tb-attention:compare-view-drawn");
     this.renderChange(ctx, change, runB, stepB);
+  }
+
+  /** The A label and the B run and step selects. */
+  controls(ctx, runB, stepsB, stepB) {
+    const { state } = ctx;
+    return el("div", { class: "compare-bar" },
+      el("span", { class: "bar-label" }, `A: ${state.run} @ step ${state.step}`),
+      el("span", { class: "bar-label" }, "B:"),
+      select(ctx.runsWithTag(state.tag).map((r) => [r, r]), runB, (v) => ctx.setState({ runB: v, stepB: null }), { "aria-label": "Run B", class: "run-b" }),
+      select(stepsB.map((s) => [s.step, `step ${s.step}`]), stepB, (v) => ctx.setState({ runB, stepB: Number(v) }), { "aria-label": "Step B", class: "step-b" }));
   }
 
   async renderChange(ctx, panel, runB, stepB) {

@@ -80,11 +80,6 @@ export class BandPainter {
     }, 0);
   }
 
-  /** Draw every band now (exports need the whole canvas). */
-  finish() {
-    if (this.pending) this.drawBands(0, this.count - 1);
-  }
-
   cancel() {
     clearTimeout(this.timer);
     this.pending = null;

@@ -2,7 +2,9 @@
 
 import { svg, sizeCanvas, tokenLabel, cssVar } from "../dom.js";
 import { headColor } from "../colors.js";
-import { forEachLine, lineWidth } from "./head_lines.js";
+import { forEachLine, lineWidth, strokeGroups } from "./head_lines.js";
+
+const EXPORT_SCALE = 2; // PNG pixels per CSS pixel: sharp in print
 
 /** Geometry shared by the PNG and SVG exports. */
 function layout(view) {
@@ -29,14 +31,27 @@ function eachToken(view, colW, draw) {
   }
 }
 
+/** What the export shows: a hovered token's lines (as on screen), else every line. */
+function shownLines(view) {
+  const hovered = view.hovered;
+  const qRange = hovered && hovered.side === "left" ? [hovered.index, hovered.index + 1] : view.ranges.q;
+  const kRange = hovered && hovered.side === "right" ? [hovered.index, hovered.index + 1] : view.ranges.k;
+  return { qRange, kRange, threshold: hovered ? view.thresholds.hover : view.thresholds.line };
+}
+
 export function headViewCanvas(view) {
   const { colW, width, height, font } = layout(view);
   const canvas = document.createElement("canvas");
-  const ctx = sizeCanvas(canvas, width, height);
+  const ctx = sizeCanvas(canvas, width, height, 64e6, EXPORT_SCALE);
   ctx.fillStyle = cssVar("--bg") || "#fff";
   ctx.fillRect(0, 0, width, height);
-  ctx.drawImage(view.lines, colW, 0, view.width, view.height);
-  if (view.hovered) ctx.drawImage(view.overlay, colW, 0, view.width, view.height);
+  // Lines stroked afresh at the export's scale, not copied from the screen's canvas.
+  const { qRange, kRange, threshold } = shownLines(view);
+  const { count, groups } = view.collect(qRange, kRange, threshold);
+  ctx.save();
+  ctx.translate(colW, 0);
+  strokeGroups(ctx, groups, { width: view.width, threshold, dense: !view.hovered && count > view.denseLines });
+  ctx.restore();
   ctx.font = font;
   ctx.fillStyle = cssVar("--fg") || "#222";
   ctx.textBaseline = "middle";
@@ -59,11 +74,8 @@ export function headViewSVG(view) {
   const { colW, width, height, font } = layout(view);
   const root = svg("svg", { xmlns: "http://www.w3.org/2000/svg", width, height, viewBox: `0 0 ${width} ${height}` });
   root.append(svg("rect", { width, height, fill: cssVar("--bg") || "#fff" }));
-  const hovered = view.hovered;
-  const qRange = hovered && hovered.side === "left" ? [hovered.index, hovered.index + 1] : view.ranges.q;
-  const kRange = hovered && hovered.side === "right" ? [hovered.index, hovered.index + 1] : view.ranges.k;
+  const { qRange, kRange, threshold } = shownLines(view);
   const groups = new Map();
-  const threshold = hovered ? view.thresholds.hover : view.thresholds.line;
   forEachLine(view.layer, view.heads, qRange, kRange, threshold, (h, q, k, w) => {
     let g = groups.get(h);
     if (!g) {

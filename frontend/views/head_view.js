@@ -18,6 +18,7 @@ import { el, sizeCanvas, tokenLabel } from "../dom.js";
 import { collectLines, strokeGroups } from "./head_lines.js";
 import { BandPainter } from "./head_bands.js";
 import { headViewCanvas, headViewSVG } from "./head_export.js";
+import { View } from "./view.js";
 
 const LINE_THRESHOLD = 0.02; // below this a line's opacity is not visible: skip it
 const HOVER_THRESHOLD = 0.01; // one token's lines are few: show fainter ones too
@@ -35,16 +36,16 @@ export function filterRanges(filter, queries, keys, sentenceB) {
   return { q: pick[0], k: pick[1] };
 }
 
-export class HeadView {
+export class HeadView extends View {
   constructor(host) {
-    this.host = host;
+    super(host, "head-view");
     this.thresholds = { line: LINE_THRESHOLD, hover: HOVER_THRESHOLD };
-    this.root = el("div", { class: "head-view", dataset: { lineThreshold: String(LINE_THRESHOLD), hoverThreshold: String(HOVER_THRESHOLD) } });
+    this.denseLines = DENSE_LINES;
+    Object.assign(this.root.dataset, { lineThreshold: String(LINE_THRESHOLD), hoverThreshold: String(HOVER_THRESHOLD) });
     this.filterBar = el("div", { class: "filter-bar", role: "group", "aria-label": "Sentence filter" });
     this.details = el("div", { class: "hover-details", "aria-live": "polite" }, "Hover a token to see only its lines and weights.");
     this.scroll = el("div", { class: "hv-scroll" });
     this.root.append(this.filterBar, this.details, this.scroll);
-    host.append(this.root);
     this.hovered = null;
     this.labelled = [];
     this.bands = null;
@@ -57,7 +58,7 @@ export class HeadView {
   destroy() {
     if (this.bands) this.bands.cancel();
     window.removeEventListener("scroll", this.onScroll);
-    this.root.remove();
+    super.destroy();
   }
 
   async render(ctx) {
@@ -266,7 +267,6 @@ export class HeadView {
   }
 
   toCanvas() {
-    if (this.bands) this.bands.finish();
     return headViewCanvas(this);
   }
 

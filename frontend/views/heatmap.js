@@ -48,7 +48,7 @@ export class Heatmap {
     const height = top + rows * cell + 4;
     Object.assign(this, { cell, left, top, width, height, labelled, fontPx });
     // Geometry for tests and benchmarks that point at a given cell.
-    Object.assign(this.element.dataset, { cell: String(cell), left: String(left), top: String(top) });
+    Object.assign(this.element.dataset, { cell: String(cell), left: String(left), top: String(top), lo: String(lo), hi: String(hi) });
     const ctx = sizeCanvas(this.canvas, width, height);
     sizeCanvas(this.overlay, width, height);
     ctx.fillStyle = cssVar("--bg") || "#fff";

@@ -4,16 +4,11 @@
 import { el } from "../dom.js";
 import { sequentialScale } from "../colors.js";
 import { Heatmap, meanOfHeads, composeCanvas, composeSVG } from "./heatmap.js";
+import { View } from "./view.js";
 
-export class MatrixView {
+export class MatrixView extends View {
   constructor(host) {
-    this.root = el("div", { class: "matrix-view" });
-    host.append(this.root);
-    this.host = host;
-  }
-
-  destroy() {
-    this.root.remove();
+    super(host, "matrix-view");
   }
 
   async render(ctx) {

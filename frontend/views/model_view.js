@@ -3,21 +3,16 @@
 
 import { el, svg, sizeCanvas, cssVar } from "../dom.js";
 import { heatImage, sequentialScale } from "../colors.js";
+import { View } from "./view.js";
 
-export class ModelView {
+export class ModelView extends View {
   constructor(host) {
-    this.host = host;
-    this.root = el("div", { class: "model-view" });
+    super(host, "model-view");
     this.readout = el("div", { class: "hm-readout", role: "status" }, "Click a head to open it in the head view.");
     this.canvas = el("canvas", { class: "mv-canvas", tabindex: "0", "aria-label": "Every layer and head; click one to open it" });
     this.root.append(this.readout, this.canvas);
-    host.append(this.root);
     this.canvas.addEventListener("mousemove", (e) => this.onMove(e));
     this.canvas.addEventListener("click", (e) => this.onClick(e));
-  }
-
-  destroy() {
-    this.root.remove();
   }
 
   async render(ctx) {

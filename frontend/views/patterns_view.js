@@ -6,6 +6,7 @@
 
 import { el, svg, select, cssVar } from "../dom.js";
 import { cssColor, sequentialScale } from "../colors.js";
+import { View } from "./view.js";
 
 function metricRange(values) {
   let lo = Infinity;
@@ -22,15 +23,9 @@ export function ruleText(rules) {
   return rules.thresholds.map((t) => `${t.label}: ${t.metric} > ${t.threshold}`).join("; ");
 }
 
-export class PatternsView {
+export class PatternsView extends View {
   constructor(host) {
-    this.host = host;
-    this.root = el("div", { class: "patterns-view" });
-    host.append(this.root);
-  }
-
-  destroy() {
-    this.root.remove();
+    super(host, "patterns-view");
   }
 
   async render(ctx) {
@@ -166,10 +161,6 @@ export class PatternsView {
         el("thead", {}, el("tr", {}, header("layer", "head"), header("label", "labels"), metrics.map((m) => header(m, m.replace(/_/g, " "))))),
         tbody),
       el("div", { class: "bar-label" }, `${rows.length} of ${L * H} heads`));
-  }
-
-  toCanvas() {
-    return null; // exported as SVG via the chart; PNG from the SVG (see export.js)
   }
 
   toSVG() {

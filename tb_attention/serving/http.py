@@ -78,13 +78,14 @@ def int_arg(request, name, maximum=MAX_STEP):
 
 
 def route(handler):
-    """Wrap a handler: bad parameters -> 400, missing data -> 404, unreadable data -> 422."""
+    """A WSGI app of `handler(request) -> Response`: bad parameters -> 400, missing data -> 404,
+    unreadable data -> 422, other methods -> 405; nothing a request does gives a 500."""
 
-    def wrapped(self, request):
+    def wrapped(request):
         if request.method not in _READ_METHODS:
             return method_not_allowed()
         try:
-            return handler(self, request)
+            return handler(request)
         except BadRequest as e:
             return error(400, str(e))
         except (NotFound, tb_errors.NotFoundError) as e:
@@ -94,7 +95,7 @@ def route(handler):
         except tb_errors.PublicError as e:
             return error(e.http_code if 400 <= e.http_code < 500 else 400, str(e))
 
-    wrapped.__name__ = handler.__name__
+    wrapped.__name__ = getattr(handler, "__name__", "route")
     wrapped.__doc__ = handler.__doc__
     return wrappers.Request.application(wrapped)
 

@@ -16,8 +16,27 @@ def _context(request):
     return tb_context.from_environ(request.environ), plugin_util.experiment_id(request.environ)
 
 
+# Each data route: the query (an AttentionQueries method) and how its arguments come from the
+# request; the query's answer is the response.
+
+
+def _no_args(request):
+    return ()
+
+
 def _run_tag(request):
     return http.string_arg(request, "run"), http.string_arg(request, "tag")
+
+
+def _layer_args(request):
+    return _run_tag(request) + (http.int_arg(request, "step"), http.int_arg(request, "layer", maximum=2**31))
+
+
+def _change_args(request):
+    run, tag = _run_tag(request)
+    a = (run, tag, http.int_arg(request, "step_a"))
+    b = (request.args.get("run_b", run), request.args.get("tag_b", tag), http.int_arg(request, "step_b"))
+    return a, b
 
 
 def _layer_response(request, payload):
@@ -39,6 +58,20 @@ def _layer_response(request, payload):
     return http.response(body, content_type="application/octet-stream", headers=headers)
 
 
+def _json_response(request, answer):
+    return http.json_response(answer)
+
+
+# route: (query, arguments from the request, response from the request and the answer)
+DATA_ROUTES = {
+    "/tags": ("tags", _no_args, _json_response),
+    "/steps": ("steps", _run_tag, _json_response),
+    "/layer": ("layer", _layer_args, _layer_response),
+    "/patterns": ("patterns", _run_tag, _json_response),
+    "/change": ("change", _change_args, _json_response),
+}
+
+
 class AttentionPlugin(base_plugin.TBPlugin):
     plugin_name = metadata.PLUGIN_NAME
 
@@ -47,15 +80,19 @@ class AttentionPlugin(base_plugin.TBPlugin):
         self._files = static.frontend_files()
 
     def get_plugin_apps(self):
-        return {
-            "/index.js": self._serve_index,
-            "/static/*": self._serve_static,
-            "/tags": self._serve_tags,
-            "/steps": self._serve_steps,
-            "/layer": self._serve_layer,
-            "/patterns": self._serve_patterns,
-            "/change": self._serve_change,
-        }
+        apps = {"/index.js": http.route(self._serve_index), "/static/*": http.route(self._serve_static)}
+        for path, (name, parse, respond) in DATA_ROUTES.items():
+            apps[path] = http.route(self._data_handler(getattr(self._queries, name), parse, respond))
+        return apps
+
+    @staticmethod
+    def _data_handler(query, parse, respond):
+        def handle(request):
+            ctx, eid = _context(request)
+            return respond(request, query(ctx, eid, *parse(request)))
+
+        handle.__name__ = query.__name__
+        return handle
 
     def is_active(self):
         return False  # activity comes from data_plugin_names, as for TensorBoard's own plugins
@@ -75,48 +112,13 @@ class AttentionPlugin(base_plugin.TBPlugin):
         return http.response(node.read_bytes(), content_type=static.content_type(name),
                              headers={"Cache-Control": "no-cache"})
 
-    @http.route
     def _serve_index(self, request):
         return self._static_response("index.js")
 
-    @http.route
     def _serve_static(self, request):
         prefix = "/data/plugin/%s/static/" % metadata.PLUGIN_NAME
         path = request.path
         return self._static_response(path[path.find(prefix) + len(prefix):] if prefix in path else "")
-
-    # -- data ----------------------------------------------------------------------------------
-
-    @http.route
-    def _serve_tags(self, request):
-        ctx, eid = _context(request)
-        return http.json_response(self._queries.tags(ctx, eid))
-
-    @http.route
-    def _serve_steps(self, request):
-        ctx, eid = _context(request)
-        return http.json_response(self._queries.steps(ctx, eid, *_run_tag(request)))
-
-    @http.route
-    def _serve_layer(self, request):
-        ctx, eid = _context(request)
-        run, tag = _run_tag(request)
-        step = http.int_arg(request, "step")
-        layer = http.int_arg(request, "layer", maximum=2**31)
-        return _layer_response(request, self._queries.layer(ctx, eid, run, tag, step, layer))
-
-    @http.route
-    def _serve_patterns(self, request):
-        ctx, eid = _context(request)
-        return http.json_response(self._queries.patterns(ctx, eid, *_run_tag(request)))
-
-    @http.route
-    def _serve_change(self, request):
-        ctx, eid = _context(request)
-        run, tag = _run_tag(request)
-        a = (run, tag, http.int_arg(request, "step_a"))
-        b = (request.args.get("run_b", run), request.args.get("tag_b", tag), http.int_arg(request, "step_b"))
-        return http.json_response(self._queries.change(ctx, eid, a, b))
 
 
 class AttentionLoader(base_plugin.TBLoader):

@@ -88,6 +88,47 @@ PIXEL = """(c, [x, y]) => {
 }"""
 
 
+PNG_INK = """async ([b64, bg]) => {
+    // Size of a PNG and the share of its pixels that differ from the background colour.
+    const img = new Image();
+    img.src = 'data:image/png;base64,' + b64;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const px = g.getImageData(0, 0, c.width, c.height).data;
+    let ink = 0;
+    for (let i = 0; i < px.length; i += 4) {
+        if (Math.abs(px[i] - bg[0]) + Math.abs(px[i + 1] - bg[1]) + Math.abs(px[i + 2] - bg[2]) > 30) ink++;
+    }
+    return {width: c.width, height: c.height, ink: ink / (px.length / 4)};
+}"""
+
+
+def png_ink(page, data, background=(255, 255, 255)):
+    """{width, height, ink}: a PNG's size and the share of pixels unlike the background, decoded
+    by the browser."""
+    import base64
+
+    return page.evaluate(PNG_INK, [base64.b64encode(data).decode("ascii"), list(background)])
+
+
+def cell_colour(page, figure, r, c):
+    """RGBA drawn at the centre of heat-map cell (r, c) of `figure`."""
+    cell, left, top = page.evaluate(
+        "f => { const m = document.querySelector(f); return [+m.dataset.cell, +m.dataset.left, +m.dataset.top]; }", figure)
+    return page.eval_on_selector(figure + " .hm-canvas", PIXEL, [left + (c + 0.5) * cell, top + (r + 0.5) * cell])
+
+
+def scale_colour(page, value, theme="light", lo=0, hi=1, scale="sequential"):
+    """The panel's own colour for `value` (its colors.js), as "rgb(r,g,b)"."""
+    return page.evaluate(
+        "async ([v, theme, lo, hi, scale]) => { const m = await import('./static/colors.js');"
+        " const t = scale === 'sequential' ? m.sequentialScale(theme) : m.divergingScale(theme);"
+        " return m.cssColor(t, v, lo, hi); }", [value, theme, lo, hi, scale])
+
+
 def hover_cell(page, figure, r, c):
     """Hover heat-map cell (r, c) of `figure`; returns (weight, read-out text)."""
     box = page.eval_on_selector(figure + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
