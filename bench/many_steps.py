@@ -27,9 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 import tb_attention  # noqa: E402
-from bench.common import TEXT, load_minilm  # noqa: E402
+from bench.common import TEXT, load_minilm, timed_get, tree_rss_kb  # noqa: E402
 from tests.helpers.eventfiles import attention_event_files, frames  # noqa: E402
-from tests.tb_process import TensorBoardProcess  # noqa: E402
+from tests.helpers.tb_process import TensorBoardProcess  # noqa: E402
 
 BASE = "/data/plugin/tb_attention"
 RUN = "finetune"
@@ -76,40 +76,8 @@ def cut_logdir(full, target, n_steps, n_probes):
     os.makedirs(os.path.join(target, RUN))
     with open(os.path.join(target, RUN, os.path.basename(path)), "wb") as f:
         f.write(data[:end])
-
-
-def tree_rss_kb(pid):
-    """VmRSS of a process and all its descendants (TensorBoard and its Rust data server)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open("/proc/%d/status" % p) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-        todo.extend(children.get(p, []))
-    return total
-
-
-def timed_get(tb, path):
-    start = time.perf_counter()
-    status, _, body = tb.get(path)
-    elapsed = time.perf_counter() - start
-    if status != 200:
-        raise RuntimeError("%s -> %d %s" % (path, status, body[:200]))
-    return elapsed, body
+    # Format 2: the payload file as it is (bytes no kept index points to are never read).
+    shutil.copytree(os.path.join(full, RUN, "plugins"), os.path.join(target, RUN, "plugins"))
 
 
 def measure(logdir, load_fast, n_steps, n_probes, repeat):
@@ -178,7 +146,7 @@ def main():
     try:
         full = os.path.join(root, "steps%d" % counts[-1])
         write_s = write_logdir(full, counts[-1], args.probes, args.tokens)
-        size = sum(os.path.getsize(p) for p in attention_event_files(os.path.join(full, RUN)))
+        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(os.path.join(full, RUN)) for f in names)
         n_records = counts[-1] * args.probes
         print("wrote %d records (%d steps x %d probes, MiniLM 6x12, %d tokens) in %.1f s: %.1f MB, %.0f KB/record"
               % (n_records, counts[-1], args.probes, args.tokens, write_s, size / 1e6, size / 1024 / n_records))

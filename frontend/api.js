@@ -40,21 +40,33 @@ export async function getJSON(route, params = {}) {
   return resp.json();
 }
 
-/** One layer: {heads, queries, keys, precision, data: Float32Array [heads, queries, keys]}. */
-export async function fetchLayer(run, tag, step, layer) {
-  const resp = await request("layer", { run, tag, step, layer });
-  if (!resp.ok) throw await errorOf("layer", resp);
-  let data;
-  let shape;
+/** An array route's answer: {shape, precision, data: Float32Array} (the headers say how to read it). */
+async function fetchArray(route, params, rank, what) {
+  const resp = await request(route, params);
+  if (!resp.ok) throw await errorOf(route, resp);
   try {
-    shape = parseShape(resp.headers.get("X-Attention-Shape"));
+    const shape = parseShape(resp.headers.get("X-Attention-Shape"), rank);
     const scale = Number(resp.headers.get("X-Attention-Scale") || "1");
-    data = decodeWeights(await resp.arrayBuffer(), resp.headers.get("X-Attention-Dtype"), shape[0] * shape[1] * shape[2], scale);
+    const count = shape.reduce((a, b) => a * b, 1);
+    const data = decodeWeights(await resp.arrayBuffer(), resp.headers.get("X-Attention-Dtype"), count, scale);
+    return { shape, precision: resp.headers.get("X-Attention-Precision"), data };
   } catch (e) {
-    throw new ApiError(`layer ${layer} of step ${step} cannot be read: ${e.message}`);
+    throw new ApiError(`${what} cannot be read: ${e.message}`);
   }
+}
+
+/** One layer: {heads, queries, keys, precision, data: Float32Array [heads, queries, keys]}. */
+export async function fetchLayer(run, tag, step, layer, kind = null) {
+  const { shape, precision, data } = await fetchArray("layer", { run, tag, step, layer, kind }, 3, `layer ${layer} of step ${step}`);
   const [heads, queries, keys] = shape;
-  return { heads, queries, keys, precision: resp.headers.get("X-Attention-Precision"), data };
+  return { heads, queries, keys, precision, data };
+}
+
+/** Every head of every layer, max-pooled: {layers, heads, rows, cols, data: Float32Array}. */
+export async function fetchThumbnails(run, tag, step, kind = null) {
+  const { shape, data } = await fetchArray("thumbnails", { run, tag, step, kind }, 4, `thumbnails of step ${step}`);
+  const [layers, heads, rows, cols] = shape;
+  return { layers, heads, rows, cols, data };
 }
 
 /** JSON answers by route and parameters, fetched once until clear() (a failed one is retried). */
@@ -87,15 +99,15 @@ export class LayerCache {
     this.entries = new Map(); // key -> Promise; insertion order is recency
   }
 
-  get(run, tag, step, layer) {
-    const key = JSON.stringify([run, tag, step, layer]);
+  get(run, tag, step, layer, kind = null) {
+    const key = JSON.stringify([run, tag, step, layer, kind]);
     let entry = this.entries.get(key);
     if (entry) {
       this.entries.delete(key);
       this.entries.set(key, entry);
       return entry.promise;
     }
-    entry = { bytes: 0, promise: fetchLayer(run, tag, step, layer) };
+    entry = { bytes: 0, promise: fetchLayer(run, tag, step, layer, kind) };
     this.entries.set(key, entry);
     entry.promise.then(
       (value) => {

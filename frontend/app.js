@@ -2,7 +2,7 @@
 // step with them, and hands the current view a small context (views/README.md).
 
 import { el } from "./dom.js";
-import { getJSON, JsonCache, LayerCache } from "./api.js";
+import { fetchThumbnails, getJSON, JsonCache, LayerCache } from "./api.js";
 import * as saved from "./state.js";
 import { followTheme } from "./theme.js";
 import { exportPNG, exportSVG } from "./export.js";
@@ -121,7 +121,10 @@ class App {
     let index = steps.findIndex((e) => e.step === s.step);
     if (index < 0) index = steps.length - 1; // unknown step: the latest checkpoint
     s.step = steps[index].step;
-    this.meta = steps[index];
+    const { kinds, parts } = steps[index];
+    if (!kinds.includes(s.kind)) s.kind = kinds[0];
+    this.kinds = kinds;
+    this.meta = parts[s.kind];
     const [L, H] = this.meta.shape;
     s.layer = Math.min(Math.max(0, s.layer || 0), L - 1);
     if (Array.isArray(s.heads)) s.heads = s.heads.filter((h) => h < H);
@@ -139,7 +142,7 @@ class App {
   syncControls(runs, tags, index) {
     this.syncSource(runs, tags);
     index = Math.min(Math.max(index, 0), this.steps.length - 1);
-    this.toolbar.syncStep(this.steps, index, this.meta.shape, this.state, this.selectedHeads(this.meta.shape[1]));
+    this.toolbar.syncStep(this.steps, index, this.meta, this.kinds, this.state, this.selectedHeads(this.meta.shape[1]));
   }
 
   selectedHeads(H) {
@@ -219,12 +222,12 @@ class App {
       current: () => gen === this.gen,
       setState: (patch) => this.setState(patch),
       selectedHeads: (H) => this.selectedHeads(H),
-      layer: (step, layer) => this.layers.get(s.run, s.tag, step, layer),
-      layerOf: (run, tag, step, layer) => this.layers.get(run, tag, step, layer),
-      allLayers: (step) => Promise.all(Array.from({ length: this.meta.shape[0] }, (_, l) => this.layers.get(s.run, s.tag, step, l))),
+      layer: (step, layer) => this.layers.get(s.run, s.tag, step, layer, s.kind),
+      layerOf: (run, tag, step, layer) => this.layers.get(run, tag, step, layer, s.kind),
+      thumbnails: (step) => fetchThumbnails(s.run, s.tag, step, s.kind),
       steps: (run, tag) => this.stepsOf(run, tag),
-      patterns: (run, tag) => this.json.get("patterns", { run, tag }),
-      change: (params) => this.json.get("change", params),
+      patterns: (run, tag) => this.json.get("patterns", { run, tag, kind: s.kind }),
+      change: (params) => this.json.get("change", { ...params, kind: s.kind }),
       runsWithTag: (tag) => this.runsWithTag(tag),
       runHasTag: (run, tag) => Boolean(this.runs[run] && tag in this.runs[run]),
     };

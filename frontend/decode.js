@@ -54,10 +54,10 @@ export function decodeWeights(buffer, dtype, count, scale = 1) {
   return out;
 }
 
-/** [heads, queries, keys] from an X-Attention-Shape header value, or throws. */
-export function parseShape(text) {
+/** The dimensions of an X-Attention-Shape header value ([heads, queries, keys] for a layer), or throws. */
+export function parseShape(text, rank = 3) {
   const shape = (text || "").split(",").map(Number);
-  if (shape.length !== 3 || shape.some((n) => !Number.isInteger(n) || n < 0)) {
+  if (shape.length !== rank || shape.some((n) => !Number.isInteger(n) || n < 0)) {
     throw new DecodeError(`bad X-Attention-Shape header: ${JSON.stringify(text)}`);
   }
   return shape;

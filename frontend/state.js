@@ -10,7 +10,7 @@ export const FILTERS = ["all", "aa", "bb", "ab", "ba"];
 
 export const DEFAULTS = {
   run: null, tag: null, step: null, layer: 0, heads: null, view: DEFAULT_VIEW, filter: "all",
-  runB: null, stepB: null, metric: "previous_token", sort: null, label: "", head: null,
+  runB: null, stepB: null, metric: "previous_token", sort: null, label: "", head: null, kind: null,
 };
 
 /** Parse "a=1&heads=0,3" into a state object; unknown or malformed fields are dropped. */

@@ -34,6 +34,7 @@ export class Toolbar {
         type: "button", role: "tab", class: "tab", dataset: { view: name }, onclick: () => set({ view: name }),
       }, label)));
     c.refresh = el("button", { type: "button", class: "icon refresh", title: "Reload runs and steps", "aria-label": "Reload", onclick: () => actions.refresh() }, "\u21bb");
+    c.kind = el("select", { "aria-label": "Attention kind", class: "kind-select", onchange: (e) => set({ kind: e.target.value }) });
     c.layer = el("select", { "aria-label": "Layer", class: "layer-select", onchange: (e) => set({ layer: Number(e.target.value) }) });
     c.heads = el("div", { class: "heads", role: "group", "aria-label": "Heads: click toggles, double-click keeps only that head" });
     c.allHeads = el("button", { type: "button", class: "chip all-heads", onclick: () => set({ heads: null }) }, "all");
@@ -46,9 +47,11 @@ export class Toolbar {
     this.top = el("div", { class: "toolbar" },
       el("div", { class: "source" }, el("label", { class: "field" }, "Run", c.run), el("label", { class: "field" }, "Tag", c.tag), c.refresh),
       this.stepper, c.tabs);
+    // Encoder-decoder records: encoder, decoder and cross attention of one probe, as in bertviz.
+    this.kindField = el("label", { class: "field kind-field" }, "Attention", c.kind);
     this.layerField = el("label", { class: "field" }, "Layer", c.layer);
     this.headsField = el("div", { class: "field heads-field" }, el("span", {}, "Heads"), c.heads, c.allHeads);
-    this.sub = el("div", { class: "subbar" }, this.layerField, this.headsField,
+    this.sub = el("div", { class: "subbar" }, this.kindField, this.layerField, this.headsField,
       el("div", { class: "export" }, el("span", {}, "Export"), c.png, c.svg));
   }
 
@@ -61,8 +64,8 @@ export class Toolbar {
     for (const tab of c.tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.view === state.view));
   }
 
-  /** The stepper for step `index` of `steps`, and the layer and head controls for `shape`. */
-  syncStep(steps, index, shape, state, selectedHeads) {
+  /** The stepper for step `index` of `steps`, and the kind, layer and head controls for the shown part. */
+  syncStep(steps, index, meta, kinds, state, selectedHeads) {
     const c = this.controls;
     this.sub.hidden = false;
     this.stepper.hidden = false;
@@ -73,11 +76,16 @@ export class Toolbar {
     c.prev.disabled = index === 0;
     c.next.disabled = index === n - 1;
     c.stepLabel.textContent = `step ${state.step} \u00b7 ${index + 1}/${n}`;
-    const [L, H] = shape;
-    fillSelect(c.layer, Array.from({ length: L }, (_, l) => [l, `${l}`]), state.layer);
-    if (c.heads.childElementCount !== H) {
+    const [L, H] = meta.shape;
+    this.kindField.hidden = kinds.length < 2;
+    fillSelect(c.kind, kinds.map((k) => [k, k]), state.kind);
+    // Layers and heads by the model's numbers (a record may hold a subset of them).
+    fillSelect(c.layer, Array.from({ length: L }, (_, l) => [l, `${meta.layer_ids ? meta.layer_ids[l] : l}`]), state.layer);
+    const headIds = meta.head_ids || Array.from({ length: H }, (_, h) => h);
+    if (c.heads.dataset.ids !== headIds.join(",")) {
+      c.heads.dataset.ids = headIds.join(",");
       c.heads.replaceChildren(...Array.from({ length: H }, (_, h) => el("button", {
-        type: "button", class: "head-square", dataset: { head: String(h) }, title: `head ${h}`, "aria-label": `head ${h}`,
+        type: "button", class: "head-square", dataset: { head: String(h) }, title: `head ${headIds[h]}`, "aria-label": `head ${headIds[h]}`,
         style: { "--head-color": headColor(h) },
         onclick: () => this.actions.toggleHead(h),
         ondblclick: () => this.actions.setState({ heads: [h] }),

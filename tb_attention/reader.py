@@ -2,31 +2,56 @@
 
 Built on TensorBoard's own event loading (`EventMultiplexer` and its data provider), so it reads
 exactly what the TensorBoard server reads, from any logdir TensorBoard's Python loader can open.
+Records are lazy: their index comes with the listing, their layers are read when asked for.
 """
 
-import dataclasses
+import functools
 import os
-from typing import List, Optional
-
-import numpy as np
 
 from tb_attention.format import metadata
 from tb_attention.format.scores import scores_from_json
-from tb_attention.serving.store import AttentionStore
+from tb_attention.storage.rundirs import RunDirectories
+from tb_attention.storage.store import AttentionStore
 
 
-@dataclasses.dataclass
 class AttentionRecord:
-    run: str
-    tag: str
-    step: int
-    wall_time: float
-    tokens: List[str]
-    key_tokens: Optional[List[str]]
-    sentence_b_start: Optional[int]
-    precision: str
-    attention: np.ndarray  # float32 [layers, heads, queries, keys]
-    patterns: Optional[dict]  # metric -> float32 [layers, heads], as computed when logged
+    """One logged step of one tag, as one attention kind (`kinds` lists the record's kinds).
+
+    `tokens`, `key_tokens`, `sentence_b_start`, `precision`, `patterns` (metric -> float32
+    `[layers, heads]`, as computed when logged), `layer_ids` / `head_ids` (the model's numbers of
+    the stored layers and heads) are read with the listing; `layer(i)` reads one layer (float32
+    `[heads, queries, keys]`), `attention` the whole part `[layers, heads, queries, keys]`.
+    """
+
+    def __init__(self, store, ctx, run, tag, record, part):
+        self._store, self._ctx, self._record, self._part = store, ctx, record, part
+        self.run, self.tag, self.step, self.wall_time = run, tag, record.ref.step, record.ref.wall_time
+        self.kind, self.kinds = part.kind, list(record.parts)
+        self.tokens, self.key_tokens = part.tokens, part.key_tokens
+        self.sentence_b_start, self.precision = part.sentence_b_start, part.precision
+        self.shape, self.layer_ids, self.head_ids = part.shape, part.layer_ids, part.head_ids
+        self.patterns = scores_from_json(part.patterns) if part.patterns else None
+
+    def layer(self, index, heads=None):
+        """Float32 `[heads, queries, keys]` of stored layer `index` (the given heads, else all)."""
+        return self._store.layer(self._ctx, self.run, self._record, self._part, index, heads)
+
+    @functools.cached_property
+    def attention(self):
+        """Float32 `[layers, heads, queries, keys]` of the whole part (read on first use)."""
+        return self._store.attention(self._ctx, self.run, self._record, self._part)
+
+    def part(self, kind):
+        """This step as another attention kind of the same record (e.g. "cross")."""
+        try:
+            part = self._record.part(kind)
+        except KeyError as e:
+            raise KeyError(e.args[0]) from None
+        return AttentionRecord(self._store, self._ctx, self.run, self.tag, self._record, part)
+
+    def __repr__(self):
+        return "AttentionRecord(run=%r, tag=%r, step=%d, kind=%r, shape=%s)" % (
+            self.run, self.tag, self.step, self.kind, list(self.shape))
 
 
 def _data_provider(logdir, run=None):
@@ -38,44 +63,32 @@ def _data_provider(logdir, run=None):
     if run is None or run == ".":
         multiplexer.AddRunsFromDirectory(logdir)
     else:  # a run is one directory: load only that one, under its usual name
-        multiplexer.AddRun(os.path.join(logdir, run), name=run)
+        multiplexer.AddRun(os.path.join(logdir, run) if "://" not in logdir else logdir.rstrip("/") + "/" + run, name=run)
     multiplexer.Reload()
     return data_provider.MultiplexerDataProvider(multiplexer, logdir)
 
 
-def _patterns(header):
-    scores = header.get("patterns")
-    return scores_from_json(scores) if scores else None
-
-
-def read_attention(logdir, run=None, tag=None, step=None):
+def read_attention(logdir, run=None, tag=None, step=None, kind=None):
     """Yield an `AttentionRecord` per logged (run, tag, step), in that order.
 
-    `run`, `tag` and `step` filter (run names are relative to `logdir`, "." for the top).
+    `run`, `tag` and `step` filter (run names are relative to `logdir`, "." for the top); `kind`
+    picks the attention kind of encoder-decoder records ("encoder", "decoder", "cross"; default:
+    the first logged). Layers are read only when a record's `layer(i)` or `attention` is used.
     """
     from tensorboard import context
 
     ctx = context.RequestContext()
-    store = AttentionStore(_data_provider(logdir, run))
+    store = AttentionStore(_data_provider(logdir, run), RunDirectories(logdir=logdir))
     for run_name, tags in sorted(store.tags(ctx, "").items()):
         if run is not None and run_name != run:
             continue
         for tag_name in sorted(tags):
             if tag is not None and tag_name != tag:
                 continue
-            for s in store.steps(ctx, "", run_name, tag_name):
-                if step is not None and s.step != step:
+            for ref in store.steps(ctx, "", run_name, tag_name):
+                if step is not None and ref.step != step:
                     continue
-                header = store.header(ctx, s)
-                yield AttentionRecord(
-                    run=run_name,
-                    tag=tag_name,
-                    step=s.step,
-                    wall_time=s.wall_time,
-                    tokens=header["tokens"],
-                    key_tokens=header.get("key_tokens"),
-                    sentence_b_start=header.get("sentence_b_start"),
-                    precision=header["precision"],
-                    attention=store.attention(ctx, s),
-                    patterns=_patterns(header),
-                )
+                record = store.record(ctx, ref)
+                if kind is not None and kind not in record.parts:
+                    continue
+                yield AttentionRecord(store, ctx, run_name, tag_name, record, record.part(kind))

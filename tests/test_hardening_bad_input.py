@@ -290,6 +290,7 @@ def test_unicode_emoji_and_markup_tokens_are_served_verbatim(tensorboard, odd_to
     tags = tb.wait_for(lambda: tb.get_json(BASE + "/tags")["runs"])
     assert list(tags["run"]) == [ODD_TAG]
     (step,) = tb.get_json(BASE + "/steps?" + q(run="run", tag=ODD_TAG))["steps"]
+    step = step["parts"]["cross"]
     assert step["tokens"] == ODD_TOKENS and step["key_tokens"] == list(reversed(ODD_TOKENS))
     status, headers, _ = tb.get(BASE + "/steps?" + q(run="run", tag=ODD_TAG))
     assert status == 200 and headers["Content-Type"].startswith("application/json")

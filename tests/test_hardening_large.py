@@ -65,6 +65,8 @@ def test_bert_large_is_served(tensorboard, bert_large, load_fast):
     tb = tensorboard(logdir, load_fast=load_fast)
     tb.wait_for(lambda: served_steps(tb, RUN, TAG) == [1000], timeout=180)
     (step,) = tb.get_json(BASE + "/steps?" + q(run=RUN, tag=TAG))["steps"]
+    assert step["kinds"] == ["self"]
+    step = step["parts"]["self"]
     assert step["shape"] == [LAYERS, HEADS, N, N] and step["tokens"] == tokens()
     assert step["sentence_b_start"] == 256
     assert np.abs(served_layer(tb, RUN, TAG, 1000, LAYERS - 1) - last).max() <= UINT8_BOUND

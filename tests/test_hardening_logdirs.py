@@ -4,6 +4,7 @@ and a run that grows while TensorBoard serves it. Every complete record is serve
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from tensorboard.compat.proto import event_pb2
 
 import tb_attention
-from tb_attention.format import codec, summary
+from tb_attention.format import header as headers, layers_v1, summary
 from tb_attention.writing import event_file
 from tests.helpers.data import attention, tokens_for, UINT8_BOUND
 from tests.helpers.eventfiles import attention_event_files, frames, last_record_bytes, write_run
@@ -77,17 +78,17 @@ def messy(tmp_path_factory):
         for step in range(5):
             w.add_scalar("loss", 1.0 / (step + 1), step)
 
-    # Well-framed records whose contents are damaged: a good step 0, then a header that is not
-    # JSON (step 1), a layer that is not zlib (step 2), a newer format version (step 3).
+    # Well-framed format-1 records whose contents are damaged: a good step 0, then a header that
+    # is not JSON (step 1), a layer that is not zlib (step 2), a newer format version (step 3).
     logged["corrupt"] = write_run(logdir / "corrupt", [0], tag=TAG, seed_base=30)
     a = attention(7)
-    header = codec.make_header(a.shape, tokens_for(5), None, None, "uint8")
-    good_blobs = codec.encode(a, header)
+    header = headers.make_v1_header(a.shape, tokens_for(5), None, None, "uint8")
+    good_blobs = layers_v1.encode(a, header)
     future = dict(header, version=99)
     path = attention_event_files(logdir / "corrupt")[0]
     _append(path, _raw_record(1, [b"{not json", *good_blobs[1:]]))
     _append(path, _raw_record(2, [good_blobs[0], b"not zlib", good_blobs[2]]))
-    _append(path, _raw_record(3, [codec.encode_header(future), *good_blobs[1:]]))
+    _append(path, _raw_record(3, [headers.encode_header(future), *good_blobs[1:]]))
 
     # Wall times JSON cannot hold (another tool, or a bad clock, wrote them): served as null.
     (logdir / "odd_walltime").mkdir()
@@ -253,11 +254,13 @@ def test_live_run_never_serves_a_half_written_step(tensorboard, tmp_path, load_f
     assert len(records) == 5  # file_version + 4 steps
     logdir = tmp_path / "logs"
     (logdir / "live").mkdir(parents=True)
+    # The payload is complete from the start: only the index stream is replayed.
+    shutil.copytree(scratch / "plugins", logdir / "live" / "plugins")
     path = logdir / "live" / os.path.basename(attention_event_files(scratch)[0])
     _append(path, b"".join(records[:3]))  # steps 0 and 1
     # A control run fed whole records at the same moments: once TensorBoard serves its new step,
     # it has reloaded after the half record was written, so the half record had its chance.
-    (logdir / "control").mkdir()
+    shutil.copytree(scratch / "plugins", logdir / "control" / "plugins")
     control = logdir / "control" / os.path.basename(path)
     _append(control, records[0])
 

@@ -101,10 +101,11 @@ def test_families_through_tensorboard(logged, tensorboard):
     n_q, n_k = len(TARGET.split()), len(SOURCE.split())
     steps = tb.get_json(BASE + "/steps?" + q(run="bart", tag="probe/cross"))["steps"]
     assert [s["step"] for s in steps] == [0, 5]
-    assert all(s["shape"] == [2, 4, n_q, n_k] and s["key_tokens"] == SOURCE.split() and s["tokens"] == TARGET.split()
-               for s in steps)
+    assert all(s["kinds"] == ["cross"] for s in steps)
+    assert all(p["shape"] == [2, 4, n_q, n_k] and p["key_tokens"] == SOURCE.split() and p["tokens"] == TARGET.split()
+               for p in (s["parts"]["cross"] for s in steps))
     steps = tb.get_json(BASE + "/steps?" + q(run="gpt2", tag="probe/self"))["steps"]
-    assert [s["step"] for s in steps] == [0, 5] and steps[0]["key_tokens"] is None and steps[0]["shape"] == [2, 4, n_k, n_k]
+    assert [s["step"] for s in steps] == [0, 5] and steps[0]["parts"]["self"]["key_tokens"] is None and steps[0]["parts"]["self"]["shape"] == [2, 4, n_k, n_k]
 
     for layer in (0, 1):
         cross = served_layer(tb, "bart", "probe/cross", 5, layer)

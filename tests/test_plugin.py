@@ -49,25 +49,51 @@ def test_tags(client):
 def test_steps_list_every_step_with_tokens(client):
     data = client_json(client, "/steps?run=run_a&tag=probe/x")
     assert [s["step"] for s in data["steps"]] == list(range(0, 30, 3))
-    first = data["steps"][0]
+    assert data["steps"][0]["kinds"] == ["self"]
+    first = data["steps"][0]["parts"]["self"]
     assert first["tokens"] == TOKENS and first["shape"] == [3, 4, 7, 7]
     assert first["sentence_b_start"] == 4 and first["precision"] == "uint8"
 
 
-@pytest.mark.parametrize("accept", [None, "gzip, deflate, br"], ids=["identity", "deflate"])
-def test_layer_payload_equals_logged_values(client, logged, accept):
+def test_layer_payload_equals_logged_values(client, logged):
     _, arrays = logged
-    headers = {"Accept-Encoding": accept} if accept else {}
     for layer in range(3):
-        response = client.get(BASE + "/layer?" + q(run="run_b", tag="probe/x", step=12, layer=layer), headers=headers)
+        response = client.get(BASE + "/layer?" + q(run="run_b", tag="probe/x", step=12, layer=layer))
         assert response.status_code == 200
         assert response.headers["X-Attention-Shape"] == "4,7,7"
         assert response.headers["X-Attention-Dtype"] == "uint8"
         assert float(response.headers["X-Attention-Scale"]) == 1 / 255
-        assert response.headers.get("Content-Encoding") == ("deflate" if accept else None)
+        assert "Content-Encoding" not in response.headers  # the client asked for none
         assert "Accept-Encoding" in response.headers["Vary"]
         values = decode_layer_response(response.headers, response.get_data())
         assert np.abs(values - arrays[("run_b", 12)][layer]).max() <= UINT8_BOUND
+
+
+@pytest.mark.parametrize("accept, coding", [
+    (None, None), ("gzip, deflate", "deflate"), ("gzip, deflate, br, zstd", "zstd"), ("zstd;q=0, deflate", "deflate"),
+])
+def test_layer_content_coding_follows_accept_encoding(tmp_path, accept, coding):
+    a = softmax_attention((2, 6, 40, 40), seed=3)  # 9600 bytes a layer: worth compressing
+    tb_attention.add_attention(tmp_path / "r", "p", a, ["t%d" % i for i in range(40)], 1)
+    tb_attention.flush()
+    client = wsgi_client(tmp_path)
+    headers = {"Accept-Encoding": accept} if accept else {}
+    response = client.get(BASE + "/layer?" + q(run="r", tag="p", step=1, layer=1), headers=headers)
+    assert response.status_code == 200 and response.headers.get("Content-Encoding") == coding
+    assert len(response.get_data()) < 0.8 * 6 * 40 * 40 if coding else len(response.get_data()) == 6 * 40 * 40
+    assert np.abs(decode_layer_response(response.headers, response.get_data()) - a[1]).max() <= UINT8_BOUND
+
+
+def test_a_subset_of_heads_and_thumbnails(client, logged):
+    _, arrays = logged
+    response = client.get(BASE + "/layer?" + q(run="run_a", tag="probe/x", step=9, layer=2, heads="3,0"))
+    assert response.headers["X-Attention-Shape"] == "2,7,7"
+    got = decode_layer_response(response.headers, response.get_data())
+    assert np.abs(got - arrays[("run_a", 9)][2][[3, 0]]).max() <= UINT8_BOUND
+    response = client.get(BASE + "/thumbnails?" + q(run="run_a", tag="probe/x", step=9))
+    assert response.status_code == 200 and response.headers["X-Attention-Shape"] == "3,4,7,7"
+    thumbs = np.frombuffer(response.get_data(), dtype="<f2").reshape(3, 4, 7, 7)  # short: one pixel a cell
+    np.testing.assert_allclose(thumbs, arrays[("run_a", 9)], atol=UINT8_BOUND + 1e-3)
 
 
 def test_change_equals_head_change_of_the_stored_records(client, records):
@@ -103,14 +129,15 @@ def test_answers_are_cached_until_the_records_change(tmp_path):
     from tensorboard import context
 
     from tb_attention.serving.queries import AttentionQueries
-    from tb_attention.serving.store import AttentionStore
+    from tb_attention.storage.rundirs import RunDirectories
+    from tb_attention.storage.store import AttentionStore
     from tests.helpers.http import multiplexer_provider
 
     for step in (0, 3):
         tb_attention.add_attention(tmp_path / "run_a", "probe/x", softmax_attention((3, 4, 7, 7), seed=step), TOKENS, step)
     tb_attention.flush()
     mux, provider = multiplexer_provider(tmp_path)
-    queries = AttentionQueries(AttentionStore(provider))
+    queries = AttentionQueries(AttentionStore(provider, RunDirectories(logdir=str(tmp_path))))
     ctx = context.RequestContext()
     first = queries.patterns(ctx, "", "run_a", "probe/x")
     assert queries.patterns(ctx, "", "run_a", "probe/x") is first
@@ -135,6 +162,10 @@ def test_answers_are_cached_until_the_records_change(tmp_path):
         ("/layer?run=run_a&tag=probe/x&step=99999999999999999999&layer=0", 400, "non-negative integer"),
         ("/layer?run=run_a&tag=probe/x&step=1&layer=0", 404, "no attention at step 1"),
         ("/layer?run=run_a&tag=probe/x&step=0&layer=3", 404, "layer 3 is out of range"),
+        ("/layer?run=run_a&tag=probe/x&step=0&layer=0&heads=1,4", 404, "heads [1, 4] are out of range"),
+        ("/layer?run=run_a&tag=probe/x&step=0&layer=0&heads=1,x", 400, "comma-separated list"),
+        ("/layer?run=run_a&tag=probe/x&step=0&layer=0&kind=cross", 404, "no attention of kind 'cross'"),
+        ("/thumbnails?run=run_a&tag=probe/x&step=1", 404, "no attention at step 1"),
         ("/change?run=run_a&tag=probe/x&step_a=0&step_b=0&tag_b=probe/other", 400, "differ in shape"),
         ("/static/../serving/plugin.py", 404, "no such file"),
         ("/static/%2e%2e/format/codec.py", 404, "no such file"),

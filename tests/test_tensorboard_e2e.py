@@ -50,8 +50,9 @@ def test_every_step_is_served_exactly(tensorboard, seed_logdir, load_fast):
     steps = tb.get_json("/data/plugin/tb_attention/steps?" + q(run="finetune", tag="probe/store"))["steps"]
     # TensorBoard keeps 10 blob-sequence steps by default; the plugin's loader raises that for us.
     assert [s["step"] for s in steps] == list(range(STEPS))
-    assert steps[0]["tokens"] == tokens and steps[0]["sentence_b_start"] == sentence_b_start
-    assert steps[0]["shape"] == [6, 12, len(tokens), len(tokens)]
+    first = steps[0]["parts"]["self"]
+    assert first["tokens"] == tokens and first["sentence_b_start"] == sentence_b_start
+    assert first["shape"] == [6, 12, len(tokens), len(tokens)] and first["layer_ids"] == list(range(6))
     for step in (0, 13, STEPS - 1):
         for layer in (0, 5):
             served = served_layer(tb, "finetune", "probe/store", step, layer)

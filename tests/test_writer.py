@@ -48,8 +48,11 @@ def test_our_event_file_sorts_before_the_summary_writers(tmp_path):
     writer.add_scalar("loss", 1.0, 0)
     tb_attention.add_attention(writer, "p", attention()[:, 0], TOKENS)
     writer.close()
-    names = sorted(os.listdir(tmp_path))
-    assert len(names) == 2 and "tb_attention" in names[0] and "tb_attention" not in names[1]
+    files = sorted(n for n in os.listdir(tmp_path) if os.path.isfile(tmp_path / n))
+    assert len(files) == 2 and "tb_attention" in files[0] and "tb_attention" not in files[1]
+    # The payload sits under plugins/tb_attention/, named so TensorBoard never takes it for a run.
+    (payload,) = os.listdir(tmp_path / "plugins" / "tb_attention")
+    assert payload.endswith(".tbattn") and "tfevents" not in payload
 
 
 def test_tensorboardx_writer_and_path(tmp_path):

@@ -25,10 +25,12 @@ export class CompareView extends View {
     const stepsB = await ctx.steps(runB, state.tag);
     if (!ctx.current()) return;
     const stepB = stepsB.some((s) => s.step === state.stepB) ? state.stepB : defaultStepB(stepsB, runB === state.run ? state.step : null);
-    const metaB = stepsB.find((s) => s.step === stepB);
+    const entryB = stepsB.find((s) => s.step === stepB);
+    const metaB = entryB ? entryB.parts[meta.kind] : null;
     const controls = this.controls(ctx, runB, stepsB, stepB);
     if (metaB == null) {
-      this.root.replaceChildren(controls, el("div", { class: "message error" }, `run ${runB} has no steps of tag ${state.tag}`));
+      this.root.replaceChildren(controls, el("div", { class: "message error" },
+        entryB ? `step ${stepB} of ${runB} has no ${meta.kind} attention` : `run ${runB} has no steps of tag ${state.tag}`));
       return;
     }
     const [a, b] = await Promise.all([ctx.layer(state.step, state.layer), ctx.layerOf(runB, state.tag, stepB, state.layer)]);

@@ -1,5 +1,6 @@
 // Model view: every layer x every head as a small heat map in one grid (a single canvas, so a
-// 24 x 16 grid scrolls smoothly); clicking a cell opens that head in the head view.
+// 32 x 32 grid scrolls smoothly), drawn from the server's max-pooled thumbnails (/thumbnails: at
+// most 64 x 64 per head, whatever the sequence length); clicking a cell opens that head.
 
 import { el, svg, sizeCanvas, cssVar } from "../dom.js";
 import { heatImage, sequentialScale } from "../colors.js";
@@ -17,12 +18,15 @@ export class ModelView extends View {
 
   async render(ctx) {
     const { state } = ctx;
-    const layers = await ctx.allLayers(state.step);
+    const thumbs = await ctx.thumbnails(state.step);
     if (!ctx.current()) return;
     this.ctx = ctx;
-    this.layers = layers;
-    const L = layers.length;
-    const H = layers[0] ? layers[0].heads : 0;
+    const { layers: L, heads: H, rows, cols, data } = thumbs;
+    // Labels by the model's layer and head numbers (a record may hold a subset).
+    const layerIds = ctx.meta.layer_ids || Array.from({ length: L }, (_, l) => l);
+    const headIds = ctx.meta.head_ids || Array.from({ length: H }, (_, h) => h);
+    this.layerIds = layerIds;
+    this.headIds = headIds;
     const avail = Math.max(300, this.host.clientWidth - 24);
     const labelW = 34;
     const gap = 4;
@@ -39,20 +43,20 @@ export class ModelView extends View {
     g.font = "11px sans-serif";
     g.textBaseline = "middle";
     g.textAlign = "center";
-    for (let h = 0; h < H; h++) g.fillText(`H${h}`, labelW + h * (this.cell + gap) + this.cell / 2, 9);
+    for (let h = 0; h < H; h++) g.fillText(`H${headIds[h]}`, labelW + h * (this.cell + gap) + this.cell / 2, 9);
     g.textAlign = "right";
     const table = sequentialScale(ctx.theme);
     const selected = new Set(ctx.selectedHeads(H));
     g.imageSmoothingEnabled = false;
     this.images = [];
-    layers.forEach((layer, l) => {
+    const n = rows * cols;
+    for (let l = 0; l < L; l++) {
       const y = this.top + l * (this.cell + gap);
       g.fillStyle = cssVar("--fg-muted") || "#666";
-      g.fillText(`L${l}`, labelW - 6, y + this.cell / 2);
-      const n = layer.queries * layer.keys;
+      g.fillText(`L${layerIds[l]}`, labelW - 6, y + this.cell / 2);
       for (let h = 0; h < H; h++) {
         const x = labelW + h * (this.cell + gap);
-        const image = heatImage(layer.data, layer.queries, layer.keys, table, 0, 1, this.cell, this.cell, h * n);
+        const image = heatImage(data, rows, cols, table, 0, 1, this.cell, this.cell, (l * H + h) * n);
         this.images.push([l, h, image]);
         g.drawImage(image, x, y, this.cell, this.cell);
         if (l === state.layer && selected.has(h)) {
@@ -61,7 +65,7 @@ export class ModelView extends View {
           g.strokeRect(x - 1, y - 1, this.cell + 2, this.cell + 2);
         }
       }
-    });
+    }
     // Layout read by tests and benchmarks to click a given cell.
     Object.assign(this.root.dataset, { cells: String(L * H), cell: String(this.cell), gap: String(gap), labelW: String(labelW), top: String(this.top) });
     performance.mark("tb-attention:model-view-drawn");
@@ -80,7 +84,7 @@ export class ModelView extends View {
   onMove(event) {
     const at = this.cellAt(event);
     this.canvas.style.cursor = at ? "pointer" : "default";
-    this.readout.textContent = at ? `Layer ${at[0]}, head ${at[1]}: click to open in the head view` : "Click a head to open it in the head view.";
+    this.readout.textContent = at ? `Layer ${this.layerIds[at[0]]}, head ${this.headIds[at[1]]}: click to open in the head view` : "Click a head to open it in the head view.";
   }
 
   onClick(event) {
@@ -97,10 +101,10 @@ export class ModelView extends View {
     root.append(svg("rect", { width: this.width, height: this.height, fill: cssVar("--bg") || "#fff" }));
     const labels = svg("g", { fill: cssVar("--fg-muted") || "#666", style: "font: 11px sans-serif" });
     for (let h = 0; h < this.H; h++) {
-      labels.append(svg("text", { x: this.labelW + h * (this.cell + this.gap) + this.cell / 2, y: 12, "text-anchor": "middle" }, `H${h}`));
+      labels.append(svg("text", { x: this.labelW + h * (this.cell + this.gap) + this.cell / 2, y: 12, "text-anchor": "middle" }, `H${this.headIds[h]}`));
     }
     for (let l = 0; l < this.L; l++) {
-      labels.append(svg("text", { x: this.labelW - 6, y: this.top + l * (this.cell + this.gap) + this.cell / 2 + 4, "text-anchor": "end" }, `L${l}`));
+      labels.append(svg("text", { x: this.labelW - 6, y: this.top + l * (this.cell + this.gap) + this.cell / 2 + 4, "text-anchor": "end" }, `L${this.layerIds[l]}`));
     }
     root.append(labels);
     for (const [l, h, image] of this.images) {

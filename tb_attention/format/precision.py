@@ -50,7 +50,7 @@ def quantize(weights, precision):
 
 
 def dequantize(values, precision):
-    """Float32 weights of stored values."""
+    """Float32 weights of stored values (uint8: value / 255, bit for bit as format 1 was read)."""
     if precision == "uint8":
-        return values.astype(np.float32) * np.float32(scale(precision))
+        return values.astype(np.float32) / np.float32(1.0 / scale(precision))
     return values.astype(np.float32)

@@ -7,9 +7,10 @@ from werkzeug import wrappers
 
 from tensorboard import errors as tb_errors
 
-from tb_attention.format import codec
+from tb_attention.format.errors import FormatError
 from tb_attention.format.metadata import MAX_STEP
-from tb_attention.serving.errors import BadRequest, NotFound
+from tb_attention.serving.queries import BadRequest
+from tb_attention.storage.errors import NotFound
 
 _READ_METHODS = ("GET", "HEAD")
 
@@ -90,7 +91,7 @@ def route(handler):
             return error(400, str(e))
         except (NotFound, tb_errors.NotFoundError) as e:
             return error(404, str(e))
-        except codec.FormatError as e:
+        except FormatError as e:
             return error(422, "stored attention record cannot be read: %s" % e)
         except tb_errors.PublicError as e:
             return error(e.http_code if 400 <= e.http_code < 500 else 400, str(e))
@@ -98,6 +99,20 @@ def route(handler):
     wrapped.__name__ = getattr(handler, "__name__", "route")
     wrapped.__doc__ = handler.__doc__
     return wrappers.Request.application(wrapped)
+
+
+def int_list_arg(request, name, maximum=2**31):
+    """A comma-separated list of non-negative ints, or None when the parameter is absent."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    items = raw.split(",") if raw else []
+    if not items or len(items) > 4096 or not all(i.isascii() and i.isdigit() and len(i) <= 10 for i in items):
+        raise BadRequest("query parameter %r must be a comma-separated list of non-negative integers" % name)
+    values = [int(i) for i in items]
+    if max(values) > maximum:
+        raise BadRequest("query parameter %r is out of range" % name)
+    return values
 
 
 def accepts_encoding(request, coding):

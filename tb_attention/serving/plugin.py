@@ -7,9 +7,11 @@ from tensorboard import plugin_util
 from tensorboard.plugins import base_plugin
 
 from tb_attention.format import metadata
+from tb_attention.format.payload import compress
 from tb_attention.serving import http, static
 from tb_attention.serving.queries import AttentionQueries
-from tb_attention.serving.store import AttentionStore
+from tb_attention.storage.rundirs import RunDirectories
+from tb_attention.storage.store import AttentionStore
 
 
 def _context(request):
@@ -28,33 +30,60 @@ def _run_tag(request):
     return http.string_arg(request, "run"), http.string_arg(request, "tag")
 
 
+def _kind(request):
+    return request.args.get("kind") or None
+
+
+def _run_tag_kind(request):
+    return _run_tag(request) + (_kind(request),)
+
+
+def _step_args(request):
+    return _run_tag(request) + (http.int_arg(request, "step"),)
+
+
+def _thumbnail_args(request):
+    return _step_args(request) + (_kind(request),)
+
+
 def _layer_args(request):
-    return _run_tag(request) + (http.int_arg(request, "step"), http.int_arg(request, "layer", maximum=2**31))
+    return _step_args(request) + (
+        http.int_arg(request, "layer", maximum=2**31), _kind(request), http.int_list_arg(request, "heads"))
 
 
 def _change_args(request):
     run, tag = _run_tag(request)
     a = (run, tag, http.int_arg(request, "step_a"))
     b = (request.args.get("run_b", run), request.args.get("tag_b", tag), http.int_arg(request, "step_b"))
-    return a, b
+    return a, b, _kind(request)
 
 
-def _layer_response(request, payload):
-    """The stored bytes with their content-coding when the client takes it, else inflated."""
-    heads, q, k = payload.shape
+# Below this many bytes an array is sent as it is: compressing it would not pay.
+_COMPRESS_MIN_BYTES = 1024
+
+
+def _array_response(request, payload):
+    """An array route's answer: stored bytes with their content-coding when the client takes it;
+    else the raw bytes, compressed with a coding it takes (zstd, then deflate) when that pays."""
     headers = {
-        "X-Attention-Shape": "%d,%d,%d" % (heads, q, k),
+        "X-Attention-Shape": ",".join(str(n) for n in payload.shape),
         "X-Attention-Dtype": payload.dtype,
         "X-Attention-Scale": repr(payload.scale),
-        "X-Attention-Precision": payload.precision,
         "Cache-Control": "private, max-age=60",
         "Vary": "Accept-Encoding",
     }
-    body = payload.data
-    if http.accepts_encoding(request, payload.compression):
-        headers["Content-Encoding"] = payload.compression
+    if payload.precision:
+        headers["X-Attention-Precision"] = payload.precision
+    if payload.encoded and http.accepts_encoding(request, payload.encoded[0]):
+        coding, body = payload.encoded
     else:
-        body = zlib.decompress(body)
+        body, coding = payload.raw(), None
+        if len(body) >= _COMPRESS_MIN_BYTES and http.accepts_encoding(request, "zstd"):
+            body, coding = compress(body), "zstd"
+        elif len(body) >= _COMPRESS_MIN_BYTES and http.accepts_encoding(request, "deflate"):
+            body, coding = zlib.compress(body, 1), "deflate"
+    if coding:
+        headers["Content-Encoding"] = coding
     return http.response(body, content_type="application/octet-stream", headers=headers)
 
 
@@ -66,8 +95,9 @@ def _json_response(request, answer):
 DATA_ROUTES = {
     "/tags": ("tags", _no_args, _json_response),
     "/steps": ("steps", _run_tag, _json_response),
-    "/layer": ("layer", _layer_args, _layer_response),
-    "/patterns": ("patterns", _run_tag, _json_response),
+    "/layer": ("layer", _layer_args, _array_response),
+    "/thumbnails": ("thumbnails", _thumbnail_args, _array_response),
+    "/patterns": ("patterns", _run_tag_kind, _json_response),
     "/change": ("change", _change_args, _json_response),
 }
 
@@ -76,7 +106,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
     plugin_name = metadata.PLUGIN_NAME
 
     def __init__(self, context):
-        self._queries = AttentionQueries(AttentionStore(context.data_provider))
+        self._queries = AttentionQueries(AttentionStore(context.data_provider, RunDirectories.from_context(context)))
         self._files = static.frontend_files()
 
     def get_plugin_apps(self):

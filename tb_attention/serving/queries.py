@@ -3,54 +3,56 @@ the answer can only change with the records it reads (docs/http_api.md)."""
 
 import dataclasses
 import logging
+import zlib
+from typing import Callable, Optional
 
 import numpy as np
 
-from tb_attention.format import codec, precision
-from tb_attention.serving.errors import BadRequest
-from tb_attention.serving.store import LRU
+from tb_attention.format import payload, precision
+from tb_attention.format.errors import FormatError
+from tb_attention.storage.cache import LRU
+from tb_attention.storage.errors import NotFound
 
 logger = logging.getLogger(__name__)
+ANSWER_CACHE_BYTES = 64 << 20
+
+
+class BadRequest(ValueError):
+    """A request that cannot be answered as asked: a missing or malformed parameter, or two
+    records that cannot be compared (HTTP 400)."""
 
 
 @dataclasses.dataclass
-class LayerPayload:
-    """One layer as stored: `data` is the zlib stream of a `[heads, queries, keys]` array."""
+class ArrayPayload:
+    """A little-endian array for a binary route: its raw bytes (made on demand), or already
+    encoded bytes with their HTTP content-coding, which may be sent as they are."""
 
-    data: bytes
-    shape: tuple  # (heads, queries, keys)
-    precision: str
-    compression: str  # HTTP content-coding of `data`
-
-    @property
-    def dtype(self):
-        return precision.dtype(self.precision).name
-
-    @property
-    def scale(self):
-        return precision.scale(self.precision)
+    shape: tuple
+    dtype: str  # uint8, float16, float32
+    scale: float  # weight = value * scale
+    raw: Callable[[], bytes]
+    encoded: Optional[tuple] = None  # (content-coding, bytes)
+    precision: Optional[str] = None
 
 
-def _step_entry(s, header):
-    return {
-        "step": s.step,
-        "wall_time": s.wall_time,
-        "shape": header["shape"],
-        "precision": header["precision"],
-        "tokens": header["tokens"],
-        "key_tokens": header.get("key_tokens"),
-        "sentence_b_start": header.get("sentence_b_start"),
-        "has_patterns": bool(header.get("patterns")),
-    }
+def _stored_payload(shape, part_precision, raw, encoded=None):
+    return ArrayPayload(shape, precision.dtype(part_precision).name, precision.scale(part_precision), raw, encoded,
+                        part_precision)
+
+
+def _float16_payload(values):
+    values = np.ascontiguousarray(values, dtype="<f2")
+    return ArrayPayload(values.shape, "float16", 1.0, values.tobytes)
 
 
 class AttentionQueries:
     """The plugin's answers over an `AttentionStore`."""
 
-    def __init__(self, store, cache_size=256):
+    def __init__(self, store, cache_bytes=ANSWER_CACHE_BYTES):
         self.store = store
-        self._patterns = LRU(cache_size)  # steps signature -> /patterns answer
-        self._change = LRU(cache_size)  # (record A, record B) -> /change answer
+        self._answers = LRU(1024, cache_bytes)  # (route, records...) -> answer
+
+    # -- listings ------------------------------------------------------------------------------
 
     def tags(self, ctx, experiment_id):
         """Runs and their attention tags."""
@@ -68,83 +70,133 @@ class AttentionQueries:
             }
         }
 
-    def _readable(self, ctx, run, tag, steps):
-        """(step, header) of every step whose header decodes; unreadable ones are logged, skipped."""
+    def _readable(self, ctx, run, tag, refs):
+        """Decoded records of every step whose header decodes; unreadable ones are logged, skipped."""
         out = []
-        for s in steps:
+        for ref in refs:
             try:
-                out.append((s, self.store.header(ctx, s)))
-            except codec.FormatError as e:
-                logger.warning("skipping unreadable attention record %s/%s@%d: %s", run, tag, s.step, e)
+                out.append(self.store.record(ctx, ref))
+            except FormatError as e:
+                logger.warning("skipping unreadable attention record %s/%s@%d: %s", run, tag, ref.step, e)
         return out
 
     def steps(self, ctx, experiment_id, run, tag):
-        """Every readable step of a (run, tag) with tokens, shape and precision."""
+        """Every readable step of a (run, tag): its attention kinds, each with tokens and shape."""
         records = self._readable(ctx, run, tag, self.store.steps(ctx, experiment_id, run, tag))
-        return {"run": run, "tag": tag, "steps": [_step_entry(s, header) for s, header in records]}
+        return {
+            "run": run,
+            "tag": tag,
+            "steps": [
+                {
+                    "step": r.ref.step,
+                    "wall_time": r.ref.wall_time,
+                    "kinds": list(r.parts),
+                    "parts": {kind: part.describe() for kind, part in r.parts.items()},
+                }
+                for r in records
+            ],
+        }
 
-    def layer(self, ctx, experiment_id, run, tag, step, layer):
-        """One layer of one step, as stored (checked to inflate to its header's size)."""
-        record = self.store.find_step(ctx, experiment_id, run, tag, step)
-        header = self.store.header(ctx, record)
-        blob = self.store.layer_blob(ctx, record, layer)
-        codec.inflate_layer(blob, header)  # 422 rather than a 200 the panel cannot decode
-        _, heads, q, k = header["shape"]
-        return LayerPayload(bytes(blob), (heads, q, k), header["precision"], "deflate")
+    def _record_part(self, ctx, experiment_id, run, tag, step, kind):
+        record = self.store.record(ctx, self.store.find_step(ctx, experiment_id, run, tag, step))
+        try:
+            return record, record.part(kind)
+        except KeyError as e:
+            raise NotFound(e.args[0]) from None
 
-    def patterns(self, ctx, experiment_id, run, tag):
+    # -- binary --------------------------------------------------------------------------------
+
+    def layer(self, ctx, experiment_id, run, tag, step, layer, kind=None, heads=None):
+        """One layer of one step (the given heads, else every head), as stored."""
+        record, part = self._record_part(ctx, experiment_id, run, tag, step, kind)
+        _, n_heads, q, k = part.shape
+        if heads is not None and not all(0 <= h < n_heads for h in heads):
+            raise NotFound("heads %s are out of range (0..%d)" % (list(heads), n_heads - 1))
+        shape = (n_heads if heads is None else len(heads), q, k)
+        if heads is not None:
+            values = self.store.layer(ctx, run, record, part, layer, heads)
+            stored = precision.quantize(values, part.precision).tobytes()
+            return _stored_payload(shape, part.precision, lambda: stored)
+        if record.version <= 1:
+            blob = self.store.v1_blob(ctx, record, part, layer)
+            return _stored_payload(shape, part.precision, lambda: zlib.decompress(blob), ("deflate", bytes(blob)))
+        chunks = self.store.block_chunks(run, record, part, layer)
+        for data, (h0, h1), size in chunks:  # 422 rather than a 200 the panel cannot decode
+            if payload.frame_size(data) != size:
+                raise FormatError("layer %d heads %d-%d: payload chunk has the wrong size" % (layer, h0, h1 - 1))
+
+        def raw():
+            return b"".join(payload.decompress(data, size, "layer %d" % layer) for data, _, size in chunks)
+
+        return _stored_payload(shape, part.precision, raw, ("zstd", b"".join(data for data, _, _ in chunks)))
+
+    def thumbnails(self, ctx, experiment_id, run, tag, step, kind=None):
+        """Every head of every layer, max-pooled to at most 64 x 64: float16 [layers, heads, r, c]."""
+        record, part = self._record_part(ctx, experiment_id, run, tag, step, kind)
+        key = ("thumbnails", record.ref.key, part.kind)
+        cached = self._answers.get(key)
+        if cached is None:
+            cached = _float16_payload(self.store.thumbnails(ctx, run, record, part))
+            self._answers.put(key, cached, 2 * int(np.prod(cached.shape)))
+        return cached
+
+    # -- analysis ------------------------------------------------------------------------------
+
+    def patterns(self, ctx, experiment_id, run, tag, kind=None):
         """Head-pattern scores and labels of every step of a (run, tag), and the labelling rules."""
-        steps = self.store.steps(ctx, experiment_id, run, tag)
-        key = (experiment_id, run, tag, tuple((s.step, s.wall_time, s.blob_keys[0]) for s in steps))
-        cached = self._patterns.get(key)
+        refs = self.store.steps(ctx, experiment_id, run, tag)
+        key = ("patterns", experiment_id, run, tag, kind, tuple(ref.key for ref in refs))
+        cached = self._answers.get(key)
         if cached is not None:
             return cached
         from tb_attention.analysis import labels
 
         out = {"run": run, "tag": tag, "steps": [], "scores": [], "head_labels": [], "rules": labels.describe()}
-        for s, header in self._readable(ctx, run, tag, steps):
-            scores = header.get("patterns")
-            out["steps"].append(s.step)
+        size = 0
+        for record in self._readable(ctx, run, tag, refs):
+            part = record.parts.get(kind) if kind else record.part()
+            scores = part.patterns if part is not None else None
+            out["steps"].append(record.ref.step)
             out["scores"].append(scores)
             out["head_labels"].append(labels.labels_json(scores) if scores else None)
-        self._patterns.put(key, out)
+            size += record.nbytes
+        self._answers.put(key, out, size)
         return out
 
-    def change(self, ctx, experiment_id, a, b):
+    def change(self, ctx, experiment_id, a, b, kind=None):
         """Per-head Jensen-Shannon divergence between records `a` and `b`, each (run, tag, step)."""
-        record_a = self.store.find_step(ctx, experiment_id, *a)
-        record_b = self.store.find_step(ctx, experiment_id, *b)
-        key = (record_a.blob_keys[0], record_a.wall_time, record_b.blob_keys[0], record_b.wall_time)
-        cached = self._change.get(key)
+        record_a, part_a = self._record_part(ctx, experiment_id, *a, kind)
+        record_b, part_b = self._record_part(ctx, experiment_id, *b, part_a.kind)
+        key = ("change", record_a.ref.key, record_b.ref.key, part_a.kind)
+        cached = self._answers.get(key)
         if cached is None:
-            cached = self._compute_change(ctx, record_a, record_b)
-            self._change.put(key, cached)
+            cached = self._compute_change(ctx, (a[0], record_a, part_a), (b[0], record_b, part_b))
+            self._answers.put(key, cached, 64 * part_a.shape[0] * part_a.shape[1])
         return cached
 
-    def _compute_change(self, ctx, record_a, record_b):
+    def _compute_change(self, ctx, a, b):
         from tb_attention.analysis.change import head_change
 
-        header_a, header_b = self.store.header(ctx, record_a), self.store.header(ctx, record_b)
-        if header_a["shape"] != header_b["shape"]:
+        (run_a, record_a, part_a), (run_b, record_b, part_b) = a, b
+        if part_a.shape != part_b.shape:
             raise BadRequest(
                 "the two records differ in shape (%s vs %s): compare records of the same input"
-                % (header_a["shape"], header_b["shape"])
+                % (list(part_a.shape), list(part_b.shape))
             )
         # One layer at a time: two whole long records in float32 could take gigabytes.
-        js = np.concatenate(
-            [
-                head_change(self.store.layer(ctx, record_a, l)[None], self.store.layer(ctx, record_b, l)[None])
-                for l in range(header_a["shape"][0])
-            ]
-        ).round(6)
+        js = np.concatenate([
+            head_change(self.store.layer(ctx, run_a, record_a, part_a, l)[None],
+                        self.store.layer(ctx, run_b, record_b, part_b, l)[None])
+            for l in range(part_a.shape[0])
+        ]).round(6)
         order = np.argsort(-js, axis=None)
         return {
+            "kind": part_a.kind,
             "js": js.tolist(),
             "layer_mean": js.mean(axis=1).round(6).tolist(),
             "ranking": [
                 {"layer": int(i // js.shape[1]), "head": int(i % js.shape[1]), "js": float(js.flat[i])}
                 for i in order
             ],
-            "same_tokens": header_a["tokens"] == header_b["tokens"]
-            and header_a.get("key_tokens") == header_b.get("key_tokens"),
+            "same_tokens": part_a.tokens == part_b.tokens and part_a.key_tokens == part_b.key_tokens,
         }

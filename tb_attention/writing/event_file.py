@@ -1,7 +1,10 @@
-"""Our own append-only event file, framed with a C-backed CRC32C, filled by a background thread.
+"""Our own append-only event file, framed with a C-backed CRC32C, and the payload file beside
+it (format v2), both filled by a background thread.
 
 TensorBoard's own record writer computes CRC32C in pure Python (about 0.25 s per MB), which
-would cost a training loop a quarter second of GIL time per attention record.
+would cost a training loop a quarter second of GIL time per attention record. A job appends a
+record's chunks to the payload file and returns its small index event; the payload is made
+durable before the index is written (docs/format.md, crash safety).
 """
 
 import atexit
@@ -16,6 +19,8 @@ import weakref
 
 import google_crc32c
 from tensorboard.compat.proto import event_pb2
+
+from tb_attention.format.payload import PayloadFile
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +40,19 @@ def frame_record(data):
     )
 
 
-def event_file_name(now=None):
+def writer_id(now=None):
+    """`<microseconds>.<host>.<pid>`: what names one writer's event and payload files."""
+    now = time.time() if now is None else now
+    return "%d.%s.%d" % (int(now * 1e6), socket.gethostname().replace(".", "_"), os.getpid())
+
+
+def event_file_name(now=None, ident=None):
     """A name that sorts before every file SummaryWriter makes (`events.out.tfevents.<time>...`).
 
     TensorBoard's Python loader reads a run's event files in name order and stops following a file
     once a later-named one exists; sorting first keeps the user's own (scalar) file the live one.
     """
-    now = time.time() if now is None else now
-    return "events.out.tfevents.0000000000.tb_attention.%d.%s.%d" % (
-        int(now * 1e6),
-        socket.gethostname().replace(".", "_"),
-        os.getpid(),
-    )
+    return "events.out.tfevents.0000000000.tb_attention." + (ident or writer_id(now))
 
 
 def _lower_thread_priority():
@@ -70,14 +76,17 @@ _live_writers = weakref.WeakSet()
 class AttentionEventWriter:
     """Writes events built by jobs queued from the training thread, in order, to one file.
 
-    `submit(job)` takes a callable returning an `Event` (encoding happens here, off the caller's
-    thread). `flush()` waits until everything queued is on disk; `close()` flushes and stops.
+    `submit(job)` takes a callable `job(payload_file) -> Event` (encoding happens here, off the
+    caller's thread): it may append chunks to the run's payload file, which are synced before its
+    event is written. `flush()` waits until everything queued is on disk; `close()` flushes and stops.
     """
 
     def __init__(self, logdir, max_queue=32):
         os.makedirs(logdir, exist_ok=True)
         self.logdir = logdir
-        self.path = os.path.join(logdir, event_file_name())
+        self.ident = writer_id()
+        self.path = os.path.join(logdir, event_file_name(ident=self.ident))
+        self._payload = None  # created with the first record that has a payload
         # Unbuffered: every record is one write() call anyway, and a forked child then holds no
         # copy of unwritten bytes that it could write a second time.
         self._file = open(self.path, "ab", buffering=0)
@@ -125,7 +134,11 @@ class AttentionEventWriter:
                     self._file.flush()
                     job.set()
                     continue
-                event = job()
+                payload = self._payload_file()
+                written = payload.tell()
+                event = job(payload)
+                if payload.tell() != written:
+                    payload.sync()  # the chunks are durable before the index that points to them
                 # One write per record: a reader never sees half of a record that we meant to write
                 # unless the process dies mid-write, and TensorBoard skips such a torn tail.
                 self._write_event(event)
@@ -134,6 +147,11 @@ class AttentionEventWriter:
             except BaseException as e:  # keep the thread alive: later records still get written
                 logger.exception("tb_attention: failed to write an attention record")
                 self._error = e
+
+    def _payload_file(self):
+        if self._payload is None:
+            self._payload = PayloadFile(self.logdir, "attention." + self.ident)
+        return self._payload
 
     def flush(self):
         """Block until every queued record is written and flushed; re-raise a writing error."""
@@ -162,6 +180,8 @@ class AttentionEventWriter:
         self._thread.join()
         self._file.flush()
         self._file.close()
+        if self._payload is not None:
+            self._payload.close()
         _live_writers.discard(self)
         self._raise_pending()
 

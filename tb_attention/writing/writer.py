@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from tb_attention.format import codec, summary
+from tb_attention.format import header as headers
 from tb_attention.format.precision import check_precision
 from tb_attention.writing import inputs
 from tb_attention.writing.event_file import AttentionEventWriter
@@ -216,13 +216,16 @@ def add_attention(
 
     special = None if special_tokens is None else [str(t) for t in special_tokens]
 
-    def build_event():
+    def build_event(payload_file):
         from tb_attention.format.scores import scores_to_json
+        from tb_attention.writing.record import index_event, write_part_payload
 
         scores = _compute_patterns(array, tokens, key_tokens, sentence_b_start, special)
         stored = None if scores is None else scores_to_json(scores)
-        header = codec.make_header(array.shape, tokens, key_tokens, sentence_b_start, precision, stored)
+        kind = "self" if key_tokens is None else "cross"
+        part = headers.make_part(kind, array.shape, precision, tokens, key_tokens, sentence_b_start, stored)
+        write_part_payload(payload_file, part, array)
         scalars = _pattern_scalars(tag, scores) if pattern_scalars else None
-        return summary.attention_event(tag, codec.encode(array, header), step, wall_time, scalars)
+        return index_event(payload_file, tag, step, wall_time, [part], scalars)
 
     event_writer.submit(build_event)

@@ -48,17 +48,39 @@ def write_unreadable_run(run_dir, tag, step=0):
     import numpy as np
     from tensorboard.compat.proto import event_pb2
 
-    from tb_attention.format import codec, summary
+    from tb_attention.format import header as headers, layers_v1, summary
     from tb_attention.writing import event_file
 
     a = peaky_attention(2, 3, 5, seed=0).astype(np.float32)
-    blobs = codec.encode(a, codec.make_header(a.shape, tokens_for(5), None, None, "uint8"))
+    blobs = layers_v1.encode(a, headers.make_v1_header(a.shape, tokens_for(5), None, None, "uint8"))
     os.makedirs(str(run_dir), exist_ok=True)
     version = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
     bad = summary.attention_event(tag, [b"{not json", *blobs[1:]], step, time.time())
     with open(os.path.join(str(run_dir), event_file.event_file_name()), "wb") as f:
         f.write(event_file.frame_record(version.SerializeToString()))
         f.write(event_file.frame_record(bad.SerializeToString()))
+
+
+def write_v1_records(run_dir, records, tag, precision="uint8"):
+    """A format-1 event file (as tb-attention 0.1 wrote it) of `records`: [(step, float32
+    [layers, heads, q, k], tokens)]. For old-format logdirs of any content (tests, benchmarks)."""
+    import time
+
+    from tensorboard.compat.proto import event_pb2
+
+    from tb_attention.format import header as headers, layers_v1, summary
+    from tb_attention.writing import event_file
+
+    os.makedirs(str(run_dir), exist_ok=True)
+    path = os.path.join(str(run_dir), event_file.event_file_name())
+    with open(path, "wb") as f:
+        f.write(event_file.frame_record(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()))
+        for step, a, tokens in records:
+            blobs = layers_v1.encode(a, headers.make_v1_header(a.shape, tokens, None, None, precision))
+            event = summary.attention_event(tag, blobs, step, time.time())
+            event.summary.value[0].metadata.plugin_data.content = b'{"version": 1}'
+            f.write(event_file.frame_record(event.SerializeToString()))
+    return path
 
 
 def attention_event_files(run_dir):

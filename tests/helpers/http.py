@@ -20,9 +20,17 @@ def decode_layer_response(headers, body):
     panel decodes it: the content-coding, then dtype and scale the server names)."""
     heads, n_q, n_k = map(int, headers["X-Attention-Shape"].split(","))
     coding = headers.get("Content-Encoding")
-    raw = zlib.decompress(body) if coding == "deflate" else body
-    assert coding in (None, "deflate"), coding
+    assert coding in (None, "deflate", "zstd"), coding
+    if coding == "deflate":
+        raw = zlib.decompress(body)
+    elif coding == "zstd":  # one frame per block of heads, concatenated, as browsers take them
+        import zstandard
+
+        raw = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    else:
+        raw = body
     dtype = {"uint8": "u1", "float16": "<f2", "float32": "<f4"}[headers["X-Attention-Dtype"]]
+    assert len(raw) == heads * n_q * n_k * np.dtype(dtype).itemsize, (len(raw), headers["X-Attention-Shape"])
     values = np.frombuffer(raw, dtype=dtype).reshape(heads, n_q, n_k).astype(np.float32)
     return values * np.float32(float(headers["X-Attention-Scale"]))
 

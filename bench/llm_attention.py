@@ -1,0 +1,38 @@
+"""LLM-shaped attention, one layer at a time: causal rows, a strong first-token sink in most
+heads, local (previous-token-like) heads, a long tail of small weights. No model needed, seeded,
+so benchmarks and tests can build 32 x 32 x 2048 records without holding them whole."""
+
+import numpy as np
+
+
+def llm_layer(layer, heads, n, seed=0, dtype=np.float32):
+    """Softmax attention `[heads, n, n]` of layer `layer`, causal (zeros above the diagonal)."""
+    rng = np.random.default_rng([seed, layer])
+    q = np.arange(n)
+    distance = (q[:, None] - q[None, :]).astype(np.float32)  # >= 0 on and below the diagonal
+    causal = distance >= 0
+    out = np.empty((heads, n, n), dtype=np.float32)
+    for h in range(heads):
+        kind = (layer * heads + h) % 4
+        logits = rng.standard_normal((n, n), dtype=np.float32) * 1.5
+        if kind in (0, 1, 2):  # the attention sink: position 0 takes most of the weight
+            logits[:, 0] += 6.0 + 2.0 * rng.random()
+        if kind in (1, 3):  # local heads: the previous few tokens
+            logits += 5.0 * np.exp(-np.maximum(distance, 0) / (1.0 + 3.0 * rng.random()))
+        logits[~causal] = -np.inf
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        out[h] = logits
+    return out.astype(dtype, copy=False)
+
+
+def llm_attention(layers, heads, n, seed=0):
+    """`[layers, heads, n, n]` float32 (for sizes that fit in memory)."""
+    return np.stack([llm_layer(l, heads, n, seed) for l in range(layers)])
+
+
+def llm_tokens(n):
+    """Token texts of a decoder probe: a BOS token, then words with `Ġ` word starts."""
+    words = ["Ġthe", "Ġmodel", "Ġreads", "Ġa", "Ġlong", "Ġprompt", "Ġand", "Ġanswers", ",", "Ġthen", "Ġstops", "."]
+    return ["<|begin_of_text|>"] + [words[i % len(words)] for i in range(n - 1)]

@@ -1,0 +1,85 @@
+"""A logged record as readers see it, whatever its format version: its step and its parts (one
+per attention kind), each with tokens, shape and the model's layer and head numbers."""
+
+import dataclasses
+from typing import List, Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRef:
+    """Where one logged step is in TensorBoard's data: its blob keys (header first)."""
+
+    step: int
+    wall_time: float
+    blob_keys: tuple
+
+    @property
+    def key(self):
+        """Immutable identity of the record (TensorBoard blob keys and wall times never change)."""
+        return (self.blob_keys[0], self.wall_time)
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One attention kind of a record (see format/header.py)."""
+
+    kind: str
+    shape: tuple  # (layers, heads, queries, keys) as stored
+    precision: str
+    tokens: List[str]
+    key_tokens: Optional[List[str]]
+    sentence_b_start: Optional[int]
+    patterns: Optional[dict]
+    layer_ids: List[int]  # the model's number of each stored layer
+    head_ids: List[int]  # the model's number of each stored head
+    layout: dict  # where the layers are: blob_base (v1) or blocks / head_block / thumbnails (v2)
+
+    @property
+    def cross(self):
+        return self.key_tokens is not None
+
+    def describe(self):
+        """JSON of what a view needs to lay the part out."""
+        return {
+            "kind": self.kind,
+            "shape": list(self.shape),
+            "precision": self.precision,
+            "tokens": self.tokens,
+            "key_tokens": self.key_tokens,
+            "sentence_b_start": self.sentence_b_start,
+            "layer_ids": self.layer_ids,
+            "head_ids": self.head_ids,
+            "has_patterns": bool(self.patterns),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    ref: StepRef
+    version: int
+    file: Optional[str]  # v2: the payload file, relative to the run directory
+    parts: dict  # kind -> Part, in logged order
+    nbytes: int  # size of the header blob (what caching it costs, roughly)
+
+    def part(self, kind=None):
+        """The part of `kind` (default: the first logged); raises KeyError naming the kinds."""
+        if kind is None:
+            return next(iter(self.parts.values()))
+        if kind not in self.parts:
+            raise KeyError("no attention of kind %r at this step (it has %s)" % (kind, ", ".join(self.parts)))
+        return self.parts[kind]
+
+
+def from_header(ref, header, nbytes):
+    """A Record from a normalized header (format/header.py)."""
+    parts = {}
+    for kind, p in header["parts"].items():
+        layers, heads = p["shape"][:2]
+        layout = {k: p[k] for k in ("blob_base", "blocks", "head_block", "thumbnails") if k in p}
+        parts[kind] = Part(
+            kind=kind, shape=tuple(p["shape"]), precision=p["precision"], tokens=p["tokens"],
+            key_tokens=p.get("key_tokens"), sentence_b_start=p.get("sentence_b_start"),
+            patterns=p.get("patterns"), layer_ids=p.get("layer_ids") or list(range(layers)),
+            head_ids=p.get("head_ids") or list(range(heads)), layout=layout,
+        )
+    return Record(ref=ref, version=header["version"], file=header.get("file"), parts=parts, nbytes=nbytes)
