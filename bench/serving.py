@@ -70,7 +70,7 @@ def cut(full, target, n):
     os.makedirs(os.path.join(target, RUN))
     with open(os.path.join(target, RUN, os.path.basename(path)), "wb") as f:
         f.write(data[:offset + size])
-    if os.path.isdir(os.path.join(full, RUN, "plugins")):
+    if os.path.isdir(os.path.join(full, RUN, "plugins")):  # the payload files, whole
         shutil.copytree(os.path.join(full, RUN, "plugins"), os.path.join(target, RUN, "plugins"))
     return target
 
@@ -98,8 +98,12 @@ def measure(logdir, load_fast, n, repeat, env=None):
 
 
 def s3_measure(logdir, n, repeat):
+    import logging
+
     import boto3
     import moto.server as moto_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
 
     from tests.helpers.tb_process import free_port
 

@@ -9,7 +9,6 @@ import functools
 import os
 
 from tb_attention.format import metadata
-from tb_attention.format.scores import scores_from_json
 from tb_attention.storage.rundirs import RunDirectories
 from tb_attention.storage.store import AttentionStore
 
@@ -30,7 +29,7 @@ class AttentionRecord:
         self.tokens, self.key_tokens = part.tokens, part.key_tokens
         self.sentence_b_start, self.precision = part.sentence_b_start, part.precision
         self.shape, self.layer_ids, self.head_ids = part.shape, part.layer_ids, part.head_ids
-        self.patterns = scores_from_json(part.patterns) if part.patterns else None
+        self.patterns = part.patterns
 
     def layer(self, index, heads=None):
         """Float32 `[heads, queries, keys]` of stored layer `index` (the given heads, else all)."""

@@ -161,3 +161,16 @@ def test_two_writers_in_one_logdir_at_once(tensorboard, tmp_path, load_fast):
     tb.wait_for(lambda: served_steps(tb, "a", TAG) == [0, 1, 2, 3, 4, 5, 10] and served_steps(tb, "b", TAG) == list(range(6)))
     for run, step in (("a", 5), ("b", 3), ("a", 10)):
         assert np.abs(served_layer(tb, run, TAG, step, 1) - attention(step, 2, 3, 40)[1]).max() <= UINT8_BOUND
+
+
+def test_payload_files_rotate_and_every_record_stays_readable(tmp_path, monkeypatch):
+    from tb_attention.writing import event_file
+
+    monkeypatch.setattr(event_file, "PAYLOAD_FILE_BYTES", 2000)  # a new file after every record
+    logged = log_steps(tmp_path / "r", range(4))
+    names = sorted(os.listdir(tmp_path / "r" / "plugins" / "tb_attention"))
+    assert len(names) == 4 and all(n.endswith(".tbattn") for n in names)
+    records = {r.step: r for r in tb_attention.read_attention(str(tmp_path))}
+    assert len({r._record.file for r in records.values()}) == 4
+    for step, r in records.items():
+        assert np.abs(r.attention - logged[step]).max() <= UINT8_BOUND

@@ -150,6 +150,7 @@ class AttentionQueries:
         if cached is not None:
             return cached
         from tb_attention.analysis import labels
+        from tb_attention.format.scores import scores_to_json
 
         out = {"run": run, "tag": tag, "steps": [], "scores": [], "head_labels": [], "rules": labels.describe()}
         size = 0
@@ -157,9 +158,9 @@ class AttentionQueries:
             part = record.parts.get(kind) if kind else record.part()
             scores = part.patterns if part is not None else None
             out["steps"].append(record.ref.step)
-            out["scores"].append(scores)
+            out["scores"].append(scores_to_json(scores) if scores else None)
             out["head_labels"].append(labels.labels_json(scores) if scores else None)
-            size += record.nbytes
+            size += 6 * record.nbytes  # decoded JSON takes about six times its text
         self._answers.put(key, out, size)
         return out
 

@@ -4,6 +4,8 @@ per attention kind), each with tokens, shape and the model's layer and head numb
 import dataclasses
 from typing import List, Optional
 
+from tb_attention.format.scores import scores_from_json
+
 
 @dataclasses.dataclass(frozen=True)
 class StepRef:
@@ -29,7 +31,7 @@ class Part:
     tokens: List[str]
     key_tokens: Optional[List[str]]
     sentence_b_start: Optional[int]
-    patterns: Optional[dict]
+    patterns: Optional[dict]  # metric -> float32 [layers, heads] (compact: headers are cached)
     layer_ids: List[int]  # the model's number of each stored layer
     head_ids: List[int]  # the model's number of each stored head
     layout: dict  # where the layers are: blob_base (v1) or blocks / head_block / thumbnails (v2)
@@ -70,6 +72,16 @@ class Record:
         return self.parts[kind]
 
 
+def _patterns(stored):
+    """Stored scores as arrays; a malformed score table costs the scores, not the record."""
+    if not stored:
+        return None
+    try:
+        return scores_from_json(stored)
+    except ValueError:
+        return None
+
+
 def from_header(ref, header, nbytes):
     """A Record from a normalized header (format/header.py)."""
     parts = {}
@@ -79,7 +91,7 @@ def from_header(ref, header, nbytes):
         parts[kind] = Part(
             kind=kind, shape=tuple(p["shape"]), precision=p["precision"], tokens=p["tokens"],
             key_tokens=p.get("key_tokens"), sentence_b_start=p.get("sentence_b_start"),
-            patterns=p.get("patterns"), layer_ids=p.get("layer_ids") or list(range(layers)),
+            patterns=_patterns(p.get("patterns")), layer_ids=p.get("layer_ids") or list(range(layers)),
             head_ids=p.get("head_ids") or list(range(heads)), layout=layout,
         )
     return Record(ref=ref, version=header["version"], file=header.get("file"), parts=parts, nbytes=nbytes)

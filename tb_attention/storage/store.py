@@ -98,7 +98,7 @@ class AttentionStore:
                     raise FormatError(
                         "record has %d layer blobs, header says %d layers" % (len(ref.blob_keys) - base, part.shape[0])
                     )
-            self._records.put(ref.key, record, len(blob))
+            self._records.put(ref.key, record, 2 * len(blob))  # decoded: about twice its JSON
         return record
 
     # -- layers --------------------------------------------------------------------------------

@@ -69,6 +69,8 @@ def _lower_thread_priority():
         pass
 
 
+# A payload file is closed and a new one started once it holds this much (a record never spans two).
+PAYLOAD_FILE_BYTES = 64 << 20
 _STOP = object()
 _live_writers = weakref.WeakSet()
 
@@ -86,7 +88,8 @@ class AttentionEventWriter:
         self.logdir = logdir
         self.ident = writer_id()
         self.path = os.path.join(logdir, event_file_name(ident=self.ident))
-        self._payload = None  # created with the first record that has a payload
+        self._payload = None  # the payload file records go to now, created with the first one
+        self._payload_files = 0
         # Unbuffered: every record is one write() call anyway, and a forked child then holds no
         # copy of unwritten bytes that it could write a second time.
         self._file = open(self.path, "ab", buffering=0)
@@ -139,6 +142,8 @@ class AttentionEventWriter:
                 event = job(payload)
                 if payload.tell() != written:
                     payload.sync()  # the chunks are durable before the index that points to them
+                if payload.tell() >= PAYLOAD_FILE_BYTES:
+                    self._rotate_payload()
                 # One write per record: a reader never sees half of a record that we meant to write
                 # unless the process dies mid-write, and TensorBoard skips such a torn tail.
                 self._write_event(event)
@@ -150,8 +155,15 @@ class AttentionEventWriter:
 
     def _payload_file(self):
         if self._payload is None:
-            self._payload = PayloadFile(self.logdir, "attention." + self.ident)
+            self._payload_files += 1
+            self._payload = PayloadFile(self.logdir, "attention.%s.%d" % (self.ident, self._payload_files))
         return self._payload
+
+    def _rotate_payload(self):
+        """Later records go to a new payload file: a sync (aws s3 sync, gsutil rsync) then
+        uploads at most one file of this size again, and no remote object grows without bound."""
+        self._payload.close()
+        self._payload = None
 
     def flush(self):
         """Block until every queued record is written and flushed; re-raise a writing error."""
