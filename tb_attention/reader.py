@@ -17,9 +17,13 @@ class AttentionRecord:
     """One logged step of one tag, as one attention kind (`kinds` lists the record's kinds).
 
     `tokens`, `key_tokens`, `sentence_b_start`, `precision`, `patterns` (metric -> float32
-    `[layers, heads]`, as computed when logged), `layer_ids` / `head_ids` (the model's numbers of
-    the stored layers and heads) are read with the listing; `layer(i)` reads one layer (float32
-    `[heads, queries, keys]`), `attention` the whole part `[layers, heads, queries, keys]`.
+    `[layers, heads]`, as computed when logged, from the full weights), `layer_ids` / `head_ids`
+    (the model's numbers of the stored layers and heads), `encoding` ("dense" or "sparse") and
+    `sparse` (its rule) are read with the listing; `layer(i)` reads one layer (float32
+    `[heads, queries, keys]`; a sparse record densified, zeros where keys were dropped),
+    `attention` the whole part `[layers, heads, queries, keys]`; for sparse records
+    `kept_mass(i)` is the weight each query row kept `[heads, queries]` and `sparse_layer(i)` the
+    stored form.
     """
 
     def __init__(self, store, ctx, run, tag, record, part):
@@ -30,10 +34,22 @@ class AttentionRecord:
         self.sentence_b_start, self.precision = part.sentence_b_start, part.precision
         self.shape, self.layer_ids, self.head_ids = part.shape, part.layer_ids, part.head_ids
         self.patterns = part.patterns
+        self.encoding, self.sparse = part.encoding, part.sparse
 
     def layer(self, index, heads=None):
         """Float32 `[heads, queries, keys]` of stored layer `index` (the given heads, else all)."""
         return self._store.layer(self._ctx, self.run, self._record, self._part, index, heads)
+
+    def kept_mass(self, index, heads=None):
+        """Float32 `[heads, queries]`: the weight each row of stored layer `index` kept (before
+        quantising), or None for a dense record (every row keeps all its weight)."""
+        return self._store.kept_mass(self.run, self._record, self._part, index, heads)
+
+    def sparse_layer(self, index):
+        """The stored form of a sparse layer: per block of heads `((first, end), counts [heads,
+        queries], kept [heads, queries], key indices, float32 weights)`, rows in order and key
+        indices ascending within each row (`counts` says how many belong to each row)."""
+        return self._store.sparse_layer(self.run, self._record, self._part, index)
 
     @functools.cached_property
     def attention(self):

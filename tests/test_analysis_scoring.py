@@ -407,3 +407,21 @@ def test_writer_stores_the_scores_in_the_record(tmp_path, seed_attention):
     for name in scoring.METRICS:
         np.testing.assert_array_equal(record.patterns[name], expected[name], err_msg=name)
 
+
+
+def test_torch_reductions_give_the_numpy_scores():
+    # The writer scores GPU layers in torch on their device; on CPU tensors the same code runs here.
+    import torch
+
+    rng = np.random.default_rng(3)
+    a = random_attention(rng, 2, 3, 12, zeros=True)
+    tokens = ["[CLS]", "i", "went", "to", "the", "store", ".", "[SEP]", "the", "store", "##s", "[SEP]"]
+    expected = scoring.compute_patterns(a, tokens, sentence_b_start=8)
+    scorer = scoring.PatternScorer(a.shape, tokens, sentence_b_start=8)
+    for index, layer in enumerate(a):
+        scorer.add_layer(index, torch.from_numpy(layer).to(torch.bfloat16 if index else torch.float32))
+    got = scorer.result()
+    for name in scoring.METRICS:
+        tolerance = 1e-5 if name != "entropy" else 1e-4
+        np.testing.assert_allclose(got[name][0], expected[name][0], atol=tolerance, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(got[name][1], expected[name][1], atol=2e-2, equal_nan=True, err_msg=name)  # bf16 input

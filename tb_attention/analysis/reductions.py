@@ -1,5 +1,5 @@
-"""Per-row passes over attention that several scores share: entropy, max weight, column sums,
-and sums of weights over boolean masks of (query, key) pairs."""
+"""Per-row passes over attention that several scores share: entropy, max weight and column sums
+(numpy, optionally threaded), and every per-head reduction of one layer in torch, on its device."""
 
 import numpy as np
 
@@ -10,29 +10,6 @@ _THREAD_MIN_WEIGHTS = 1 << 22
 _MAX_THREADS = 4
 
 
-def pair_scores(flat, shape, masks):
-    """Per mask name: mean over queries with at least one target of sum_{j: mask[i, j]} a_ij
-    (NaN when no query has a target). `flat` is the attention as [layers * heads, q * k];
-    each mask a boolean [q, k]."""
-    layers, heads, q, k = shape
-    names = list(masks)
-    stacked = np.stack([masks[n].ravel() for n in names])  # [metrics, q * k]
-    union = np.flatnonzero(stacked.any(axis=0))
-    if 4 * union.size < q * k:
-        # Sparse (the usual case): gather the weights of every pair once (np.take is much faster
-        # than fancy indexing here), then sum each metric's pairs with one small product.
-        totals = np.take(flat, union, axis=1) @ stacked[:, union].T.astype(np.float32)
-    else:
-        # Dense (e.g. one token repeated throughout): one pass of a matrix product.
-        totals = flat @ stacked.T.astype(np.float32)
-    out = {}
-    for c, name in enumerate(names):
-        valid = int(np.count_nonzero(masks[name].any(axis=1)))
-        if valid:
-            out[name] = (totals[:, c] / valid).astype(np.float32).reshape(layers, heads)
-        else:
-            out[name] = np.full((layers, heads), np.nan, dtype=np.float32)
-    return out
 
 
 def _head_reductions(rows, entropy, maximum, column_sums, heads):
@@ -55,8 +32,10 @@ def _head_reductions(rows, entropy, maximum, column_sums, heads):
             entropy[h, start : start + block] = -np.einsum("ij,ij->i", b, r)
 
 
-def row_reductions(attention):
-    """(entropy [L, H, q] nats, max weight [L, H, q], column sums [L, H, k] float64), one pass."""
+def row_reductions(attention, threads=None):
+    """(entropy [L, H, q] nats, max weight [L, H, q], column sums [L, H, k] float64), one pass.
+
+    Large inputs are split across up to `threads` threads (default: up to 4, by the CPUs)."""
     layers, heads, q, k = attention.shape
     rows = attention.reshape(layers * heads, q, k)
     if rows.dtype != np.float32:
@@ -68,7 +47,7 @@ def row_reductions(attention):
     if rows.size >= _THREAD_MIN_WEIGHTS:
         import os
 
-        parts = max(1, min(_MAX_THREADS, os.cpu_count() or 1, layers * heads))
+        parts = max(1, min(threads or _MAX_THREADS, os.cpu_count() or 1, layers * heads))
     chunks = [c for c in np.array_split(np.arange(layers * heads), parts) if c.size]
     if len(chunks) == 1:
         _head_reductions(rows, entropy, maximum, column_sums, chunks[0])
@@ -82,3 +61,28 @@ def row_reductions(attention):
         maximum.reshape(layers, heads, q),
         column_sums.reshape(layers, heads, k),
     )
+
+
+def torch_layer_reductions(layer, union, stacked):
+    """The per-head reductions of one layer `[heads, q, k]` as a torch tensor on any device, in
+    torch (a GPU never sends the layer to the host): (diagonal means {offset: [H]}, pair totals
+    [H, masks], entropy mean [H], confidence [H], column sums [H, k]), as numpy arrays."""
+    import torch
+
+    x = layer.float()
+    heads, q, k = x.shape
+    diagonals = {}
+    for offset in (-1, 0, 1):
+        d = torch.diagonal(x, offset=offset, dim1=1, dim2=2)
+        diagonals[offset] = d.double().mean(-1).cpu().numpy() if d.shape[-1] else None
+    flat = x.reshape(heads, q * k)
+    if union.size:
+        index = torch.as_tensor(union, device=x.device)
+        totals = flat.index_select(1, index) @ torch.as_tensor(stacked[:, union].T.astype(np.float32), device=x.device)
+        totals = totals.double().cpu().numpy()
+    else:
+        totals = np.zeros((heads, stacked.shape[0]))
+    tiny = torch.finfo(torch.float32).tiny
+    entropy = -(x * torch.log(x + tiny)).sum(-1)
+    return (diagonals, totals, entropy.double().mean(-1).cpu().numpy(), x.amax(-1).double().mean(-1).cpu().numpy(),
+            x.sum(1, dtype=torch.float64).cpu().numpy())

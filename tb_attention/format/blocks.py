@@ -43,15 +43,20 @@ def thumbnail_shape(q, k, size=THUMBNAIL):
     return min(q, size), min(k, size)
 
 
-def _edges(n, bins):
-    return (np.arange(bins) * n) // bins
+def pool_bins(n, bins):
+    """[(start, end)] of each pooled cell along an axis of n: torch's adaptive pooling bins
+    (floor(i n / bins) to ceil((i + 1) n / bins)), so every writer path pools alike."""
+    return [((i * n) // bins, -(-((i + 1) * n) // bins)) for i in range(bins)]
 
 
 def pool_max(weights, rows, cols):
     """`[heads, q, k]` max-pooled to `[heads, rows, cols]` (strong cells are not averaged away)."""
     heads, q, k = weights.shape
-    pooled = np.maximum.reduceat(weights, _edges(q, rows), axis=1) if rows < q else weights
-    return np.maximum.reduceat(pooled, _edges(k, cols), axis=2) if cols < k else pooled
+    if rows < q:
+        weights = np.stack([weights[:, a:b].max(axis=1) for a, b in pool_bins(q, rows)], axis=1)
+    if cols < k:
+        weights = np.stack([weights[:, :, a:b].max(axis=2) for a, b in pool_bins(k, cols)], axis=2)
+    return weights
 
 
 def encode_thumbnails(weights, size=THUMBNAIL):
@@ -66,3 +71,86 @@ def decode_thumbnails(raw, heads, rows, cols):
     if len(raw) != expected:
         raise FormatError("attention thumbnails hold %d bytes, expected %d" % (len(raw), expected))
     return np.frombuffer(raw, dtype=THUMBNAIL_DTYPE).reshape(heads, rows, cols).astype(np.float32)
+
+
+# -- sparse blocks: per query row, the strongest keys only (docs/format.md) ------------------------
+
+
+def index_dtype(keys):
+    return np.dtype("<u2") if keys <= 1 << 16 else np.dtype("<u4")
+
+
+COUNT_DTYPE = np.dtype("<u4")
+KEPT_DTYPE = np.dtype("<f4")
+
+
+def sparse_nbytes(heads, q, k, nnz, precision):
+    return heads * q * (COUNT_DTYPE.itemsize + KEPT_DTYPE.itemsize) + nnz * (
+        index_dtype(k).itemsize + precisions.dtype(precision).itemsize)
+
+
+def encode_sparse(counts, kept, indices, values, k, precision):
+    """Raw bytes of a sparse block: keys kept per row (uint32 [heads * q]), the weight they hold
+    before quantising (float32 [heads * q]), their key indices, ascending within each row
+    (uint16, or uint32 past 65536 keys, [nnz]), and their weights in the precision ([nnz])."""
+    return b"".join((
+        np.ascontiguousarray(counts, dtype=COUNT_DTYPE).tobytes(),
+        np.ascontiguousarray(kept, dtype=KEPT_DTYPE).tobytes(),
+        np.ascontiguousarray(indices, dtype=index_dtype(k)).tobytes(),
+        precisions.quantize(np.asarray(values, dtype=np.float32), precision).tobytes(),
+    ))
+
+
+def decode_sparse(raw, heads, q, k, nnz, precision, stored=False):
+    """(counts [heads, q], kept mass [heads, q], indices [nnz], weights [nnz]: float32, or as
+    stored with `stored=True`)."""
+    if len(raw) != sparse_nbytes(heads, q, k, nnz, precision):
+        raise FormatError("sparse attention block holds %d bytes, expected %d" % (len(raw), sparse_nbytes(heads, q, k, nnz, precision)))
+    rows = heads * q
+    counts = np.frombuffer(raw, COUNT_DTYPE, rows, 0)
+    kept = np.frombuffer(raw, KEPT_DTYPE, rows, rows * COUNT_DTYPE.itemsize)
+    offset = rows * (COUNT_DTYPE.itemsize + KEPT_DTYPE.itemsize)
+    indices = np.frombuffer(raw, index_dtype(k), nnz, offset)
+    values = np.frombuffer(raw, precisions.dtype(precision), nnz, offset + nnz * index_dtype(k).itemsize)
+    if int(counts.sum(dtype=np.int64)) != nnz or (nnz and int(indices.max()) >= k):
+        raise FormatError("sparse attention block is inconsistent (its counts or key indices are out of range)")
+    return (counts.reshape(heads, q), kept.reshape(heads, q), indices,
+            values if stored else precisions.dequantize(values, precision))
+
+
+def densify(counts, indices, values, heads, q, k):
+    """`[heads, q, k]` (of the values' dtype) with the kept weights in place, zeros elsewhere."""
+    out = np.zeros((heads * q, k), dtype=values.dtype)
+    rows = np.repeat(np.arange(heads * q), counts.ravel().astype(np.int64))
+    out[rows, indices.astype(np.int64)] = values
+    return out.reshape(heads, q, k)
+
+
+def select_keys(weights, top_k=None, top_mass=None):
+    """The keys a sparse block keeps of float32 `[heads, q, k]`: per row the `top_k` strongest,
+    or the fewest strongest holding `top_mass` of the row's weight (at most `top_k` when both
+    are given); never a zero weight. Returns (counts, kept mass, indices, weights), row-major,
+    indices ascending within each row."""
+    heads, q, k = weights.shape
+    rows = weights.reshape(heads * q, k)
+    limit = k if top_k is None else min(int(top_k), k)
+    if top_mass is None:
+        if limit < k:
+            order = np.argpartition(rows, k - limit, axis=1)[:, k - limit:]
+            keep = np.zeros(rows.shape, dtype=bool)
+            np.put_along_axis(keep, order, True, axis=1)
+        else:
+            keep = np.ones(rows.shape, dtype=bool)
+    else:
+        order = np.argsort(-rows, axis=1, kind="stable")
+        ranked = np.take_along_axis(rows, order, axis=1)
+        before = np.cumsum(ranked, axis=1, dtype=np.float64) - ranked  # weight held by stronger keys
+        take = (before < top_mass * rows.sum(axis=1, dtype=np.float64)[:, None]) & (np.arange(k) < limit)
+        keep = np.zeros(rows.shape, dtype=bool)
+        np.put_along_axis(keep, order, take, axis=1)
+    keep &= rows > 0
+    counts = keep.sum(axis=1)
+    row_index, indices = np.nonzero(keep)
+    values = rows[row_index, indices]
+    kept = np.bincount(row_index, weights=values.astype(np.float64), minlength=heads * q)
+    return counts, kept.astype(np.float32), indices, values

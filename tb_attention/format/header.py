@@ -135,17 +135,34 @@ def _check_part(part):
     return part
 
 
+def _table(table, layers, n_blocks):
+    return isinstance(table, list) and len(table) == layers and all(
+        isinstance(b, list) and len(b) == n_blocks for b in table)
+
+
+def _check_sparse(part, layers, n_blocks):
+    sparse, nnz = part.get("sparse"), part.get("nnz")
+    top_k = sparse.get("top_k") if isinstance(sparse, dict) else None
+    top_mass = sparse.get("top_mass") if isinstance(sparse, dict) else None
+    if not isinstance(sparse, dict) or (top_k is None and top_mass is None) or not (
+        top_k is None or _is_int(top_k, 1)) or not (
+        top_mass is None or (isinstance(top_mass, (int, float)) and not isinstance(top_mass, bool) and 0 < top_mass <= 1)):
+        raise FormatError("attention part %r has a bad sparse rule: %r" % (part["kind"], sparse))
+    if not _table(nnz, layers, n_blocks) or not all(_is_int(n) for row in nnz for n in row):
+        raise FormatError("attention part %r has a bad nnz table" % part["kind"])
+
+
 def _check_payload(part):
     layers, heads = part["shape"][:2]
-    if part.get("encoding") != "dense":
+    if part.get("encoding") not in ("dense", "sparse"):
         raise FormatError("attention part %r has an unknown encoding %r" % (part["kind"], part.get("encoding")))
     head_block = part.get("head_block")
     blocks = part.get("blocks")
     n_blocks = -(-heads // head_block) if _is_int(head_block, 1) else None
-    if n_blocks is None or not isinstance(blocks, list) or len(blocks) != layers or not all(
-        isinstance(b, list) and len(b) == n_blocks for b in blocks
-    ):
+    if n_blocks is None or not _table(blocks, layers, n_blocks):
         raise FormatError("attention part %r has a bad block table" % part["kind"])
+    if part["encoding"] == "sparse":
+        _check_sparse(part, layers, n_blocks)
     for layer in blocks:
         for ref in layer:
             check_ref(ref)

@@ -101,7 +101,10 @@ class PayloadFile:
 
     def append(self, raw):
         """Compress and append one chunk; its index entry."""
-        data = compress(raw)
+        return self.append_compressed(compress(raw))
+
+    def append_compressed(self, data):
+        """Append one chunk already compressed (with `compress`); its index entry."""
         ref = chunk_ref(self._offset, data)
         self._write(data)
         return ref

@@ -48,7 +48,8 @@ def _thumbnail_args(request):
 
 def _layer_args(request):
     return _step_args(request) + (
-        http.int_arg(request, "layer", maximum=2**31), _kind(request), http.int_list_arg(request, "heads"))
+        http.int_arg(request, "layer", maximum=2**31), _kind(request), http.int_list_arg(request, "heads"),
+        request.args.get("form"))
 
 
 def _change_args(request):

@@ -106,29 +106,36 @@ class AttentionQueries:
 
     # -- binary --------------------------------------------------------------------------------
 
-    def layer(self, ctx, experiment_id, run, tag, step, layer, kind=None, heads=None):
-        """One layer of one step (the given heads, else every head), as stored."""
+    def layer(self, ctx, experiment_id, run, tag, step, layer, kind=None, heads=None, form=None):
+        """One layer of one step (the given heads, else every head): `[heads, q, k]` dense (sparse
+        records densified), or with form="kept" the weight each sparse row kept, `[heads, q]`."""
         record, part = self._record_part(ctx, experiment_id, run, tag, step, kind)
         _, n_heads, q, k = part.shape
         if heads is not None and not all(0 <= h < n_heads for h in heads):
             raise NotFound("heads %s are out of range (0..%d)" % (list(heads), n_heads - 1))
-        shape = (n_heads if heads is None else len(heads), q, k)
-        if heads is not None:
-            values = self.store.layer(ctx, run, record, part, layer, heads)
-            stored = precision.quantize(values, part.precision).tobytes()
-            return _stored_payload(shape, part.precision, lambda: stored)
-        if record.version <= 1:
+        count = n_heads if heads is None else len(heads)
+        if form == "kept":
+            kept = self.store.kept_mass(run, record, part, layer, heads)
+            if kept is None:
+                raise BadRequest("this record is dense: every query row keeps all of its weight")
+            return ArrayPayload((count, q), "float32", 1.0, np.ascontiguousarray(kept, dtype="<f4").tobytes)
+        if form not in (None, "dense"):
+            raise BadRequest("form must be dense or kept, got %r" % form)
+        if heads is None and record.version <= 1:
             blob = self.store.v1_blob(ctx, record, part, layer)
-            return _stored_payload(shape, part.precision, lambda: zlib.decompress(blob), ("deflate", bytes(blob)))
-        chunks = self.store.block_chunks(run, record, part, layer)
-        for data, (h0, h1), size in chunks:  # 422 rather than a 200 the panel cannot decode
-            if payload.frame_size(data) != size:
-                raise FormatError("layer %d heads %d-%d: payload chunk has the wrong size" % (layer, h0, h1 - 1))
+            return _stored_payload((count, q, k), part.precision, lambda: zlib.decompress(blob), ("deflate", bytes(blob)))
+        if heads is None and part.encoding == "dense":
+            chunks = self.store.block_chunks(run, record, part, layer)
+            for data, (h0, h1), size, _ in chunks:  # 422 rather than a 200 the panel cannot decode
+                if payload.frame_size(data) != size:
+                    raise FormatError("layer %d heads %d-%d: payload chunk has the wrong size" % (layer, h0, h1 - 1))
 
-        def raw():
-            return b"".join(payload.decompress(data, size, "layer %d" % layer) for data, _, size in chunks)
+            def raw():
+                return b"".join(payload.decompress(data, size, "layer %d" % layer) for data, _, size, _ in chunks)
 
-        return _stored_payload(shape, part.precision, raw, ("zstd", b"".join(data for data, _, _ in chunks)))
+            return _stored_payload((count, q, k), part.precision, raw, ("zstd", b"".join(c[0] for c in chunks)))
+        stored = np.ascontiguousarray(self.store.layer(ctx, run, record, part, layer, heads, stored=True)).tobytes()
+        return _stored_payload((count, q, k), part.precision, lambda: stored)
 
     def thumbnails(self, ctx, experiment_id, run, tag, step, kind=None):
         """Every head of every layer, max-pooled to at most 64 x 64: float16 [layers, heads, r, c]."""
@@ -184,11 +191,16 @@ class AttentionQueries:
                 "the two records differ in shape (%s vs %s): compare records of the same input"
                 % (list(part_a.shape), list(part_b.shape))
             )
-        # One layer at a time: two whole long records in float32 could take gigabytes.
-        js = np.concatenate([
-            head_change(self.store.layer(ctx, run_a, record_a, part_a, l)[None],
-                        self.store.layer(ctx, run_b, record_b, part_b, l)[None])
-            for l in range(part_a.shape[0])
+        # One block of heads at a time: two whole long records in float32 could take gigabytes.
+        layers, heads, q, k = part_a.shape
+        per_block = max(1, min(heads, (64 << 20) // (4 * q * k)))
+        js = np.array([
+            np.concatenate([
+                head_change(self.store.layer(ctx, run_a, record_a, part_a, l, hs)[None],
+                            self.store.layer(ctx, run_b, record_b, part_b, l, hs)[None])[0]
+                for hs in (list(range(h, min(heads, h + per_block))) for h in range(0, heads, per_block))
+            ])
+            for l in range(layers)
         ]).round(6)
         order = np.argsort(-js, axis=None)
         return {

@@ -34,7 +34,9 @@ class Part:
     patterns: Optional[dict]  # metric -> float32 [layers, heads] (compact: headers are cached)
     layer_ids: List[int]  # the model's number of each stored layer
     head_ids: List[int]  # the model's number of each stored head
-    layout: dict  # where the layers are: blob_base (v1) or blocks / head_block / thumbnails (v2)
+    layout: dict  # where the layers are: blob_base (v1) or blocks / head_block / thumbnails / nnz (v2)
+    encoding: str = "dense"  # or "sparse": per query row the strongest keys only
+    sparse: Optional[dict] = None  # the sparse rule: {"top_k": k, "top_mass": m}
 
     @property
     def cross(self):
@@ -52,6 +54,8 @@ class Part:
             "layer_ids": self.layer_ids,
             "head_ids": self.head_ids,
             "has_patterns": bool(self.patterns),
+            "encoding": self.encoding,
+            "sparse": self.sparse,
         }
 
 
@@ -87,11 +91,12 @@ def from_header(ref, header, nbytes):
     parts = {}
     for kind, p in header["parts"].items():
         layers, heads = p["shape"][:2]
-        layout = {k: p[k] for k in ("blob_base", "blocks", "head_block", "thumbnails") if k in p}
+        layout = {k: p[k] for k in ("blob_base", "blocks", "head_block", "thumbnails", "nnz") if k in p}
         parts[kind] = Part(
             kind=kind, shape=tuple(p["shape"]), precision=p["precision"], tokens=p["tokens"],
             key_tokens=p.get("key_tokens"), sentence_b_start=p.get("sentence_b_start"),
             patterns=_patterns(p.get("patterns")), layer_ids=p.get("layer_ids") or list(range(layers)),
             head_ids=p.get("head_ids") or list(range(heads)), layout=layout,
+            encoding=p.get("encoding", "dense"), sparse=p.get("sparse"),
         )
     return Record(ref=ref, version=header["version"], file=header.get("file"), parts=parts, nbytes=nbytes)

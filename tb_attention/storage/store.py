@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from tb_attention.format import blocks, header as headers, layers_v1, metadata, payload
+from tb_attention.format import blocks, header as headers, layers_v1, metadata, payload, precision as precisions
 from tb_attention.format.errors import FormatError
 from tb_attention.storage import files
 from tb_attention.storage.cache import LRU
@@ -122,37 +122,86 @@ class AttentionStore:
         return blob
 
     def block_chunks(self, run, record, part, layer, heads=None):
-        """[(verified zstd chunk, (first head, end head), raw size)] of the blocks of a format-2
-        layer that hold `heads` (every block by default)."""
+        """[(verified zstd chunk, (first head, end head), raw size, nnz)] of the blocks of a
+        format-2 layer that hold `heads` (every block by default)."""
         self._check_layer(part, layer)
         _, n_heads, q, k = part.shape
         head_block = part.layout["head_block"]
         needed = None if heads is None else {h // head_block for h in heads}
         path = self._payload_path(run, record)
+        nnz_table = part.layout.get("nnz")
         out = []
         for b, ((h0, h1), ref) in enumerate(zip(blocks.block_ranges(n_heads, head_block), part.layout["blocks"][layer])):
             if needed is None or b in needed:
                 what = "layer %d heads %d-%d" % (layer, h0, h1 - 1)
                 data = payload.verify(files.read_range(path, ref[0], ref[1]), ref, what)
-                out.append((data, (h0, h1), blocks.dense_nbytes(h1 - h0, q, k, part.precision)))
+                nnz = nnz_table[layer][b] if nnz_table else None
+                size = blocks.dense_nbytes(h1 - h0, q, k, part.precision) if nnz is None else (
+                    blocks.sparse_nbytes(h1 - h0, q, k, nnz, part.precision))
+                out.append((data, (h0, h1), size, nnz))
         return out
 
-    def layer(self, ctx, run, record, part, layer, heads=None):
-        """Float32 `[len(heads), q, k]` of one layer (every head by default)."""
-        _, n_heads, q, k = part.shape
+    def _decoded(self, run, record, part, layer, heads, stored):
+        """{first head of block: decoded block} of the blocks holding `heads`: dense arrays, or
+        (counts, kept, indices, values) for sparse blocks."""
+        _, _, q, k = part.shape
+        out = {}
+        for data, (h0, h1), size, nnz in self.block_chunks(run, record, part, layer, heads):
+            raw = payload.decompress(data, size, "layer %d heads %d-%d" % (layer, h0, h1 - 1))
+            if nnz is None:
+                out[h0] = (np.frombuffer(raw, dtype=precisions.dtype(part.precision)).reshape(h1 - h0, q, k) if stored
+                           else blocks.decode_dense(raw, h1 - h0, q, k, part.precision))
+            else:
+                out[h0] = blocks.decode_sparse(raw, h1 - h0, q, k, nnz, part.precision, stored=stored)
+        return out
+
+    def _check_heads(self, part, heads):
+        n_heads = part.shape[1]
         if heads is not None and not all(0 <= h < n_heads for h in heads):
             raise NotFound("heads %s are out of range (0..%d)" % (list(heads), n_heads - 1))
-        if record.version <= 1:
-            full = layers_v1.decode_layer(self.v1_blob(ctx, record, part, layer), part.shape, part.precision)
-            return full if heads is None else full[list(heads)]
-        decoded = {}
-        for data, (h0, h1), size in self.block_chunks(run, record, part, layer, heads):
-            raw = payload.decompress(data, size, "layer %d heads %d-%d" % (layer, h0, h1 - 1))
-            decoded[h0] = blocks.decode_dense(raw, h1 - h0, q, k, part.precision)
-        if heads is None:
-            return np.concatenate([decoded[h0] for h0 in sorted(decoded)])
+        return list(range(n_heads)) if heads is None else list(heads)
+
+    def _gather(self, part, decoded, heads, per_head):
         head_block = part.layout["head_block"]
-        return np.stack([decoded[h - h % head_block][h % head_block] for h in heads])
+        return np.stack([per_head(decoded[h - h % head_block], h % head_block) for h in heads])
+
+    def layer(self, ctx, run, record, part, layer, heads=None, stored=False):
+        """`[len(heads), q, k]` of one layer (every head by default): float32 weights, or the
+        stored values (`stored=True`: the precision's dtype); sparse records densified."""
+        wanted = self._check_heads(part, heads)
+        if record.version <= 1:
+            self._check_layer(part, layer)
+            blob = self.v1_blob(ctx, record, part, layer)
+            if stored:
+                raw = layers_v1.inflate_layer(blob, part.shape, part.precision)
+                full = np.frombuffer(raw, dtype=precisions.dtype(part.precision)).reshape(part.shape[1:])
+            else:
+                full = layers_v1.decode_layer(blob, part.shape, part.precision)
+            return full if heads is None else full[wanted]
+        decoded = self._decoded(run, record, part, layer, wanted, stored)
+        _, _, q, k = part.shape
+        if part.encoding == "sparse":
+            dense = {h0: blocks.densify(c, i, v, c.shape[0], q, k) for h0, (c, _, i, v) in decoded.items()}
+            return self._gather(part, dense, wanted, lambda block, h: block[h])
+        return self._gather(part, decoded, wanted, lambda block, h: block[h])
+
+    def kept_mass(self, run, record, part, layer, heads=None):
+        """Float32 `[len(heads), q]`: the weight each query row kept (sparse records; before
+        quantising); None for dense records, which keep every weight."""
+        if part.encoding != "sparse":
+            return None
+        wanted = self._check_heads(part, heads)
+        decoded = self._decoded(run, record, part, layer, wanted, False)
+        return self._gather(part, decoded, wanted, lambda block, h: block[1][h])
+
+    def sparse_layer(self, run, record, part, layer):
+        """[((first head, end head), counts, kept, indices, float32 weights)] of each block of a
+        sparse layer, as stored (counts and kept `[heads, q]`; indices ascending within rows)."""
+        if part.encoding != "sparse":
+            raise NotFound("the record is dense: read it with layer()")
+        decoded = self._decoded(run, record, part, layer, None, False)
+        head_block = part.layout["head_block"]
+        return [((h0, min(part.shape[1], h0 + head_block)),) + tuple(decoded[h0]) for h0 in sorted(decoded)]
 
     def attention(self, ctx, run, record, part):
         """Float32 `[layers, heads, q, k]` of a whole part."""

@@ -21,6 +21,7 @@ import google_crc32c
 from tensorboard.compat.proto import event_pb2
 
 from tb_attention.format.payload import PayloadFile
+from tb_attention.writing.threads import lower_thread_priority
 
 logger = logging.getLogger(__name__)
 
@@ -55,22 +56,10 @@ def event_file_name(now=None, ident=None):
     return "events.out.tfevents.0000000000.tb_attention." + (ident or writer_id(now))
 
 
-def _lower_thread_priority():
-    """Let training threads win the CPU: encoding only needs to finish eventually.
-
-    On Linux a thread is a task of its own, so setpriority on its native id renices just this
-    thread. Elsewhere (or without permission) the thread keeps the process's priority.
-    """
-    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except OSError:
-        pass
-
-
 # A payload file is closed and a new one started once it holds this much (a record never spans two).
 PAYLOAD_FILE_BYTES = 64 << 20
+# Queued records may hold this much host memory (encoded GPU or numpy layers) before add_attention waits.
+MAX_PENDING_BYTES = 1 << 30
 _STOP = object()
 _live_writers = weakref.WeakSet()
 
@@ -98,6 +87,8 @@ class AttentionEventWriter:
         self._error = None
         self._closed = False
         self._lock = threading.Lock()
+        self._pending_bytes = 0
+        self._pending_done = threading.Condition()
         self._write_event(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
         self._file.flush()
         self._thread = threading.Thread(target=self._run, name="tb-attention-writer", daemon=True)
@@ -114,12 +105,24 @@ class AttentionEventWriter:
         parent's thread does not exist in the child)."""
         return not self._closed and self.pid == os.getpid()
 
-    def submit(self, job):
+    def submit(self, job, nbytes=0):
+        """Queue a job that holds `nbytes` of host memory until written; wait while the queued
+        jobs already hold MAX_PENDING_BYTES (logging faster than the disk must not fill RAM)."""
+        with self._pending_done:
+            while self._pending_bytes and self._pending_bytes + nbytes > MAX_PENDING_BYTES and self._thread.is_alive():
+                self._pending_done.wait(0.5)
+            self._pending_bytes += nbytes
         # Under the lock: a job can never land behind close()'s stop marker and be dropped.
         with self._lock:
             if not self.usable:
+                self._release(nbytes)
                 raise ValueError("the attention writer for %s is closed" % self.logdir)
-            self._queue.put(job)
+            self._queue.put((job, nbytes))
+
+    def _release(self, nbytes):
+        with self._pending_done:
+            self._pending_bytes -= nbytes
+            self._pending_done.notify_all()
 
     def _write_event(self, event):
         data = memoryview(frame_record(event.SerializeToString()))
@@ -127,16 +130,17 @@ class AttentionEventWriter:
             data = data[self._file.write(data):]
 
     def _run(self):
-        _lower_thread_priority()
+        lower_thread_priority()
         while True:
-            job = self._queue.get()
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if isinstance(item, threading.Event):  # a flush marker
+                self._file.flush()
+                item.set()
+                continue
+            job, nbytes = item
             try:
-                if job is _STOP:
-                    return
-                if isinstance(job, threading.Event):  # a flush marker
-                    self._file.flush()
-                    job.set()
-                    continue
                 payload = self._payload_file()
                 written = payload.tell()
                 event = job(payload)
@@ -152,6 +156,9 @@ class AttentionEventWriter:
             except BaseException as e:  # keep the thread alive: later records still get written
                 logger.exception("tb_attention: failed to write an attention record")
                 self._error = e
+            finally:
+                self._release(nbytes)
+                job = item = None  # the record's captured data goes now, not with the next record
 
     def _payload_file(self):
         if self._payload is None:

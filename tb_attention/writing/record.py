@@ -1,25 +1,33 @@
-"""Building one v2 record on the writer thread: each part's layers go to the payload file as
-blocks of heads (and thumbnails), then the index event that points to them is returned."""
+"""Building one v2 record on the writer thread: each part's encoded blocks go to the payload file
+(with each layer's thumbnails), then the index event that points to them is returned."""
 
 from tb_attention.format import blocks, header as headers, summary
+from tb_attention.format.scores import scores_to_json
 
 
-def write_part_payload(payload_file, part, attention):
-    """Append `attention` ([layers, heads, q, k] float) to the payload file; `part` (a header
-    part) gets its block and thumbnail tables."""
-    _, heads, q, k = attention.shape
-    head_block = blocks.heads_per_block(heads, q, k, part["precision"])
-    part["head_block"] = head_block
-    part["blocks"] = []
-    thumbnails = []
-    for layer in attention:
-        part["blocks"].append([
-            payload_file.append(blocks.encode_dense(layer[h0:h1], part["precision"]))
-            for h0, h1 in blocks.block_ranges(heads, head_block)
-        ])
-        thumbnails.append(payload_file.append(blocks.encode_thumbnails(layer)))
-    part["thumbnails"] = {"size": list(blocks.thumbnail_shape(q, k)), "chunks": thumbnails}
-    return part
+def write_part(payload_file, captured):
+    """Append a CapturedPart's blocks to the payload file; its header part."""
+    part, plan = captured.part, captured.plan
+    table, nnz, thumbnails = [], [], []
+    for _, row in captured.encoded_blocks():
+        table.append([payload_file.append_compressed(block.chunk) for block in row])
+        nnz.append([block.nnz for block in row])
+        thumbnails.append(payload_file.append(b"".join(block.thumbnails for block in row)))
+    scores = captured.patterns()
+    header = headers.make_part(
+        part.kind, plan.shape, plan.precision, part.tokens, part.key_tokens, part.sentence_b_start,
+        None if scores is None else scores_to_json(scores),
+        layer_ids=plan.layer_ids if len(plan.layer_ids) != part.shape[0] else None,
+        head_ids=plan.head_ids if len(plan.head_ids) != part.shape[1] else None,
+    )
+    header["head_block"] = captured.ranges[0][1] - captured.ranges[0][0]
+    header["blocks"] = table
+    header["thumbnails"] = {"size": list(blocks.thumbnail_shape(plan.queries, plan.keys)), "chunks": thumbnails}
+    if plan.sparse:
+        header["encoding"] = "sparse"
+        header["sparse"] = {"top_k": plan.top_k, "top_mass": plan.top_mass}
+        header["nnz"] = nnz
+    return header, scores
 
 
 def index_event(payload_file, tag, step, wall_time, parts, scalars=None):

@@ -8,9 +8,7 @@ import time
 
 import numpy as np
 
-from tb_attention.format import header as headers
-from tb_attention.format.precision import check_precision
-from tb_attention.writing import inputs
+from tb_attention.writing import inputs, plan
 from tb_attention.writing.event_file import AttentionEventWriter
 
 logger = logging.getLogger(__name__)
@@ -120,17 +118,6 @@ def distributed_rank():
 SCALAR_PATTERNS = ("previous_token", "next_token", "same_token", "word_pieces", "delimiter", "self")
 
 
-def _compute_patterns(attention, tokens, key_tokens, sentence_b_start, special_tokens):
-    """Pattern scores, or None: a failure here must never cost the attention itself."""
-    from tb_attention.analysis import scoring
-
-    try:
-        return scoring.compute_patterns(attention, tokens, key_tokens, sentence_b_start, special_tokens)
-    except Exception:
-        logger.exception("tb_attention: pattern scores failed; attention is logged without them")
-        return None
-
-
 def _pattern_scalars(tag, scores):
     """`{"<tag>/patterns/<metric>_max": strongest head's score}` for the Scalars tab."""
     out = {}
@@ -139,6 +126,17 @@ def _pattern_scalars(tag, scores):
         if values is not None and np.isfinite(values).any():
             out["%s/patterns/%s_max" % (tag, name)] = float(np.nanmax(values))
     return out
+
+
+def _scorer(part, part_plan, special):
+    """A PatternScorer for the stored layers and heads of one part, or None if it cannot be made."""
+    from tb_attention.analysis.scoring import PatternScorer
+
+    try:
+        return PatternScorer(part_plan.shape, part.tokens, part.key_tokens, part.sentence_b_start, special, threads=1)
+    except Exception:  # a failure here must never cost the attention itself
+        logger.exception("tb_attention: pattern scores failed; attention is logged without them")
+        return None
 
 
 def add_attention(
@@ -154,6 +152,11 @@ def add_attention(
     key_attention_mask=None,
     example=0,
     precision="uint8",
+    layers=None,
+    heads=None,
+    top_k=None,
+    top_mass=None,
+    max_bytes=plan.DEFAULT_MAX_BYTES,
     walltime=None,
     max_tokens=inputs.DEFAULT_MAX_TOKENS,
     all_ranks=False,
@@ -173,11 +176,16 @@ def add_attention(
       global_step: non-negative int (None means 0, as in SummaryWriter).
       sentence_b_start: index of the first token of sentence B, as in bertviz.
       key_tokens: key tokens for cross-attention (q != k).
-      attention_mask: 1/0 per position (or `[batch, seq]`); padded positions are dropped
-        (query rows, and key columns for self-attention).
+      attention_mask: 1/0 per position (or `[batch, seq]`); padded positions are dropped.
       key_attention_mask: for cross-attention, 1/0 per key position (the encoder's padding).
       example: which row of the batch to log.
       precision: "uint8" (max abs error 1/510, default), "float16" or "float32".
+      layers, heads: log only these layers / heads (the model's numbers; default all).
+      top_k: store only the top_k strongest keys of each query row (sparse), with the weight
+        each row kept; top_mass: the fewest keys holding that share of each row (at most top_k).
+      max_bytes: the most a record may hold before compression (default 256 MiB). A dense
+        record above it is stored sparse instead (the strongest keys per query, as many as
+        fit), which is logged; an explicit top_k/top_mass above it raises. None: no limit.
       walltime: seconds since the epoch (default: now).
       max_tokens: refuse longer sequences unless raised (they are large to store and draw).
       special_tokens: token texts counted as delimiters by the pattern scores (default: the
@@ -187,45 +195,50 @@ def add_attention(
       all_ranks: under torch.distributed only rank 0 writes by default (other ranks validate and
         return); with True every rank writes, into a run of its own, `<logdir>/rank<k>`.
 
-    Only validation and one copy happen on the caller's thread; encoding, compression and disk
-    writes run in the background. Raises ValueError/TypeError for bad input, logging nothing.
+    On the caller's thread the input is checked (every stored weight, on its own device) and
+    GPU tensors are encoded on the GPU; CPU tensors are read by background threads, encoded,
+    compressed and written there (see docs/format.md). Raises ValueError/TypeError for bad
+    input, logging nothing.
     """
+    step, wall_time = _check_call(tag, global_step, walltime)
+    part = inputs.describe(
+        attention, tokens, key_tokens=key_tokens, sentence_b_start=sentence_b_start, attention_mask=attention_mask,
+        key_attention_mask=key_attention_mask, example=example, max_tokens=max_tokens,
+    )
+    _log_parts(writer, tag, step, wall_time, [part], dict(precision=precision, layers=layers, heads=heads, top_k=top_k,
+               top_mass=top_mass, max_bytes=max_bytes), all_ranks, special_tokens, pattern_scalars)
+
+
+def _check_call(tag, global_step, walltime):
     if not isinstance(tag, str) or not tag:
         raise TypeError("tag must be a non-empty str, got %r" % (tag,))
     inputs.check_text(tag, "tag")
-    check_precision(precision)
     step = inputs.check_step(global_step)
     walltime = inputs.check_walltime(walltime)
-    wall_time = time.time() if walltime is None else walltime
-    array, tokens, key_tokens, sentence_b_start = inputs.prepare(
-        attention,
-        tokens,
-        key_tokens=key_tokens,
-        sentence_b_start=sentence_b_start,
-        attention_mask=attention_mask,
-        key_attention_mask=key_attention_mask,
-        example=example,
-        max_tokens=max_tokens,
-    )
+    return step, time.time() if walltime is None else walltime
+
+
+def _log_parts(writer, tag, step, wall_time, parts, storage, all_ranks, special_tokens, pattern_scalars):
+    """Plan, check and capture the parts of one record, then queue it for the writer thread."""
+    from tb_attention.writing.capture import CapturedPart
+    from tb_attention.writing.record import index_event, write_part
+
+    plans = plan.plan_record(parts, what="%s at step %d" % (tag, step), **storage)
+    special = None if special_tokens is None else [str(t) for t in special_tokens]
+    captured = [CapturedPart(p, pp, None).check() for p, pp in zip(parts, plans)]
     rank = distributed_rank()
     if rank is not None and rank != 0 and not all_ranks:
-        return
+        return  # checked like every rank's input; only rank 0 writes
+    for c in captured:
+        c.scorer = _scorer(c.part, c.plan, special)
+        c.capture()
     if rank is not None and all_ranks:
         writer = os.path.join(_logdir_of(writer), "rank%d" % rank)
     event_writer = event_writer_for(writer)
 
-    special = None if special_tokens is None else [str(t) for t in special_tokens]
-
     def build_event(payload_file):
-        from tb_attention.format.scores import scores_to_json
-        from tb_attention.writing.record import index_event, write_part_payload
+        written = [write_part(payload_file, c) for c in captured]
+        scalars = _pattern_scalars(tag, written[0][1]) if pattern_scalars else None
+        return index_event(payload_file, tag, step, wall_time, [h for h, _ in written], scalars)
 
-        scores = _compute_patterns(array, tokens, key_tokens, sentence_b_start, special)
-        stored = None if scores is None else scores_to_json(scores)
-        kind = "self" if key_tokens is None else "cross"
-        part = headers.make_part(kind, array.shape, precision, tokens, key_tokens, sentence_b_start, stored)
-        write_part_payload(payload_file, part, array)
-        scalars = _pattern_scalars(tag, scores) if pattern_scalars else None
-        return index_event(payload_file, tag, step, wall_time, [part], scalars)
-
-    event_writer.submit(build_event)
+    event_writer.submit(build_event, sum(c.nbytes for c in captured))

@@ -1,0 +1,97 @@
+"""One layer of a record, encoded for its payload: blocks of heads (dense in the precision, or
+sparse: the strongest keys per row) and thumbnails. In numpy for CPU inputs (on the writer's
+background threads), in torch on the tensor's own device for GPU inputs, so a GPU layer reaches
+the host only in its stored form."""
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from tb_attention.format import blocks, precision as precisions
+from tb_attention.format.payload import compress
+
+
+@dataclasses.dataclass
+class EncodedBlock:
+    """One block of heads of one layer, encoded: its payload chunk (compressed here, on the
+    encoding threads), the weights a sparse block keeps, and the block's raw thumbnails
+    (float16 [heads, rows, cols])."""
+
+    chunk: bytes
+    nnz: Optional[int]
+    thumbnails: bytes
+
+    @property
+    def nbytes(self):
+        return len(self.chunk) + len(self.thumbnails)
+
+
+def head_block(plan):
+    """Heads per block: dense blocks stay under the block bound, sparse ones follow the same
+    split (their size depends on the weights)."""
+    _, heads, q, k = plan.shape
+    return blocks.heads_per_block(heads, q, k, plan.precision)
+
+
+def encode_numpy(weights, plan):
+    """EncodedBlock of float32 `[heads, q, k]` (one block of the plan's heads of one layer)."""
+    k = weights.shape[2]
+    if plan.sparse:
+        counts, kept, indices, values = blocks.select_keys(weights, plan.top_k, plan.top_mass)
+        return EncodedBlock(compress(blocks.encode_sparse(counts, kept, indices, values, k, plan.precision)),
+                            int(indices.size), blocks.encode_thumbnails(weights))
+    return EncodedBlock(compress(blocks.encode_dense(weights, plan.precision)), None, blocks.encode_thumbnails(weights))
+
+
+def _quantize_torch(x, precision):
+    import torch
+
+    if precision == "uint8":
+        return (x.float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return x.to(torch.float16 if precision == "float16" else torch.float32)
+
+
+def _select_torch(x, top_k, top_mass):
+    """blocks.select_keys in torch, on x's device; results as numpy."""
+    import torch
+
+    heads, q, k = x.shape
+    rows = x.float().reshape(heads * q, k)
+    limit = k if top_k is None else min(int(top_k), k)
+    if top_mass is None:
+        values, indices = torch.topk(rows, limit, dim=1, sorted=False)
+        keep = values > 0
+    else:
+        values, indices = torch.sort(rows, dim=1, descending=True, stable=True)
+        values, indices = values[:, :limit], indices[:, :limit]
+        before = torch.cumsum(values, dim=1, dtype=torch.float64) - values
+        keep = (before < top_mass * rows.sum(dim=1, dtype=torch.float64)[:, None]) & (values > 0)
+    # Row-major, ascending key index within each row (as the numpy path), kept entries only.
+    order = torch.argsort(torch.where(keep, indices, k), dim=1)
+    indices, values, keep = (t.gather(1, order) for t in (indices, values, keep))
+    counts = keep.sum(dim=1)
+    kept = (values.double() * keep).sum(dim=1)
+    return (counts.cpu().numpy(), kept.float().cpu().numpy(), indices[keep].cpu().numpy(),
+            values[keep].cpu().numpy())
+
+
+def _thumbnails_torch(x):
+    import torch
+
+    heads, q, k = x.shape
+    rows, cols = blocks.thumbnail_shape(q, k)
+    pooled = torch.nn.functional.adaptive_max_pool2d(x.float()[None], (rows, cols))[0]
+    return pooled.to(torch.float16).cpu().numpy().astype(blocks.THUMBNAIL_DTYPE).tobytes()
+
+
+def encode_torch(x, plan):
+    """EncodedBlock of a torch tensor `[heads, q, k]` on any device, encoded there."""
+    k = x.shape[2]
+    if plan.sparse:
+        counts, kept, indices, values = _select_torch(x, plan.top_k, plan.top_mass)
+        raw, nnz = blocks.encode_sparse(counts, kept, indices, values, k, plan.precision), int(indices.size)
+    else:
+        stored = _quantize_torch(x, plan.precision).cpu().numpy()
+        raw, nnz = np.ascontiguousarray(stored, dtype=precisions.dtype(plan.precision)).tobytes(), None
+    return EncodedBlock(compress(raw), nnz, _thumbnails_torch(x))

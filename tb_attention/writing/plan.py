@@ -1,0 +1,124 @@
+"""What a record will store, decided before any weight is copied: which layers and heads, dense
+or sparse, and what that costs; over the byte budget the writer stores the strongest keys per
+query instead (and says so), or refuses with the options (docs/format.md, "Long inputs")."""
+
+import dataclasses
+import logging
+import numbers
+from typing import List, Optional
+
+from tb_attention.format import blocks, precision as precisions
+
+logger = logging.getLogger("tb_attention")
+
+# The most bytes (before compression) one record may hold unless the caller says otherwise: a
+# few hundred MB is what a busy training host can spare for a moment, and what a panel can read.
+DEFAULT_MAX_BYTES = 256 << 20
+
+
+@dataclasses.dataclass
+class PartPlan:
+    layer_ids: List[int]  # the input's layers to store, in order
+    head_ids: List[int]  # the input's heads to store
+    queries: int
+    keys: int
+    precision: str
+    top_k: Optional[int] = None  # sparse: at most this many keys per query row
+    top_mass: Optional[float] = None  # sparse: the fewest keys holding this share of each row
+
+    @property
+    def sparse(self):
+        return self.top_k is not None or self.top_mass is not None
+
+    @property
+    def shape(self):
+        return (len(self.layer_ids), len(self.head_ids), self.queries, self.keys)
+
+    def dense_bytes(self):
+        layers, heads, q, k = self.shape
+        return layers * blocks.dense_nbytes(heads, q, k, self.precision)
+
+    def stored_bytes(self):
+        """What the record holds before compression (sparse: at most, with every row full)."""
+        if not self.sparse:
+            return self.dense_bytes()
+        layers, heads, q, k = self.shape
+        per_row = k if self.top_k is None else min(self.top_k, k)
+        return layers * blocks.sparse_nbytes(heads, q, k, heads * q * per_row, self.precision)
+
+
+def _subset(ids, count, name):
+    """Sorted distinct indices of `ids` (None: all `count`), each in range."""
+    if ids is None:
+        return list(range(count))
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise TypeError("%s must be a list of ints, got %r" % (name, ids))
+    values = list(ids)
+    if not values or any(isinstance(i, bool) or not isinstance(i, numbers.Integral) for i in values):
+        raise ValueError("%s must be a non-empty list of ints, got %r" % (name, ids))
+    bad = [int(i) for i in values if not 0 <= int(i) < count]
+    if bad:
+        raise ValueError("%s %s are out of range: the attention has %d (0..%d)" % (name, bad, count, count - 1))
+    if len(set(int(i) for i in values)) != len(values):
+        raise ValueError("%s repeats an index: %r" % (name, ids))
+    return sorted(int(i) for i in values)
+
+
+def _check_sparsity(top_k, top_mass):
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
+        raise ValueError("top_k must be a positive int (keys kept per query), got %r" % (top_k,))
+    if top_mass is not None and (
+        isinstance(top_mass, bool) or not isinstance(top_mass, numbers.Real) or not 0 < top_mass <= 1
+    ):
+        raise ValueError("top_mass must be a share of each row's weight in (0, 1], got %r" % (top_mass,))
+
+
+def _check_budget(max_bytes):
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 1):
+        raise ValueError("max_bytes must be a positive int (bytes) or None (no limit), got %r" % (max_bytes,))
+
+
+def _fitting_top_k(plans, max_bytes):
+    """The largest power of two `k` whose sparse records of these parts fit in max_bytes, or None."""
+    best, k = None, 1
+    widest = max(p.keys for p in plans)
+    while k <= widest:
+        trial = [dataclasses.replace(p, top_k=k, top_mass=None) for p in plans]
+        if sum(p.stored_bytes() for p in trial) > max_bytes:
+            break
+        best, k = k, 2 * k
+    return best
+
+
+def _mb(n):
+    return "%.0f MB" % (n / 1e6) if n >= 1e7 else "%.1f MB" % (n / 1e6)
+
+
+def plan_record(parts, precision, layers=None, heads=None, top_k=None, top_mass=None, max_bytes=DEFAULT_MAX_BYTES,
+                what="attention"):
+    """A PartPlan per PartInput; raises ValueError when the record cannot fit max_bytes."""
+    precisions.check_precision(precision)
+    _check_sparsity(top_k, top_mass)
+    _check_budget(max_bytes)
+    plans = [
+        PartPlan(_subset(layers, p.shape[0], "layers"), _subset(heads, p.shape[1], "heads"), p.shape[2], p.shape[3],
+                 precision, top_k, top_mass)
+        for p in parts
+    ]
+    total = sum(p.stored_bytes() for p in plans)
+    if max_bytes is None or total <= max_bytes:
+        return plans
+    options = ("pass layers= or heads= to log a subset, a smaller top_k=, a coarser precision, "
+               "or max_bytes=None to store it all")
+    if top_k is not None or top_mass is not None:
+        raise ValueError("%s would hold %s, over max_bytes=%s even sparse: %s" % (what, _mb(total), _mb(max_bytes), options))
+    fitting = _fitting_top_k(plans, max_bytes)
+    if fitting is None:
+        raise ValueError("%s would hold %s (over max_bytes=%s), and keeping one key per query still does not fit: %s"
+                         % (what, _mb(total), _mb(max_bytes), options))
+    sparse = [dataclasses.replace(p, top_k=fitting) for p in plans]
+    logger.warning(
+        "tb_attention: %s would hold %s dense, over max_bytes=%s: storing the %d strongest keys per query "
+        "instead (sparse, at most %s, each row's kept weight recorded); pass top_k=, layers=, heads= or "
+        "max_bytes=None to choose", what, _mb(total), _mb(max_bytes), fitting, _mb(sum(p.stored_bytes() for p in sparse)))
+    return sparse
