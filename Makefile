@@ -39,6 +39,9 @@ bench: setup browser
 	$(PY) bench/write.py
 	$(PY) bench/render.py
 	$(PY) bench/many_steps.py
+	$(PY) bench/serving.py
+	$(PY) bench/compression.py
+	$(PY) bench/write_llm.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -89,7 +89,7 @@ def bench_tokens(tokenizer, model, n_tokens, repeat):
         writer.close()
         (record,) = tb_attention.read_attention(d, run="ours", tag="probe", step=0)
         max_err = float(np.abs(record.attention - reference).max())
-        ours_bytes = dir_bytes(os.path.join(d, "ours"), "tb_attention")
+        ours_bytes = dir_bytes(os.path.join(d, "ours"))  # index and payload files (and an empty scalars file)
         per_record = ours_bytes / (2 * repeat + 1)  # warm-up + probe + end_to_end records
 
         image_writer = SummaryWriter(os.path.join(d, "images"))

@@ -43,6 +43,13 @@ def thumbnail_shape(q, k, size=THUMBNAIL):
     return min(q, size), min(k, size)
 
 
+def stores_thumbnails(q, k, precision):
+    """Whether a record keeps thumbnails: only when they are small beside the layer (a sixteenth
+    or less); shorter records cost more as thumbnails, and readers pool their layers instead."""
+    rows, cols = thumbnail_shape(q, k)
+    return 16 * rows * cols * THUMBNAIL_DTYPE.itemsize <= q * k * precisions.dtype(precision).itemsize
+
+
 def pool_bins(n, bins):
     """[(start, end)] of each pooled cell along an axis of n: torch's adaptive pooling bins
     (floor(i n / bins) to ceil((i + 1) n / bins)), so every writer path pools alike."""

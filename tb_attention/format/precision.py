@@ -40,12 +40,10 @@ def quantize(weights, precision):
     which bounds the error by half a level, 1/510)."""
     target = dtype(precision)
     if precision == "uint8":
-        quantized = np.empty(weights.shape, dtype=target)
         scaled = np.multiply(weights, 255.0, dtype=np.float32)
         np.rint(scaled, out=scaled)
         np.clip(scaled, 0, 255, out=scaled)
-        quantized[...] = scaled
-        return quantized
+        return scaled.astype(target)
     return np.ascontiguousarray(weights, dtype=target)
 
 

@@ -119,7 +119,9 @@ def _mask_indices(attention_mask, length, example, axis="query"):
 
 def _bf16_to_float32(bits):
     """float32 of bfloat16 bit patterns (uint16): the top half of the float32 (numpy, no torch threads)."""
-    return (bits.astype(np.uint32) << 16).view(np.float32)
+    wide = bits.astype(np.uint32)
+    np.left_shift(wide, 16, out=wide)
+    return wide.view(np.float32)
 
 
 @dataclasses.dataclass
@@ -153,7 +155,11 @@ class PartInput:
         or a small copy, as the input's own type and device."""
         x = self.views[index]
         if heads is not None and list(heads) != list(range(self.shape[1])):
-            x = x[list(heads)] if not self.torch else x[heads]
+            heads = list(heads)
+            if heads == list(range(heads[0], heads[-1] + 1)):
+                x = x[heads[0]:heads[-1] + 1]  # a run of heads: a view, no copy
+            else:
+                x = x[heads]
         if self.keep_q is not None:
             rows = self.keep_q if not self.torch else _index(self.keep_q, x)
             x = x[:, rows]

@@ -20,11 +20,11 @@ class EncodedBlock:
 
     chunk: bytes
     nnz: Optional[int]
-    thumbnails: bytes
+    thumbnails: Optional[bytes]  # None when the record keeps none (blocks.stores_thumbnails)
 
     @property
     def nbytes(self):
-        return len(self.chunk) + len(self.thumbnails)
+        return len(self.chunk) + len(self.thumbnails or b"")
 
 
 def head_block(plan):
@@ -34,14 +34,20 @@ def head_block(plan):
     return blocks.heads_per_block(heads, q, k, plan.precision)
 
 
+def _thumbnails(weights, plan, encode):
+    _, q, k = weights.shape
+    return encode(weights) if blocks.stores_thumbnails(q, k, plan.precision) else None
+
+
 def encode_numpy(weights, plan):
     """EncodedBlock of float32 `[heads, q, k]` (one block of the plan's heads of one layer)."""
     k = weights.shape[2]
+    thumbnails = _thumbnails(weights, plan, blocks.encode_thumbnails)
     if plan.sparse:
         counts, kept, indices, values = blocks.select_keys(weights, plan.top_k, plan.top_mass)
         return EncodedBlock(compress(blocks.encode_sparse(counts, kept, indices, values, k, plan.precision)),
-                            int(indices.size), blocks.encode_thumbnails(weights))
-    return EncodedBlock(compress(blocks.encode_dense(weights, plan.precision)), None, blocks.encode_thumbnails(weights))
+                            int(indices.size), thumbnails)
+    return EncodedBlock(compress(blocks.encode_dense(weights, plan.precision)), None, thumbnails)
 
 
 def _quantize_torch(x, precision):
@@ -94,4 +100,4 @@ def encode_torch(x, plan):
     else:
         stored = _quantize_torch(x, plan.precision).cpu().numpy()
         raw, nnz = np.ascontiguousarray(stored, dtype=precisions.dtype(plan.precision)).tobytes(), None
-    return EncodedBlock(compress(raw), nnz, _thumbnails_torch(x))
+    return EncodedBlock(compress(raw), nnz, _thumbnails(x, plan, _thumbnails_torch))

@@ -12,7 +12,8 @@ def write_part(payload_file, captured):
     for _, row in captured.encoded_blocks():
         table.append([payload_file.append_compressed(block.chunk) for block in row])
         nnz.append([block.nnz for block in row])
-        thumbnails.append(payload_file.append(b"".join(block.thumbnails for block in row)))
+        if row[0].thumbnails is not None:
+            thumbnails.append(payload_file.append(b"".join(block.thumbnails for block in row)))
     scores = captured.patterns()
     header = headers.make_part(
         part.kind, plan.shape, plan.precision, part.tokens, part.key_tokens, part.sentence_b_start,
@@ -22,7 +23,8 @@ def write_part(payload_file, captured):
     )
     header["head_block"] = captured.ranges[0][1] - captured.ranges[0][0]
     header["blocks"] = table
-    header["thumbnails"] = {"size": list(blocks.thumbnail_shape(plan.queries, plan.keys)), "chunks": thumbnails}
+    if thumbnails:
+        header["thumbnails"] = {"size": list(blocks.thumbnail_shape(plan.queries, plan.keys)), "chunks": thumbnails}
     if plan.sparse:
         header["encoding"] = "sparse"
         header["sparse"] = {"top_k": plan.top_k, "top_mass": plan.top_mass}

@@ -6,6 +6,8 @@ import queue
 import threading
 from concurrent.futures import Future
 
+# The lowest priority: on a busy CPU the scheduler gives these threads what training leaves.
+NICE = 19
 _pool_lock = threading.Lock()
 _pool = None
 
@@ -19,7 +21,7 @@ def lower_thread_priority():
     if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
         return
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
     except OSError:
         pass
 
