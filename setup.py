@@ -43,6 +43,7 @@ setup(
         "s3": ["s3fs>=2023.1"],
         "gcs": ["gcsfs>=2023.1"],
         "transformers": ["torch>=2.0", "transformers>=4.40", "accelerate>=0.26"],
+        "lightning": ["torch>=2.0", "lightning>=2.2"],
         "test": [
             "pytest>=7",
             "pytest-xdist>=3",
@@ -54,6 +55,10 @@ setup(
             "moto[server]>=5",
             "boto3>=1.28",
             "s3fs>=2023.1",
+            "lightning>=2.2",
+            "peft>=0.10",
+            "trl>=0.20",
+            "datasets>=2.18",
         ],
     },
     entry_points={"tensorboard_plugins": ["tb_attention = tb_attention.serving.plugin:AttentionLoader"]},

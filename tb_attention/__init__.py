@@ -21,7 +21,12 @@ _EXPORTS = {
     "AttentionRecord": "tb_attention.reader",
     "head_patterns": "tb_attention.analysis.scoring",
     "label_heads": "tb_attention.analysis.labels",
+    "attention_rollout": "tb_attention.analysis.rollout",
+    "attention_flow": "tb_attention.analysis.flow",
+    "formed_heads": "tb_attention.analysis.formed",
+    "induction_probe": "tb_attention.analysis.probes",
     "AttentionCallback": "tb_attention.integrations.trainer",
+    "ProbeLogger": "tb_attention.integrations.probe_logger",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -258,7 +258,7 @@ def test_sdpa_model_that_cannot_switch_gets_a_clear_error(minilm, tmp_path):
         callback.on_train_begin(args, _state(), TrainerControl(), model=_KernelOnly(inner))
 
 
-def test_encoder_decoder_model_gets_a_clear_error(minilm, tmp_path):
+def test_a_single_text_for_an_encoder_decoder_model_gets_a_clear_error(minilm, tmp_path):
     from transformers import BartConfig, BartForConditionalGeneration, TrainerControl, TrainingArguments
 
     tokenizer, _ = minilm
@@ -266,7 +266,7 @@ def test_encoder_decoder_model_gets_a_clear_error(minilm, tmp_path):
                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16)
     callback = tb_attention.AttentionCallback(tokenizer, PROBES, log_dir=tmp_path)
     args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True)
-    with pytest.raises(ValueError, match="encoder-decoder.*add_attention"):
+    with pytest.raises(ValueError, match=r"an encoder-decoder model reads \(source, target\) pairs"):
         callback.on_train_begin(args, _state(), TrainerControl(), model=BartForConditionalGeneration(config))
 
 
@@ -277,7 +277,8 @@ def test_encoder_decoder_model_gets_a_clear_error(minilm, tmp_path):
         ("I went to the store.", {}, TypeError, "probes must be a list"),
         ([("only one sentence",)], {}, TypeError, "probe 0 is"),
         (["fine", ""], {}, TypeError, "probe 1 is ''"),
-        ([("a", 3)], {}, TypeError, "pair of non-empty strs"),
+        ([("a", 3)], {}, TypeError, r"pair of strs \(for an encoder-decoder model: \(source, target\)\)"),
+        ([[{"role": "user"}]], {}, TypeError, "list of chat messages"),
         ({"": "text"}, {}, TypeError, "probe names"),
         (["text"], {"every_n_steps": 0}, ValueError, "every_n_steps"),
         (["text"], {"precision": "int4"}, ValueError, "int4"),
@@ -291,15 +292,18 @@ def test_bad_arguments_are_named(minilm, probes, kwargs, error, message):
 
 
 def test_tags_from_text_and_names(minilm):
-    tokenizer, _ = minilm
+    from tb_attention.integrations.probes import encode
+
+    tokenizer, model = minilm
     listed = tb_attention.AttentionCallback(tokenizer, ["Same start here!", "Same start here?", (SEED_A, SEED_B)])
-    assert [p[0] for p in listed.probes] == [
+    assert [p.tag for p in listed.probes] == [
         "probe/same_start_here", "probe/same_start_here_2", "probe/i_went_to_the_store"]
     named = tb_attention.AttentionCallback(tokenizer, {"store": (SEED_A, SEED_B)}, tag_prefix="")
-    assert [p[0] for p in named.probes] == ["store"]
-    assert named.probes[0][2] == SEED_TOKENS and named.probes[0][3] == SEED_TOKENS.index("at")
+    assert [p.tag for p in named.probes] == ["store"]
+    inputs = encode(named.probes[0], tokenizer, model, 128)
+    assert inputs.log_kwargs == {"tokens": SEED_TOKENS, "sentence_b_start": SEED_TOKENS.index("at")}
     truncated = tb_attention.AttentionCallback(tokenizer, ["word " * 100], max_length=16)
-    assert len(truncated.probes[0][2]) == 16
+    assert len(encode(truncated.probes[0], tokenizer, model, 16).log_kwargs["tokens"]) == 16
 
 
 def test_importing_the_package_imports_neither_torch_nor_transformers():

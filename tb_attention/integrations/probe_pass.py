@@ -50,29 +50,56 @@ class _EvalMode:
             module.training = training
 
 
-def probe_attention(model, encoding):
-    """`outputs.attentions` (per layer, on CPU) of one tokenised probe, leaving `model` as it was."""
+def needs_every_rank(model):
+    """Whether a forward pass of `model` is a collective that every rank must run together.
+
+    Detected: FSDP (`FullyShardedDataParallel` modules), FSDP2 (`fully_shard`: `FSDPModule`
+    modules, DTensor parameters), tensor / sequence parallel (DTensor parameters) and DeepSpeed
+    ZeRO-3 (partitioned parameters carry `ds_id`). DDP and single-process models run alone."""
+    fsdp_types = []
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        fsdp_types.append(FullyShardedDataParallel)
+        from torch.distributed.fsdp import FSDPModule
+
+        fsdp_types.append(FSDPModule)
+    except ImportError:  # a torch without FSDP or FSDP2
+        pass
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:
+        DTensor = ()
+    if fsdp_types and any(isinstance(m, tuple(fsdp_types)) for m in model.modules()):
+        return True
+    return any(isinstance(p, DTensor) or hasattr(p, "ds_id") for p in model.parameters())
+
+
+_ATTENTIONS = {"encoder_attentions": "encoder_attention", "decoder_attentions": "decoder_attention",
+               "cross_attentions": "cross_attention"}
+
+
+def probe_attention(model, inputs):
+    """The attention of one tokenised probe (`ProbeInputs`), as add_attention's keyword
+    arguments (`attention=` or `encoder_attention=` ...), on the model's device; the model, its
+    kernels, its train/eval modes and the RNG are left exactly as they were."""
     config = getattr(model, "config", None)
-    if getattr(config, "is_encoder_decoder", False):
-        raise ValueError(
-            "AttentionCallback runs encoder or decoder-only models; %s is an encoder-decoder: log "
-            "its attention with tb_attention.add_attention(..., key_tokens=...) instead"
-            % type(model).__name__
-        )
     device = _device(model)
-    inputs = {name: tensor.to(device) for name, tensor in encoding.items()}
+    tensors = {name: tensor.to(device) for name, tensor in inputs.model_inputs.items()}
     # Save/restore only the generators this forward could touch: forking touches each device.
     devices = []
     if device.type == "cuda":
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices), torch.no_grad(), _EvalMode(model), _EagerAttention(model):
-        outputs = model(**inputs, output_attentions=True)
-        attentions = getattr(outputs, "attentions", None)
+        outputs = model(**tensors, output_attentions=True)
+    names = _ATTENTIONS if inputs.seq2seq else {"attentions": "attention"}
+    out = {}
+    for field, argument in names.items():
+        attentions = getattr(outputs, field, None)
         if not attentions or any(layer is None for layer in attentions):
             raise ValueError(
-                "%s returned no attention weights with output_attentions=True (attention "
-                "implementation %r computes none): load the model with "
-                'attn_implementation="eager"'
-                % (type(model).__name__, getattr(config, "_attn_implementation", None))
-            )
-        return tuple(layer.detach().to("cpu") for layer in attentions)
+                "%s returned no %s with output_attentions=True (attention implementation %r computes "
+                "none): load the model with attn_implementation=\"eager\""
+                % (type(model).__name__, field, getattr(config, "_attn_implementation", None)))
+        out[argument] = tuple(layer.detach() for layer in attentions)
+    return out

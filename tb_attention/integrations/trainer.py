@@ -13,8 +13,7 @@ import socket
 import torch
 from transformers import TrainerCallback
 
-from tb_attention.integrations.probe_pass import probe_attention
-from tb_attention.integrations.probes import tokenize_probes
+from tb_attention.integrations.probe_logger import ProbeLogger
 from tb_attention.writing import writer as _writer
 
 logger = logging.getLogger(__name__)
@@ -54,74 +53,56 @@ class AttentionCallback(TrainerCallback):
 
     It logs at the start of training (the pre-trained baseline), after every evaluation, after
     every checkpoint save, at the end of training and, with `every_n_steps`, every N optimizer
-    steps; at most once per step. Only the main process (`state.is_world_process_zero`) logs,
-    unless `all_ranks=True`.
+    steps; at most once per step. Only the main process (`state.is_world_process_zero`) writes,
+    unless `all_ranks=True`; when the model is sharded (FSDP, FSDP2, DeepSpeed ZeRO-3, tensor
+    parallel), every process runs the probe pass with it, as sharded forwards need.
 
     Args:
-      tokenizer: the model's tokenizer; the probes are tokenised once, here.
-      probes: texts and/or `(sentence_a, sentence_b)` pairs, tagged `<tag_prefix>/<slug of the
-        text>`; or a `{name: probe}` dict, tagged `<tag_prefix>/<name>`.
+      tokenizer: the model's tokenizer; each probe is tokenised once, for the model that reads it.
+      probes: texts, `(sentence_a, sentence_b)` pairs, chat messages (a list of
+        `{"role", "content"}` dicts, rendered with the tokenizer's chat template), token-id probes
+        (e.g. `tb_attention.induction_probe(...)`), or for an encoder-decoder model
+        `(source, target)` pairs (the target teacher-forced: encoder, decoder and cross attention
+        in one record); tagged `<tag_prefix>/<slug of the text>`, or a `{name: probe}` dict,
+        tagged `<tag_prefix>/<name>`.
       log_dir: where to write; default: Trainer's own TensorBoard run directory, so loss curves
         and attention share one run.
       every_n_steps: also log every N optimizer steps.
       tag_prefix: first part of every tag ("" for none).
       precision: "uint8" (max error 1/510), "float16" or "float32".
       max_length: probes are truncated to this many tokens.
-      all_ranks: in distributed training every process logs, each into a run of its own
+      all_ranks: in distributed training every process writes, each into a run of its own
         (`<log_dir>/rank<k>`, under rank 0's run directory); default: the main process only.
+      **storage: add_attention's long-input options (`layers`, `heads`, `top_k`, `top_mass`,
+        `max_bytes`), applied to every record.
 
     The model runs on its own device in eval mode under `torch.no_grad()`, with the RNG state
-    saved and restored and every module's train/eval mode put back, so training results are
-    exactly those without the callback. Encoder-decoder models are not supported here: log their
-    attention with `tb_attention.add_attention` (see `demo/model_families.py`).
+    saved and restored, every module's train/eval mode put back and SDPA/flash kernels switched
+    to eager attention for the probe pass only, so training results are exactly those without
+    the callback.
     """
 
-    def __init__(
-        self,
-        tokenizer,
-        probes,
-        *,
-        log_dir=None,
-        every_n_steps=None,
-        tag_prefix="probe",
-        precision="uint8",
-        max_length=128,
-        all_ranks=False,
-    ):
-        from tb_attention.format.precision import check_precision
-
-        check_precision(precision)
-        if every_n_steps is not None and (
-            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1
-        ):
-            raise ValueError("every_n_steps must be a positive int or None, got %r" % (every_n_steps,))
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-            raise ValueError("max_length must be an int >= 2, got %r" % (max_length,))
-        if not isinstance(tag_prefix, str):
-            raise TypeError("tag_prefix must be a str, got %r" % (tag_prefix,))
-        if not callable(tokenizer):
-            raise TypeError("tokenizer must be a Hugging Face tokenizer, got %s" % type(tokenizer).__name__)
+    def __init__(self, tokenizer, probes, *, log_dir=None, every_n_steps=None, tag_prefix="probe",
+                 precision="uint8", max_length=128, all_ranks=False, **storage):
+        self.probe_logger = ProbeLogger(tokenizer, probes, tag_prefix=tag_prefix, precision=precision,
+                                        max_length=max_length, all_ranks=all_ranks, every_n_steps=every_n_steps,
+                                        storage=storage)
         self._given_log_dir = os.fspath(log_dir) if log_dir is not None else None
         self.log_dir = self._given_log_dir  # resolved at each on_train_begin when not given
-        self.every_n_steps = every_n_steps
-        self.precision = precision
-        self.probes = tokenize_probes(tokenizer, probes, tag_prefix, max_length)
-        self._logged_steps = set()
-        self.all_ranks = bool(all_ranks)
 
-    def _logs_here(self, state):
-        return self.all_ranks or state.is_world_process_zero
+    @property
+    def probes(self):
+        return self.probe_logger.probes
 
     # Trainer events -------------------------------------------------------------------------
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if not self._logs_here(state):
-            return
         # A callback reused for a second train() logs that run afresh (into Trainer's new run
         # directory; with an explicit log_dir, steps repeat: see docs/format.md).
-        self._logged_steps = set()
-        self.log_dir = self._given_log_dir or _trainer_log_dir(args)
-        if self.all_ranks and torch.distributed.is_available() and torch.distributed.is_initialized():
+        self.probe_logger.reset()
+        if state.is_world_process_zero:
+            self.log_dir = self._given_log_dir or _trainer_log_dir(args)
+        if self.probe_logger.all_ranks and torch.distributed.is_available() and torch.distributed.is_initialized():
             # Every rank's run goes under rank 0's directory (only rank 0 knows Trainer's).
             shared = [self.log_dir]
             torch.distributed.broadcast_object_list(shared, src=0)
@@ -129,7 +110,7 @@ class AttentionCallback(TrainerCallback):
         self._log(model, state)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if self.every_n_steps and state.global_step % self.every_n_steps == 0:
+        if self.probe_logger.due(state.global_step):
             self._log(model, state)
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
@@ -140,34 +121,10 @@ class AttentionCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
         self._log(model, state)
-        if self._logs_here(state):
+        if state.is_world_process_zero or self.probe_logger.all_ranks:
             _writer.flush()
 
-    # Logging --------------------------------------------------------------------------------
-
     def _log(self, model, state):
-        step = state.global_step
-        if not self._logs_here(state) or step in self._logged_steps:
-            return
         if model is None:
             raise ValueError("AttentionCallback needs the model: Trainer passes it to every event")
-        if self.log_dir is None:
-            # trainer.evaluate() before train(): Trainer's run directory does not exist yet, and
-            # the baseline is logged at on_train_begin anyway.
-            logger.info("tb_attention: no log_dir before train(); pass log_dir= to log this evaluation")
-            return
-        for tag, encoding, tokens, sentence_b_start in self.probes:
-            attentions = probe_attention(model, encoding)
-            _writer.add_attention(
-                self.log_dir,
-                tag,
-                attentions,
-                tokens,
-                global_step=step,
-                sentence_b_start=sentence_b_start,
-                precision=self.precision,
-                all_ranks=self.all_ranks,
-            )
-        # No flush here: training must not wait for encoding; the writer thread makes each record
-        # visible as soon as it is written, and on_train_end flushes.
-        self._logged_steps.add(step)
+        self.probe_logger.log(model, state.global_step, self.log_dir, state.is_world_process_zero)

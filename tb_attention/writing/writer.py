@@ -142,10 +142,17 @@ def _scorer(part, part_plan, special):
 def add_attention(
     writer,
     tag,
-    attention,
-    tokens,
+    attention=None,
+    tokens=None,
     global_step=None,
     *,
+    encoder_attention=None,
+    decoder_attention=None,
+    cross_attention=None,
+    encoder_tokens=None,
+    decoder_tokens=None,
+    encoder_attention_mask=None,
+    decoder_attention_mask=None,
     sentence_b_start=None,
     key_tokens=None,
     attention_mask=None,
@@ -174,6 +181,11 @@ def add_attention(
         on any device, float16/bfloat16/float32.
       tokens: the query tokens (strings), e.g. `tokenizer.convert_ids_to_tokens(ids)`.
       global_step: non-negative int (None means 0, as in SummaryWriter).
+      encoder_attention, decoder_attention, cross_attention, encoder_tokens, decoder_tokens:
+        an encoder-decoder model's `outputs.encoder_attentions` / `decoder_attentions` /
+        `cross_attentions` and its tokens, instead of `attention` and `tokens` (bertviz's
+        names): one record of three kinds, shown with an encoder / decoder / cross selector.
+        `encoder_attention_mask` / `decoder_attention_mask` drop each side's padding.
       sentence_b_start: index of the first token of sentence B, as in bertviz.
       key_tokens: key tokens for cross-attention (q != k).
       attention_mask: 1/0 per position (or `[batch, seq]`); padded positions are dropped.
@@ -201,12 +213,47 @@ def add_attention(
     input, logging nothing.
     """
     step, wall_time = _check_call(tag, global_step, walltime)
-    part = inputs.describe(
-        attention, tokens, key_tokens=key_tokens, sentence_b_start=sentence_b_start, attention_mask=attention_mask,
-        key_attention_mask=key_attention_mask, example=example, max_tokens=max_tokens,
-    )
-    _log_parts(writer, tag, step, wall_time, [part], dict(precision=precision, layers=layers, heads=heads, top_k=top_k,
+    seq2seq = dict(encoder=encoder_attention, decoder=decoder_attention, cross=cross_attention)
+    if any(a is not None for a in seq2seq.values()):
+        if attention is not None:
+            raise TypeError("pass either attention (one kind) or encoder_attention / decoder_attention / "
+                            "cross_attention (an encoder-decoder model), not both")
+        parts = _seq2seq_parts(seq2seq, encoder_tokens, decoder_tokens, encoder_attention_mask, decoder_attention_mask,
+                               example, max_tokens)
+    else:
+        if attention is None:
+            raise TypeError("attention is missing: pass outputs.attentions (or encoder_attention=... for an "
+                            "encoder-decoder model)")
+        parts = [inputs.describe(
+            attention, tokens, key_tokens=key_tokens, sentence_b_start=sentence_b_start, attention_mask=attention_mask,
+            key_attention_mask=key_attention_mask, example=example, max_tokens=max_tokens,
+        )]
+    _log_parts(writer, tag, step, wall_time, parts, dict(precision=precision, layers=layers, heads=heads, top_k=top_k,
                top_mass=top_mass, max_bytes=max_bytes), all_ranks, special_tokens, pattern_scalars)
+
+
+def _seq2seq_parts(attentions, encoder_tokens, decoder_tokens, encoder_mask, decoder_mask, example, max_tokens):
+    """The described parts of an encoder-decoder record: encoder, decoder, cross (those given)."""
+    needs = {"encoder": ("encoder_tokens",), "decoder": ("decoder_tokens",), "cross": ("encoder_tokens", "decoder_tokens")}
+    given = {"encoder_tokens": encoder_tokens, "decoder_tokens": decoder_tokens}
+    parts = []
+    for kind, attention in attentions.items():
+        if attention is None:
+            continue
+        missing = [name for name in needs[kind] if given[name] is None]
+        if missing:
+            raise TypeError("%s_attention needs %s" % (kind, " and ".join(missing)))
+        if kind == "encoder":
+            parts.append(inputs.describe(attention, encoder_tokens, attention_mask=encoder_mask, example=example,
+                                         max_tokens=max_tokens, kind=kind))
+        elif kind == "decoder":
+            parts.append(inputs.describe(attention, decoder_tokens, attention_mask=decoder_mask, example=example,
+                                         max_tokens=max_tokens, kind=kind))
+        else:
+            parts.append(inputs.describe(attention, decoder_tokens, key_tokens=encoder_tokens, attention_mask=decoder_mask,
+                                         key_attention_mask=encoder_mask, example=example, max_tokens=max_tokens,
+                                         kind=kind))
+    return parts
 
 
 def _check_call(tag, global_step, walltime):
