@@ -4,10 +4,10 @@ for a few steps on toy tasks: GPT-2 predicts the next word, BART reverses a sent
 
 Logged with `tb_attention.add_attention`:
   gpt2/probe/self       the decoder's causal self-attention (lower-triangular)
-  bart/probe/encoder    the encoder's self-attention
-  bart/probe/decoder    the decoder's causal self-attention
-  bart/probe/cross      cross-attention: target words (queries) over source words (key_tokens);
-                        it learns the anti-diagonal that reversing needs
+  bart/probe/reverse    one record of three kinds (the panel's Attention selector): the encoder's
+                        self-attention, the decoder's causal self-attention, and cross-attention
+                        (target words over source words), which learns the anti-diagonal that
+                        reversing needs
 """
 
 import os
@@ -132,10 +132,9 @@ def log_bart(model, vocab, logdir, step):
     model.train()
     source = vocab.tokens(batch["input_ids"][0].tolist())
     target = vocab.tokens(batch["decoder_input_ids"][0].tolist())
-    tb_attention.add_attention(logdir, "probe/encoder", out.encoder_attentions, source, global_step=step)
-    tb_attention.add_attention(logdir, "probe/decoder", out.decoder_attentions, target, global_step=step)
-    tb_attention.add_attention(logdir, "probe/cross", out.cross_attentions, target, global_step=step,
-                               key_tokens=source)
+    tb_attention.add_attention(logdir, "probe/reverse", global_step=step, encoder_attention=out.encoder_attentions,
+                               decoder_attention=out.decoder_attentions, cross_attention=out.cross_attentions,
+                               encoder_tokens=source, decoder_tokens=target)
 
 
 def train(model, batch, log, steps, every):

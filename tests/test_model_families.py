@@ -126,8 +126,9 @@ def test_model_families_demo_script(tmp_path):
     runs = {r.run.split("-")[0]: r.run for r in records}
     assert set(runs) == {"gpt2", "bart"}
     by_key = {(r.run.split("-")[0], r.tag, r.step): r for r in records}
-    assert sorted(s for (run, tag, s) in by_key if tag == "probe/cross") == list(range(0, 21, 2))
-    first, last = by_key["bart", "probe/cross", 0], by_key["bart", "probe/cross", 20]
+    assert sorted(s for (run, tag, s) in by_key if tag == "probe/reverse") == list(range(0, 21, 2))
+    assert by_key["bart", "probe/reverse", 0].kinds == ["encoder", "decoder", "cross"]
+    first, last = (by_key["bart", "probe/reverse", s].part("cross") for s in (0, 20))
     assert last.key_tokens == mf.PROBE.split() + ["</s>"] and last.tokens[0] == "<s>"
     assert np.abs(last.attention - first.attention).max() > 0.1  # training reshaped the cross-attention
     gpt2 = by_key["gpt2", "probe/self", 20].attention
