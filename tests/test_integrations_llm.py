@@ -7,10 +7,11 @@ import copy
 import numpy as np
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
+from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
 
 import tb_attention
 from tests.helpers.data import UINT8_BOUND
+from tests.helpers.training import Snapshots
 
 pytestmark = pytest.mark.slow
 CHAT = [{"role": "user", "content": "Where did I go?"}, {"role": "assistant", "content": "To the store."}]
@@ -40,14 +41,6 @@ def lm_data(tokenizer, n=8):
             for i in range(n)]
 
 
-class Snapshots(TrainerCallback):
-    def __init__(self):
-        self.weights = {}
-
-    def _keep(self, args, state, control, model=None, **kwargs):
-        self.weights.setdefault(state.global_step, copy.deepcopy(model.state_dict()))
-
-    on_train_begin = on_step_end = on_train_end = _keep
 
 
 def direct(model, weights, inputs):

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 from transformers import (BartConfig, BartForConditionalGeneration, Seq2SeqTrainer, Seq2SeqTrainingArguments,
-                          T5Config, T5ForConditionalGeneration, TrainerCallback)
+                          T5Config, T5ForConditionalGeneration)
 
 import tb_attention
 from tests.helpers.data import UINT8_BOUND
+from tests.helpers.training import Snapshots
 
 SOURCE, TARGET = "the pilot bought fresh milk", "le pilote a achete du lait"
 PAIRS = [("the pilot bought fresh milk", "le pilote a achete du lait"), ("the chef cooked soup", "le chef a cuit la soupe"),
@@ -31,16 +32,6 @@ def tiny(family, vocab_size):
         pad_token_id=0, bos_token_id=101, eos_token_id=102, decoder_start_token_id=102, attn_implementation="eager"))
 
 
-class Snapshots(TrainerCallback):
-    """The model's weights at every event the attention callback logs on (it runs after it)."""
-
-    def __init__(self):
-        self.weights = {}
-
-    def _keep(self, args, state, control, model=None, **kwargs):
-        self.weights.setdefault(state.global_step, copy.deepcopy(model.state_dict()))
-
-    on_train_begin = on_evaluate = on_train_end = _keep
 
 
 def dataset(tokenizer):
