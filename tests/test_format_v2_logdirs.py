@@ -174,3 +174,32 @@ def test_payload_files_rotate_and_every_record_stays_readable(tmp_path, monkeypa
     assert len({r._record.file for r in records.values()}) == 4
     for step, r in records.items():
         assert np.abs(r.attention - logged[step]).max() <= UINT8_BOUND
+
+
+def test_read_attention_reads_only_the_layer_asked_for(tmp_path):
+    logged = log_steps(tmp_path / "r", range(3), layers=4)
+    keep = index(tmp_path, "r", 1)["blocks"][2][0]  # layer 2 of step 1
+    path = payload_file(tmp_path / "r")
+    with open(path, "r+b") as f:  # every other chunk becomes garbage
+        data = bytearray(f.read())
+        kept = bytes(data[keep[0]:keep[0] + keep[1]])
+        data[8:] = b"\x00" * (len(data) - 8)
+        data[keep[0]:keep[0] + keep[1]] = kept
+        f.seek(0)
+        f.write(data)
+    records = list(tb_attention.read_attention(str(tmp_path)))  # listing reads no payload
+    assert [r.step for r in records] == [0, 1, 2] and all(r.patterns is not None for r in records)
+    assert np.abs(records[1].layer(2) - logged[1][2]).max() <= UINT8_BOUND
+    with pytest.raises(ValueError, match="checksum"):
+        records[1].layer(1)
+
+
+@pytest.mark.slow
+def test_logdir_spec_runs_find_their_payloads(tensorboard, tmp_path):
+    first = log_steps(tmp_path / "exp1" / "a", [0, 1])
+    log_steps(tmp_path / "exp2" / "a", [5])  # the same run name under another group
+    spec = "one:%s,two:%s" % (tmp_path / "exp1", tmp_path / "exp2")
+    tb = tensorboard(tmp_path, load_fast="false", extra_args=["--logdir_spec", spec, "--logdir", ""])
+    tb.wait_for(lambda: served_steps(tb, "one/a", TAG) == [0, 1] and served_steps(tb, "two/a", TAG) == [5])
+    assert np.abs(served_layer(tb, "one/a", TAG, 1, 1) - first[1][1]).max() <= UINT8_BOUND
+    assert np.abs(served_layer(tb, "two/a", TAG, 5, 0) - attention(5, 2, 3, 40)[0]).max() <= UINT8_BOUND
