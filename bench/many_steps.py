@@ -11,6 +11,8 @@ The attention is the model's own on 4 real 128-token texts, sharpened or flatten
 the 200-step event file, cut at record boundaries: the same bytes, fewer steps.
 
 Run: python bench/many_steps.py [--steps 50,100,200] [--loaders true,false] [--repeat 10]
+     python bench/many_steps.py --llm   the LLM-sized comparison (24 x 16 heads, 512 causal tokens, 10
+                                        and 40 records, format 1 against format 2): bench/serving.py
 """
 
 import argparse
@@ -140,7 +142,13 @@ def main():
     parser.add_argument("--loaders", default="true,false")
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--keep", help="write the logdirs here and keep them")
+    parser.add_argument("--llm", action="store_true", help="run bench/serving.py instead (LLM-sized records)")
     args = parser.parse_args()
+    if args.llm:
+        from bench import serving
+
+        sys.argv = [sys.argv[0], "--repeat", str(args.repeat)]
+        return serving.main()
     counts = sorted(int(n) for n in args.steps.split(","))
     root = args.keep or tempfile.mkdtemp(prefix="tb-attention-many-steps-")
     try:
