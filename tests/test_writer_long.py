@@ -176,7 +176,8 @@ def test_the_device_path_encodes_as_the_numpy_path(llm, rule, dtype):
     on_host = layer_encoding.encode_numpy(weights.float().numpy(), part_plan)
     from tb_attention.format import payload
 
-    raw_d, raw_h = (payload.decompress(e.chunk, payload.frame_size(e.chunk), "t") for e in (on_device, on_host))
+    chunks = [e.compressed() for e in (on_device, on_host)]
+    raw_d, raw_h = (payload.decompress(c, payload.frame_size(c), "t") for c in chunks)
     if not rule:
         assert raw_d == raw_h  # the same stored bytes
     else:

@@ -14,17 +14,22 @@ from tb_attention.format.payload import compress
 
 @dataclasses.dataclass
 class EncodedBlock:
-    """One block of heads of one layer, encoded: its payload chunk (compressed here, on the
-    encoding threads), the weights a sparse block keeps, and the block's raw thumbnails
-    (float16 [heads, rows, cols])."""
+    """One block of heads of one layer, encoded: its payload chunk (compressed on the encoding
+    threads), or its raw bytes for the writer thread to compress (GPU blocks, encoded on the
+    caller's thread, which must not wait for compression), the weights a sparse block keeps, and
+    the block's raw thumbnails (float16 [heads, rows, cols])."""
 
-    chunk: bytes
+    chunk: Optional[bytes]
     nnz: Optional[int]
     thumbnails: Optional[bytes]  # None when the record keeps none (blocks.stores_thumbnails)
+    raw: Optional[bytes] = None
 
     @property
     def nbytes(self):
-        return len(self.chunk) + len(self.thumbnails or b"")
+        return len(self.chunk or self.raw) + len(self.thumbnails or b"")
+
+    def compressed(self):
+        return self.chunk if self.chunk is not None else compress(self.raw)
 
 
 def head_block(plan):
@@ -100,4 +105,4 @@ def encode_torch(x, plan):
     else:
         stored = _quantize_torch(x, plan.precision).cpu().numpy()
         raw, nnz = np.ascontiguousarray(stored, dtype=precisions.dtype(plan.precision)).tobytes(), None
-    return EncodedBlock(compress(raw), nnz, _thumbnails(x, plan, _thumbnails_torch))
+    return EncodedBlock(None, nnz, _thumbnails(x, plan, _thumbnails_torch), raw=raw)

@@ -10,7 +10,7 @@ def write_part(payload_file, captured):
     part, plan = captured.part, captured.plan
     table, nnz, thumbnails = [], [], []
     for _, row in captured.encoded_blocks():
-        table.append([payload_file.append_compressed(block.chunk) for block in row])
+        table.append([payload_file.append_compressed(block.compressed()) for block in row])
         nnz.append([block.nnz for block in row])
         if row[0].thumbnails is not None:
             thumbnails.append(payload_file.append(b"".join(block.thumbnails for block in row)))
