@@ -59,6 +59,7 @@ setup(
             "peft>=0.10",
             "trl>=0.20",
             "datasets>=2.18",
+            "networkx>=2.8",  # an independent max-flow solver for attention flow's test
         ],
     },
     entry_points={"tensorboard_plugins": ["tb_attention = tb_attention.serving.plugin:AttentionLoader"]},

@@ -1,5 +1,6 @@
 """`python -m demo`: fine-tune the packaged MiniLM with `transformers.Trainer` on "does sentence B
-restate sentence A?", log probe attention with `AttentionCallback`, then open TensorBoard."""
+restate sentence A?", log probe attention with `AttentionCallback`, train the induction demo's
+tiny models beside it (demo/induction.py), then open TensorBoard on both."""
 
 import os
 import sys
@@ -63,6 +64,11 @@ def train(logdir, steps):
     )
     trainer.train()
     print("eval accuracy after %d steps: %.3f" % (steps, trainer.evaluate()["eval_accuracy"]))
+    # Beside it, heads forming from scratch: a tiny attention-only model learning induction
+    # (demo/induction.py, a few seconds per run), so the Patterns view shows both stories.
+    from demo import induction
+
+    induction.report(logdir, induction.train_runs(logdir, induction.DEFAULT_STEPS))
     return run
 
 

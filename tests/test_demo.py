@@ -32,7 +32,7 @@ def _scalar_tags(run_dir):
 
 def _check_logdir(logdir, steps):
     """Every probe at steps 0..steps in one run, beside the loss curves; attention moved."""
-    records = list(read_attention(str(logdir)))
+    records = [r for r in read_attention(str(logdir)) if r.tag in TAGS]  # the BERT probes (not demo.induction's)
     [run] = {r.run for r in records}
     assert {r.tag for r in records} == TAGS
     store = [r for r in records if r.tag == "probe/store"]
@@ -57,6 +57,11 @@ def test_trainer_demo_no_serve(tmp_path):
     assert "10/10" in result.stderr  # Trainer's progress bar
     assert "logged attention at steps [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]" in result.stdout
     assert not (logdir / run / "checkpoint-10").exists()  # no 90 MB checkpoints in a demo
+    # Beside it, the induction demo's two learning rates: heads forming from scratch.
+    from demo import induction
+
+    forming = {r.run for r in read_attention(str(logdir), tag=induction.TAG)}
+    assert len(forming) == 2 and run not in forming
 
 
 @pytest.mark.slow

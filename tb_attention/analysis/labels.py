@@ -9,18 +9,22 @@ import numpy as np
 from tb_attention.analysis.scoring import METRICS
 
 DEFAULT_THRESHOLDS = {
-    # label: (metric, threshold); a head gets the label when metric > threshold.
+    # label: (metric, threshold); a head gets the label when metric > threshold (docs/patterns.md).
     "previous_token": ("previous_token", 0.5),
     "next_token": ("next_token", 0.5),
+    "induction": ("induction", 0.4),
+    "duplicate_token": ("duplicate_token", 0.4),
     "self": ("self", 0.5),
+    "local_window": ("local_window", 0.8),
     "cls": ("cls", 0.6),
     "sep": ("sep", 0.6),
     "delimiter": ("delimiter", 0.6),
     "punctuation": ("punctuation", 0.6),
+    "sink": ("sink", 0.3),
     "broad": ("entropy", 3.8),
 }
-# Priority when several labels apply: the rare, specific positional heads first, then the
-# vertical heads (most specific class first), then broad.
+# Priority when several labels apply: the rare, specific positional and copying heads first,
+# then the vertical heads (most specific class first, the first position last), then broad.
 LABEL_PRIORITY = tuple(DEFAULT_THRESHOLDS)
 MIXED = "mixed"
 
@@ -65,6 +69,12 @@ def _thresholds(thresholds):
             raise TypeError("threshold for %r must be a finite number, got %r" % (label, value))
         merged[label] = (metric, float(value))
     return merged
+
+
+def active_rules(thresholds=None):
+    """[(label, (metric, threshold))] in priority order, with `thresholds` applied (labels set to
+    None left out): the rules `head_labels_all` and `formed_heads` use."""
+    return [(label, rule) for label, rule in _thresholds(thresholds).items() if rule is not None]
 
 
 def _score_arrays(scores):

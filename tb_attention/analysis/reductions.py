@@ -10,8 +10,6 @@ _THREAD_MIN_WEIGHTS = 1 << 22
 _MAX_THREADS = 4
 
 
-
-
 def _head_reductions(rows, entropy, maximum, column_sums, heads):
     """For heads `heads` of `rows` [heads, q, k]: per-row entropy and max, per-head column sums."""
     q, k = rows.shape[1:]
@@ -63,10 +61,34 @@ def row_reductions(attention, threads=None):
     )
 
 
-def torch_layer_reductions(layer, union, stacked):
-    """The per-head reductions of one layer `[heads, q, k]` as a torch tensor on any device, in
-    torch (a GPU never sends the layer to the host): (diagonal means {offset: [H]}, pair totals
-    [H, masks], entropy mean [H], confidence [H], column sums [H, k]), as numpy arrays."""
+def upper_nonzero(layer, rows=64):
+    """Whether any of `layer` [heads, q, q]'s weights above the diagonal is non-zero (numpy);
+    a causal mask leaves them exactly 0. Per block of rows: the keys right of the block (a view,
+    no copy), then the block's own diagonal square; the scan stops at the first non-zero."""
+    q = layer.shape[1]
+    for start in range(0, q - 1, rows):
+        end = min(q, start + rows)
+        if end < q and layer[:, start:end, end:].any():
+            return True
+        if np.triu(layer[:, start:end, start:end], 1).any():
+            return True
+    return False
+
+
+def numpy_row0(layer, entropy, maximum, window):
+    """What a causal record leaves out (docs/patterns.md): the first query row's own values, and
+    the weight the first `window` rows put on the first `window` keys (their whole window)."""
+    return {"row0": layer[:, 0, :].astype(np.float64), "entropy0": entropy[:, 0].astype(np.float64),
+            "confidence0": maximum[:, 0].astype(np.float64),
+            "lead": layer[:, :window, :window].sum(axis=(1, 2), dtype=np.float64)}
+
+
+def torch_layer_reductions(layer, union, pair_weights, check_upper, window):
+    """The per-head sums of one layer `[heads, q, k]` as a torch tensor on any device, in torch (a
+    GPU never sends the layer to the host), as numpy: diagonal sums {offset: [H] or None}, pair
+    totals [H, masks], entropy and row-max sums [H], column sums [H, k], the first row's values
+    the first `window` rows' weight on the first `window` keys, and whether any weight lies above
+    the diagonal (`check_upper`; else None)."""
     import torch
 
     x = layer.float()
@@ -74,15 +96,22 @@ def torch_layer_reductions(layer, union, stacked):
     diagonals = {}
     for offset in (-1, 0, 1):
         d = torch.diagonal(x, offset=offset, dim1=1, dim2=2)
-        diagonals[offset] = d.double().mean(-1).cpu().numpy() if d.shape[-1] else None
+        diagonals[offset] = d.double().sum(-1).cpu().numpy() if d.shape[-1] else None
     flat = x.reshape(heads, q * k)
     if union.size:
         index = torch.as_tensor(union, device=x.device)
-        totals = flat.index_select(1, index) @ torch.as_tensor(stacked[:, union].T.astype(np.float32), device=x.device)
-        totals = totals.double().cpu().numpy()
+        totals = (flat.index_select(1, index) @ torch.as_tensor(pair_weights, device=x.device)).double().cpu().numpy()
     else:
-        totals = np.zeros((heads, stacked.shape[0]))
+        totals = np.zeros((heads, pair_weights.shape[1]))
     tiny = torch.finfo(torch.float32).tiny
     entropy = -(x * torch.log(x + tiny)).sum(-1)
-    return (diagonals, totals, entropy.double().mean(-1).cpu().numpy(), x.amax(-1).double().mean(-1).cpu().numpy(),
-            x.sum(1, dtype=torch.float64).cpu().numpy())
+    maximum = x.amax(-1)
+    return {
+        "diagonals": diagonals, "totals": totals,
+        "entropy": entropy.double().sum(-1).cpu().numpy(), "confidence": maximum.double().sum(-1).cpu().numpy(),
+        "column_sums": x.sum(1, dtype=torch.float64).cpu().numpy(),
+        "row0": x[:, 0, :].double().cpu().numpy(), "entropy0": entropy[:, 0].double().cpu().numpy(),
+        "confidence0": maximum[:, 0].double().cpu().numpy(),
+        "lead": x[:, :window, :window].sum((1, 2), dtype=torch.float64).cpu().numpy(),
+        "upper": bool(torch.triu(x, 1).any()) if check_upper else None,
+    }

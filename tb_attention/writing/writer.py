@@ -115,7 +115,8 @@ def distributed_rank():
 
 
 # Metrics summarised as scalars with `pattern_scalars=True`: the strongest head for each.
-SCALAR_PATTERNS = ("previous_token", "next_token", "same_token", "word_pieces", "delimiter", "self")
+SCALAR_PATTERNS = ("previous_token", "next_token", "same_token", "word_pieces", "delimiter", "self", "induction",
+                   "duplicate_token", "sink")
 
 
 def _pattern_scalars(tag, scores):

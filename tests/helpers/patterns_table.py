@@ -1,7 +1,7 @@
 """The head-pattern table of docs/patterns.md: scores of the packaged MiniLM on the seed pair.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m tests.helpers.patterns_table
-prints the Markdown that the doc's last section holds; tests/test_patterns.py checks the doc
+prints the Markdown that the doc's last section holds; tests/test_analysis_scoring.py checks the doc
 against the same function.
 """
 
@@ -11,7 +11,8 @@ from tb_attention.analysis import labels as head_labels
 from tb_attention.analysis.scoring import head_patterns
 
 # Metrics shown with the strongest head, besides the labelled ones.
-STRONGEST = ("same_token", "same_token_other_sentence", "word_pieces", "confidence")
+STRONGEST = ("same_token", "same_token_other_sentence", "word_pieces", "confidence", "induction", "duplicate_token",
+             "local_window", "sink")
 
 
 def _head(layer, head, value):
