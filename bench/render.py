@@ -15,11 +15,30 @@ fresh loads; ratio = ours / bertviz (goal <= 0.10). Hover: the panel's "tb-atten
 measures while playwright hovers tokens of the left column (goal: median and max <= 16 ms at 512
 tokens), and, timed identically for both, a dispatched mouseover until the next painted frame.
 
-Run: python bench/render.py [--tokens 128 512] [--repeat 3]
+Long inputs (the panel alone; --llm-tokens 0 skips them): one LLM-shaped record of a 32-layer x
+32-head decoder at 2048 tokens (bench/llm_attention.py, logged with the default arguments: sparse,
+the 32 strongest keys per row; cached under bench/.cache/render_llm, ~2 minutes to make once),
+served by its own TensorBoard and opened in the same Chromium, each load a fresh context:
+
+* matrix view (mean of the 32 heads): first paint, ms from navigation start (end of the first
+  frame after the "tb-attention:matrix-view-drawn" mark); goal <= 1000 ms;
+* zoom / pan frames on it: a scripted sequence of wheel zooms, drags, arrow keys and zoom-outs,
+  each input dispatched in the page; a frame's cost is the main-thread time from the start of
+  the frame that draws it (its requestAnimationFrame time) until its canvas work is flushed
+  (a 1-pixel getImageData after the map's own draw), so rasterising counts; goal median and max
+  <= 16 ms (the map's own draw time, "tb-attention:matrix-frame", is printed too);
+* model view (every layer x head from /thumbnails): until its drawn mark; bytes fetched (all
+  responses, compressed as sent); goal <= 3000 ms and <= 20 MB;
+* head view with its default 128-row query window: first paint as for the head view above;
+  goal <= 1000 ms.
+
+Run: python bench/render.py [--tokens 128 512] [--repeat 3] [--llm-tokens 2048] [--llm-repeat 3]
 """
 
 import argparse
+import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -34,6 +53,8 @@ import tb_attention  # noqa: E402
 from bench import bertviz_harness  # noqa: E402
 from bench.common import encode, load_minilm  # noqa: E402
 from tests.helpers.tb_process import TensorBoardProcess  # noqa: E402
+
+LLM_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache", "render_llm")
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -164,6 +185,8 @@ def main():
     parser.add_argument("--timeout", type=int, default=120, help="seconds a page of ours may take to paint")
     parser.add_argument("--bertviz-timeout", type=int, default=240,
                         help="seconds a bertviz page may take to paint; slower is reported as a bound")
+    parser.add_argument("--llm-tokens", type=int, default=2048, help="tokens of the 32 x 32 LLM record (0: skip)")
+    parser.add_argument("--llm-repeat", type=int, default=3, help="fresh loads per long-input measure")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -202,17 +225,22 @@ def main():
             def bertviz_url(n):
                 return "%s/bertviz-%d.html" % (server.url, n)
 
+            llm_logdir = ensure_llm_record(args.llm_tokens) if args.llm_tokens else None
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 try:
                     results = measure(Bench(browser, args, ours_url, bertviz_url), args, heads)
+                    llm = measure_llm(browser, args, llm_logdir) if llm_logdir else None
                 finally:
                     browser.close()
         finally:
             server.stop()
             tb.stop()
 
-    report(results, args, assets, time.time() - t0)
+    report(results, args, assets)
+    if llm:
+        report_llm(llm, args)
+    print("(whole benchmark: %.0f s)" % (time.time() - t0))
     return results
 
 
@@ -272,7 +300,7 @@ def bertviz_reps(args):
     return set(range(first, first + k))
 
 
-def report(results, args, assets, seconds):
+def report(results, args, assets):
     libs = ", ".join("%s %s (npm %s)" % (lib, cdn, npm) for lib, (cdn, npm) in sorted(assets.items()))
     nan = float("nan")
     print()
@@ -318,7 +346,159 @@ def report(results, args, assets, seconds):
             median(ours) / median(bv) if bv else nan))
     if any(n > 256 for n in results) and not args.bertviz_long_hover:
         print("(bertviz is not hovered above 256 tokens unless --bertviz-long-hover: one hover takes about a minute)")
-    print("(whole benchmark: %.0f s)" % seconds)
+
+
+# -- long inputs -------------------------------------------------------------------------------
+
+LLM_RUN = "llm"
+LLM_VIEWPORT = {"width": 1300, "height": 900}
+# Before the panel's scripts: when `window.__llmMark` is set, the end of the first frame after it.
+LLM_PROBE = """(() => {
+  const r = (window.__llm = { drawn: null, painted: null });
+  const mark = performance.mark.bind(performance);
+  performance.mark = function (name, options) {
+    const entry = mark(name, options);
+    if (name === window.__llmMark && r.drawn == null) {
+      r.drawn = entry ? entry.startTime : performance.now();
+      requestAnimationFrame(() => setTimeout(() => { r.painted = performance.now(); }, 0));
+    }
+    return entry;
+  };
+})();"""
+
+# A zoom / pan step dispatched in the page, then the frame that draws it measured: from the start
+# of that frame's requestAnimationFrame callbacks (one of ours, registered before the input, runs
+# first) to the end of the frame's rendering (a task queued from a callback registered after
+# the map's own draw, which first flushes the canvas with a 1-pixel read): the draw, rasterising
+# the canvas, style, layout, paint and commit. `canvas` stops at the flush.
+FRAME_STEP = """async ([kind, a, b]) => {
+  const o = document.querySelector('.matrix-view .hm-overlay');
+  const canvas = document.querySelector('.matrix-view .hm-canvas');
+  const r = o.getBoundingClientRect();
+  const x = r.x + r.width * a, y = r.y + r.height * b;
+  const before = performance.getEntriesByName('tb-attention:matrix-frame').length;
+  let start = null;
+  requestAnimationFrame(() => { start = performance.now(); });
+  const opts = { bubbles: true, cancelable: true, clientX: x, clientY: y, pointerId: 1, button: 0, buttons: 1 };
+  if (kind === 'wheel') o.dispatchEvent(new WheelEvent('wheel', { ...opts, deltaY: a > 0.5 ? 240 : -240 }));
+  else if (kind === 'drag') {
+    o.dispatchEvent(new PointerEvent('pointerdown', opts));
+    o.dispatchEvent(new PointerEvent('pointermove', { ...opts, clientX: x - 120, clientY: y - 60 }));
+    o.dispatchEvent(new PointerEvent('pointerup', { ...opts, clientX: x - 120, clientY: y - 60 }));
+  } else o.dispatchEvent(new KeyboardEvent('keydown', { key: kind, bubbles: true, cancelable: true }));
+  const [canvasMs, frame] = await new Promise((resolve) => requestAnimationFrame(() => {
+    canvas.getContext('2d').getImageData(0, 0, 1, 1);
+    const flushed = performance.now() - start;
+    setTimeout(() => resolve([flushed, performance.now() - start]), 0);
+  }));
+  const draws = performance.getEntriesByName('tb-attention:matrix-frame').slice(before).map((m) => m.duration);
+  return { kind, frame, canvas: canvasMs, draw: draws.length ? Math.max(...draws) : null, zoom: +document.querySelector('.matrix-view .heatmap').dataset.zoom };
+}"""
+
+# The scripted sequence: zoom in about a point, drag, arrow keys, zoom out: (kind, a, b).
+FRAME_SCRIPT = ([("wheel", 0.3, 0.6)] * 12 + [("drag", 0.5, 0.5)] * 8 + [("ArrowRight", 0, 0)] * 4
+                + [("ArrowDown", 0, 0)] * 4 + [("wheel", 0.7, 0.4)] * 12 + [("0", 0, 0)])
+
+FETCHED = """() => {
+  const all = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
+  const sum = (f) => all.filter(f).reduce((s, e) => s + (e.transferSize || e.encodedBodySize || 0), 0);
+  return { bytes: sum(() => true), thumbnails: sum((e) => e.name.includes('/thumbnails?')), layers: sum((e) => e.name.includes('/layer?')),
+           heap: performance.memory ? performance.memory.usedJSHeapSize : null };
+}"""
+
+
+def ensure_llm_record(n):
+    """The log dir of a cached 32 x 32 x n LLM-shaped record (made once: about 2 minutes at 2048)."""
+    logdir = os.path.join(LLM_CACHE, "32x32x%d" % n)
+    done = os.path.join(logdir, "COMPLETE")
+    if os.path.exists(done):
+        return logdir
+    from bench.llm_attention import hf_llm_attentions, llm_tokens
+
+    shutil.rmtree(logdir, ignore_errors=True)
+    print("making the 32 x 32 x %d LLM record (cached in %s) ..." % (n, logdir), flush=True)
+    start = time.time()
+    attentions = hf_llm_attentions(32, 32, n)
+    tb_attention.add_attention(os.path.join(logdir, LLM_RUN), TAG, attentions, llm_tokens(n), 0)
+    del attentions
+    tb_attention.flush()
+    with open(done, "w") as f:
+        f.write("made in %.0f s\n" % (time.time() - start))
+    return logdir
+
+
+def llm_open(browser, tb, fragment, mark, timeout=120):
+    """A fresh context on the panel at `fragment`; returns (context, page, first paint ms)."""
+    context = browser.new_context(viewport=LLM_VIEWPORT)
+    context.add_init_script(script="window.__llmMark = %s;\n%s" % (json.dumps(mark), LLM_PROBE))
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto("%s/data/plugin_entry.html?name=tb_attention#run=%s&tag=%s&%s" % (tb.url, LLM_RUN, TAG, fragment), wait_until="commit")
+    try:
+        page.wait_for_function("window.__llm && window.__llm.painted != null", timeout=timeout * 1000, polling=50)
+    except Exception:
+        context.close()
+        raise RuntimeError("%s did not draw within %d s (page errors: %s)" % (fragment, timeout, errors[:3]))
+    return context, page, page.evaluate("window.__llm.painted")
+
+
+def measure_llm(browser, args, logdir):
+    n = args.llm_tokens
+    tb = TensorBoardProcess(logdir).start()
+    try:
+        tb.wait_for(lambda: LLM_RUN in tb.get_json("/data/plugin/tb_attention/tags").get("runs", {}), timeout=180)
+        out = {"matrix": [], "levels": [], "frames": [], "model": [], "model_fetch": [], "head": [], "info": {}}
+        context, _, _ = llm_open(browser, tb, "view=model", "tb-attention:model-view-drawn")  # warm up
+        context.close()
+        for rep in range(args.llm_repeat):
+            context, page, ms = llm_open(browser, tb, "view=matrix", "tb-attention:matrix-view-drawn")
+            out["matrix"].append(ms)
+            page.wait_for_function("document.querySelector('.matrix-view .heatmap').dataset.levels === 'complete'", timeout=60000)
+            out["levels"].append(page.evaluate("performance.now()"))
+            out["info"]["matrix"] = page.eval_on_selector(".matrix-view", "e => ({...e.dataset, fetched: (%s)()})" % FETCHED)
+            out["frames"] += [page.evaluate(FRAME_STEP, list(step)) for step in FRAME_SCRIPT]
+            context.close()
+            context, page, ms = llm_open(browser, tb, "view=model", "tb-attention:model-view-drawn")
+            out["model"].append(ms)
+            out["model_fetch"].append(page.evaluate(FETCHED))
+            out["info"]["model"] = page.eval_on_selector(".model-view", "e => ({...e.dataset})")
+            context.close()
+            context, page, ms = llm_open(browser, tb, "view=head", "tb-attention:head-view-drawn")
+            out["head"].append(ms)
+            out["info"]["head"] = page.eval_on_selector(".head-view", "e => ({...e.dataset, tokens: document.querySelectorAll('.hv-left .tok').length, fetched: (%s)()})" % FETCHED)
+            context.close()
+            print("  llm %d tokens  matrix %.0f ms  model %.0f ms (%.1f MB)  head %.0f ms" % (
+                n, out["matrix"][-1], out["model"][-1], out["model_fetch"][-1]["bytes"] / 1e6, out["head"][-1]), flush=True)
+        return out
+    finally:
+        tb.stop()
+
+
+def report_llm(r, args):
+    n = args.llm_tokens
+    frames = [f["frame"] for f in r["frames"]]
+    canvas = [f["canvas"] for f in r["frames"]]
+    draws = [f["draw"] for f in r["frames"] if f["draw"] is not None]
+    slowest = sorted(r["frames"], key=lambda f: -f["frame"])[:3]
+    fetch = r["model_fetch"]
+    m, h = r["info"]["matrix"], r["info"]["head"]
+    print()
+    print("Long inputs: 32 layers x 32 heads x %d tokens, sparse (top 32 keys), medians of %d fresh loads" % (n, len(r["matrix"])))
+    print("  matrix view (mean of %s heads) first paint   %7.0f ms   (goal <= 1000; max %.0f)  fetched %.1f MB, JS heap %.0f MB" % (
+        len(m["heads"].split(",")), median(r["matrix"]), max(r["matrix"]), m["fetched"]["bytes"] / 1e6, (m["fetched"]["heap"] or 0) / 1e6))
+    print("  matrix view, every zoom level coloured       %7.0f ms" % median(r["levels"]))
+    print("  zoom/pan frames (%d scripted inputs, %d runs) median %5.1f ms  max %5.1f ms   (goal <= 16; p95 %.1f)" % (
+        len(FRAME_SCRIPT), len(frames) // len(FRAME_SCRIPT), median(frames), max(frames), sorted(frames)[int(0.95 * (len(frames) - 1))]))
+    print("    of which canvas work (draw + raster) median %.1f max %.1f ms; the map's draw() alone median %.1f max %.1f ms;"
+          " slowest: %s" % (median(canvas), max(canvas), median(draws), max(draws),
+                            ", ".join("%s at %.0fx %.1f ms" % (f["kind"], f["zoom"], f["frame"]) for f in slowest)))
+    print("  model view complete                          %7.0f ms   (goal <= 3000; max %.0f)  fetched %.1f MB (thumbnails %.1f MB, layers %.1f MB; goal <= 20)" % (
+        median(r["model"]), max(r["model"]), median([f["bytes"] for f in fetch]) / 1e6,
+        median([f["thumbnails"] for f in fetch]) / 1e6, median([f["layers"] for f in fetch]) / 1e6))
+    print("  head view, %s-row window first paint     %7.0f ms   (goal <= 1000; max %.0f)  lines %s, tokens %d, fetched %.1f MB" % (
+        int(h["window"].split(",")[1]) - int(h["window"].split(",")[0]), median(r["head"]), max(r["head"]), h["lines"], h["tokens"],
+        h["fetched"]["bytes"] / 1e6))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 // The plugin's HTTP API (docs/http_api.md): JSON routes and the binary /layer route. The browser
 // undoes the payload's Content-Encoding; decode.js reads the values as the headers describe them.
 
-import { decodeWeights, parseShape } from "./decode.js";
+import { decodeWeights, dtypeSize, parseShape } from "./decode.js";
 
 export class ApiError extends Error {}
 
@@ -55,11 +55,24 @@ async function fetchArray(route, params, rank, what) {
   }
 }
 
-/** One layer: {heads, queries, keys, precision, data: Float32Array [heads, queries, keys]}. */
-export async function fetchLayer(run, tag, step, layer, kind = null) {
-  const { shape, precision, data } = await fetchArray("layer", { run, tag, step, layer, kind }, 3, `layer ${layer} of step ${step}`);
-  const [heads, queries, keys] = shape;
-  return { heads, queries, keys, precision, data };
+/** The /layer parameters of a selection {heads: [h...] | null, reduce, qStart, qEnd, form}. */
+function layerParams(run, tag, step, layer, kind, opts) {
+  const { heads = null, reduce = null, qStart = null, qEnd = null, form = null } = opts;
+  return { run, tag, step, layer, kind, heads: heads ? heads.join(",") : null, reduce, q_start: qStart, q_end: qEnd, form };
+}
+
+/**
+ * One layer, or a selection of it (docs/http_api.md: heads, query rows, the mean of heads, kept
+ * weights): {heads, queries, keys, precision, data: Float32Array [heads, queries, keys]}, plus
+ * {headIds (the heads fetched, or null for all), q0 (first query row)}. With form "kept",
+ * data is [heads, queries] and keys is null.
+ */
+export async function fetchLayer(run, tag, step, layer, kind = null, opts = {}) {
+  const rank = opts.form === "kept" ? 2 : 3;
+  const what = `layer ${layer} of step ${step}`;
+  const { shape, precision, data } = await fetchArray("layer", layerParams(run, tag, step, layer, kind, opts), rank, what);
+  const [heads, queries, keys = null] = shape;
+  return { heads, queries, keys, precision, data, headIds: opts.reduce ? null : opts.heads || null, q0: opts.qStart || 0 };
 }
 
 /** Every head of every layer, max-pooled: {layers, heads, rows, cols, data: Float32Array}. */
@@ -67,6 +80,48 @@ export async function fetchThumbnails(run, tag, step, kind = null) {
   const { shape, data } = await fetchArray("thumbnails", { run, tag, step, kind }, 4, `thumbnails of step ${step}`);
   const [layers, heads, rows, cols] = shape;
   return { layers, heads, rows, cols, data };
+}
+
+/**
+ * The thumbnails, read as they arrive: `onLayer(l, thumbs)` is called once each layer's bytes are
+ * in (thumbs.data holds layers 0..l decoded). Resolves to the thumbnails, with `bytes` received.
+ */
+export async function streamThumbnails(run, tag, step, kind, onLayer) {
+  const resp = await request("thumbnails", { run, tag, step, kind });
+  if (!resp.ok) throw await errorOf("thumbnails", resp);
+  const what = `thumbnails of step ${step}`;
+  try {
+    const [layers, heads, rows, cols] = parseShape(resp.headers.get("X-Attention-Shape"), 4);
+    const dtype = resp.headers.get("X-Attention-Dtype");
+    const scale = Number(resp.headers.get("X-Attention-Scale") || "1");
+    const size = dtypeSize(dtype);
+    const perLayer = heads * rows * cols;
+    const bytes = new Uint8Array(layers * perLayer * size);
+    const thumbs = { layers, heads, rows, cols, data: new Float32Array(layers * perLayer), bytes: 0 };
+    let done = 0;
+    const take = (upTo) => {
+      for (; done < upTo; done++) {
+        const start = done * perLayer * size;
+        const layer = decodeWeights(bytes.slice(start, start + perLayer * size).buffer, dtype, perLayer, scale);
+        thumbs.data.set(layer, done * perLayer);
+        onLayer(done, thumbs);
+      }
+    };
+    const reader = resp.body.getReader();
+    for (;;) {
+      const { done: end, value } = await reader.read();
+      if (end) break;
+      if (thumbs.bytes + value.length > bytes.length) throw new Error(`more than the ${bytes.length} bytes its shape holds`);
+      bytes.set(value, thumbs.bytes);
+      thumbs.bytes += value.length;
+      take(Math.floor(thumbs.bytes / (perLayer * size)));
+    }
+    if (thumbs.bytes !== bytes.length) throw new Error(`${thumbs.bytes} bytes, expected ${bytes.length}`);
+    take(layers);
+    return thumbs;
+  } catch (e) {
+    throw new ApiError(`${what} cannot be read: ${e.message}`);
+  }
 }
 
 /** JSON answers by route and parameters, fetched once until clear() (a failed one is retried). */
@@ -99,15 +154,16 @@ export class LayerCache {
     this.entries = new Map(); // key -> Promise; insertion order is recency
   }
 
-  get(run, tag, step, layer, kind = null) {
-    const key = JSON.stringify([run, tag, step, layer, kind]);
+  /** A layer (every head) or a selection of it (fetchLayer's `opts`). */
+  get(run, tag, step, layer, kind = null, opts = {}) {
+    const key = JSON.stringify([run, tag, step, layer, kind, opts]);
     let entry = this.entries.get(key);
     if (entry) {
       this.entries.delete(key);
       this.entries.set(key, entry);
       return entry.promise;
     }
-    entry = { bytes: 0, promise: fetchLayer(run, tag, step, layer, kind) };
+    entry = { bytes: 0, promise: fetchLayer(run, tag, step, layer, kind, opts) };
     this.entries.set(key, entry);
     entry.promise.then(
       (value) => {

@@ -2,12 +2,17 @@
 // step with them, and hands the current view a small context (views/README.md).
 
 import { el } from "./dom.js";
-import { fetchThumbnails, getJSON, JsonCache, LayerCache } from "./api.js";
+import { fetchThumbnails, getJSON, JsonCache, LayerCache, streamThumbnails } from "./api.js";
 import * as saved from "./state.js";
 import { followTheme } from "./theme.js";
 import { exportPNG, exportSVG } from "./export.js";
 import { Toolbar } from "./toolbar.js";
 import { loadView, viewEntry } from "./views/registry.js";
+import { wholeLayer } from "./views/layer_data.js";
+// Imported further down the graph; named here so the browser fetches them with this module.
+import "./decode.js";
+import "./colors.js";
+import "./scales.js";
 
 const LOADING_DELAY_MS = 150; // fast renders show no spinner (no flicker while scrubbing steps)
 const POLL_MS = 30000; // new steps of a running job show up without a reload
@@ -130,6 +135,9 @@ class App {
     if (Array.isArray(s.heads)) s.heads = s.heads.filter((h) => h < H);
     saved.save(s);
     this.syncControls(runs, tags, index);
+    // A per-layer view of a layer small enough to fetch whole reads the whole layer: start that
+    // fetch now, while the view's module may still be loading (layer_data.js decides the rule).
+    if (viewEntry(s.view).perLayer && wholeLayer(this.meta)) this.layers.get(s.run, s.tag, s.step, s.layer, s.kind);
     return this.renderView();
   }
 
@@ -166,7 +174,8 @@ class App {
   }
 
   onKey(e) {
-    if (e.altKey || e.ctrlKey || e.metaKey || !this.steps) return;
+    // A view that used the key (the matrix view pans with arrows) says so with preventDefault.
+    if (e.altKey || e.ctrlKey || e.metaKey || e.defaultPrevented || !this.steps) return;
     const t = e.target;
     // Inputs and selects use arrows themselves (the slider moves the step on its own).
     if (t && (t.tagName === "SELECT" || t.tagName === "INPUT" || t.tagName === "TEXTAREA")) return;
@@ -224,7 +233,11 @@ class App {
       selectedHeads: (H) => this.selectedHeads(H),
       layer: (step, layer) => this.layers.get(s.run, s.tag, step, layer, s.kind),
       layerOf: (run, tag, step, layer) => this.layers.get(run, tag, step, layer, s.kind),
+      // Part of a layer (api.js fetchLayer opts: heads, query rows, the mean of heads, kept weight).
+      selection: (step, layer, opts) => this.layers.get(s.run, s.tag, step, layer, s.kind, opts),
+      selectionOf: (run, tag, step, layer, opts) => this.layers.get(run, tag, step, layer, s.kind, opts),
       thumbnails: (step) => fetchThumbnails(s.run, s.tag, step, s.kind),
+      streamThumbnails: (step, onLayer) => streamThumbnails(s.run, s.tag, step, s.kind, onLayer),
       steps: (run, tag) => this.stepsOf(run, tag),
       patterns: (run, tag) => this.json.get("patterns", { run, tag, kind: s.kind }),
       change: (params) => this.json.get("change", { ...params, kind: s.kind }),

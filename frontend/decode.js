@@ -27,6 +27,9 @@ const READERS = {
 
 export class DecodeError extends Error {}
 
+// Typed arrays read in the host's byte order; the wire is little-endian (as nearly every host).
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Bytes per element of a wire dtype (throws for one this panel cannot read). */
 export function dtypeSize(dtype) {
   const reader = READERS[dtype];
@@ -41,10 +44,22 @@ export function decodeWeights(buffer, dtype, count, scale = 1) {
     throw new DecodeError(`layer data has ${buffer.byteLength} bytes, expected ${count * size} for ${count} ${dtype} values`);
   }
   if (!(Number.isFinite(scale) && scale > 0)) throw new DecodeError(`bad scale ${scale}`);
+  if (LITTLE_ENDIAN && dtype === "float32" && scale === 1) return new Float32Array(buffer); // no copy of a 16 MB mean
   const out = new Float32Array(count);
   if (dtype === "uint8") {
     const bytes = new Uint8Array(buffer);
     for (let i = 0; i < count; i++) out[i] = bytes[i] * scale;
+    return out;
+  }
+  if (LITTLE_ENDIAN && dtype === "float32") {
+    const values = new Float32Array(buffer);
+    for (let i = 0; i < count; i++) out[i] = values[i] * scale;
+    return out;
+  }
+  if (LITTLE_ENDIAN && dtype === "float16") {
+    const halves = new Uint16Array(buffer);
+    const table = halfToFloatTable();
+    for (let i = 0; i < count; i++) out[i] = table[halves[i]] * scale;
     return out;
   }
   const view = new DataView(buffer);

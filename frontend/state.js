@@ -2,15 +2,22 @@
 // localStorage (survives reloading TensorBoard, which recreates the frame without a fragment).
 
 import { DEFAULT_VIEW, isView } from "./views/registry.js";
+import { SCALES } from "./scales.js";
 
 const STORAGE_KEY = "tb-attention:state";
-const INTS = new Set(["step", "layer", "stepB", "head"]);
-const LISTS = new Set(["heads"]);
+const INTS = new Set(["step", "layer", "stepB", "head", "qstart", "qrows", "topk"]);
+const LISTS = new Set(["heads", "hide"]);
+// Fields that take one of a few values (anything else is dropped).
+const CHOICES = { scale: SCALES, words: ["1"], open: ["head", "matrix"] };
 export const FILTERS = ["all", "aa", "bb", "ab", "ba"];
 
 export const DEFAULTS = {
   run: null, tag: null, step: null, layer: 0, heads: null, view: DEFAULT_VIEW, filter: "all",
   runB: null, stepB: null, metric: "previous_token", sort: null, label: "", head: null, kind: null,
+  // Long inputs: colour scale (null: by length), hidden key positions, words instead of pieces,
+  // the head view's query window (first row, rows) and lines per query, what a model-view click opens.
+  scale: null, hide: null, words: null, qstart: null, qrows: null, topk: null, open: null,
+  picks: null, query: null, method: null, // Patterns: heads plotted; Rollout: position, rollout|flow
 };
 
 /** Parse "a=1&heads=0,3" into a state object; unknown or malformed fields are dropped. */
@@ -29,6 +36,7 @@ export function parse(text) {
   }
   if (state.view && !isView(state.view)) delete state.view;
   if (state.filter && !FILTERS.includes(state.filter)) delete state.filter;
+  for (const [key, allowed] of Object.entries(CHOICES)) if (key in state && !allowed.includes(state[key])) delete state[key];
   return state;
 }
 

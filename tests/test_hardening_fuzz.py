@@ -21,8 +21,10 @@ from tests.helpers.tb_process import TensorBoardProcess
 RUNS = ["run_a", "deep/run_b"]
 TAGS = ["probe/x", "probe/🍓 <b>"]
 STEPS = [0, 3, 7]
-PARAM_NAMES = ["run", "tag", "step", "layer", "step_a", "step_b", "run_b", "tag_b"]
-ROUTES = ["/tags", "/steps", "/layer", "/patterns", "/change", "/index.js"]
+PARAM_NAMES = ["run", "tag", "step", "layer", "step_a", "step_b", "run_b", "tag_b", "kind", "heads", "form",
+               "query", "method", "reduce", "q_start", "q_end"]
+ROUTES = ["/tags", "/steps", "/layer", "/thumbnails", "/patterns", "/change", "/rollout", "/relevance", "/formed",
+          "/index.js"]
 FRONTEND = pathlib.Path(__file__).resolve().parent.parent / "frontend"
 STATUSES = {200, 400, 404, 405, 422}
 

@@ -40,6 +40,9 @@ def test_empty_state_shows_how_to_log(panel_factory, tmp_path, tensorboard):
     assert 'writer = SummaryWriter("runs/x")' in code
     assert "out = model(**batch, output_attentions=True)" in code
     assert 'tb_attention.add_attention(writer, "probe", out.attentions, tokens, global_step=step)' in code
+    # The panel fetches the first view's modules while it loads: let them land before this
+    # test's TensorBoard stops (a request cut off by the stop would log a console error).
+    page.wait_for_load_state("networkidle")
 
 
 def test_first_run_without_readable_steps_keeps_run_and_tag_selectable(panel_factory, tmp_path, tensorboard):
@@ -67,6 +70,7 @@ def test_first_run_without_readable_steps_keeps_run_and_tag_selectable(panel_fac
     assert page.inner_text(".status.error") == "a_bad / p has no readable steps."
     assert panel.options(".run-select") == ["a_bad", "b_good"]
     assert page.locator(".head-view").count() == 0
+    page.wait_for_load_state("networkidle")  # (see test_empty_state_shows_how_to_log)
     assert panel.errors == [] and panel.dialogs == []
 
 
@@ -112,6 +116,7 @@ def test_poll_shows_new_runs_and_tags(panel_factory, tmp_path, tensorboard):
     assert panel.attr(".head-view", "data-step") == "3"
     panel.after(lambda: page.select_option(".run-select", "r2"))
     assert panel.attr(".head-view", "data-step") == "0"
+    page.wait_for_load_state("networkidle")  # (see test_empty_state_shows_how_to_log)
     assert panel.errors == [] and panel.dialogs == []
 
 
@@ -135,6 +140,7 @@ def test_poll_shows_new_steps_when_sampling_keeps_their_count(panel_factory, tmp
     assert page.input_value(".step-slider") == "0"
     assert page.get_attribute(".step-slider", "max") == "0"
     assert page.is_hidden(".status")
+    page.wait_for_load_state("networkidle")  # (see test_empty_state_shows_how_to_log)
     assert panel.errors == [] and panel.dialogs == []
 
 
@@ -153,4 +159,5 @@ def test_first_attention_appears_in_an_empty_panel(panel_factory, tmp_path, tens
     assert page.query_selector(".empty") is None
     assert panel.options(".run-select") == ["r1"]
     assert panel.attr(".head-view", "data-step") == "1"
+    page.wait_for_load_state("networkidle")  # (see test_empty_state_shows_how_to_log)
     assert panel.errors == [] and panel.dialogs == []

@@ -4,7 +4,9 @@
 
 import { el, select } from "../dom.js";
 import { sequentialScale, divergingScale } from "../colors.js";
-import { Heatmap, meanOfHeads, composeCanvas, composeSVG } from "./heatmap.js";
+import { Heatmap, composeCanvas, composeSVG } from "./heatmap.js";
+import { meanOf } from "./layer_data.js";
+import { prettyTokens } from "../words.js";
 import { View } from "./view.js";
 
 /** The default B: the last step when A is not the last one, else the first. */
@@ -33,18 +35,24 @@ export class CompareView extends View {
         entryB ? `step ${stepB} of ${runB} has no ${meta.kind} attention` : `run ${runB} has no steps of tag ${state.tag}`));
       return;
     }
-    const [a, b] = await Promise.all([ctx.layer(state.step, state.layer), ctx.layerOf(runB, state.tag, stepB, state.layer)]);
-    if (!ctx.current()) return;
-    if (a.heads !== b.heads || a.queries !== b.queries || a.keys !== b.keys) {
+    const [, H, Q, K] = meta.shape;
+    const shapeB = metaB.shape.slice(1);
+    if (shapeB.join() !== [H, Q, K].join() || state.layer >= metaB.shape[0]) {
       this.maps = [];
       this.root.replaceChildren(controls, el("div", { class: "message error" },
-        `cannot compare: A has shape [${a.heads}, ${a.queries}, ${a.keys}] and B [${b.heads}, ${b.queries}, ${b.keys}] in layer ${state.layer}; compare records of the same input`));
+        `cannot compare: A has shape [${H}, ${Q}, ${K}] and B [${shapeB.join(", ")}] in layer ${state.layer}; compare records of the same input`));
       return;
     }
-    const heads = ctx.selectedHeads(a.heads);
+    const heads = ctx.selectedHeads(H);
     const what = heads.length === 1 ? `head ${heads[0]}` : `mean of ${heads.length} heads`;
-    const va = meanOfHeads(a, heads);
-    const vb = meanOfHeads(b, heads);
+    // One head or the shown heads' mean of each (computed by the server for long layers).
+    const sourceA = { layer: ctx.layer, selection: ctx.selection };
+    const sourceB = {
+      layer: (step, l) => ctx.layerOf(runB, state.tag, step, l),
+      selection: (step, l, opts) => ctx.selectionOf(runB, state.tag, step, l, opts),
+    };
+    const [va, vb] = await Promise.all([meanOf(sourceA, meta, state.step, state.layer, heads), meanOf(sourceB, metaB, stepB, state.layer, heads)]);
+    if (!ctx.current()) return;
     const diff = new Float32Array(va.length);
     let maxAbs = 0;
     for (let i = 0; i < diff.length; i++) {
@@ -52,11 +60,11 @@ export class CompareView extends View {
       maxAbs = Math.max(maxAbs, Math.abs(diff[i]));
     }
     const range = Math.max(maxAbs, 1e-3);
-    const common = { rows: a.queries, cols: a.keys, rowTokens: meta.tokens, colTokens: meta.key_tokens || meta.tokens };
+    const common = { rows: Q, cols: K, rowTokens: prettyTokens(meta.tokens), colTokens: prettyTokens(meta.key_tokens || meta.tokens) };
     const seq = sequentialScale(ctx.theme);
     this.maps = [
       new Heatmap({ ...common, title: `A: ${state.run} @ ${state.step}`, values: va, table: seq, lo: 0, hi: 1 }),
-      new Heatmap({ ...common, title: `B: ${runB} @ ${stepB}`, values: vb, table: seq, lo: 0, hi: 1, rowTokens: metaB.tokens, colTokens: metaB.key_tokens || metaB.tokens }),
+      new Heatmap({ ...common, title: `B: ${runB} @ ${stepB}`, values: vb, table: seq, lo: 0, hi: 1, rowTokens: prettyTokens(metaB.tokens), colTokens: prettyTokens(metaB.key_tokens || metaB.tokens) }),
       new Heatmap({ ...common, title: `B \u2212 A (\u00b1${range.toFixed(3)})`, values: diff, table: divergingScale(ctx.theme), lo: -range, hi: range }),
     ];
     this.maps[0].element.classList.add("cmp-a");

@@ -34,7 +34,7 @@ function eachToken(view, colW, draw) {
 /** What the export shows: a hovered token's lines (as on screen), else every line. */
 function shownLines(view) {
   const hovered = view.hovered;
-  const qRange = hovered && hovered.side === "left" ? [hovered.index, hovered.index + 1] : view.ranges.q;
+  const qRange = hovered && hovered.side === "left" ? [hovered.index, hovered.index + 1] : view.window || view.ranges.q;
   const kRange = hovered && hovered.side === "right" ? [hovered.index, hovered.index + 1] : view.ranges.k;
   return { qRange, kRange, threshold: hovered ? view.thresholds.hover : view.thresholds.line };
 }
@@ -76,7 +76,7 @@ export function headViewSVG(view) {
   root.append(svg("rect", { width, height, fill: cssVar("--bg") || "#fff" }));
   const { qRange, kRange, threshold } = shownLines(view);
   const groups = new Map();
-  forEachLine(view.layer, view.heads, qRange, kRange, threshold, (h, q, k, w) => {
+  forEachLine(view.layer || { keys: 0, data: [], dataRows: 0 }, view.heads, qRange, kRange, threshold, (h, q, k, w) => {
     let g = groups.get(h);
     if (!g) {
       g = svg("g", { stroke: headColor(h), "data-head": h });
@@ -89,7 +89,7 @@ export function headViewSVG(view) {
       "stroke-opacity": w.toFixed(3), "stroke-width": lineWidth(w, false).toFixed(2),
       "data-q": q, "data-k": k,
     }));
-  });
+  }, view.topk || 0);
   // Dividers as paths: every <line> of the export is an attention line.
   for (const [x0, x1, y] of dividers(view, colW)) {
     root.append(svg("path", {

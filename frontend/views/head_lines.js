@@ -5,17 +5,40 @@ import { headColor } from "../colors.js";
 
 const BUCKETS = 20; // lines batched into opacity buckets: one stroke() per head per bucket (per band)
 
-/** Visit every line of `layer` ({queries, keys, data}) for `heads` at or above `threshold`. */
-export function forEachLine(layer, heads, qRange, kRange, threshold, visit) {
-  const { queries, keys, data } = layer;
+/**
+ * Visit every line of `layer` for `heads` at or above `threshold` (with `topK`, only the topK
+ * strongest of each head's query row). `layer`: {queries, keys, data} of every head, or a slab
+ * {keys, data, slot(h), dataRow0, dataRows} holding some heads' rows [dataRow0, dataRow0 + dataRows).
+ */
+export function forEachLine(layer, heads, qRange, kRange, threshold, visit, topK = 0) {
+  const { keys, data } = layer;
+  const rows = layer.dataRows ?? layer.queries;
+  const row0 = layer.dataRow0 ?? 0;
+  const best = [];
   for (const h of heads) {
-    const base = h * queries * keys;
-    for (let q = qRange[0]; q < qRange[1]; q++) {
-      const row = base + q * keys;
+    const base = (layer.slot ? layer.slot(h) : h) * rows * keys;
+    const q0 = Math.max(qRange[0], row0);
+    const q1 = Math.min(qRange[1], row0 + rows);
+    for (let q = q0; q < q1; q++) {
+      const row = base + (q - row0) * keys;
+      if (!topK) {
+        for (let k = kRange[0]; k < kRange[1]; k++) {
+          const w = data[row + k];
+          if (w >= threshold) visit(h, q, k, w);
+        }
+        continue;
+      }
+      best.length = 0;
       for (let k = kRange[0]; k < kRange[1]; k++) {
         const w = data[row + k];
-        if (w >= threshold) visit(h, q, k, w);
+        if (w >= threshold) best.push(k);
       }
+      if (best.length > topK) {
+        best.sort((a, b) => data[row + b] - data[row + a] || a - b);
+        best.length = topK;
+        best.sort((a, b) => a - b);
+      }
+      for (const k of best) visit(h, q, k, data[row + k]);
     }
   }
 }
@@ -24,7 +47,7 @@ export function forEachLine(layer, heads, qRange, kRange, threshold, visit) {
  * Lines at or above `threshold`, grouped by head and opacity bucket (one stroke each), with the
  * y of each end from `qy(q)` / `ky(k)`: {count, groups: [{head, bucket, ys: [yQuery, yKey, ...]}]}.
  */
-export function collectLines(layer, heads, qRange, kRange, threshold, qy, ky) {
+export function collectLines(layer, heads, qRange, kRange, threshold, qy, ky, topK = 0) {
   const perHead = new Map();
   let count = 0;
   const qys = [];
@@ -36,7 +59,7 @@ export function collectLines(layer, heads, qRange, kRange, threshold, qy, ky) {
     if (!buckets) perHead.set(h, (buckets = Array.from({ length: BUCKETS }, () => [])));
     buckets[Math.min(BUCKETS - 1, Math.floor(w * BUCKETS))].push(qys[q - qRange[0]], kys[k - kRange[0]]);
     count++;
-  });
+  }, topK);
   const groups = [];
   for (const [head, buckets] of perHead) {
     buckets.forEach((ys, bucket) => ys.length && groups.push({ head, bucket, ys }));

@@ -180,15 +180,5 @@ export function composeSVG(maps) {
   return root;
 }
 
-/** Mean over the given heads of a layer: Float32Array [queries * keys]. */
-export function meanOfHeads(layer, heads) {
-  const n = layer.queries * layer.keys;
-  const out = new Float32Array(n);
-  if (!heads.length) return out;
-  for (const h of heads) {
-    const base = h * n;
-    for (let i = 0; i < n; i++) out[i] += layer.data[base + i];
-  }
-  if (heads.length > 1) for (let i = 0; i < n; i++) out[i] /= heads.length;
-  return out;
-}
+// The mean of heads lives with the other layer selections; compare_view.js imports it from here.
+export { meanOfHeads } from "./layer_data.js";

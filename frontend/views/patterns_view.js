@@ -1,11 +1,14 @@
 // Patterns view: head-pattern scores (/patterns, docs/patterns.md) of the current step: a
 // layers x heads grid coloured by one metric, a sortable heads x metrics table filterable by
-// label, and a chart of one head's metric over every logged step. Clicking a head in the grid
-// (or its name in the table) opens it in the head view. Metric names, labels and their rules
-// come from the server with the scores.
+// label, the heads that formed during training (/formed), and a chart of the chosen heads' metric
+// over every logged step, in this run and optionally another one. Clicking a head in the grid (or
+// its name in the table) opens it in the head view. Metric names, labels and their rules come
+// from the server with the scores.
 
-import { el, svg, select, cssVar } from "../dom.js";
+import { el, select } from "../dom.js";
+import { getJSON } from "../api.js";
 import { cssColor, sequentialScale } from "../colors.js";
+import { drawChart, headSeries, parsePicks, seriesColor, thresholdOf, togglePick } from "./patterns_chart.js";
 import { View } from "./view.js";
 
 function metricRange(values) {
@@ -17,10 +20,24 @@ function metricRange(values) {
 }
 
 const fmt = (v) => (typeof v === "number" ? v.toFixed(3) : "\u2013");
+const headName = (l, h) => `L${l} H${h}`;
 
 /** The labelling rules as the server states them, for a tooltip: "previous_token: previous_token > 0.5; ...". */
 export function ruleText(rules) {
   return rules.thresholds.map((t) => `${t.label}: ${t.metric} > ${t.threshold}`).join("; ");
+}
+
+// /formed answers by run, tag, kind and the steps they were computed from (new steps: asked again).
+const formedCache = new Map();
+function fetchFormed(run, tag, kind, steps) {
+  const key = JSON.stringify([run, tag, kind, steps]);
+  if (!formedCache.has(key)) {
+    if (formedCache.size > 32) formedCache.clear();
+    const promise = getJSON("formed", { run, tag, kind });
+    promise.catch(() => formedCache.delete(key));
+    formedCache.set(key, promise);
+  }
+  return formedCache.get(key);
 }
 
 export class PatternsView extends View {
@@ -47,13 +64,26 @@ export class PatternsView extends View {
     const metric = metrics.includes(state.metric) ? state.metric : metrics[0];
     const L = scores[metric].length;
     const H = L ? scores[metric][0].length : 0;
+    const runB = state.runB && state.runB !== state.run && ctx.runHasTag(state.runB, state.tag) ? state.runB : null;
+    const [formed, bodyB] = await Promise.all([
+      fetchFormed(state.run, state.tag, state.kind, body.steps).catch((e) => ({ error: e.message })),
+      runB ? ctx.patterns(runB, state.tag).catch(() => null) : null,
+    ]);
+    if (!ctx.current()) return;
+    const picks = parsePicks(state.picks, L * H);
     const chartHead = state.head != null && state.head < L * H ? state.head : state.layer * H + (ctx.selectedHeads(H)[0] || 0);
+    const chosen = picks.length ? picks : [chartHead];
+    const others = ctx.runsWithTag(state.tag).filter((r) => r !== state.run);
     const controls = el("div", { class: "patterns-bar" },
       el("label", {}, "Metric ", select(metrics.map((m) => [m, m]), metric, (v) => ctx.setState({ metric: v }), { class: "metric-select" })),
-      el("label", {}, "Label ", select([["", "any"], ...rules.labels.map((l) => [l, l])], state.label, (v) => ctx.setState({ label: v }), { class: "label-filter", title: ruleText(rules) })));
+      el("label", {}, "Label ", select([["", "any"], ...rules.labels.map((l) => [l, l])], state.label, (v) => ctx.setState({ label: v }), { class: "label-filter", title: ruleText(rules) })),
+      el("label", {}, "Compare with run ", select([["", "none"], ...others.map((r) => [r, r])], runB || "", (v) => ctx.setState({ runB: v || null }), { class: "run-b-select" })));
     this.root.replaceChildren(controls,
-      el("div", { class: "patterns-top" }, this.grid(scores, headLabels, metric, L, H, ctx), this.chart(body, metric, chartHead, H)),
-      this.table(scores, headLabels, metrics, L, H, ctx));
+      el("div", { class: "patterns-top", style: { display: "flex", flexWrap: "wrap", gap: "24px", alignItems: "flex-start" } },
+        this.grid(scores, headLabels, metric, L, H, ctx),
+        this.chart(body, bodyB, runB, metric, chosen, H, state),
+        this.formedList(formed, picks, L, H, ctx)),
+      this.table(scores, headLabels, metrics, L, H, picks, ctx));
     this.root.dataset.metric = metric;
     performance.mark("tb-attention:patterns-view-drawn");
   }
@@ -80,48 +110,62 @@ export class PatternsView extends View {
     return el("figure", { class: "pattern-grid-box" }, el("figcaption", {}, `${metric} by layer \u00d7 head (click: head view)`), grid);
   }
 
-  chart(body, metric, flat, H) {
-    const l = Math.floor(flat / H);
-    const h = flat % H;
-    const points = [];
-    body.steps.forEach((step, i) => {
-      const s = body.scores[i];
-      const v = s && s[metric] && s[metric][l] ? s[metric][l][h] : null;
-      if (typeof v === "number") points.push([step, v]);
+  chart(body, bodyB, runB, metric, chosen, H, state) {
+    const series = [];
+    chosen.forEach((flat, i) => {
+      const l = Math.floor(flat / H);
+      const h = flat % H;
+      const name = headName(l, h);
+      series.push({ name: runB ? `${name} ${state.run}` : name, color: seriesColor(i), head: flat, run: state.run, points: headSeries(body, metric, l, h) });
+      if (bodyB) series.push({ name: `${name} ${runB}`, color: seriesColor(i), dashed: true, head: flat, run: runB, points: headSeries(bodyB, metric, l, h) });
     });
-    const W = 340;
-    const Hh = 160;
-    const pad = { l: 42, r: 10, t: 10, b: 26 };
-    const root = svg("svg", { xmlns: "http://www.w3.org/2000/svg", width: W, height: Hh, viewBox: `0 0 ${W} ${Hh}`, class: "pattern-chart" });
-    const fg = cssVar("--fg") || "#222";
-    const muted = cssVar("--fg-muted") || "#777";
-    if (points.length) {
-      const xs = points.map((p) => p[0]);
-      const ys = points.map((p) => p[1]);
-      const x0 = Math.min(...xs);
-      const x1 = Math.max(...xs);
-      const y0 = Math.min(0, ...ys);
-      const y1 = Math.max(1, ...ys);
-      const sx = (x) => pad.l + (x1 > x0 ? ((x - x0) / (x1 - x0)) * (W - pad.l - pad.r) : (W - pad.l - pad.r) / 2);
-      const sy = (y) => Hh - pad.b - ((y - y0) / (y1 - y0 || 1)) * (Hh - pad.t - pad.b);
-      root.append(svg("line", { x1: pad.l, y1: Hh - pad.b, x2: W - pad.r, y2: Hh - pad.b, stroke: muted }));
-      root.append(svg("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: Hh - pad.b, stroke: muted }));
-      for (const [y, label] of [[y0, y0.toFixed(2)], [y1, y1.toFixed(2)]]) {
-        root.append(svg("text", { x: pad.l - 4, y: sy(y) + 4, "text-anchor": "end", fill: muted, "font-size": 10 }, label));
-      }
-      root.append(svg("text", { x: pad.l, y: Hh - 8, fill: muted, "font-size": 10 }, `step ${x0}`));
-      root.append(svg("text", { x: W - pad.r, y: Hh - 8, fill: muted, "font-size": 10, "text-anchor": "end" }, `step ${x1}`));
-      root.append(svg("polyline", { points: points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" "), fill: "none", stroke: cssVar("--accent") || "#f57c00", "stroke-width": 2 }));
-      for (const [x, y] of points) root.append(svg("circle", { cx: sx(x).toFixed(1), cy: sy(y).toFixed(1), r: 3, fill: cssVar("--accent") || "#f57c00" }, null));
-    } else {
-      root.append(svg("text", { x: W / 2, y: Hh / 2, "text-anchor": "middle", fill: fg }, "no scores for this head"));
-    }
-    this.svgNode = root;
-    return el("figure", { class: "pattern-chart-box", dataset: { points: String(points.length) } },
-      el("figcaption", {}, `Layer ${l} head ${h}: ${metric} over steps (pick a head in the table)`), root);
+    const threshold = thresholdOf(body.rules, metric);
+    this.svgNode = drawChart(series, threshold, "no scores for this head");
+    const what = chosen.length === 1 ? `Layer ${Math.floor(chosen[0] / H)} head ${chosen[0] % H}` : `${chosen.length} heads`;
+    const caption = `${what}: ${metric} over steps${runB ? `, ${state.run} (solid) vs ${runB} (dashed)` : ""}` +
+      (threshold != null ? ` \u2013 dashed line: threshold ${threshold}` : "") + " (tick heads in the table to plot them)";
+    return el("figure", {
+      class: "pattern-chart-box",
+      dataset: { points: String(series[0].points.length), series: String(series.filter((s) => s.points.length).length), heads: chosen.join(","), runB: runB || "" },
+    }, el("figcaption", { style: { maxWidth: "420px" } }, caption), this.svgNode);
   }
 
-  table(scores, headLabels, metrics, L, H, ctx) {
+  formedList(formed, picks, L, H, ctx) {
+    const box = el("figure", { class: "formed-box" });
+    if (formed.error) {
+      box.append(el("figcaption", {}, "Heads that formed"), el("div", { class: "message error" }, formed.error));
+      return box;
+    }
+    const entries = [...formed.formed.map((e) => ({ ...e, change: "formed" })), ...formed.lost.map((e) => ({ ...e, change: "lost" }))];
+    box.dataset.formed = String(formed.formed.length);
+    box.append(el("figcaption", {}, `Heads that formed between steps ${formed.from_step} and ${formed.to_step}`));
+    if (!entries.length) {
+      box.append(el("div", { class: "message" }, "No head crossed a label's threshold between these steps."));
+      return box;
+    }
+    const plotAll = el("button", {
+      type: "button", class: "chip plot-formed",
+      onclick: () => ctx.setState({ picks: [...new Set(formed.formed.map((e) => e.layer * H + e.head))].slice(0, 12).join(","), metric: formed.formed[0].metric }),
+    }, "plot formed heads");
+    const rows = entries.map((e) => {
+      const flat = e.layer * H + e.head;
+      return el("tr", {
+        class: `clickable${picks.includes(flat) ? " chosen" : ""}`,
+        dataset: { layer: String(e.layer), head: String(e.head), label: e.label, step: String(e.step), change: e.change },
+        title: `${e.metric} went from ${fmt(e.score_before)} (step ${e.previous_step}) to ${fmt(e.score_at)} (step ${e.step}); first above at step ${e.first_step}; ${fmt(e.score_final)} at step ${formed.to_step}`,
+        onclick: () => ctx.setState({ picks: picks.includes(flat) ? picks.join(",") : togglePick(picks, flat), metric: e.metric }),
+      },
+      el("td", {}, headName(e.layer, e.head)), el("td", {}, e.change === "lost" ? `lost ${e.label}` : e.label),
+      el("td", { class: "num" }, String(e.step)), el("td", { class: "num" }, `${fmt(e.score_before)} \u2192 ${fmt(e.score_at)}`));
+    });
+    box.append(el("div", { class: "table-wrap", style: { maxHeight: "220px", overflowY: "auto" } },
+      el("table", { class: "formed-list" },
+        el("thead", {}, el("tr", {}, el("th", {}, "head"), el("th", {}, "label"), el("th", {}, "step"), el("th", {}, "score"))),
+        el("tbody", {}, rows))), plotAll);
+    return box;
+  }
+
+  table(scores, headLabels, metrics, L, H, picks, ctx) {
     const { state } = ctx;
     const [sortKey, sortDir] = (state.sort || "layer:asc").split(":");
     let rows = [];
@@ -150,15 +194,20 @@ export class PatternsView extends View {
       class: `clickable${state.head === r.l * H + r.h ? " chosen" : ""}`, dataset: { layer: String(r.l), head: String(r.h) },
       onclick: () => ctx.setState({ head: r.l * H + r.h }),
     },
+    el("td", {}, el("input", {
+      type: "checkbox", class: "plot-head", checked: picks.includes(r.l * H + r.h), "aria-label": `plot ${headName(r.l, r.h)}`,
+      onclick: (e) => e.stopPropagation(),
+      onchange: () => ctx.setState({ picks: togglePick(picks, r.l * H + r.h) }),
+    })),
     el("td", {}, el("button", {
       type: "button", class: "link open-head", title: "Open in the head view",
       onclick: (e) => { e.stopPropagation(); ctx.setState({ view: "head", layer: r.l, heads: [r.h], head: r.l * H + r.h }); },
-    }, `L${r.l} H${r.h}`)),
+    }, headName(r.l, r.h))),
     el("td", { class: "labels" }, r.labels.join(", ")),
     metrics.map((m) => el("td", { class: "num" }, fmt(scores[m][r.l][r.h]))))));
     return el("div", { class: "table-wrap" },
       el("table", { class: "patterns-table" },
-        el("thead", {}, el("tr", {}, header("layer", "head"), header("label", "labels"), metrics.map((m) => header(m, m.replace(/_/g, " "))))),
+        el("thead", {}, el("tr", {}, el("th", {}, "plot"), header("layer", "head"), header("label", "labels"), metrics.map((m) => header(m, m.replace(/_/g, " "))))),
         tbody),
       el("div", { class: "bar-label" }, `${rows.length} of ${L * H} heads`));
   }

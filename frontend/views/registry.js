@@ -9,6 +9,7 @@ export const VIEWS = [
   { name: "matrix", label: "Matrix", module: "./matrix_view.js", cls: "MatrixView", perLayer: true },
   { name: "compare", label: "Compare", module: "./compare_view.js", cls: "CompareView", perLayer: true },
   { name: "patterns", label: "Patterns", module: "./patterns_view.js", cls: "PatternsView", perLayer: false },
+  { name: "rollout", label: "Rollout", module: "./rollout_view.js", cls: "RolloutView", perLayer: false },
 ];
 
 export const DEFAULT_VIEW = VIEWS[0].name;

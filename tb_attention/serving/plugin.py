@@ -46,10 +46,15 @@ def _thumbnail_args(request):
     return _step_args(request) + (_kind(request),)
 
 
+def _optional_int(request, name):
+    return None if request.args.get(name) is None else http.int_arg(request, name, maximum=2**31)
+
+
 def _layer_args(request):
     return _step_args(request) + (
         http.int_arg(request, "layer", maximum=2**31), _kind(request), http.int_list_arg(request, "heads"),
-        request.args.get("form"))
+        request.args.get("form"), request.args.get("reduce"), _optional_int(request, "q_start"),
+        _optional_int(request, "q_end"))
 
 
 def _change_args(request):
@@ -57,6 +62,20 @@ def _change_args(request):
     a = (run, tag, http.int_arg(request, "step_a"))
     b = (request.args.get("run_b", run), request.args.get("tag_b", tag), http.int_arg(request, "step_b"))
     return a, b, _kind(request)
+
+
+def _rollout_args(request):
+    return _step_args(request) + (_kind(request), _optional_int(request, "layer"))
+
+
+def _relevance_args(request):
+    return _run_tag(request) + (http.int_arg(request, "query", maximum=2**31), _optional_int(request, "layer"),
+                                _kind(request), request.args.get("method"))
+
+
+def _formed_args(request):
+    steps = [None if request.args.get(n) is None else http.int_arg(request, n) for n in ("step_a", "step_b")]
+    return _run_tag_kind(request) + tuple(steps)
 
 
 # Below this many bytes an array is sent as it is: compressing it would not pay.
@@ -100,6 +119,9 @@ DATA_ROUTES = {
     "/thumbnails": ("thumbnails", _thumbnail_args, _array_response),
     "/patterns": ("patterns", _run_tag_kind, _json_response),
     "/change": ("change", _change_args, _json_response),
+    "/rollout": ("rollout", _rollout_args, _array_response),
+    "/relevance": ("relevance", _relevance_args, _json_response),
+    "/formed": ("formed", _formed_args, _json_response),
 }
 
 

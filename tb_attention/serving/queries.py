@@ -45,6 +45,48 @@ def _float16_payload(values):
     return ArrayPayload(values.shape, "float16", 1.0, values.tobytes)
 
 
+def _query_rows(queries, q_start, q_end):
+    """(first, end) of the query rows asked for, or None for all of them."""
+    if q_start is None and q_end is None:
+        return None
+    first = 0 if q_start is None else q_start
+    end = queries if q_end is None else q_end
+    if not 0 <= first < end <= queries:
+        raise BadRequest("query rows [%d, %d) are out of range: the layer has %d queries (0 <= q_start < q_end <= %d)"
+                         % (first, end, queries, queries))
+    return first, end
+
+
+def _sparse_rows(blocks_of_layer, wanted, rows, k, reduce, part_precision):
+    """Rows [r0, r1) of the `wanted` heads of a sparse layer, densified (stored dtype), or their
+    mean over `wanted` (float32 `[1, rows, k]`); only the kept weights of those rows are touched."""
+    r0, r1 = rows
+    n = r1 - r0
+    mult = {}
+    for h in wanted:
+        mult[h] = mult.get(h, 0) + 1
+    out = np.zeros((1 if reduce else len(wanted), n, k), dtype=np.float32 if reduce else precision.dtype(part_precision))
+    for (h0, h1), counts, _, indices, weights in blocks_of_layer:
+        q = counts.shape[1]
+        offsets = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts.ravel(), out=offsets[1:])
+        for h in range(h0, h1):
+            if h not in mult:
+                continue
+            j = h - h0
+            a, b = offsets[j * q + r0], offsets[j * q + r1]
+            flat = np.repeat(np.arange(n, dtype=np.int64) * k, counts[j, r0:r1].astype(np.int64)) + indices[a:b]
+            if reduce:
+                out[0].reshape(-1)[flat] += weights[a:b] * np.float32(mult[h])  # keys are unique within a row
+            else:
+                stored = precision.quantize(weights[a:b], part_precision)
+                for slot in (i for i, x in enumerate(wanted) if x == h):
+                    out[slot].reshape(-1)[flat] = stored
+    if reduce:
+        out /= np.float32(len(wanted))
+    return out
+
+
 class AttentionQueries:
     """The plugin's answers over an `AttentionStore`."""
 
@@ -106,21 +148,32 @@ class AttentionQueries:
 
     # -- binary --------------------------------------------------------------------------------
 
-    def layer(self, ctx, experiment_id, run, tag, step, layer, kind=None, heads=None, form=None):
+    def layer(self, ctx, experiment_id, run, tag, step, layer, kind=None, heads=None, form=None,
+              reduce=None, q_start=None, q_end=None):
         """One layer of one step (the given heads, else every head): `[heads, q, k]` dense (sparse
-        records densified), or with form="kept" the weight each sparse row kept, `[heads, q]`."""
+        records densified), or with form="kept" the weight each sparse row kept, `[heads, q]`.
+        `q_start`/`q_end` keep the query rows [q_start, q_end); reduce="mean" averages the listed
+        heads into one (float32 `[1, rows, k]`, or `[1, rows]` kept), one block at a time."""
         record, part = self._record_part(ctx, experiment_id, run, tag, step, kind)
         _, n_heads, q, k = part.shape
         if heads is not None and not all(0 <= h < n_heads for h in heads):
             raise NotFound("heads %s are out of range (0..%d)" % (list(heads), n_heads - 1))
+        if reduce not in (None, "mean"):
+            raise BadRequest("reduce must be mean, got %r" % reduce[:40])
+        rows = _query_rows(q, q_start, q_end)
         count = n_heads if heads is None else len(heads)
         if form == "kept":
             kept = self.store.kept_mass(run, record, part, layer, heads)
             if kept is None:
                 raise BadRequest("this record is dense: every query row keeps all of its weight")
-            return ArrayPayload((count, q), "float32", 1.0, np.ascontiguousarray(kept, dtype="<f4").tobytes)
+            kept = np.asarray(kept, dtype=np.float32)[:, slice(*rows) if rows else slice(None)]
+            if reduce:
+                kept = kept.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+            return ArrayPayload(kept.shape, "float32", 1.0, np.ascontiguousarray(kept, dtype="<f4").tobytes)
         if form not in (None, "dense"):
             raise BadRequest("form must be dense or kept, got %r" % form)
+        if reduce or rows:
+            return self._layer_selection(ctx, run, record, part, layer, heads, rows or (0, q), reduce)
         if heads is None and record.version <= 1:
             blob = self.store.v1_blob(ctx, record, part, layer)
             return _stored_payload((count, q, k), part.precision, lambda: zlib.decompress(blob), ("deflate", bytes(blob)))
@@ -136,6 +189,32 @@ class AttentionQueries:
             return _stored_payload((count, q, k), part.precision, raw, ("zstd", b"".join(c[0] for c in chunks)))
         stored = np.ascontiguousarray(self.store.layer(ctx, run, record, part, layer, heads, stored=True)).tobytes()
         return _stored_payload((count, q, k), part.precision, lambda: stored)
+
+    def _layer_selection(self, ctx, run, record, part, layer, heads, rows, reduce):
+        """Query rows [r0, r1) of the listed heads, as stored, or their mean (float32), read one
+        block of heads at a time: a long layer is never densified whole."""
+        _, n_heads, _, k = part.shape
+        wanted = list(range(n_heads)) if heads is None else list(heads)
+        if record.version >= 2 and part.encoding == "sparse":
+            out = _sparse_rows(self.store.sparse_layer(run, record, part, layer), wanted, rows, k, reduce, part.precision)
+        else:
+            block = part.layout["head_block"] if record.version >= 2 else n_heads
+            out = None
+            for b in sorted({h // block for h in wanted}):
+                slots = [i for i, h in enumerate(wanted) if h // block == b]
+                values = self.store.layer(ctx, run, record, part, layer, [wanted[i] for i in slots], stored=not reduce)
+                values = values[:, rows[0]:rows[1]]
+                if reduce:
+                    out = values.sum(axis=0, dtype=np.float32) if out is None else out + values.sum(axis=0, dtype=np.float32)
+                else:
+                    if out is None:
+                        out = np.zeros((len(wanted),) + values.shape[1:], dtype=values.dtype)
+                    out[slots] = values
+            if reduce:
+                out = (out / np.float32(len(wanted)))[None]
+        if reduce:
+            return ArrayPayload(out.shape, "float32", 1.0, np.ascontiguousarray(out, dtype="<f4").tobytes, None, part.precision)
+        return _stored_payload(out.shape, part.precision, np.ascontiguousarray(out).tobytes)
 
     def thumbnails(self, ctx, experiment_id, run, tag, step, kind=None):
         """Every head of every layer, max-pooled to at most 64 x 64: float16 [layers, heads, r, c]."""
@@ -170,6 +249,19 @@ class AttentionQueries:
             size += 6 * record.nbytes  # decoded JSON takes about six times its text
         self._answers.put(key, out, size)
         return out
+
+    # Rollout, flow and heads that formed: serving/analysis_queries.py.
+    def rollout(self, ctx, experiment_id, run, tag, step, kind=None, layer=None):
+        from tb_attention.serving import analysis_queries
+        return analysis_queries.rollout(self, ctx, experiment_id, run, tag, step, kind, layer)
+
+    def relevance(self, ctx, experiment_id, run, tag, query, layer=None, kind=None, method=None):
+        from tb_attention.serving import analysis_queries
+        return analysis_queries.relevance(self, ctx, experiment_id, run, tag, query, layer, kind, method)
+
+    def formed(self, ctx, experiment_id, run, tag, kind=None, step_a=None, step_b=None):
+        from tb_attention.serving import analysis_queries
+        return analysis_queries.formed(self, ctx, experiment_id, run, tag, kind, step_a, step_b)
 
     def change(self, ctx, experiment_id, a, b, kind=None):
         """Per-head Jensen-Shannon divergence between records `a` and `b`, each (run, tag, step)."""

@@ -30,3 +30,11 @@ test("serialize leaves defaults out and round-trips through parse", () => {
 test("an empty head list survives (no head shown is a choice)", () => {
   assert.deepEqual(parse(serialize({ ...DEFAULTS, heads: [] })).heads, []);
 });
+
+test("long-input fields: scale, hidden keys, words, window, top-k, click target", () => {
+  const s = parse("scale=log&hide=0,5&words=1&qstart=900&qrows=128&topk=3&open=matrix");
+  assert.deepEqual(s, { scale: "log", hide: [0, 5], words: "1", qstart: 900, qrows: 128, topk: 3, open: "matrix" });
+  assert.deepEqual(parse("scale=cubic&words=yes&open=model&qrows=-1"), {});
+  const state = { ...DEFAULTS, scale: "sqrt", hide: [0], words: "1", qstart: 7 };
+  assert.deepEqual({ ...DEFAULTS, ...parse(serialize(state)) }, state);
+});

@@ -1,0 +1,72 @@
+// Which part of a layer a view fetches. A layer of up to WHOLE_LAYER_VALUES weights is fetched
+// whole (cached, shared by the views: switching heads is instant); a larger one (32 heads x 2048
+// tokens is 134 M weights) only as needed: one head, the mean of the shown heads computed by the
+// server, or the shown heads' rows of a window of queries (docs/http_api.md).
+
+export const WHOLE_LAYER_VALUES = 16 * 2 ** 20; // 64 MB as float32
+
+export function wholeLayer(meta) {
+  const [, H, Q, K] = meta.shape;
+  return H * Q * K <= WHOLE_LAYER_VALUES;
+}
+
+/** Mean over the given heads of a layer: Float32Array [queries * keys]. */
+export function meanOfHeads(layer, heads) {
+  const n = layer.queries * layer.keys;
+  const out = new Float32Array(n);
+  if (!heads.length) return out;
+  for (const h of heads) {
+    const base = h * n;
+    for (let i = 0; i < n; i++) out[i] += layer.data[base + i];
+  }
+  if (heads.length > 1) for (let i = 0; i < n; i++) out[i] /= heads.length;
+  return out;
+}
+
+/** The selection of `heads` (sorted) of H for the server: null for all of them. */
+function headsParam(heads, H) {
+  return heads.length === H ? null : heads;
+}
+
+/**
+ * One head, or the mean of `heads`, of a layer: Float32Array [Q * K]. `source`: {layer(step, l),
+ * selection(step, l, opts)} (the context's, or those of another run for the compare view).
+ */
+export async function meanOf(source, meta, step, layer, heads) {
+  const [, H, Q, K] = meta.shape;
+  if (!heads.length) return new Float32Array(Q * K);
+  if (wholeLayer(meta)) return meanOfHeads(await source.layer(step, layer), heads);
+  const opts = heads.length === 1 ? { heads } : { heads: headsParam(heads, H), reduce: "mean" };
+  return (await source.selection(step, layer, opts)).data;
+}
+
+/** The weight each query row kept (sparse records; the mean over `heads`): Float32Array [Q], or null. */
+export async function keptOf(source, meta, step, layer, heads) {
+  if (meta.encoding !== "sparse" || !heads.length) return null;
+  const H = meta.shape[1];
+  const opts = heads.length === 1 ? { heads, form: "kept" } : { heads: headsParam(heads, H), reduce: "mean", form: "kept" };
+  return (await source.selection(step, layer, opts)).data;
+}
+
+/**
+ * Query rows [q0, q1) of `heads`, as a slab the head view reads (head_lines.js forEachLine):
+ * {keys, data, slot(h), dataRow0, dataRows, heads}. Taken from the whole layer when it is
+ * fetched whole, else fetched for those heads and rows.
+ */
+export async function rowsOf(source, meta, step, layer, heads, q0, q1) {
+  const [, H, Q, K] = meta.shape;
+  if (wholeLayer(meta)) {
+    const whole = await source.layer(step, layer);
+    return { keys: K, data: whole.data, slot: (h) => h, dataRow0: 0, dataRows: Q, heads: whole.heads };
+  }
+  const opts = { heads: headsParam(heads, H), qStart: q0, qEnd: q1 };
+  const got = await source.selection(step, layer, opts);
+  const ids = got.headIds || Array.from({ length: H }, (_, h) => h);
+  const slots = new Map(ids.map((h, i) => [h, i]));
+  return { keys: K, data: got.data, slot: (h) => (slots.has(h) ? slots.get(h) : -1), dataRow0: q0, dataRows: q1 - q0, heads: ids.length };
+}
+
+/** Whether a slab holds rows [q0, q1) of every head in `heads`. */
+export function slabHolds(slab, heads, q0, q1) {
+  return q0 >= slab.dataRow0 && q1 <= slab.dataRow0 + slab.dataRows && heads.every((h) => slab.slot(h) >= 0);
+}

@@ -1,0 +1,369 @@
+// A heat map that zooms and pans (wheel, drag, keyboard, double-click; reset), for long inputs:
+// cells come from max-pooled colour levels (zoom_levels.js) so any zoom draws one drawImage of
+// the visible part; token labels appear on the axes once cells are big enough for them; an
+// overview minimap shows (and moves) the visible region; hovering reads out a cell.
+//
+// The DOM and data-* attributes are those of heatmap.js (figure.heatmap, .hm-canvas,
+// .hm-overlay, .hm-readout; data-cell = px per cell, data-left / data-top = where cell (0, 0)
+// is, so tests can point at any cell at any zoom), plus data-visible "r0,r1,c0,c1" (cells on
+// screen), data-row-labels / data-col-labels ("first-last" labelled, "" when none), data-zoom
+// (x fit) and data-levels ("complete" once every level is coloured).
+
+import { el, svg, sizeCanvas, tokenLabel, cssVar } from "../dom.js";
+import { cellAt, centreOn, clampView, fitView, levelFor, panBy, sameView, visibleCells, zoomAt } from "../zoom.js";
+import { levelCount } from "../pyramid.js";
+import { LevelImages } from "./zoom_levels.js";
+
+const MAX_LABEL = 130; // px: longer tokens are cut on the axes (the read-out shows them whole)
+const MIN_LABELLED_CELL = 8; // px: smaller cells get no axis labels
+const MAX_FIT_CELL = 26;
+const MINIMAP_PX = 150;
+const FONT_PX = 11;
+const KEY_ZOOM = 1.5;
+
+function fitText(ctx, text, max) {
+  if (ctx.measureText(text).width <= max) return text;
+  let s = text;
+  while (s.length > 1 && ctx.measureText(`${s}\u2026`).width > max) s = s.slice(0, -1);
+  return `${s}\u2026`;
+}
+
+function longest(probe, labels) {
+  let w = 10;
+  for (const t of labels) w = Math.max(w, probe.measureText(tokenLabel(t)).width);
+  return Math.min(MAX_LABEL, w);
+}
+
+export class ZoomMap {
+  /** opts: {title, rowName, colName, digits, readout(r, c, value), onPick(r, c), onView(view)} */
+  constructor(opts) {
+    this.opts = { rowName: "query", colName: "key", digits: 4, ...opts };
+    this.canvas = el("canvas", { class: "hm-canvas" });
+    this.overlay = el("canvas", {
+      class: "hm-overlay", tabindex: "0", role: "img",
+      "aria-label": "Attention heat map: wheel or + / - zooms, drag or arrow keys pan, 0 resets; shift-click a column hides that key",
+    });
+    this.mini = el("canvas", { class: "hm-minimap", title: "Overview: click or drag to move the view", hidden: true });
+    this.readout = el("div", { class: "hm-readout", role: "status" }, "\u00a0");
+    this.caption = el("figcaption", {}, this.opts.title);
+    this.side = el("div", { class: "hm-side" }, this.mini);
+    this.element = el("figure", { class: "heatmap zoomable" }, this.caption,
+      el("div", { class: "hm-row" }, el("div", { class: "hm-stack" }, this.canvas, this.overlay), this.side), this.readout);
+    this.view = null;
+    this.hovered = null;
+    this.labelCache = new Map();
+    this.listen();
+  }
+
+  /** data: {values, rows, cols, rowLabels, colLabels, mask (per column) | null, table, scale, maskRGB}. */
+  setData(data) {
+    if (this.levels) this.levels.cancel();
+    const same = this.data && this.data.rows === data.rows && this.data.cols === data.cols;
+    this.data = data;
+    this.keepView = same;
+    this.labelCache.clear();
+  }
+
+  /** Size the map for a box of maxWidth x maxHeight CSS px; keeps the zoom when the grid is the same. */
+  layout(maxWidth, maxHeight) {
+    const { rows, cols, rowLabels, colLabels } = this.data;
+    const probe = document.createElement("canvas").getContext("2d");
+    probe.font = `${FONT_PX}px sans-serif`;
+    const left = Math.ceil(longest(probe, rowLabels)) + 8;
+    const top = Math.ceil(longest(probe, colLabels) * 0.75) + 10;
+    const fit = Math.min((maxWidth - left - 4) / cols, (maxHeight - top - 4) / rows);
+    const scale = fit >= 1 ? Math.min(MAX_FIT_CELL, Math.floor(fit)) : Math.max(fit, 1e-3);
+    const plotW = Math.ceil(cols * scale);
+    const plotH = Math.ceil(rows * scale);
+    const old = this.box;
+    Object.assign(this, { left, top, plotW, plotH, width: left + plotW + 4, height: top + plotH + 4 });
+    this.box = { w: plotW, h: plotH, rows, cols };
+    this.fit = { scale, x0: 0, y0: 0 };
+    const keep = this.keepView && this.view && old && old.w === plotW && old.h === plotH;
+    this.view = keep ? this.view : { ...this.fit };
+    this.g = sizeCanvas(this.canvas, this.width, this.height);
+    this.og = sizeCanvas(this.overlay, this.width, this.height);
+    const maxLevel = levelFor(fitView(rows, cols, plotW, plotH).scale, levelCount(rows, cols));
+    const { values, mask, table, scale: colour, maskRGB } = this.data;
+    this.levels = new LevelImages({ values, rows, cols, mask, table, scale: colour, maskRGB, maxLevel, onReady: () => this.requestDraw() });
+    this.element.dataset.lo = String(colour.lo);
+    this.element.dataset.hi = String(colour.hi);
+    this.element.dataset.scale = colour.kind;
+  }
+
+  clamp(view) {
+    return clampView(view, this.data.rows, this.data.cols, this.plotW, this.plotH);
+  }
+
+  setView(view) {
+    const next = this.clamp(view);
+    if (sameView(next, this.view)) return;
+    this.view = next;
+    this.requestDraw();
+    if (this.opts.onView) this.opts.onView(next);
+  }
+
+  reset() {
+    this.setView({ ...this.fit });
+  }
+
+  zoomed() {
+    return !sameView(this.clamp(this.view), this.clamp(this.fit));
+  }
+
+  requestDraw() {
+    if (this.pending) return;
+    this.pending = requestAnimationFrame(() => {
+      this.pending = 0;
+      this.draw();
+    });
+  }
+
+  /** Draw the current view; returns after the frame's canvas work (measured as tb-attention:matrix-frame). */
+  draw() {
+    const start = performance.now();
+    const { g, view: v, left, top, plotW, plotH } = this;
+    const { rows, cols } = this.data;
+    g.fillStyle = cssVar("--bg") || "#fff";
+    g.fillRect(0, 0, this.width, this.height);
+    const [lv, image] = this.levels.pick(levelFor(v.scale, this.levels.maxLevel));
+    const f = 2 ** lv;
+    const sx0 = Math.floor(v.x0 / f);
+    const sy0 = Math.floor(v.y0 / f);
+    const sx1 = Math.min(image.width, Math.ceil((v.x0 + plotW / v.scale) / f));
+    const sy1 = Math.min(image.height, Math.ceil((v.y0 + plotH / v.scale) / f));
+    g.save();
+    g.beginPath();
+    g.rect(left, top, Math.min(plotW, (cols - v.x0) * v.scale), Math.min(plotH, (rows - v.y0) * v.scale));
+    g.clip();
+    g.imageSmoothingEnabled = false;
+    g.drawImage(image, sx0, sy0, sx1 - sx0, sy1 - sy0,
+      left + (sx0 * f - v.x0) * v.scale, top + (sy0 * f - v.y0) * v.scale, (sx1 - sx0) * f * v.scale, (sy1 - sy0) * f * v.scale);
+    g.restore();
+    const vis = visibleCells(v, rows, cols, plotW, plotH);
+    const labelled = v.scale >= MIN_LABELLED_CELL;
+    if (labelled) this.drawLabels(g, vis);
+    this.drawMinimap();
+    if (this.hovered) this.showCell(...this.hovered);
+    Object.assign(this.element.dataset, {
+      cell: String(v.scale), left: String(left - v.x0 * v.scale), top: String(top - v.y0 * v.scale),
+      visible: `${vis.r0},${vis.r1},${vis.c0},${vis.c1}`, zoom: (v.scale / this.fit.scale).toFixed(3), level: String(lv),
+      rowLabels: labelled ? `${vis.r0}-${vis.r1 - 1}` : "", colLabels: labelled ? `${vis.c0}-${vis.c1 - 1}` : "",
+      levels: this.levels.complete() ? "complete" : "partial", gutterLeft: String(left), gutterTop: String(top),
+    });
+    performance.measure("tb-attention:matrix-frame", { start, end: performance.now() });
+  }
+
+  /** A label cut to fit, cached (fitText measures it letter by letter). */
+  label(axis, i, font) {
+    const key = `${axis}${i}:${font}`;
+    let text = this.labelCache.get(key);
+    if (text == null) {
+      const labels = axis === "r" ? this.data.rowLabels : this.data.colLabels;
+      text = fitText(this.g, tokenLabel(labels[i]), MAX_LABEL);
+      this.labelCache.set(key, text);
+    }
+    return text;
+  }
+
+  drawLabels(g, vis) {
+    const v = this.view;
+    const font = Math.min(FONT_PX, Math.floor(v.scale) - 1);
+    g.fillStyle = cssVar("--fg") || "#222";
+    g.font = `${font}px sans-serif`;
+    g.textBaseline = "middle";
+    g.textAlign = "right";
+    for (let r = vis.r0; r < vis.r1; r++) {
+      const y = this.top + (r - v.y0 + 0.5) * v.scale;
+      if (y >= this.top && y <= this.top + this.plotH) g.fillText(this.label("r", r, font), this.left - 4, y);
+    }
+    g.textAlign = "left";
+    for (let c = vis.c0; c < vis.c1; c++) {
+      const x = this.left + (c - v.x0 + 0.5) * v.scale;
+      if (x < this.left || x > this.left + this.plotW) continue;
+      g.save();
+      g.translate(x, this.top - 4);
+      g.rotate(-Math.PI / 3);
+      g.fillText(this.label("c", c, font), 0, 0);
+      g.restore();
+    }
+  }
+
+  drawMinimap() {
+    const zoomed = this.zoomed();
+    this.mini.hidden = !zoomed;
+    if (!zoomed) return;
+    const { rows, cols } = this.data;
+    const k = MINIMAP_PX / Math.max(rows, cols);
+    const mw = Math.max(8, Math.round(cols * k));
+    const mh = Math.max(8, Math.round(rows * k));
+    if (!this.mg || this.mini.width !== mw) this.mg = sizeCanvas(this.mini, mw, mh);
+    const g = this.mg;
+    g.imageSmoothingEnabled = true;
+    g.drawImage(this.levels.build(this.levels.maxLevel), 0, 0, mw, mh);
+    const v = this.view;
+    g.strokeStyle = cssVar("--accent") || "#f57c00";
+    g.lineWidth = 2;
+    g.strokeRect(v.x0 * k, v.y0 * k, Math.max(3, (this.plotW / v.scale) * k), Math.max(3, (this.plotH / v.scale) * k));
+    this.miniScale = k;
+  }
+
+  /** The cell under a mouse event, or null. */
+  cellAtEvent(event) {
+    const rect = this.overlay.getBoundingClientRect();
+    return cellAt(this.view, event.clientX - rect.left - this.left, event.clientY - rect.top - this.top,
+      this.data.rows, this.data.cols, this.plotW, this.plotH);
+  }
+
+  boxPoint(event) {
+    const rect = this.overlay.getBoundingClientRect();
+    const px = Math.min(this.plotW, Math.max(0, event.clientX - rect.left - this.left));
+    const py = Math.min(this.plotH, Math.max(0, event.clientY - rect.top - this.top));
+    return [px, py];
+  }
+
+  listen() {
+    const o = this.overlay;
+    o.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1;
+      const [px, py] = this.boxPoint(e);
+      this.setView(zoomAt(this.view, Math.exp(-e.deltaY * unit * 0.002), px, py, this.data.rows, this.data.cols, this.plotW, this.plotH));
+    }, { passive: false });
+    o.addEventListener("pointerdown", (e) => {
+      if (e.button !== 0) return;
+      this.drag = { x: e.clientX, y: e.clientY, view: this.view, moved: false };
+      o.setPointerCapture(e.pointerId);
+    });
+    o.addEventListener("pointermove", (e) => this.onPointerMove(e));
+    o.addEventListener("pointerup", (e) => this.onPointerUp(e));
+    o.addEventListener("mouseleave", () => !this.drag && this.clearHover());
+    o.addEventListener("dblclick", (e) => {
+      const [px, py] = this.boxPoint(e);
+      this.setView(zoomAt(this.view, 2, px, py, this.data.rows, this.data.cols, this.plotW, this.plotH));
+    });
+    o.addEventListener("keydown", (e) => this.onKey(e));
+    const moveTo = (e) => {
+      const rect = this.mini.getBoundingClientRect();
+      const k = this.miniScale || 1;
+      this.setView(centreOn(this.view, (e.clientX - rect.left) / k, (e.clientY - rect.top) / k, this.data.rows, this.data.cols, this.plotW, this.plotH));
+    };
+    this.mini.addEventListener("pointerdown", (e) => {
+      this.mini.setPointerCapture(e.pointerId);
+      this.miniDrag = true;
+      moveTo(e);
+    });
+    this.mini.addEventListener("pointermove", (e) => this.miniDrag && moveTo(e));
+    this.mini.addEventListener("pointerup", () => (this.miniDrag = false));
+  }
+
+  onPointerMove(e) {
+    const d = this.drag;
+    if (d) {
+      const dx = e.clientX - d.x;
+      const dy = e.clientY - d.y;
+      if (!d.moved && Math.abs(dx) + Math.abs(dy) > 3) d.moved = true;
+      if (d.moved) {
+        this.setView(panBy(d.view, dx, dy, this.data.rows, this.data.cols, this.plotW, this.plotH));
+        return;
+      }
+    }
+    const at = this.cellAtEvent(e);
+    if (at) this.showCell(...at);
+    else this.clearHover();
+  }
+
+  onPointerUp(e) {
+    const d = this.drag;
+    this.drag = null;
+    if (!d || d.moved) return;
+    const at = this.cellAtEvent(e);
+    if (at && e.shiftKey && this.opts.onPick) this.opts.onPick(...at);
+  }
+
+  onKey(e) {
+    const { rows, cols } = this.data;
+    const [w, h] = [this.plotW, this.plotH];
+    const step = e.shiftKey ? 0.5 : 0.125;
+    const pans = { ArrowLeft: [w * step, 0], ArrowRight: [-w * step, 0], ArrowUp: [0, h * step], ArrowDown: [0, -h * step] };
+    let next = null;
+    if (e.key === "+" || e.key === "=") next = zoomAt(this.view, KEY_ZOOM, w / 2, h / 2, rows, cols, w, h);
+    else if (e.key === "-" || e.key === "_") next = zoomAt(this.view, 1 / KEY_ZOOM, w / 2, h / 2, rows, cols, w, h);
+    else if (e.key === "0" || e.key === "Home") next = { ...this.fit };
+    else if (pans[e.key]) next = panBy(this.view, ...pans[e.key], rows, cols, w, h);
+    if (!next) return;
+    e.preventDefault();
+    this.setView(next);
+  }
+
+  showCell(r, c) {
+    const { values, cols } = this.data;
+    const v = this.view;
+    const value = values[r * cols + c];
+    const g = this.og;
+    g.clearRect(0, 0, this.width, this.height);
+    g.save();
+    g.beginPath();
+    g.rect(this.left, this.top, this.plotW, this.plotH);
+    g.clip();
+    const x = this.left + (c - v.x0) * v.scale;
+    const y = this.top + (r - v.y0) * v.scale;
+    g.strokeStyle = cssVar("--accent") || "#f57c00";
+    g.lineWidth = 2;
+    g.strokeRect(x, y, Math.max(2, v.scale), Math.max(2, v.scale));
+    g.globalAlpha = 0.35;
+    g.lineWidth = 1;
+    g.strokeRect(this.left, y, this.plotW, Math.max(1, v.scale));
+    g.strokeRect(x, this.top, Math.max(1, v.scale), this.plotH);
+    g.restore();
+    this.hovered = [r, c];
+    this.readout.textContent = this.opts.readout ? this.opts.readout(r, c, value) : `${r}, ${c}: ${value.toFixed(this.opts.digits)}`;
+    this.element.dataset.hover = `${r},${c}`;
+    this.element.dataset.value = String(value);
+  }
+
+  clearHover() {
+    this.og.clearRect(0, 0, this.width, this.height);
+    this.hovered = null;
+    this.readout.textContent = "\u00a0";
+    delete this.element.dataset.hover;
+  }
+
+  destroy() {
+    if (this.levels) this.levels.cancel();
+    cancelAnimationFrame(this.pending);
+  }
+
+  /** What is shown as an SVG group: the visible cells as one image (a pixel per cell), labels as text. */
+  toSVGGroup(x, y) {
+    const g = svg("g", { transform: `translate(${x},${y})` });
+    g.append(svg("text", { x: 0, y: 12, style: "font: 600 12px sans-serif", fill: cssVar("--fg") || "#222" }, this.opts.title));
+    const body = svg("g", { transform: "translate(0,18)" });
+    const v = this.view;
+    const vis = visibleCells(v, this.data.rows, this.data.cols, this.plotW, this.plotH);
+    const w = vis.c1 - vis.c0;
+    const h = vis.r1 - vis.r0;
+    const cells = document.createElement("canvas");
+    cells.width = w;
+    cells.height = h;
+    cells.getContext("2d").drawImage(this.levels.build(0), vis.c0, vis.r0, w, h, 0, 0, w, h);
+    body.append(svg("image", {
+      x: this.left + (vis.c0 - v.x0) * v.scale, y: this.top + (vis.r0 - v.y0) * v.scale, width: w * v.scale, height: h * v.scale,
+      href: cells.toDataURL("image/png"), preserveAspectRatio: "none", style: "image-rendering: pixelated",
+    }));
+    if (v.scale >= MIN_LABELLED_CELL) {
+      const font = Math.min(FONT_PX, Math.floor(v.scale) - 1);
+      const labels = svg("g", { fill: cssVar("--fg") || "#222", style: `font: ${font}px sans-serif` });
+      for (let r = vis.r0; r < vis.r1; r++) {
+        labels.append(svg("text", { x: this.left - 4, y: (this.top + (r - v.y0 + 0.5) * v.scale + 4).toFixed(1), "text-anchor": "end" }, tokenLabel(this.data.rowLabels[r])));
+      }
+      for (let c = vis.c0; c < vis.c1; c++) {
+        const cx = (this.left + (c - v.x0 + 0.5) * v.scale).toFixed(1);
+        labels.append(svg("text", { transform: `translate(${cx},${this.top - 4}) rotate(-60)` }, tokenLabel(this.data.colLabels[c])));
+      }
+      body.append(labels);
+    }
+    g.append(body);
+    return g;
+  }
+}

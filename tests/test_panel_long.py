@@ -1,0 +1,367 @@
+"""The panel on long inputs, in headless Chromium against a real `tensorboard` process: the matrix
+view's zoom, pan, labels, colour scale and hidden first token; the head view's query window,
+token search and lines per query; the model view's streamed thumbnails and what a click opens;
+sparse records' kept weight; word pieces merged into words (also checked against the Python
+rule of tb_attention/analysis/tokens.py); encoder-decoder kinds."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+import tb_attention
+from bench.llm_attention import llm_attention, llm_tokens
+from tests.conftest import SEED_TOKENS, seed_record
+from tests.helpers.browser import cell_colour, hover_cell
+from tests.helpers.panel_logs import line_count
+from tests.helpers.tb_process import TensorBoardProcess
+
+N = 2048
+NEEDLE = 1500
+MATRIX = ".matrix-view .heatmap"
+
+
+def long_tokens():
+    tokens = llm_tokens(N)
+    tokens[NEEDLE] = "\u0120needle"
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def long_logs(tmp_path_factory):
+    """(logdir, TensorBoard): long2048 (2 layers x 4 heads x 2048 tokens, dense: too large to
+    fetch whole), sparse512 (top 16 keys per row) and seq2seq (an encoder-decoder record)."""
+    import torch
+
+    logdir = tmp_path_factory.mktemp("long_panel")
+    tb_attention.add_attention(str(logdir / "long2048"), "p", llm_attention(2, 4, N, seed=5), long_tokens(), 0)
+    tb_attention.add_attention(str(logdir / "sparse512"), "p", llm_attention(2, 4, 512, seed=6), llm_tokens(512), 0, top_k=16)
+    rng = np.random.default_rng(1)
+
+    def softmax(*shape):
+        e = np.exp(3 * rng.standard_normal(shape).astype(np.float32))
+        return torch.from_numpy(e / e.sum(-1, keepdims=True))
+
+    enc, dec = ["\u2581the", "\u2581pilot", "\u2581bought", "\u2581milk", "</s>"], ["<pad>", "\u2581der", "\u2581Pilot", "\u2581kaufte", "</s>"]
+    tb_attention.add_attention(str(logdir / "seq2seq"), "p", None, None, 0, encoder_attention=(softmax(1, 2, 5, 5),),
+                               decoder_attention=(softmax(1, 2, 5, 5),), cross_attention=(softmax(1, 2, 5, 5),),
+                               encoder_tokens=enc, decoder_tokens=dec)
+    tb_attention.flush()
+    proc = TensorBoardProcess(logdir).start()
+    try:
+        proc.wait_for(lambda: {"long2048", "sparse512", "seq2seq"} <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
+        yield logdir, proc
+    finally:
+        proc.stop()
+
+
+def record(logdir, run):
+    (rec,) = tb_attention.read_attention(str(logdir), run=run)
+    return rec
+
+
+@pytest.fixture
+def long_panel(panel_factory, long_logs):
+    return panel_factory(long_logs[1])
+
+
+def scaled_colour(page, value, kind, floor):
+    """The panel's colour of `value` on its `kind` scale (scales.js), as "rgb(r,g,b)"."""
+    return page.evaluate(
+        "async ([v, kind, floor]) => { const s = await import('./static/scales.js'); const c = await import('./static/colors.js');"
+        " const t = c.sequentialScale('light'); const i = s.makeScale(kind, 0, 1, floor).index(v);"
+        " return `rgb(${t[3 * i]},${t[3 * i + 1]},${t[3 * i + 2]})`; }", [value, kind, floor])
+
+
+INK = """([sel, x, y, w, h]) => {
+    // Share of pixels of a canvas box (CSS px) unlike the page background.
+    const c = document.querySelector(sel);
+    const s = c.width / c.getBoundingClientRect().width;
+    const d = c.getContext('2d').getImageData(Math.round(x * s), Math.round(y * s), Math.max(1, Math.round(w * s)), Math.max(1, Math.round(h * s))).data;
+    let ink = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] < 600) ink++;
+    return ink / (d.length / 4);
+}"""
+
+
+LINE_STARTS = """(indices) => {
+    // Alpha of the head view's base canvas where lines from each left token start: x = 2 (the
+    // lines' first pixel column), 1 px above the row's centre. Lines of causal rows go up (to
+    // earlier keys) or straight across, so every line from a row covers that pixel, however
+    // steep; below the last row that has lines, no line passes there.
+    // The canvas is a column of tiles (.hv-lines.hv-tile, data-top): read the tile holding y.
+    const tiles = [...document.querySelectorAll('.hv-lines')];
+    return indices.map((i) => {
+        const t = document.querySelector(`.hv-left .tok[data-index='${i}']`).getBoundingClientRect();
+        const yc = t.top + t.height / 2 - 1;
+        const c = tiles.find((c) => { const b = c.getBoundingClientRect(); return b.top <= yc && yc < b.bottom; });
+        if (!c) return 0;  // no tile there: nothing was drawn
+        const box = c.getBoundingClientRect();
+        const scale = c.width / box.width;
+        return c.getContext('2d').getImageData(Math.floor(2 * scale), Math.floor((yc - box.top) * scale), 1, 1).data[3];
+    });
+}"""
+
+
+def map_state(page):
+    return page.eval_on_selector(MATRIX, "m => ({...m.dataset})")
+
+
+def visible(d):
+    return tuple(map(int, d["visible"].split(",")))
+
+
+def label_ink(page, d):
+    """Ink in the left label gutter beside the first visible rows (0 when no label is drawn)."""
+    top = float(d["top"]) + (visible(d)[0] + 1) * float(d["cell"])
+    return page.evaluate(INK, [MATRIX + " .hm-canvas", 2, max(top, float(d["gutterTop"])), float(d["gutterLeft"]) - 6, 40])
+
+
+def pretty(token):
+    return token[1:] if token.startswith("\u0120") else token
+
+
+def wait_levels(page):
+    page.wait_for_function("s => document.querySelector(s).dataset.levels === 'complete'", arg=MATRIX)
+
+
+def test_matrix_zoom_pan_keys_and_labels_at_2048_tokens(long_panel, long_logs):
+    page = long_panel.open("run=long2048&tag=p&view=matrix&heads=1")
+    a = record(long_logs[0], "long2048").layer(0)[1]
+    wait_levels(page)
+    d = map_state(page)
+    assert visible(d) == (0, N, 0, N) and d["rowLabels"] == "" and d["scale"] == "log"
+    assert label_ink(page, d) == 0  # 2048 rows: no label fits
+    assert page.is_hidden(".hm-minimap")
+    box = page.eval_on_selector(MATRIX + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    # Wheel over a point of the map: it zooms about that point until labels fit.
+    x, y = box[0] + float(d["left"]) + 300 * float(d["cell"]), box[1] + float(d["top"]) + 1200 * float(d["cell"])
+    page.mouse.move(x, y)
+    for _ in range(6):
+        page.mouse.wheel(0, -300)
+    page.wait_for_function("s => +document.querySelector(s).dataset.cell >= 8", arg=MATRIX)
+    wait_levels(page)
+    zoomed = map_state(page)
+    r0, r1, c0, c1 = visible(zoomed)
+    assert r1 - r0 < 100 and c1 - c0 < 120 and r0 <= 1200 < r1 and c0 <= 300 < c1
+    assert zoomed["rowLabels"] == f"{r0}-{r1 - 1}" and zoomed["colLabels"] == f"{c0}-{c1 - 1}"
+    assert label_ink(page, zoomed) > 0.01  # labels drawn beside the rows
+    assert page.is_visible(".hm-minimap")
+    # A visible cell reads out its weight and is drawn in the scale's colour.
+    r, c = (r0 + r1) // 2, (c0 + c1) // 2
+    value, text = hover_cell(page, MATRIX, r, c)
+    assert value == pytest.approx(float(a[r, c]), abs=1e-6)
+    assert text.startswith(f"query \u201c{pretty(long_tokens()[r])}\u201d ({r}) \u2192 key \u201c{pretty(long_tokens()[c])}\u201d ({c}): ")
+    rgba = cell_colour(page, MATRIX, r, c)
+    assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == scaled_colour(page, float(a[r, c]), "log", float(zoomed["lo"]))
+    # Drag pans: the region and the labels move with it.
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 200, y - 100, steps=5)
+    page.mouse.up()
+    page.wait_for_function("([s, v]) => document.querySelector(s).dataset.visible !== v", arg=[MATRIX, zoomed["visible"]])
+    panned = map_state(page)
+    p0, _, q0, _ = visible(panned)
+    cell = float(zoomed["cell"])
+    assert abs((q0 - c0) - 200 / cell) <= 2 and abs((p0 - r0) - 100 / cell) <= 2
+    assert panned["rowLabels"] != zoomed["rowLabels"] and panned["colLabels"] != zoomed["colLabels"]
+    # Keys: an arrow pans (without moving the step), 0 resets to the whole matrix.
+    page.focus(MATRIX + " .hm-overlay")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("([s, v]) => document.querySelector(s).dataset.visible !== v", arg=[MATRIX, panned["visible"]])
+    assert visible(map_state(page))[2] > q0  # the view moves right, as on a map
+    page.keyboard.press("0")
+    page.wait_for_function("s => document.querySelector(s).dataset.visible === '0,2048,0,2048'", arg=MATRIX)
+    assert map_state(page)["rowLabels"] == "" and page.is_hidden(".hm-minimap")
+    assert page.inner_text(".step-label").startswith("step 0")
+    frames = page.evaluate("performance.getEntriesByName('tb-attention:matrix-frame').length")
+    assert frames >= 4
+
+
+def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_panel, long_logs):
+    rec = record(long_logs[0], "sparse512")
+    a = rec.layer(1)[2]
+    kept = rec.kept_mass(1)[2]
+    page = long_panel.open("run=sparse512&tag=p&view=matrix&layer=1&heads=2&scale=linear")
+    r = 300
+    c = int(np.argmax(a[r, 1:])) + 1
+    value, text = hover_cell(page, MATRIX, r, c)
+    assert value == pytest.approx(float(a[r, c]), abs=1e-6)
+    assert f"stored row kept {kept[r]:.3f} of its weight (sparse record: the 16 strongest keys)" in text
+    assert page.is_hidden(".matrix-note")
+    long_panel.after(lambda: page.click(".hide-sink"))
+    assert page.get_attribute(".hide-sink", "aria-pressed") == "true"
+    assert "Hidden key 0 \u201c<|begin_of_text|>\u201d" in page.inner_text(".matrix-note")
+    assert "renormalised" in page.inner_text(".matrix-note")
+    for col in (c, r, 1):
+        value, text = hover_cell(page, MATRIX, r, col)
+        assert value == pytest.approx(float(a[r, col]) / (1 - float(a[r, 0])), rel=1e-5, abs=1e-7), col
+        assert f"renormalised: {a[r, 0]:.3f} of the row was on hidden keys" in text
+    value, text = hover_cell(page, MATRIX, r, 0)
+    assert value == 0 and "(hidden key)" in text
+    assert tuple(cell_colour(page, MATRIX, r, 0)[:3]) == (214, 214, 214)  # hidden: grey, not a weight
+    # Shift-click hides another key; "show" brings them all back.
+    box = page.eval_on_selector(MATRIX + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    d = map_state(page)
+    long_panel.after(lambda: page.click(MATRIX + " .hm-overlay", modifiers=["Shift"], position={
+        "x": float(d["left"]) + (c + 0.5) * float(d["cell"]), "y": float(d["top"]) + (r + 0.5) * float(d["cell"])}))
+    assert long_panel.attr(".matrix-view", "data-hidden") == f"0,{c}"
+    value, _ = hover_cell(page, MATRIX, r, r)
+    assert value == pytest.approx(float(a[r, r]) / (1 - float(a[r, 0]) - float(a[r, c])), rel=1e-5, abs=1e-7)
+    assert box  # the overlay was on the page throughout
+    long_panel.after(lambda: page.click(".show-hidden"))
+    value, _ = hover_cell(page, MATRIX, r, c)
+    assert value == pytest.approx(float(a[r, c]), abs=1e-6)
+    # The head view reads the kept weight too.
+    long_panel.after(lambda: page.click(".tab[data-view='head']"))
+    page.hover(f".hv-left .tok[data-index='{r}']")
+    assert f"the stored row kept {kept[r]:.3f} of its weight" in page.inner_text(".hover-details")
+
+
+def test_word_view_merges_word_pieces(panel, seed_logs):
+    a = seed_record(seed_logs, step=100).attention[1, 4]
+    page = panel.open("run=finetune&step=100&layer=1&heads=4&view=matrix")
+    panel.after(lambda: page.click(".words-toggle"))
+    assert panel.attr(".matrix-view", "data-words") == "1"
+    words = SEED_TOKENS[:15] + ["strawberries"] + SEED_TOKENS[17:]
+    assert panel.attr(".matrix-view", "data-cols") == str(len(words)) == "18"
+    straw = SEED_TOKENS.index("straw")
+    pieces = a[:, straw] + a[:, straw + 1]
+    q = max((i for i in range(len(SEED_TOKENS)) if i not in (straw, straw + 1)), key=lambda i: pieces[i])
+    # Attention to a word: the sum over its pieces.
+    value, text = hover_cell(page, MATRIX, q, 15)
+    assert value == pytest.approx(float(a[q, straw] + a[q, straw + 1]), abs=1e-6)
+    assert text == f"query \u201c{SEED_TOKENS[q]}\u201d ({q}) \u2192 key \u201cstrawberries\u201d (15\u201316): {value:.4f}"
+    # From a word: the mean over its pieces.
+    store = SEED_TOKENS.index("store")
+    value, _ = hover_cell(page, MATRIX, 15, store)
+    assert value == pytest.approx(float(a[straw, store] + a[straw + 1, store]) / 2, abs=1e-6)
+    # The head view merges them too, and its lines follow the merged weights.
+    panel.after(lambda: page.click(".tab[data-view='head']"))
+    assert panel.texts(".hv-right .tok-text") == words
+    assert panel.texts(".hv-left .tok-text") == words
+    page.hover(f".hv-left .tok[data-index='{q}']")
+    weight = page.inner_text(".hv-right .tok[data-index='15'] .tok-weight")
+    assert weight == f"{a[q, straw] + a[q, straw + 1]:.2f}"
+
+
+def test_search_finds_a_token_and_the_window_follows_at_2048_tokens(long_panel, long_logs):
+    page = long_panel.open("run=long2048&tag=p&view=head")
+    a = record(long_logs[0], "long2048").layer(0)
+    threshold = long_panel.number(".head-view", "data-line-threshold")
+    assert long_panel.attr(".head-view", "data-window") == "0,128"
+    assert int(long_panel.attr(".head-view", "data-lines")) == line_count(a, threshold, q=(0, 128))
+    assert page.locator(".hv-left .tok").count() == N
+    # Find a token: the window moves to it, it scrolls into view, highlighted.
+    page.fill(".hv-find", "needle")
+    long_panel.after(lambda: page.press(".hv-find", "Enter"))
+    page.wait_for_function("() => document.querySelector('.head-view').dataset.found === '%d'" % NEEDLE)
+    w0, w1 = map(int, long_panel.attr(".head-view", "data-window").split(","))
+    assert (w0, w1) == (NEEDLE - 64, NEEDLE + 64)
+    assert page.inner_text(".find-count") == "1 / 1"
+    assert "found" in page.get_attribute(f".hv-left .tok[data-index='{NEEDLE}']", "class")
+    tok = page.locator(f".hv-left .tok[data-index='{NEEDLE}']").bounding_box()
+    box = page.locator(".hv-scroll").bounding_box()
+    assert box["y"] <= tok["y"] and tok["y"] + tok["height"] <= box["y"] + box["height"]
+    assert int(long_panel.attr(".head-view", "data-lines")) == line_count(a, threshold, q=(w0, w1))
+    # Lines start exactly at the window's rows that have one, and at no row after the window
+    # (pixels of the base canvas; causal lines from the window only go up).
+    page.wait_for_function("() => document.querySelector('.head-view').dataset.bands === 'complete'")
+    rows = list(range(w1 - 10, w1 + 10))
+    starts = [bool((a[:, i] >= np.float32(threshold)).any()) and i < w1 for i in rows]
+    assert any(starts) and not all(starts)
+    assert [alpha > 0 for alpha in page.evaluate(LINE_STARTS, rows)] == starts
+    # Rows outside the window draw nothing: scroll to the top, the window follows the scroll.
+    page.eval_on_selector(".hv-scroll", "s => { s.scrollTop = 12 * 600; }")
+    page.wait_for_function("() => +document.querySelector('.head-view').dataset.window.split(',')[0] < 620")
+    long_panel.idle()
+    w0, w1 = map(int, long_panel.attr(".head-view", "data-window").split(","))
+    assert w0 <= 620 < w1
+    assert int(long_panel.attr(".head-view", "data-lines")) == line_count(a, threshold, q=(w0, w1))
+    # Previous window, fewer rows, one line per query and head.
+    long_panel.after(lambda: page.click(".window-prev"))
+    assert long_panel.attr(".head-view", "data-window") == f"{w0 - 128},{w0}"
+    long_panel.after(lambda: page.select_option(".topk-select", "1"))
+    w0, w1 = w0 - 128, w0
+    best = a[:, w0:w1].max(axis=2) >= np.float32(threshold)
+    assert int(long_panel.attr(".head-view", "data-lines")) == int(best.sum())
+    long_panel.after(lambda: page.select_option(".window-rows", "32"))
+    w0, w1 = map(int, long_panel.attr(".head-view", "data-window").split(","))
+    assert w1 - w0 == 32
+    # Hovering a token outside the window says how to get there; clicking it moves the window.
+    out = w0 - 5  # on screen: the window is in the middle of the scroll box
+    page.hover(f".hv-left .tok[data-index='{out}']")
+    assert "outside the query window" in page.inner_text(".hover-details")
+    long_panel.after(lambda: page.click(f".hv-left .tok[data-index='{out}']"))
+    w0, w1 = map(int, long_panel.attr(".head-view", "data-window").split(","))
+    assert w0 <= out < w1
+
+
+def test_model_view_streams_thumbnails_and_opens_either_view(long_panel, long_logs):
+    page = long_panel.open("run=long2048&tag=p&view=model")
+    d = page.eval_on_selector(".model-view", "e => ({...e.dataset})")
+    assert d["layersDrawn"] == "2" and int(d["cells"]) == 8
+    assert 0 < int(d["bytes"]) <= 2 * 4 * 64 * 64 * 2  # float16 thumbnails, whatever the length
+    fetched = page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('/layer?')).length")
+    assert fetched == 0  # no layer is fetched for the overview
+    box = page.eval_on_selector(".mv-canvas", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    step = int(d["cell"]) + int(d["gap"])
+
+    def at(layer, head):
+        return box[0] + int(d["labelW"]) + head * step + int(d["cell"]) / 2, box[1] + int(d["top"]) + layer * step + int(d["cell"]) / 2
+
+    page.mouse.move(*at(1, 3))
+    assert "shift-click: the matrix view" in page.inner_text(".model-view .hm-readout")
+    page.keyboard.down("Shift")
+    long_panel.after(lambda: page.mouse.click(*at(1, 3)))
+    page.keyboard.up("Shift")
+    assert long_panel.attr(".tba", "data-view") == "matrix"
+    assert (long_panel.attr(".matrix-view", "data-layer"), long_panel.attr(".matrix-view", "data-heads")) == ("1", "3")
+    long_panel.after(lambda: page.click(".tab[data-view='model']"))
+    long_panel.after(lambda: page.select_option(".open-select", "matrix"))
+    long_panel.after(lambda: page.mouse.click(*at(0, 2)))
+    assert long_panel.attr(".tba", "data-view") == "matrix"
+    assert long_panel.attr(".matrix-view", "data-heads") == "2"
+
+
+def test_encoder_decoder_kinds_in_the_matrix_view(long_panel, long_logs):
+    page = long_panel.open("run=seq2seq&tag=p&view=matrix")
+    assert long_panel.options(".kind-select") == ["encoder", "decoder", "cross"]
+    assert page.is_visible(".kind-select")
+    long_panel.after(lambda: page.select_option(".kind-select", "cross"))
+    _, text = hover_cell(page, MATRIX, 2, 1)
+    # Queries are the decoder's tokens, keys the encoder's, as they read (no "\u2581" markers).
+    assert text.startswith("query \u201cPilot\u201d (2) \u2192 key \u201cpilot\u201d (1): ")
+    long_panel.after(lambda: page.click(".tab[data-view='head']"))
+    assert long_panel.texts(".hv-right .tok-text") == ["the", "pilot", "bought", "milk", "</s>"]
+
+
+# -- the word rule, JS against Python ---------------------------------------------------------
+
+WORD_CASES = [
+    SEED_TOKENS,
+    ["<|begin_of_text|>", "The", "\u0120straw", "berries", "\u0120are", "\u0120red", ".", "\u0120", "\u010a", "<|eot_id|>", "ok"],
+    ["<s>", "\u2581straw", "berries", "</s>", "berries", "[PAD]", "x", "<unk>", "\u2581", "\u2581a"],
+    ["[CLS]", "##a", "b", "##c", "##", "[SEP]", "##e", "<|im_start|>", "##f"],
+    ["a", "b", "\u0120c", "d", "[MASK]", "e"],
+    ["plain", "words", "only"],
+    [],
+    ["\u2581x", "[CLS]\n", "y", "<b>", "z", "<|x y|>", "w"],
+]
+
+
+def test_js_word_rule_matches_the_python_rule():
+    from tb_attention.analysis.tokens import DEFAULT_SPECIAL_TOKENS, word_ids
+
+    script = ("import { wordIds } from './frontend/words.js'; import { readFileSync } from 'node:fs';"
+              "const cases = JSON.parse(readFileSync(0, 'utf8'));"
+              "console.log(JSON.stringify(cases.map((t) => Array.from(wordIds(t)))));")
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    out = subprocess.run(["node", "--input-type=module", "-e", script], input=json.dumps(WORD_CASES), cwd=root,
+                         capture_output=True, text=True, timeout=60, check=True)
+    got = json.loads(out.stdout)
+    for tokens, js in zip(WORD_CASES, got):
+        assert js == word_ids(tokens, DEFAULT_SPECIAL_TOKENS).tolist(), tokens
