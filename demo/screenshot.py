@@ -25,6 +25,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m demo.screenshot", description=__doc__.splitlines()[0])
     p.add_argument("--logdir", default="runs/demo")
     p.add_argument("--out", default="docs/panel.png")
+    p.add_argument("--run", default="trainer", help="the run to show: the first whose name starts with this")
     p.add_argument("--tag", default="probe/store")
     p.add_argument("--layer", default="3")
     p.add_argument("--view", default="Head", help="Head, Model, Matrix, Compare or Patterns")
@@ -54,6 +55,9 @@ def main(argv=None):
             frame = page.frame_locator("iframe")
             frame.locator(".hv-left .tok-text").first.wait_for(timeout=60000)
             # Choose what to show with the panel's own controls, as a user would.
+            runs = frame.locator(".run-select option").evaluate_all("options => options.map(o => o.value)")
+            frame.locator(".run-select").select_option(next(r for r in runs if r.startswith(args.run)))
+            time.sleep(1.5)
             frame.locator(".tag-select").select_option(args.tag)
             time.sleep(1.5)
             frame.locator(".layer-select").select_option(args.layer)
