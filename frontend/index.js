@@ -18,6 +18,11 @@ export function render() {
   });
   // The one global: lets tests and bench/render.py wait for the first paint.
   window.__tbAttention = { ready };
+  // The saved view's module graph loads beside the app's, not after it: the first paint waits
+  // for both (each import is a request to TensorBoard).
+  import("./static/state.js")
+    .then((state) => import("./static/views/registry.js").then((registry) => registry.loadView(state.load().view)))
+    .catch(() => {}); // a failure surfaces where the app loads the view
   started = import("./static/app.js")
     .then((m) => m.mount(document.body))
     // Resolve with nothing: the app object holds large typed arrays no caller needs.
