@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tb_attention.analysis import labels, scoring
-from tb_attention.analysis.change import head_change
+from tb_attention.analysis.change import head_change, sparse_head_change
+from tb_attention.format import blocks
 from tb_attention.format.scores import scores_from_json, scores_to_json
 from tests.helpers.pattern_refs import js_reference, random_attention, stack
 
@@ -39,6 +40,38 @@ def test_head_change_matches_reference_per_row_and_is_symmetric():
             assert js[l, h] == pytest.approx(expected, abs=2e-6)
     np.testing.assert_array_equal(js, head_change(b, a))
     assert js.shape == (2, 2) and js.dtype == np.float32
+
+
+def _sparse(weights, top_k):
+    counts, _, indices, values = blocks.select_keys(weights, top_k=top_k)
+    counts = counts.reshape(weights.shape[:2])  # [heads, q], as a stored block reads
+    return (counts, indices, values), blocks.densify(counts, indices, values, *weights.shape)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 12), st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**32 - 1))
+def test_sparse_head_change_is_the_dense_one_of_the_densified_records(heads, n, top_a, top_b, seed):
+    rng = np.random.default_rng(seed)
+    a, b = random_attention(rng, 1, heads, n, zeros=n > 2)[0], random_attention(rng, 1, heads, n)[0]
+    (sa, da), (sb, db) = _sparse(a, top_a), _sparse(b, top_b)
+    js = sparse_head_change(sa, sb, n, n)
+    np.testing.assert_allclose(js, head_change(da[None], db[None])[0], atol=2e-6)
+    np.testing.assert_allclose(js, sparse_head_change(sb, sa, n, n), atol=1e-7)
+    assert js.dtype == np.float32 and js.shape == (heads,)
+
+
+def test_sparse_head_change_of_disjoint_keys_is_ln2_and_of_the_same_is_0():
+    # Rows i -> i and i -> i + 1: no key in common; a weight quantised to 0 adds nothing.
+    eye = np.eye(5, dtype=np.float32)[None]
+    (same, _), (shifted, _) = _sparse(eye, 1), _sparse(np.roll(eye, 1, axis=2), 1)
+    np.testing.assert_allclose(sparse_head_change(same, shifted, 5, 5), math.log(2), rtol=1e-6)
+    assert sparse_head_change(same, same, 5, 5)[0] == 0
+    counts, indices, values = same
+    zeroed = (counts, indices, np.where(np.arange(5) == 0, 0.0, values).astype(np.float32))
+    expected = head_change(blocks.densify(*zeroed, 1, 5, 5)[None], eye[None])[0]
+    np.testing.assert_allclose(sparse_head_change(zeroed, same, 5, 5), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        sparse_head_change(same, _sparse(np.eye(4, dtype=np.float32)[None], 1)[0], 5, 5)
 
 
 def test_head_change_rejects_different_shapes():

@@ -11,6 +11,7 @@ import torch
 
 import tb_attention
 from bench.llm_attention import llm_attention, llm_tokens
+from tb_attention.analysis.change import head_change
 from tb_attention.analysis.scoring import compute_patterns
 from tb_attention.format import blocks
 from tb_attention.writing import event_file, layer_encoding, plan as plans
@@ -128,6 +129,23 @@ def test_sparse_records_are_served_densified_with_their_kept_weight(tmp_path, ll
     assert client.get(BASE + "/layer?" + q(run="r", tag="p", step=3, layer=1, form="sideways")).status_code == 400
     change = client_json(client, "/change?" + q(run="r", tag="p", step_a=3, step_b=3))
     assert np.array(change["js"]).max() == 0
+
+
+def test_head_change_of_sparse_records_is_that_of_their_densified_weights(tmp_path, llm):
+    # Two sparse steps (read over their kept keys) and a dense one (densified beside it).
+    other = llm_attention(3, 4, N, seed=2)
+    tb_attention.add_attention(tmp_path / "r", "p", llm, TOKENS, 1, top_k=8)
+    tb_attention.add_attention(tmp_path / "r", "p", other, TOKENS, 2, top_k=5)
+    tb_attention.add_attention(tmp_path / "r", "p", other, TOKENS, 3)
+    tb_attention.flush()
+    one, two, dense = tb_attention.read_attention(str(tmp_path), tag="p")
+    client = wsgi_client(tmp_path)
+    for step_b, rec_b in ((2, two), (3, dense)):
+        change = client_json(client, "/change?" + q(run="r", tag="p", step_a=1, step_b=step_b))
+        expected = head_change(one.attention, rec_b.attention)
+        np.testing.assert_allclose(np.array(change["js"]), expected, atol=2e-6)
+        assert expected.max() > 0.01
+    assert change["ranking"][0]["js"] == pytest.approx(float(expected.max()), abs=2e-6)
 
 
 def test_cpu_tensors_are_read_in_the_background_and_changed_ones_are_refused(tmp_path, llm):

@@ -275,7 +275,7 @@ class AttentionQueries:
         return cached
 
     def _compute_change(self, ctx, a, b):
-        from tb_attention.analysis.change import head_change
+        from tb_attention.analysis.change import head_change, sparse_head_change
 
         (run_a, record_a, part_a), (run_b, record_b, part_b) = a, b
         if part_a.shape != part_b.shape:
@@ -283,17 +283,28 @@ class AttentionQueries:
                 "the two records differ in shape (%s vs %s): compare records of the same input"
                 % (list(part_a.shape), list(part_b.shape))
             )
-        # One block of heads at a time: two whole long records in float32 could take gigabytes.
         layers, heads, q, k = part_a.shape
-        per_block = max(1, min(heads, (64 << 20) // (4 * q * k)))
-        js = np.array([
-            np.concatenate([
-                head_change(self.store.layer(ctx, run_a, record_a, part_a, l, hs)[None],
-                            self.store.layer(ctx, run_b, record_b, part_b, l, hs)[None])[0]
-                for hs in (list(range(h, min(heads, h + per_block))) for h in range(0, heads, per_block))
-            ])
-            for l in range(layers)
-        ]).round(6)
+        if part_a.encoding == part_b.encoding == "sparse":
+            # Over the kept keys only: a 2048-token record keeps 32 of each row's 2048.
+            def stored(run, record, part, l):
+                blocks_ = self.store.sparse_layer(run, record, part, l)
+                return tuple(np.concatenate([blk[i] for blk in blocks_]) for i in (1, 3, 4))
+
+            js = np.array([
+                sparse_head_change(stored(run_a, record_a, part_a, l), stored(run_b, record_b, part_b, l), q, k)
+                for l in range(layers)
+            ]).round(6)
+        else:
+            # One block of heads at a time: two whole long records in float32 could take gigabytes.
+            per_block = max(1, min(heads, (64 << 20) // (4 * q * k)))
+            js = np.array([
+                np.concatenate([
+                    head_change(self.store.layer(ctx, run_a, record_a, part_a, l, hs)[None],
+                                self.store.layer(ctx, run_b, record_b, part_b, l, hs)[None])[0]
+                    for hs in (list(range(h, min(heads, h + per_block))) for h in range(0, heads, per_block))
+                ])
+                for l in range(layers)
+            ]).round(6)
         order = np.argsort(-js, axis=None)
         return {
             "kind": part_a.kind,
