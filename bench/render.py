@@ -30,7 +30,10 @@ served by its own TensorBoard and opened in the same Chromium, each load a fresh
 * model view (every layer x head from /thumbnails): until its drawn mark; bytes fetched (all
   responses, compressed as sent); goal <= 3000 ms and <= 20 MB;
 * head view with its default 128-row query window: first paint as for the head view above;
-  goal <= 1000 ms.
+  goal <= 1000 ms;
+* compare view of the record (A) and a second one of the same shape (B, run "llm-b", other
+  weights; the mean of the 32 heads of each from the server): first paint of A, B and B - A,
+  and zoom/pan frames of the three maps moving together (the same script as the matrix view's).
 
 Run: python bench/render.py [--tokens 128 512] [--repeat 3] [--llm-tokens 2048] [--llm-repeat 3]
 """
@@ -351,6 +354,7 @@ def report(results, args, assets):
 # -- long inputs -------------------------------------------------------------------------------
 
 LLM_RUN = "llm"
+LLM_RUN_B = "llm-b"  # the compare view's B: same shape, other weights
 LLM_VIEWPORT = {"width": 1300, "height": 900}
 # Before the panel's scripts: when `window.__llmMark` is set, the end of the first frame after it.
 LLM_PROBE = """(() => {
@@ -371,9 +375,11 @@ LLM_PROBE = """(() => {
 # first) to the end of the frame's rendering (a task queued from a callback registered after
 # the map's own draw, which first flushes the canvas with a 1-pixel read): the draw, rasterising
 # the canvas, style, layout, paint and commit. `canvas` stops at the flush.
-FRAME_STEP = """async ([kind, a, b]) => {
-  const o = document.querySelector('.matrix-view .hm-overlay');
-  const canvas = document.querySelector('.matrix-view .hm-canvas');
+FRAME_STEP = """async ([kind, a, b, figure = '.matrix-view .heatmap']) => {
+  // The input goes to `figure`'s map; the frame counts every map of the view (the compare
+  // view's three move together), each canvas flushed.
+  const o = document.querySelector(figure + ' .hm-overlay');
+  const canvases = [...o.closest('.matrix-view, .compare-view').querySelectorAll('.hm-canvas')];
   const r = o.getBoundingClientRect();
   const x = r.x + r.width * a, y = r.y + r.height * b;
   const before = performance.getEntriesByName('tb-attention:matrix-frame').length;
@@ -387,12 +393,12 @@ FRAME_STEP = """async ([kind, a, b]) => {
     o.dispatchEvent(new PointerEvent('pointerup', { ...opts, clientX: x - 120, clientY: y - 60 }));
   } else o.dispatchEvent(new KeyboardEvent('keydown', { key: kind, bubbles: true, cancelable: true }));
   const [canvasMs, frame] = await new Promise((resolve) => requestAnimationFrame(() => {
-    canvas.getContext('2d').getImageData(0, 0, 1, 1);
+    for (const canvas of canvases) canvas.getContext('2d').getImageData(0, 0, 1, 1);
     const flushed = performance.now() - start;
     setTimeout(() => resolve([flushed, performance.now() - start]), 0);
   }));
   const draws = performance.getEntriesByName('tb-attention:matrix-frame').slice(before).map((m) => m.duration);
-  return { kind, frame, canvas: canvasMs, draw: draws.length ? Math.max(...draws) : null, zoom: +document.querySelector('.matrix-view .heatmap').dataset.zoom };
+  return { kind, frame, canvas: canvasMs, draw: draws.length ? Math.max(...draws) : null, zoom: +document.querySelector(figure).dataset.zoom };
 }"""
 
 # The scripted sequence: zoom in about a point, drag, arrow keys, zoom out: (kind, a, b).
@@ -408,22 +414,24 @@ FETCHED = """() => {
 
 
 def ensure_llm_record(n):
-    """The log dir of a cached 32 x 32 x n LLM-shaped record (made once: about 2 minutes at 2048)."""
-    logdir = os.path.join(LLM_CACHE, "32x32x%d" % n)
-    done = os.path.join(logdir, "COMPLETE")
-    if os.path.exists(done):
-        return logdir
+    """The log dir of the cached 32 x 32 x n LLM-shaped records, A and B (each made once: about
+    2 minutes at 2048)."""
     from bench.llm_attention import hf_llm_attentions, llm_tokens
 
-    shutil.rmtree(logdir, ignore_errors=True)
-    print("making the 32 x 32 x %d LLM record (cached in %s) ..." % (n, logdir), flush=True)
-    start = time.time()
-    attentions = hf_llm_attentions(32, 32, n)
-    tb_attention.add_attention(os.path.join(logdir, LLM_RUN), TAG, attentions, llm_tokens(n), 0)
-    del attentions
-    tb_attention.flush()
-    with open(done, "w") as f:
-        f.write("made in %.0f s\n" % (time.time() - start))
+    logdir = os.path.join(LLM_CACHE, "32x32x%d" % n)
+    for run, seed, marker in ((LLM_RUN, 0, "COMPLETE"), (LLM_RUN_B, 1, "COMPLETE-B")):
+        done = os.path.join(logdir, marker)
+        if os.path.exists(done):
+            continue
+        shutil.rmtree(os.path.join(logdir, run), ignore_errors=True)
+        print("making the 32 x 32 x %d LLM record %s (cached in %s) ..." % (n, run, logdir), flush=True)
+        start = time.time()
+        attentions = hf_llm_attentions(32, 32, n, seed=seed)
+        tb_attention.add_attention(os.path.join(logdir, run), TAG, attentions, llm_tokens(n), 0)
+        del attentions
+        tb_attention.flush()
+        with open(done, "w") as f:
+            f.write("made in %.0f s\n" % (time.time() - start))
     return logdir
 
 
@@ -448,7 +456,8 @@ def measure_llm(browser, args, logdir):
     tb = TensorBoardProcess(logdir).start()
     try:
         tb.wait_for(lambda: LLM_RUN in tb.get_json("/data/plugin/tb_attention/tags").get("runs", {}), timeout=180)
-        out = {"matrix": [], "levels": [], "frames": [], "model": [], "model_fetch": [], "head": [], "info": {}}
+        out = {"matrix": [], "levels": [], "frames": [], "model": [], "model_fetch": [], "head": [], "compare": [],
+               "compare_frames": [], "info": {}}
         context, _, _ = llm_open(browser, tb, "view=model", "tb-attention:model-view-drawn")  # warm up
         context.close()
         for rep in range(args.llm_repeat):
@@ -468,8 +477,17 @@ def measure_llm(browser, args, logdir):
             out["head"].append(ms)
             out["info"]["head"] = page.eval_on_selector(".head-view", "e => ({...e.dataset, tokens: document.querySelectorAll('.hv-left .tok').length, fetched: (%s)()})" % FETCHED)
             context.close()
-            print("  llm %d tokens  matrix %.0f ms  model %.0f ms (%.1f MB)  head %.0f ms" % (
-                n, out["matrix"][-1], out["model"][-1], out["model_fetch"][-1]["bytes"] / 1e6, out["head"][-1]), flush=True)
+            context, page, ms = llm_open(browser, tb, "view=compare&runB=%s" % LLM_RUN_B, "tb-attention:compare-view-drawn")
+            out["compare"].append(ms)
+            page.wait_for_function("[...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.levels === 'complete')", timeout=60000)
+            out["info"]["compare"] = page.eval_on_selector(".compare-view", "e => ({...e.dataset, fetched: (%s)()})" % FETCHED)
+            out["compare_frames"] += [page.evaluate(FRAME_STEP, list(step) + [".compare-view .cmp-diff"]) for step in FRAME_SCRIPT]
+            synced = page.evaluate("new Set([...document.querySelectorAll('.compare-view .heatmap')].map((m) => m.dataset.visible)).size")
+            if synced != 1:
+                raise RuntimeError("the compare view's maps show different regions after the zoom script")
+            context.close()
+            print("  llm %d tokens  matrix %.0f ms  model %.0f ms (%.1f MB)  head %.0f ms  compare %.0f ms" % (
+                n, out["matrix"][-1], out["model"][-1], out["model_fetch"][-1]["bytes"] / 1e6, out["head"][-1], out["compare"][-1]), flush=True)
         return out
     finally:
         tb.stop()
@@ -499,6 +517,12 @@ def report_llm(r, args):
     print("  head view, %s-row window first paint     %7.0f ms   (goal <= 1000; max %.0f)  lines %s, tokens %d, fetched %.1f MB" % (
         int(h["window"].split(",")[1]) - int(h["window"].split(",")[0]), median(r["head"]), max(r["head"]), h["lines"], h["tokens"],
         h["fetched"]["bytes"] / 1e6))
+    c = r["info"]["compare"]
+    cframes = [f["frame"] for f in r["compare_frames"]]
+    print("  compare view (A, B, B - A; mean of %s heads) first paint %5.0f ms   (max %.0f)  fetched %.1f MB" % (
+        len(c["heads"].split(",")), median(r["compare"]), max(r["compare"]), c["fetched"]["bytes"] / 1e6))
+    print("    three maps zooming together: frames median %5.1f ms  max %5.1f ms  (p95 %.1f)" % (
+        median(cframes), max(cframes), sorted(cframes)[int(0.95 * (len(cframes) - 1))]))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 // Max-pooled levels of a heat map, for drawing it zoomed out without losing thin peaks: level L
 // holds ceil(rows / 2^L) x ceil(cols / 2^L) cells, each the largest of the 2^L x 2^L cells it
-// covers (and a column mask: a pooled column is masked when every column it covers is). Pure.
+// covers (for a signed map, such as a difference, the one farthest from 0, sign kept), and a
+// column mask: a pooled column is masked when every column it covers is. Pure.
 
-/** One level up: 2 x 2 max-pooling of `values` (rows x cols) and of a column mask. */
-export function pool2(values, rows, cols, mask = null) {
+/** One level up: 2 x 2 max-pooling of `values` (rows x cols; by |value| when `signed`) and of a column mask. */
+export function pool2(values, rows, cols, mask = null, signed = false) {
   const outRows = Math.ceil(rows / 2);
   const outCols = Math.ceil(cols / 2);
   const out = new Float32Array(outRows * outCols);
@@ -13,7 +14,7 @@ export function pool2(values, rows, cols, mask = null) {
     for (let c = 0; c < cols; c++) {
       const v = values[base + c];
       const p = o + (c >> 1);
-      if (v > out[p]) out[p] = v;
+      if (signed ? Math.abs(v) > Math.abs(out[p]) : v > out[p]) out[p] = v;
     }
   }
   let outMask = null;
@@ -32,11 +33,11 @@ export function levelCount(rows, cols) {
 }
 
 /** Levels 0..upTo of a grid: [{values, rows, cols, mask}] (level 0 is the input itself). */
-export function buildLevels(values, rows, cols, upTo, mask = null) {
+export function buildLevels(values, rows, cols, upTo, mask = null, signed = false) {
   const levels = [{ values, rows, cols, mask }];
   for (let l = 1; l <= upTo; l++) {
     const p = levels[l - 1];
-    levels.push(pool2(p.values, p.rows, p.cols, p.mask));
+    levels.push(pool2(p.values, p.rows, p.cols, p.mask, signed));
   }
   return levels;
 }

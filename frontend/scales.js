@@ -1,8 +1,9 @@
-// Colour scales of heat maps: linear, square root and log over [lo, hi], the lookup-table
-// index of a value on each, legend ticks, and painting pixels. Pure functions.
+// Colour scales of heat maps: linear, square root and log over [lo, hi] (and a signed square
+// root about 0, for differences), the lookup-table index of a value on each, legend ticks, and
+// painting pixels. Pure functions.
 
 export const SCALES = ["linear", "sqrt", "log"];
-export const SCALE_LABELS = { linear: "linear", sqrt: "square root", log: "log" };
+export const SCALE_LABELS = { linear: "linear", sqrt: "square root", log: "log", "signed-sqrt": "signed square root" };
 const LOG_FLOOR_MIN = 1e-6;
 
 /** The default scale: linear for short inputs (weights are large), log for long ones. */
@@ -35,6 +36,16 @@ export function makeScale(kind, lo = 0, hi = 1, floor = 1e-4) {
   if (kind === "sqrt") {
     return { kind, lo, hi, index: (v) => (v > lo ? Math.min(255, Math.round(Math.sqrt((v - lo) / span) * 255)) : 0) };
   }
+  if (kind === "signed-sqrt") {
+    // Differences of weights shown on a root or log scale: a change of 0.01 stays visible beside
+    // one of 0.5, and the sign is the colour's side of the diverging table.
+    const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
+    const index = (v) => {
+      const f = Math.sqrt(Math.min(1, Math.abs(v) / m));
+      return v === v ? Math.round(127.5 + (v < 0 ? -f : f) * 127.5) : 128;
+    };
+    return { kind, lo: -m, hi: m, index };
+  }
   if (kind === "log") {
     const l0 = Math.log10(floor);
     const k = 255 / (Math.log10(hi) - l0 || 1);
@@ -62,6 +73,8 @@ export function ticks(scale) {
     const stride = Math.max(1, Math.ceil((top - bottom) / 4));
     for (let e = Math.ceil(bottom); e <= top + 1e-9; e += stride) out.push(10 ** e);
     if (out[out.length - 1] < scale.hi * 0.999) out.push(scale.hi);
+  } else if (scale.kind === "signed-sqrt") {
+    for (const f of [-1, -0.25, 0, 0.25, 1]) out.push(scale.hi * f);
   } else if (scale.kind === "sqrt") {
     // Evenly spaced on screen is quadratic in value: these read well and stay apart.
     for (const f of [0, 0.1, 0.25, 0.5, 1]) out.push(scale.lo + (scale.hi - scale.lo) * f);
@@ -73,6 +86,7 @@ export function ticks(scale) {
 
 export function tickLabel(v) {
   if (v === 0) return "0";
+  if (v < 0) return `\u2212${tickLabel(-v)}`;
   if (v < 0.01) return v.toExponential(0).replace("e-", "e\u2212");
   return String(Number(v.toPrecision(2)));
 }

@@ -31,12 +31,14 @@ def long_tokens():
 @pytest.fixture(scope="module")
 def long_logs(tmp_path_factory):
     """(logdir, TensorBoard): long2048 (2 layers x 4 heads x 2048 tokens, dense: too large to
-    fetch whole), sparse512 (top 16 keys per row) and seq2seq (an encoder-decoder record)."""
+    fetch whole), sparse512 (top 16 keys per row), dense512 (the same tokens, other weights) and
+    seq2seq (an encoder-decoder record)."""
     import torch
 
     logdir = tmp_path_factory.mktemp("long_panel")
     tb_attention.add_attention(str(logdir / "long2048"), "p", llm_attention(2, 4, N, seed=5), long_tokens(), 0)
     tb_attention.add_attention(str(logdir / "sparse512"), "p", llm_attention(2, 4, 512, seed=6), llm_tokens(512), 0, top_k=16)
+    tb_attention.add_attention(str(logdir / "dense512"), "p", llm_attention(2, 4, 512, seed=7), llm_tokens(512), 0)
     rng = np.random.default_rng(1)
 
     def softmax(*shape):
@@ -50,7 +52,7 @@ def long_logs(tmp_path_factory):
     tb_attention.flush()
     proc = TensorBoardProcess(logdir).start()
     try:
-        proc.wait_for(lambda: {"long2048", "sparse512", "seq2seq"} <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
+        proc.wait_for(lambda: {"long2048", "sparse512", "dense512", "seq2seq"} <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
         yield logdir, proc
     finally:
         proc.stop()
@@ -66,12 +68,12 @@ def long_panel(panel_factory, long_logs):
     return panel_factory(long_logs[1])
 
 
-def scaled_colour(page, value, kind, floor):
+def scaled_colour(page, value, kind, floor, lo=0, hi=1, table="sequentialScale"):
     """The panel's colour of `value` on its `kind` scale (scales.js), as "rgb(r,g,b)"."""
     return page.evaluate(
-        "async ([v, kind, floor]) => { const s = await import('./static/scales.js'); const c = await import('./static/colors.js');"
-        " const t = c.sequentialScale('light'); const i = s.makeScale(kind, 0, 1, floor).index(v);"
-        " return `rgb(${t[3 * i]},${t[3 * i + 1]},${t[3 * i + 2]})`; }", [value, kind, floor])
+        "async ([v, kind, floor, lo, hi, table]) => { const s = await import('./static/scales.js'); const c = await import('./static/colors.js');"
+        " const t = c[table]('light'); const i = s.makeScale(kind, lo, hi, floor).index(v);"
+        " return `rgb(${t[3 * i]},${t[3 * i + 1]},${t[3 * i + 2]})`; }", [value, kind, floor, lo, hi, table])
 
 
 INK = """([sel, x, y, w, h]) => {
@@ -217,6 +219,63 @@ def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_pan
     long_panel.after(lambda: page.click(".tab[data-view='head']"))
     page.hover(f".hv-left .tok[data-index='{r}']")
     assert f"the stored row kept {kept[r]:.3f} of its weight" in page.inner_text(".hover-details")
+
+
+def maps_state(page, roles=("cmp-a", "cmp-b", "cmp-diff")):
+    return [page.eval_on_selector(f".compare-view .{r}", "m => ({...m.dataset})") for r in roles]
+
+
+def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_panel, long_logs):
+    # A: a sparse record, B: a dense one of the same tokens in another run (same tag).
+    a = record(long_logs[0], "sparse512").layer(1)[2]
+    b = record(long_logs[0], "dense512").layer(1)[2]
+    page = long_panel.open("run=sparse512&tag=p&view=compare&runB=dense512&layer=1&heads=2")
+    page.wait_for_function("() => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.levels === 'complete')")
+    ma, mb, md = maps_state(page)
+    # 512 keys: A and B on one log scale (one floor for both); B - A on a signed square root about 0.
+    assert ma["scale"] == mb["scale"] == "log" and ma["lo"] == mb["lo"]
+    assert md["scale"] == "signed-sqrt" and float(md["lo"]) == -float(md["hi"])
+    assert float(md["hi"]) == pytest.approx(float(np.abs(b - a).max()), rel=1e-5)
+    assert [m["visible"] for m in (ma, mb, md)] == ["0,512,0,512"] * 3
+    # Zooming the difference zooms A and B to the same region; only the difference has a minimap.
+    box = page.eval_on_selector(".cmp-diff .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    page.mouse.move(box[0] + float(md["left"]) + 100 * float(md["cell"]), box[1] + float(md["top"]) + 300 * float(md["cell"]))
+    for _ in range(5):
+        page.mouse.wheel(0, -300)
+    page.wait_for_function("() => +document.querySelector('.cmp-a').dataset.cell >= 8")
+    ma, mb, md = maps_state(page)
+    assert ma["visible"] == mb["visible"] == md["visible"] != "0,512,0,512"
+    r0, r1, c0, c1 = visible(md)
+    assert r0 <= 300 < r1 and c0 <= 100 < c1 and ma["rowLabels"] == f"{r0}-{r1 - 1}"
+    assert page.is_visible(".cmp-diff .hm-minimap") and page.is_hidden(".cmp-a .hm-minimap")
+    assert "queries" in page.inner_text(".compare-view .zoom-text")
+    # Hovering a cell of A marks it in all three; each reads out its own value.
+    r, c = (r0 + r1) // 2, (c0 + c1) // 2
+    value, text = hover_cell(page, ".cmp-a", r, c)
+    assert value == pytest.approx(float(a[r, c]), abs=1e-6)
+    assert [m["hover"] for m in maps_state(page)] == [f"{r},{c}"] * 3
+    assert float(page.get_attribute(".cmp-b", "data-value")) == pytest.approx(float(b[r, c]), abs=1e-6)
+    assert float(page.get_attribute(".cmp-diff", "data-value")) == pytest.approx(float(b[r, c] - a[r, c]), abs=1e-6)
+    assert page.inner_text(".cmp-diff .hm-readout").endswith(f"(A {a[r, c]:.4f}, B {b[r, c]:.4f})")
+    # The difference is drawn on the diverging table: a root of |B - A| out from the middle, by its sign.
+    hi = float(md["hi"])
+    rgba = cell_colour(page, ".cmp-diff", r, c)
+    assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == scaled_colour(page, float(b[r, c] - a[r, c]), "signed-sqrt", 0, -hi, hi, "divergingScale")
+    # Hide the first token: both records are renormalised over the other keys, the zoom stays.
+    long_panel.after(lambda: page.click(".compare-view .hide-sink"))
+    assert maps_state(page)[2]["visible"] == md["visible"]
+    assert "renormalised" in page.inner_text(".compare-note")
+    ra, rb = a[r, c] / (1 - a[r, 0]), b[r, c] / (1 - b[r, 0])
+    value, text = hover_cell(page, ".cmp-diff", r, c)
+    assert value == pytest.approx(float(rb - ra), rel=1e-4, abs=1e-6)
+    assert float(page.get_attribute(".cmp-a", "data-value")) == pytest.approx(float(ra), rel=1e-5, abs=1e-7)
+    # The colour scale applies to A and B; "0" on any map resets all three.
+    long_panel.after(lambda: page.select_option(".compare-view .scale-select", "linear"))
+    assert [m["scale"] for m in maps_state(page)] == ["linear"] * 3
+    page.focus(".cmp-b .hm-overlay")
+    page.keyboard.press("0")
+    page.wait_for_function("() => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.visible === '0,512,0,512')")
+    assert page.is_hidden(".cmp-diff .hm-minimap")
 
 
 def test_word_view_merges_word_pieces(panel, seed_logs):

@@ -1,13 +1,27 @@
 // Compare view: the shown layer (one head or the mean of the selected heads) at two records,
 // A (the current run/step) and B (another step, or the same tag in another run), side by side,
 // with the difference B - A on a diverging scale and the heads that changed most (/change).
+// Made for long inputs as the matrix view is: the three maps zoom and pan together (one
+// overview minimap), hovering a cell marks it in all three and reads out A, B and B - A, A and B
+// share the chosen colour scale, and the first token (or any shift-clicked key) can be hidden
+// with every row renormalised, in both records alike.
 
-import { el, select } from "../dom.js";
+import { el, select, tokenLabel } from "../dom.js";
 import { sequentialScale, divergingScale } from "../colors.js";
-import { Heatmap, composeCanvas, composeSVG } from "./heatmap.js";
+import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
+import { displaySlab, positionText } from "../words.js";
+import { composeCanvas, composeSVG } from "./heatmap.js";
 import { meanOf } from "./layer_data.js";
-import { prettyTokens } from "../words.js";
+import { legend } from "./legend.js";
+import { MAP_HINT, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
+import { ZoomMap } from "./zoom_map.js";
 import { View } from "./view.js";
+// Imported further down the graph; named here so the browser fetches them with this module.
+import "./zoom_levels.js";
+import "../pyramid.js";
+
+const MINIMAP_SIDE_PX = 170; // the diff map's minimap column, shown once zoomed
+const ROLES = ["cmp-a", "cmp-b", "cmp-diff"];
 
 /** The default B: the last step when A is not the last one, else the first. */
 export function defaultStepB(steps, stepA) {
@@ -16,9 +30,28 @@ export function defaultStepB(steps, stepA) {
   return last !== stepA ? last : steps[0].step;
 }
 
+/** B - A of two equal-length arrays, and the largest |B - A|. */
+export function difference(a, b) {
+  const diff = new Float32Array(a.length);
+  let maxAbs = 0;
+  for (let i = 0; i < diff.length; i++) {
+    diff[i] = b[i] - a[i];
+    const m = Math.abs(diff[i]);
+    if (m > maxAbs) maxAbs = m;
+  }
+  return { diff, maxAbs };
+}
+
 export class CompareView extends View {
   constructor(host) {
     super(host, "compare-view");
+    this.maps = [];
+    this.zoomText = el("span", { class: "bar-label zoom-text", "aria-live": "polite" });
+  }
+
+  destroy() {
+    for (const m of this.maps) m.destroy();
+    super.destroy();
   }
 
   async render(ctx) {
@@ -31,6 +64,7 @@ export class CompareView extends View {
     const metaB = entryB ? entryB.parts[meta.kind] : null;
     const controls = this.controls(ctx, runB, stepsB, stepB);
     if (metaB == null) {
+      this.dropMaps();
       this.root.replaceChildren(controls, el("div", { class: "message error" },
         entryB ? `step ${stepB} of ${runB} has no ${meta.kind} attention` : `run ${runB} has no steps of tag ${state.tag}`));
       return;
@@ -38,7 +72,7 @@ export class CompareView extends View {
     const [, H, Q, K] = meta.shape;
     const shapeB = metaB.shape.slice(1);
     if (shapeB.join() !== [H, Q, K].join() || state.layer >= metaB.shape[0]) {
-      this.maps = [];
+      this.dropMaps();
       this.root.replaceChildren(controls, el("div", { class: "message error" },
         `cannot compare: A has shape [${H}, ${Q}, ${K}] and B [${shapeB.join(", ")}] in layer ${state.layer}; compare records of the same input`));
       return;
@@ -53,34 +87,135 @@ export class CompareView extends View {
     };
     const [va, vb] = await Promise.all([meanOf(sourceA, meta, state.step, state.layer, heads), meanOf(sourceB, metaB, stepB, state.layer, heads)]);
     if (!ctx.current()) return;
-    const diff = new Float32Array(va.length);
-    let maxAbs = 0;
-    for (let i = 0; i < diff.length; i++) {
-      diff[i] = vb[i] - va[i];
-      maxAbs = Math.max(maxAbs, Math.abs(diff[i]));
-    }
+    this.ctx = ctx;
+    const sameTokens = metaB.tokens.join("\u0000") === meta.tokens.join("\u0000")
+      && (metaB.key_tokens || metaB.tokens).join("\u0000") === (meta.key_tokens || meta.tokens).join("\u0000");
+    const merge = state.words === "1";
+    this.hidden = (state.hide || []).filter((p) => p < K);
+    const slab = (data, m) => displaySlab({ data, rows: Q, cols: K, rowTokens: m.tokens, colTokens: m.key_tokens || m.tokens, merge, hidden: this.hidden });
+    // Words of B's tokens may group differently: on other tokens, B is grouped as A is.
+    const da = slab(va, meta);
+    const db = slab(vb, merge && !sameTokens ? meta : metaB);
+    const { diff, maxAbs } = difference(da.data, db.data);
+    this.display = { a: da, b: db, diff };
+    const kind = SCALES.includes(state.scale) ? state.scale : defaultScale(K);
+    const floor = kind === "log" ? Math.min(logFloor(da.data), logFloor(db.data)) : 1e-4;
+    const scale = makeScale(kind, 0, 1, floor);
     const range = Math.max(maxAbs, 1e-3);
-    const common = { rows: Q, cols: K, rowTokens: prettyTokens(meta.tokens), colTokens: prettyTokens(meta.key_tokens || meta.tokens) };
+    // The difference follows A and B's scale: linear with linear, else a signed square root.
+    const diffScale = makeScale(kind === "linear" ? "linear" : "signed-sqrt", -range, range);
     const seq = sequentialScale(ctx.theme);
-    this.maps = [
-      new Heatmap({ ...common, title: `A: ${state.run} @ ${state.step}`, values: va, table: seq, lo: 0, hi: 1 }),
-      new Heatmap({ ...common, title: `B: ${runB} @ ${stepB}`, values: vb, table: seq, lo: 0, hi: 1, rowTokens: prettyTokens(metaB.tokens), colTokens: prettyTokens(metaB.key_tokens || metaB.tokens) }),
-      new Heatmap({ ...common, title: `B \u2212 A (\u00b1${range.toFixed(3)})`, values: diff, table: divergingScale(ctx.theme), lo: -range, hi: range }),
+    const div = divergingScale(ctx.theme);
+    const maskRGB = ctx.theme === "dark" ? [78, 78, 78] : [214, 214, 214];
+    const mask = this.hidden.length ? da.hiddenCols : null;
+    const labels = (d) => ({ rowLabels: d.rowItems.map((i) => i.text), colLabels: d.colItems.map((i) => i.text) });
+    const grid = { rows: da.rows, cols: da.cols, mask, maskRGB };
+    this.ensureMaps();
+    const titles = [`A: ${state.run} @ ${state.step}`, `B: ${runB} @ ${stepB}`, `B \u2212 A (\u00b1${range.toFixed(3)})`];
+    const data = [
+      { ...grid, ...labels(da), values: da.data, table: seq, scale },
+      { ...grid, ...labels(db), values: db.data, table: seq, scale },
+      { ...grid, ...labels(da), values: diff, table: div, scale: diffScale, signed: true },
     ];
-    this.maps[0].element.classList.add("cmp-a");
-    this.maps[1].element.classList.add("cmp-b");
-    this.maps[2].element.classList.add("cmp-diff");
-    const grid = el("div", { class: "compare-grid" }, this.maps.map((m) => m.element));
+    this.maps.forEach((m, i) => {
+      m.opts.title = titles[i];
+      m.caption.textContent = titles[i];
+      m.setData(data[i]);
+    });
     const change = el("div", { class: "change-panel" }, el("h3", {}, "Heads that changed most (Jensen-Shannon divergence, nats)"), el("div", { class: "message" }, "Loading\u2026"));
-    const tokensNote = metaB.tokens.join("\u0000") === meta.tokens.join("\u0000") ? null
+    const tokensNote = sameTokens ? null
       : el("div", { class: "message warn" }, "A and B were logged on different tokens: cells compare positions, not words.");
-    this.root.replaceChildren(controls, el("div", { class: "bar-label" }, `Layer ${state.layer}, ${what}`), tokensNote || "", grid, change);
-    const width = Math.max(200, Math.floor((this.host.clientWidth - 60) / 3));
-    for (const m of this.maps) m.draw(width);
-    this.root.dataset.stepB = String(stepB);
-    this.root.dataset.runB = runB;
+    const note = this.hidden.length
+      ? el("div", { class: "message compare-note" }, hiddenNote(this.hidden, meta.key_tokens || meta.tokens, da.hiddenMass)) : null;
+    const bar = el("div", { class: "matrix-bar" },
+      ...mapControls(ctx, { kind, merge, hidden: this.hidden, reset: () => this.maps[2].reset() }),
+      this.zoomText, el("span", { class: "bar-label hint" }, MAP_HINT));
+    const legends = el("div", { class: "compare-legends" }, legend(scale, seq, "A and B: weight"), legend(diffScale, div, "B \u2212 A"));
+    this.root.replaceChildren(controls, bar, el("div", { class: "bar-label" }, `Layer ${state.layer}, ${what}`),
+      tokensNote || "", note || "", el("div", { class: "compare-grid" }, this.maps.map((m) => m.element)), legends, change);
+    const width = Math.max(200, Math.floor((this.host.clientWidth - 60 - MINIMAP_SIDE_PX) / 3));
+    const height = Math.max(240, Math.min(width + 120, (window.innerHeight || 900) - 260));
+    for (const m of this.maps) {
+      m.layout(width, height);
+      m.draw();
+      m.levels.fillIn();
+    }
+    this.showZoom();
+    Object.assign(this.root.dataset, {
+      stepB: String(stepB), runB, heads: heads.join(","), layer: String(state.layer), scale: kind,
+      words: merge ? "1" : "0", hidden: this.hidden.join(","), rows: String(da.rows), cols: String(da.cols),
+    });
     performance.mark("tb-attention:compare-view-drawn");
     this.renderChange(ctx, change, runB, stepB);
+  }
+
+  /** The three maps, made once so the zoom survives a change of B, scale or hidden keys. */
+  ensureMaps() {
+    if (this.maps.length) return;
+    this.maps = ROLES.map((role, i) => {
+      const m = new ZoomMap({
+        title: "",
+        minimap: role === "cmp-diff",
+        readout: (r, c) => this.readout(i, r, c),
+        onPick: (r, c) => this.ctx.setState({ hide: toggledHidden(this.hidden, this.display.a.colItems[c]) }),
+        onView: (view) => this.follow(i, view),
+        onHover: (at) => this.mirrorHover(i, at),
+      });
+      m.element.classList.add(role);
+      return m;
+    });
+  }
+
+  dropMaps() {
+    for (const m of this.maps) m.destroy();
+    this.maps = [];
+  }
+
+  /** Map i moved: the others show the same region. */
+  follow(i, view) {
+    if (this.following) return;
+    this.following = true;
+    try {
+      this.maps.forEach((m, j) => j !== i && m.setView(view));
+    } finally {
+      this.following = false;
+    }
+    this.showZoom();
+  }
+
+  /** Map i hovers a cell (or none): the others mark the same cell. */
+  mirrorHover(i, at) {
+    if (this.mirroring) return;
+    this.mirroring = true;
+    try {
+      this.maps.forEach((m, j) => {
+        if (j === i || !m.og) return;
+        if (at) m.showCell(...at);
+        else m.clearHover();
+      });
+    } finally {
+      this.mirroring = false;
+    }
+  }
+
+  showZoom() {
+    const m = this.maps[2];
+    if (m && m.view) this.zoomText.textContent = zoomSummary(m);
+  }
+
+  /** The read-out of cell (r, c) under map i: the tokens and A's or B's weight; under the difference, B - A of the two. */
+  readout(i, r, c) {
+    const { a, b, diff } = this.display;
+    const ri = a.rowItems[r];
+    const ci = a.colItems[c];
+    const k = r * a.cols + c;
+    const cell = `query \u201c${tokenLabel(ri.text)}\u201d (${positionText(ri)}) \u2192 key \u201c${tokenLabel(ci.text)}\u201d (${positionText(ci)})`;
+    if (a.hiddenCols[c]) return `${cell}: hidden key`;
+    const renormalised = (d) => (d.hiddenMass ? ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)` : "");
+    if (i === 0) return `${cell}: ${a.data[k].toFixed(4)}${renormalised(a)}`;
+    if (i === 1) return `${cell}: ${b.data[k].toFixed(4)}${renormalised(b)}`;
+    const d = diff[k];
+    return `${cell}: B \u2212 A = ${d > 0 ? "+" : ""}${d.toFixed(4)} (A ${a.data[k].toFixed(4)}, B ${b.data[k].toFixed(4)})`;
   }
 
   /** The A label and the B run and step selects. */

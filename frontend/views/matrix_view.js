@@ -5,14 +5,14 @@
 // renormalised over the others, as the note above the map says. Hovering reads out query, key
 // and weight, and for sparse records the weight the stored row kept.
 
-import { el, select, tokenLabel } from "../dom.js";
+import { el, tokenLabel } from "../dom.js";
 import { sequentialScale } from "../colors.js";
-import { SCALES, SCALE_LABELS, defaultScale, logFloor, makeScale } from "../scales.js";
+import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
 import { axisItems, displaySlab, mergeRows, positionText } from "../words.js";
-import { visibleCells } from "../zoom.js";
 import { composeCanvas, composeSVG } from "./heatmap.js";
 import { keptOf, meanOf } from "./layer_data.js";
 import { legend } from "./legend.js";
+import { MAP_HINT, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
 import { ZoomMap } from "./zoom_map.js";
 import { View } from "./view.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
@@ -93,48 +93,17 @@ export class MatrixView extends View {
   }
 
   renderBar(ctx, kind, merge) {
-    const sink = this.hidden.length === 1 && this.hidden[0] === 0;
-    this.bar.replaceChildren(...[
-      el("label", { class: "field" }, "Colour", select(SCALES.map((s) => [s, SCALE_LABELS[s]]), kind,
-        (v) => ctx.setState({ scale: v }), { class: "scale-select", "aria-label": "Colour scale" })),
-      el("button", {
-        type: "button", class: "chip hide-sink", "aria-pressed": String(sink),
-        title: "Hide the first token (the \u201cattention sink\u201d most heads of a decoder dump weight on) and renormalise each row over the others",
-        onclick: () => ctx.setState({ hide: sink ? null : [0] }),
-      }, "Hide first token"),
-      this.hidden.length && !sink ? el("button", { type: "button", class: "chip show-hidden", onclick: () => ctx.setState({ hide: null }) },
-        `Show ${this.hidden.length} hidden`) : null,
-      el("button", {
-        type: "button", class: "chip words-toggle", "aria-pressed": String(merge),
-        title: "Merge word pieces into words: attention to a word is the sum over its pieces, from a word the mean",
-        onclick: () => ctx.setState({ words: merge ? null : "1" }),
-      }, "Words"),
-      el("button", { type: "button", class: "chip zoom-reset", onclick: () => this.map.reset() }, "Reset zoom"),
-      this.zoomText,
-      el("span", { class: "bar-label hint" }, "wheel or +/\u2212: zoom \u00b7 drag or arrows: pan \u00b7 shift-click: hide a key"),
-    ].filter(Boolean));
+    this.bar.replaceChildren(...mapControls(ctx, { kind, merge, hidden: this.hidden, reset: () => this.map.reset() }),
+      this.zoomText, el("span", { class: "bar-label hint" }, MAP_HINT));
   }
 
   renderNote(colTokens) {
-    const d = this.display;
     this.note.hidden = !this.hidden.length;
-    if (!this.hidden.length) return;
-    const named = this.hidden.slice(0, 4).map((p) => `${p} \u201c${tokenLabel(colTokens[p])}\u201d`).join(", ");
-    const more = this.hidden.length > 4 ? ` and ${this.hidden.length - 4} more` : "";
-    let meanHidden = 0;
-    if (d.hiddenMass) for (const m of d.hiddenMass) meanHidden += m / d.hiddenMass.length;
-    this.note.textContent = `Hidden key${this.hidden.length > 1 ? "s" : ""} ${named}${more} (grey; ${(100 * meanHidden).toFixed(1)}% ` +
-      "of the weight on average): each row is renormalised over the other keys (weight \u00f7 (1 \u2212 the row\u2019s weight on hidden keys)).";
+    if (this.hidden.length) this.note.textContent = hiddenNote(this.hidden, colTokens, this.display.hiddenMass);
   }
 
   toggleHidden(c) {
-    const item = this.display.colItems[c];
-    const set = new Set(this.hidden);
-    const positions = [];
-    for (let p = item.start; p < item.end; p++) positions.push(p);
-    const all = positions.every((p) => set.has(p));
-    for (const p of positions) (all ? set.delete(p) : set.add(p));
-    this.ctx.setState({ hide: set.size ? [...set].sort((a, b) => a - b) : null });
+    this.ctx.setState({ hide: toggledHidden(this.hidden, this.display.colItems[c]) });
   }
 
   readout(r, c, value) {
@@ -152,14 +121,7 @@ export class MatrixView extends View {
   }
 
   showZoom() {
-    const m = this.map;
-    if (!m || !m.view) return;
-    if (!m.zoomed()) {
-      this.zoomText.textContent = `${m.data.rows} \u00d7 ${m.data.cols}, whole matrix`;
-      return;
-    }
-    const { r0, r1, c0, c1 } = visibleCells(m.view, m.data.rows, m.data.cols, m.plotW, m.plotH);
-    this.zoomText.textContent = `${(m.view.scale / m.fit.scale).toFixed(1)}\u00d7: queries ${r0}\u2013${r1 - 1}, keys ${c0}\u2013${c1 - 1}`;
+    if (this.map && this.map.view) this.zoomText.textContent = zoomSummary(this.map);
   }
 
   toCanvas() {

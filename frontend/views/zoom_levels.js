@@ -8,18 +8,21 @@ import { paintScaled } from "../scales.js";
 const SYNC_CELLS = 1 << 20; // a level up to this many cells is coloured in the frame that needs it
 
 export class LevelImages {
-  /** values: rows x cols; mask: Uint8Array per column (hidden keys) or null; maxLevel: coarsest level used. */
-  constructor({ values, rows, cols, mask, table, scale, maskRGB, maxLevel, onReady }) {
+  /**
+   * values: rows x cols; mask: Uint8Array per column (hidden keys) or null; maxLevel: coarsest
+   * level used; signed: pool by |value| (difference maps).
+   */
+  constructor({ values, rows, cols, mask, table, scale, maskRGB, maxLevel, onReady, signed = false }) {
     this.levels = [{ values, rows, cols, mask }];
     this.images = [];
-    Object.assign(this, { table, scale, maskRGB, maxLevel, onReady });
+    Object.assign(this, { table, scale, maskRGB, maxLevel, onReady, signed });
     this.timer = null;
   }
 
   level(l) {
     while (this.levels.length <= l) {
       const p = this.levels[this.levels.length - 1];
-      this.levels.push(pool2(p.values, p.rows, p.cols, p.mask));
+      this.levels.push(pool2(p.values, p.rows, p.cols, p.mask, this.signed));
     }
     return this.levels[l];
   }

@@ -35,9 +35,12 @@ function longest(probe, labels) {
 }
 
 export class ZoomMap {
-  /** opts: {title, rowName, colName, digits, readout(r, c, value), onPick(r, c), onView(view)} */
+  /**
+   * opts: {title, rowName, colName, digits, readout(r, c, value), onPick(r, c), onView(view),
+   *        onHover([r, c] | null), minimap (default true)}
+   */
   constructor(opts) {
-    this.opts = { rowName: "query", colName: "key", digits: 4, ...opts };
+    this.opts = { rowName: "query", colName: "key", digits: 4, minimap: true, ...opts };
     this.canvas = el("canvas", { class: "hm-canvas" });
     this.overlay = el("canvas", {
       class: "hm-overlay", tabindex: "0", role: "img",
@@ -55,7 +58,10 @@ export class ZoomMap {
     this.listen();
   }
 
-  /** data: {values, rows, cols, rowLabels, colLabels, mask (per column) | null, table, scale, maskRGB}. */
+  /**
+   * data: {values, rows, cols, rowLabels, colLabels, mask (per column) | null, table, scale, maskRGB,
+   *        signed (a difference map: pooled by |value|)}.
+   */
   setData(data) {
     if (this.levels) this.levels.cancel();
     const same = this.data && this.data.rows === data.rows && this.data.cols === data.cols;
@@ -84,8 +90,8 @@ export class ZoomMap {
     this.g = sizeCanvas(this.canvas, this.width, this.height);
     this.og = sizeCanvas(this.overlay, this.width, this.height);
     const maxLevel = levelFor(fitView(rows, cols, plotW, plotH).scale, levelCount(rows, cols));
-    const { values, mask, table, scale: colour, maskRGB } = this.data;
-    this.levels = new LevelImages({ values, rows, cols, mask, table, scale: colour, maskRGB, maxLevel, onReady: () => this.requestDraw() });
+    const { values, mask, table, scale: colour, maskRGB, signed } = this.data;
+    this.levels = new LevelImages({ values, rows, cols, mask, table, scale: colour, maskRGB, signed, maxLevel, onReady: () => this.requestDraw() });
     this.element.dataset.lo = String(colour.lo);
     this.element.dataset.hi = String(colour.hi);
     this.element.dataset.scale = colour.kind;
@@ -190,7 +196,7 @@ export class ZoomMap {
   }
 
   drawMinimap() {
-    const zoomed = this.zoomed();
+    const zoomed = this.opts.minimap && this.zoomed();
     this.mini.hidden = !zoomed;
     if (!zoomed) return;
     const { rows, cols } = this.data;
@@ -320,13 +326,16 @@ export class ZoomMap {
     this.readout.textContent = this.opts.readout ? this.opts.readout(r, c, value) : `${r}, ${c}: ${value.toFixed(this.opts.digits)}`;
     this.element.dataset.hover = `${r},${c}`;
     this.element.dataset.value = String(value);
+    if (this.opts.onHover) this.opts.onHover([r, c]);
   }
 
   clearHover() {
     this.og.clearRect(0, 0, this.width, this.height);
+    const had = this.hovered;
     this.hovered = null;
     this.readout.textContent = "\u00a0";
     delete this.element.dataset.hover;
+    if (had && this.opts.onHover) this.opts.onHover(null);
   }
 
   destroy() {

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { defaultScale, logFloor, makeScale, paintScaled, position, ticks } from "../../frontend/scales.js";
+import { defaultScale, logFloor, makeScale, paintScaled, position, tickLabel, ticks } from "../../frontend/scales.js";
 import { indexOf, sequentialScale } from "../../frontend/colors.js";
 import { buildLevels, levelCount, pool2 } from "../../frontend/pyramid.js";
 
@@ -66,4 +66,34 @@ test("pyramid levels keep a single strong cell and pool the masks", () => {
   assert.equal(levels.length, 4);
   assert.equal(levels[3].rows, 1);
   assert.equal(levels[3].values[0], Math.fround(0.9));
+});
+
+test("signed pyramid levels keep the change farthest from 0, sign kept", () => {
+  // A difference map: a strong fall beside small rises must not pool to a rise (or to 0).
+  const v = new Float32Array([0.01, -0.3, 0.02, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0]);
+  const p = pool2(v, 3, 3, null, true);
+  assert.equal(p.values[0], Math.fround(-0.3));
+  assert.equal(p.values[1], Math.fround(0.02));
+  assert.equal(pool2(v, 3, 3).values[0], Math.fround(0.05)); // unsigned: the largest value
+  const levels = buildLevels(v, 3, 3, levelCount(3, 3), null, true);
+  assert.equal(levels[levels.length - 1].values[0], Math.fround(-0.3));
+});
+
+test("tick labels of a signed (difference) scale read as numbers on both sides of 0", () => {
+  const labels = ticks(makeScale("linear", -0.6, 0.6)).map((t) => t.label);
+  assert.deepEqual(labels, ["\u22120.6", "\u22120.3", "0", "0.3", "0.6"]);
+  assert.equal(tickLabel(-0.004), "\u22124e\u22123");
+});
+
+test("a signed square-root scale keeps small differences visible, 0 in the middle, sign by side", () => {
+  const s = makeScale("signed-sqrt", -0.5, 0.5);
+  assert.equal(s.index(0), 128);
+  assert.equal(s.index(0.5), 255);
+  assert.equal(s.index(-0.5), 0);
+  assert.equal(s.index(-2), 0); // beyond the range: clipped to the end
+  // A change of 1/100 of the range is a tenth of the way out, not a hundredth.
+  assert.equal(s.index(0.005), Math.round(127.5 + 0.1 * 127.5));
+  assert.equal(s.index(-0.005), Math.round(127.5 - 0.1 * 127.5));
+  assert.equal(s.index(NaN), 128);
+  assert.deepEqual(ticks(s).map((t) => [t.label, Math.round(t.at * 100) / 100]), [["\u22120.5", 0], ["\u22120.13", 0.25], ["0", 0.5], ["0.13", 0.75], ["0.5", 1]]);
 });

@@ -6,7 +6,8 @@ import { VIEWS, viewEntry, isView } from "../../frontend/views/registry.js";
 import { filterRanges } from "../../frontend/views/head_view.js";
 import { collectLines, forEachLine } from "../../frontend/views/head_lines.js";
 import { ruleText } from "../../frontend/views/patterns_view.js";
-import { defaultStepB } from "../../frontend/views/compare_view.js";
+import { defaultStepB, difference } from "../../frontend/views/compare_view.js";
+import { toggledHidden } from "../../frontend/views/map_controls.js";
 import { fileName } from "../../frontend/export.js";
 
 test("the registry names each view once, and unknown names fall back to the first", () => {
@@ -52,4 +53,18 @@ test("compare defaults B to the last step, or the first when A is the last", () 
 test("export file names keep the layer for per-layer views only, and only safe characters", () => {
   assert.equal(fileName({ run: "a/b", tag: "probe/x y", step: 3, layer: 2, view: "head" }, "png"), "attention_a-b_probe-x-y_step3_layer2_head.png");
   assert.equal(fileName({ run: "r", tag: "t", step: 3, layer: 2, view: "model" }, "svg"), "attention_r_t_step3_model.svg");
+});
+
+test("the compare view's difference is B - A with its largest magnitude", () => {
+  const { diff, maxAbs } = difference(new Float32Array([0.5, 0.2, 0]), new Float32Array([0.25, 0.2, 0.125]));
+  assert.deepEqual(Array.from(diff), [-0.25, 0, 0.125]);
+  assert.equal(maxAbs, 0.25);
+});
+
+test("a click hides a word's pieces together and a second click shows them again", () => {
+  const word = { start: 3, end: 5 };
+  assert.deepEqual(toggledHidden([0], word), [0, 3, 4]);
+  assert.deepEqual(toggledHidden([0, 3, 4], word), [0]);
+  assert.equal(toggledHidden([3, 4], word), null);
+  assert.deepEqual(toggledHidden([4], word), [3, 4]); // partly hidden: the whole word is hidden
 });
