@@ -28,17 +28,22 @@ def long_tokens():
     return tokens
 
 
+def other_tokens():
+    return ["\u0120checkpointing%d" % i for i in range(512)]
+
+
 @pytest.fixture(scope="module")
 def long_logs(tmp_path_factory):
     """(logdir, TensorBoard): long2048 (2 layers x 4 heads x 2048 tokens, dense: too large to
-    fetch whole), sparse512 (top 16 keys per row), dense512 (the same tokens, other weights) and
-    seq2seq (an encoder-decoder record)."""
+    fetch whole), sparse512 (top 16 keys per row), dense512 (the same tokens, other weights),
+    other512 (other, longer tokens) and seq2seq (an encoder-decoder record)."""
     import torch
 
     logdir = tmp_path_factory.mktemp("long_panel")
     tb_attention.add_attention(str(logdir / "long2048"), "p", llm_attention(2, 4, N, seed=5), long_tokens(), 0)
     tb_attention.add_attention(str(logdir / "sparse512"), "p", llm_attention(2, 4, 512, seed=6), llm_tokens(512), 0, top_k=16)
     tb_attention.add_attention(str(logdir / "dense512"), "p", llm_attention(2, 4, 512, seed=7), llm_tokens(512), 0)
+    tb_attention.add_attention(str(logdir / "other512"), "p", llm_attention(2, 4, 512, seed=8), other_tokens(), 0)
     rng = np.random.default_rng(1)
 
     def softmax(*shape):
@@ -52,7 +57,7 @@ def long_logs(tmp_path_factory):
     tb_attention.flush()
     proc = TensorBoardProcess(logdir).start()
     try:
-        proc.wait_for(lambda: {"long2048", "sparse512", "dense512", "seq2seq"} <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
+        proc.wait_for(lambda: {"long2048", "sparse512", "dense512", "other512", "seq2seq"} <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
         yield logdir, proc
     finally:
         proc.stop()
@@ -276,6 +281,64 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
     page.keyboard.press("0")
     page.wait_for_function("() => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.visible === '0,512,0,512')")
     assert page.is_hidden(".cmp-diff .hm-minimap")
+
+
+def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_own(long_panel):
+    page = long_panel.open("run=sparse512&tag=p&view=compare&runB=other512&layer=0&heads=1")
+    complete = "() => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.levels === 'complete')"
+    page.wait_for_function(complete)
+    assert "different tokens" in page.inner_text(".compare-view")
+    # B's labels are longer, yet one gutter serves all three: the same cell size and origin.
+    geometry = [(m["gutterLeft"], m["gutterTop"], m["cell"], m["left"], m["top"]) for m in maps_state(page)]
+    assert geometry[0] == geometry[1] == geometry[2]
+    md = maps_state(page)[2]
+    box = page.eval_on_selector(".cmp-diff .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    page.mouse.move(box[0] + float(md["left"]) + 200 * float(md["cell"]), box[1] + float(md["top"]) + 250 * float(md["cell"]))
+    for _ in range(5):
+        page.mouse.wheel(0, -300)
+    page.wait_for_function("() => +document.querySelector('.cmp-b').dataset.cell >= 8")
+    ma, mb, md = maps_state(page)
+    assert ma["visible"] == mb["visible"] == md["visible"]
+    r0, r1, c0, c1 = visible(md)
+    r, c = (r0 + r1) // 2, (c0 + c1) // 2
+    _, text = hover_cell(page, ".cmp-b", r, c)
+    assert text.startswith(f"query \u201ccheckpointing{r}\u201d ({r}) \u2192 key \u201ccheckpointing{c}\u201d ({c}): ")
+    a_tokens = llm_tokens(512)
+    assert page.inner_text(".cmp-a .hm-readout").startswith(f"query \u201c{pretty(a_tokens[r])}\u201d ({r})")
+    # A new B on A's tokens: the gutter narrows, and all three refit together.
+    long_panel.after(lambda: page.select_option(".compare-view .run-b", "dense512"))
+    page.wait_for_function(complete)
+    states = maps_state(page)
+    assert len({(m["visible"], m["cell"], m["left"], m["top"]) for m in states}) == 1
+    assert float(states[0]["gutterLeft"]) < float(geometry[0][0])
+    # Zoomed again, then reset from the bar: the whole grid in all three.
+    box = page.eval_on_selector(".cmp-diff .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x + b.width / 2, b.y + b.height / 2]; }")
+    page.mouse.move(*box)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function("() => document.querySelector('.cmp-a').dataset.visible !== '0,512,0,512'")
+    page.click(".compare-view .zoom-reset")
+    page.wait_for_function("() => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.visible === '0,512,0,512')")
+
+
+def test_a_zoom_map_drops_a_hover_its_new_grid_lacks(long_panel):
+    page = long_panel.open("run=sparse512&tag=p&view=matrix")
+    page.wait_for_selector(MATRIX)
+    out = page.evaluate("""async () => {
+      const { ZoomMap } = await import('./static/views/zoom_map.js');
+      const s = await import('./static/scales.js');
+      const c = await import('./static/colors.js');
+      const grid = (n) => ({ values: new Float32Array(n * n).fill(0.5), rows: n, cols: n, rowLabels: Array(n).fill('a'),
+        colLabels: Array(n).fill('a'), mask: null, table: c.sequentialScale('light'), scale: s.makeScale('linear'), maskRGB: [0, 0, 0] });
+      const m = new ZoomMap({ title: 't' });
+      document.body.append(m.element);
+      m.setData(grid(10)); m.layout(300, 300); m.draw(); m.showCell(9, 9);
+      const before = m.element.dataset.hover;
+      m.setData(grid(5)); m.layout(300, 300); m.draw();
+      const after = [m.hovered, m.element.dataset.hover ?? null];
+      m.showCell(7, 7); // outside the grid: no hover, no error
+      return { before, after, outside: [m.hovered, m.element.dataset.hover ?? null] };
+    }""")
+    assert out == {"before": "9,9", "after": [None, None], "outside": [None, None]}
 
 
 def test_word_view_merges_word_pieces(panel, seed_logs):

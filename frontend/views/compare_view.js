@@ -14,7 +14,7 @@ import { composeCanvas, composeSVG } from "./heatmap.js";
 import { meanOf } from "./layer_data.js";
 import { legend } from "./legend.js";
 import { MAP_HINT, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
-import { ZoomMap } from "./zoom_map.js";
+import { ZoomMap, labelMargins } from "./zoom_map.js";
 import { View } from "./view.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
 import "./zoom_levels.js";
@@ -135,8 +135,12 @@ export class CompareView extends View {
       tokensNote || "", note || "", el("div", { class: "compare-grid" }, this.maps.map((m) => m.element)), legends, change);
     const width = Math.max(200, Math.floor((this.host.clientWidth - 60 - MINIMAP_SIDE_PX) / 3));
     const height = Math.max(240, Math.min(width + 120, (window.innerHeight || 900) - 260));
+    // One gutter for all three (B's labels may be longer): the maps share a geometry, so one
+    // view fits each, and reset or a new B moves all three alike.
+    const [ma, mb] = [labelMargins(data[0].rowLabels, data[0].colLabels), labelMargins(data[1].rowLabels, data[1].colLabels)];
+    const margins = { left: Math.max(ma.left, mb.left), top: Math.max(ma.top, mb.top) };
     for (const m of this.maps) {
-      m.layout(width, height);
+      m.layout(width, height, margins);
       m.draw();
       m.levels.fillIn();
     }
@@ -206,8 +210,9 @@ export class CompareView extends View {
   /** The read-out of cell (r, c) under map i: the tokens and A's or B's weight; under the difference, B - A of the two. */
   readout(i, r, c) {
     const { a, b, diff } = this.display;
-    const ri = a.rowItems[r];
-    const ci = a.colItems[c];
+    const tokens = i === 1 ? b : a; // B's own tokens under B (they may differ from A's)
+    const ri = tokens.rowItems[r];
+    const ci = tokens.colItems[c];
     const k = r * a.cols + c;
     const cell = `query \u201c${tokenLabel(ri.text)}\u201d (${positionText(ri)}) \u2192 key \u201c${tokenLabel(ci.text)}\u201d (${positionText(ci)})`;
     if (a.hiddenCols[c]) return `${cell}: hidden key`;
@@ -254,10 +259,10 @@ export class CompareView extends View {
   }
 
   toCanvas() {
-    return composeCanvas(this.maps);
+    return this.maps.length ? composeCanvas(this.maps) : null;
   }
 
   toSVG() {
-    return composeSVG(this.maps);
+    return this.maps.length ? composeSVG(this.maps) : null;
   }
 }

@@ -34,6 +34,13 @@ function longest(probe, labels) {
   return Math.min(MAX_LABEL, w);
 }
 
+/** Label gutters {left, top} (CSS px) that fit these row and column labels. */
+export function labelMargins(rowLabels, colLabels) {
+  const probe = document.createElement("canvas").getContext("2d");
+  probe.font = `${FONT_PX}px sans-serif`;
+  return { left: Math.ceil(longest(probe, rowLabels)) + 8, top: Math.ceil(longest(probe, colLabels) * 0.75) + 10 };
+}
+
 export class ZoomMap {
   /**
    * opts: {title, rowName, colName, digits, readout(r, c, value), onPick(r, c), onView(view),
@@ -68,15 +75,21 @@ export class ZoomMap {
     this.data = data;
     this.keepView = same;
     this.labelCache.clear();
+    if (!same && this.hovered) {
+      // The hovered cell may not exist in the new grid.
+      this.hovered = null;
+      this.readout.textContent = "\u00a0";
+      delete this.element.dataset.hover;
+    }
   }
 
-  /** Size the map for a box of maxWidth x maxHeight CSS px; keeps the zoom when the grid is the same. */
-  layout(maxWidth, maxHeight) {
-    const { rows, cols, rowLabels, colLabels } = this.data;
-    const probe = document.createElement("canvas").getContext("2d");
-    probe.font = `${FONT_PX}px sans-serif`;
-    const left = Math.ceil(longest(probe, rowLabels)) + 8;
-    const top = Math.ceil(longest(probe, colLabels) * 0.75) + 10;
+  /**
+   * Size the map for a box of maxWidth x maxHeight CSS px; keeps the zoom when the grid is the
+   * same. Maps that must stay aligned (the compare view's) pass the same `margins`.
+   */
+  layout(maxWidth, maxHeight, margins = labelMargins(this.data.rowLabels, this.data.colLabels)) {
+    const { rows, cols } = this.data;
+    const { left, top } = margins;
     const fit = Math.min((maxWidth - left - 4) / cols, (maxHeight - top - 4) / rows);
     const scale = fit >= 1 ? Math.min(MAX_FIT_CELL, Math.floor(fit)) : Math.max(fit, 1e-3);
     const plotW = Math.ceil(cols * scale);
@@ -282,8 +295,9 @@ export class ZoomMap {
   onPointerUp(e) {
     const d = this.drag;
     this.drag = null;
-    if (!d || d.moved) return;
     const at = this.cellAtEvent(e);
+    if (!at) this.clearHover(); // a drag released off the map gets no mouseleave
+    if (!d || d.moved) return;
     if (at && e.shiftKey && this.opts.onPick) this.opts.onPick(...at);
   }
 
@@ -303,7 +317,11 @@ export class ZoomMap {
   }
 
   showCell(r, c) {
-    const { values, cols } = this.data;
+    const { values, rows, cols } = this.data;
+    if (!(r >= 0 && r < rows && c >= 0 && c < cols)) {
+      this.clearHover();
+      return;
+    }
     const v = this.view;
     const value = values[r * cols + c];
     const g = this.og;
