@@ -74,6 +74,12 @@ SCRIPT = textwrap.dedent("""
         json.dump({{"rank": rank, "pid": os.getpid()}}, f)
     dist.barrier()
     dist.destroy_process_group()
+    # Everything is on disk. FSDP's modules still hold the gloo group, whose C++ destructor at
+    # interpreter exit can abort (std::terminate on a joinable worker thread) once the other
+    # rank is gone: a teardown race of torch's, so the process ends here, without finalization.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 """)
 
 
