@@ -126,6 +126,11 @@ TRAINER_SCRIPT = textwrap.dedent(
     # Leave the group together: a rank that exits while another still uses gloo can abort.
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
+    # DDP's model still holds the gloo group; its C++ destructor at interpreter exit can abort
+    # once the other rank is gone (torch's teardown race): end here, everything is on disk.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
     """
 )
 
