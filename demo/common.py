@@ -4,6 +4,7 @@ serving TensorBoard."""
 import argparse
 import csv
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -111,25 +112,39 @@ def _listening(port):
 
 
 def serve(logdir, port):
-    """Run TensorBoard on 127.0.0.1:port over `logdir` until Ctrl-C; returns its exit status.
+    """Run TensorBoard on 127.0.0.1:port over `logdir` until Ctrl-C; returns its exit status (0
+    after Ctrl-C).
 
     No extra flag is needed: the plugin makes TensorBoard keep every attention step itself.
     """
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
                "--port", str(port)]
     proc = subprocess.Popen(command)
+    interrupted = []
+
+    def on_interrupt(signum, frame):
+        # Ctrl-C reaches TensorBoard too (same terminal) and it stops itself; this process only
+        # notes it, so no KeyboardInterrupt lands in the middle of the wait or of the shutdown.
+        interrupted.append(time.monotonic())
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         deadline = time.time() + 120
-        while proc.poll() is None and not _listening(port) and time.time() < deadline:
+        while proc.poll() is None and not _listening(port) and time.time() < deadline and not interrupted:
             time.sleep(0.2)
-        if proc.poll() is not None:
+        if proc.poll() is not None and not interrupted:
             print("TensorBoard exited with status %d" % proc.returncode, file=sys.stderr)
             return proc.returncode
-        print("\nAttention panel: http://127.0.0.1:%d/#tb_attention   (Ctrl-C to stop)" % port, flush=True)
-        return proc.wait()
-    except KeyboardInterrupt:
-        return 0
+        if not interrupted:
+            print("\nAttention panel: http://127.0.0.1:%d/#tb_attention   (Ctrl-C to stop)" % port, flush=True)
+        while proc.poll() is None:
+            # A SIGINT sent to this process alone: TensorBoard is asked to stop after 2 s.
+            if interrupted and time.monotonic() - interrupted[0] > 2:
+                break
+            time.sleep(0.1)
+        return 0 if interrupted else proc.returncode
     finally:
+        signal.signal(signal.SIGINT, previous)
         if proc.poll() is None:
             proc.terminate()
             try:
