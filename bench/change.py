@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import tb_attention  # noqa: E402
 from bench.common import timed_get  # noqa: E402
 from bench.render import LLM_RUN, LLM_RUN_B, TAG, ensure_llm_record  # noqa: E402
-from tb_attention.analysis.change import head_change, sparse_head_change  # noqa: E402
+from tb_attention.analysis.change import head_change, kept_keys, sparse_head_change  # noqa: E402
 
 TOKENS = 2048
 HEADS_PER_BLOCK = 4  # the server's block for the dense path at 2048 tokens: 2 x 4 x 2048^2 float32
@@ -40,11 +40,7 @@ def dense_path(a, b, layer):
 
 
 def sparse_path(a, b, layer):
-    def stored(record):
-        parts = record.sparse_layer(layer)
-        return tuple(np.concatenate([blk[i] for blk in parts]) for i in (1, 3, 4))
-
-    return sparse_head_change(stored(a), stored(b), a.shape[2], a.shape[3])
+    return sparse_head_change(kept_keys(a.sparse_layer(layer)), kept_keys(b.sparse_layer(layer)), a.shape[2], a.shape[3])
 
 
 def timed(fn, *args):

@@ -141,12 +141,9 @@ def test_matrix_zoom_pan_keys_and_labels_at_2048_tokens(long_panel, long_logs):
     assert visible(d) == (0, N, 0, N) and d["rowLabels"] == "" and d["scale"] == "log"
     assert label_ink(page, d) == 0  # 2048 rows: no label fits
     assert page.is_hidden(".hm-minimap")
-    box = page.eval_on_selector(MATRIX + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
     # Wheel over a point of the map: it zooms about that point until labels fit.
-    x, y = box[0] + float(d["left"]) + 300 * float(d["cell"]), box[1] + float(d["top"]) + 1200 * float(d["cell"])
-    page.mouse.move(x, y)
-    for _ in range(6):
-        page.mouse.wheel(0, -300)
+    x, y = point_at(page, MATRIX, 1200, 300)
+    wheel_zoom(page, MATRIX, 1200, 300, 6)
     page.wait_for_function("s => +document.querySelector(s).dataset.cell >= 8", arg=MATRIX)
     wait_levels(page)
     zoomed = map_state(page)
@@ -226,6 +223,26 @@ def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_pan
     assert f"the stored row kept {kept[r]:.3f} of its weight" in page.inner_text(".hover-details")
 
 
+def point_at(page, figure, r, c):
+    """Page (x, y) of heat-map cell (r, c) of `figure` (top-left corner) at its current zoom."""
+    d = page.eval_on_selector(figure, "m => ({...m.dataset})")
+    box = page.eval_on_selector(figure + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    return box[0] + float(d["left"]) + c * float(d["cell"]), box[1] + float(d["top"]) + r * float(d["cell"])
+
+
+def wheel_zoom(page, figure, r, c, times):
+    """Wheel `times` notches over cell (r, c) of `figure`: the map zooms in about it."""
+    page.mouse.move(*point_at(page, figure, r, c))
+    for _ in range(times):
+        page.mouse.wheel(0, -300)
+
+
+def wait_compare_maps(page, attr, value):
+    """Wait until every map of the compare view has data-`attr` == value."""
+    page.wait_for_function("([a, v]) => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset[a] === v)",
+                           arg=[attr, value])
+
+
 def maps_state(page, roles=("cmp-a", "cmp-b", "cmp-diff")):
     return [page.eval_on_selector(f".compare-view .{r}", "m => ({...m.dataset})") for r in roles]
 
@@ -235,7 +252,7 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
     a = record(long_logs[0], "sparse512").layer(1)[2]
     b = record(long_logs[0], "dense512").layer(1)[2]
     page = long_panel.open("run=sparse512&tag=p&view=compare&runB=dense512&layer=1&heads=2")
-    page.wait_for_function("() => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.levels === 'complete')")
+    wait_compare_maps(page, "levels", "complete")
     ma, mb, md = maps_state(page)
     # 512 keys: A and B on one log scale (one floor for both); B - A on a signed square root about 0.
     assert ma["scale"] == mb["scale"] == "log" and ma["lo"] == mb["lo"]
@@ -243,10 +260,7 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
     assert float(md["hi"]) == pytest.approx(float(np.abs(b - a).max()), rel=1e-5)
     assert [m["visible"] for m in (ma, mb, md)] == ["0,512,0,512"] * 3
     # Zooming the difference zooms A and B to the same region; only the difference has a minimap.
-    box = page.eval_on_selector(".cmp-diff .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
-    page.mouse.move(box[0] + float(md["left"]) + 100 * float(md["cell"]), box[1] + float(md["top"]) + 300 * float(md["cell"]))
-    for _ in range(5):
-        page.mouse.wheel(0, -300)
+    wheel_zoom(page, ".cmp-diff", 300, 100, 5)
     page.wait_for_function("() => +document.querySelector('.cmp-a').dataset.cell >= 8")
     ma, mb, md = maps_state(page)
     assert ma["visible"] == mb["visible"] == md["visible"] != "0,512,0,512"
@@ -279,23 +293,18 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
     assert [m["scale"] for m in maps_state(page)] == ["linear"] * 3
     page.focus(".cmp-b .hm-overlay")
     page.keyboard.press("0")
-    page.wait_for_function("() => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.visible === '0,512,0,512')")
+    wait_compare_maps(page, "visible", "0,512,0,512")
     assert page.is_hidden(".cmp-diff .hm-minimap")
 
 
 def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_own(long_panel):
     page = long_panel.open("run=sparse512&tag=p&view=compare&runB=other512&layer=0&heads=1")
-    complete = "() => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.levels === 'complete')"
-    page.wait_for_function(complete)
+    wait_compare_maps(page, "levels", "complete")
     assert "different tokens" in page.inner_text(".compare-view")
     # B's labels are longer, yet one gutter serves all three: the same cell size and origin.
     geometry = [(m["gutterLeft"], m["gutterTop"], m["cell"], m["left"], m["top"]) for m in maps_state(page)]
     assert geometry[0] == geometry[1] == geometry[2]
-    md = maps_state(page)[2]
-    box = page.eval_on_selector(".cmp-diff .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
-    page.mouse.move(box[0] + float(md["left"]) + 200 * float(md["cell"]), box[1] + float(md["top"]) + 250 * float(md["cell"]))
-    for _ in range(5):
-        page.mouse.wheel(0, -300)
+    wheel_zoom(page, ".cmp-diff", 250, 200, 5)
     page.wait_for_function("() => +document.querySelector('.cmp-b').dataset.cell >= 8")
     ma, mb, md = maps_state(page)
     assert ma["visible"] == mb["visible"] == md["visible"]
@@ -307,17 +316,15 @@ def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_
     assert page.inner_text(".cmp-a .hm-readout").startswith(f"query \u201c{pretty(a_tokens[r])}\u201d ({r})")
     # A new B on A's tokens: the gutter narrows, and all three refit together.
     long_panel.after(lambda: page.select_option(".compare-view .run-b", "dense512"))
-    page.wait_for_function(complete)
+    wait_compare_maps(page, "levels", "complete")
     states = maps_state(page)
     assert len({(m["visible"], m["cell"], m["left"], m["top"]) for m in states}) == 1
     assert float(states[0]["gutterLeft"]) < float(geometry[0][0])
     # Zoomed again, then reset from the bar: the whole grid in all three.
-    box = page.eval_on_selector(".cmp-diff .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x + b.width / 2, b.y + b.height / 2]; }")
-    page.mouse.move(*box)
-    page.mouse.wheel(0, -300)
+    wheel_zoom(page, ".cmp-diff", 256, 256, 1)
     page.wait_for_function("() => document.querySelector('.cmp-a').dataset.visible !== '0,512,0,512'")
     page.click(".compare-view .zoom-reset")
-    page.wait_for_function("() => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.visible === '0,512,0,512')")
+    wait_compare_maps(page, "visible", "0,512,0,512")
 
 
 def test_a_zoom_map_drops_a_hover_its_new_grid_lacks(long_panel):

@@ -27,10 +27,16 @@ def head_change(a, b):
     return js.mean(axis=-1, dtype=np.float64).astype(np.float32)
 
 
+def kept_keys(blocks):
+    """(counts `[heads, q]`, key indices, weights) of a whole sparse layer, from the per-block
+    tuples of `read_attention(...).sparse_layer(i)` (blocks in head order)."""
+    return tuple(np.concatenate([block[i] for block in blocks]) for i in (1, 3, 4))
+
+
 def sparse_head_change(a, b, q, k):
     """`head_change` of two sparse records of one layer without densifying them: float32 `[heads]`.
 
-    `a` and `b` are (counts `[heads, q]`, key indices, weights) as stored, rows in order and
+    `a` and `b` are (counts `[heads, q]`, key indices, weights) as stored (`kept_keys`), rows in order and
     indices ascending within each row. Keys a record dropped weigh 0, as in the dense form.
     Per row, JS = ln 2 / 2 (mass of P + mass of Q) + 1/2 sum over keys both kept of
     p ln(p / (p + q)) + q ln(q / (p + q)): a key only one side kept adds its weight times ln 2 / 2.

@@ -275,7 +275,7 @@ class AttentionQueries:
         return cached
 
     def _compute_change(self, ctx, a, b):
-        from tb_attention.analysis.change import head_change, sparse_head_change
+        from tb_attention.analysis.change import head_change, kept_keys, sparse_head_change
 
         (run_a, record_a, part_a), (run_b, record_b, part_b) = a, b
         if part_a.shape != part_b.shape:
@@ -286,12 +286,9 @@ class AttentionQueries:
         layers, heads, q, k = part_a.shape
         if part_a.encoding == part_b.encoding == "sparse":
             # Over the kept keys only: a 2048-token record keeps 32 of each row's 2048.
-            def stored(run, record, part, l):
-                blocks_ = self.store.sparse_layer(run, record, part, l)
-                return tuple(np.concatenate([blk[i] for blk in blocks_]) for i in (1, 3, 4))
-
             js = np.array([
-                sparse_head_change(stored(run_a, record_a, part_a, l), stored(run_b, record_b, part_b, l), q, k)
+                sparse_head_change(kept_keys(self.store.sparse_layer(run_a, record_a, part_a, l)),
+                                   kept_keys(self.store.sparse_layer(run_b, record_b, part_b, l)), q, k)
                 for l in range(layers)
             ]).round(6)
         else:
