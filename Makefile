@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup browser node demo test bench clean
+.PHONY: setup browser node lint demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,16 +22,24 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-# Node runs the panel's unit tests (tests/js, `node --test`); Debian's nodejs where it is missing.
+# Node runs the panel's unit tests (tests/js, `node --test`) and, with npm, its linters; Debian's
+# nodejs and npm where they are missing.
 node:
-	@command -v node >/dev/null 2>&1 || { \
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+
+# Lint and format checks (ruff for Python, eslint + prettier for the panel's JS; dev tools only).
+lint: setup node
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run --silent lint
 
 demo: setup
 	$(PY) -m demo $(DEMO_ARGS)
 
-test: setup browser node
+test: setup browser node lint
 	node --test tests/js/
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 

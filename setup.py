@@ -60,6 +60,7 @@ setup(
             "trl>=0.20",
             "datasets>=2.18",
             "networkx>=2.8",  # an independent max-flow solver for attention flow's test
+            "ruff==0.17.6",  # lint and format (pinned: a newer ruff may format differently)
         ],
     },
     entry_points={"tensorboard_plugins": ["tb_attention = tb_attention.serving.plugin:AttentionLoader"]},

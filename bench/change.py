@@ -35,12 +35,18 @@ HEADS_PER_BLOCK = 4  # the server's block for the dense path at 2048 tokens: 2 x
 def dense_path(a, b, layer):
     # Each layer densified once (the server read a block of heads at a time; same work).
     la, lb = a.layer(layer), b.layer(layer)
-    return np.concatenate([head_change(la[h:h + HEADS_PER_BLOCK][None], lb[h:h + HEADS_PER_BLOCK][None])[0]
-                           for h in range(0, la.shape[0], HEADS_PER_BLOCK)])
+    return np.concatenate(
+        [
+            head_change(la[h : h + HEADS_PER_BLOCK][None], lb[h : h + HEADS_PER_BLOCK][None])[0]
+            for h in range(0, la.shape[0], HEADS_PER_BLOCK)
+        ]
+    )
 
 
 def sparse_path(a, b, layer):
-    return sparse_head_change(kept_keys(a.sparse_layer(layer)), kept_keys(b.sparse_layer(layer)), a.shape[2], a.shape[3])
+    return sparse_head_change(
+        kept_keys(a.sparse_layer(layer)), kept_keys(b.sparse_layer(layer)), a.shape[2], a.shape[3]
+    )
 
 
 def timed(fn, *args):
@@ -72,23 +78,32 @@ def main(argv=None):
         dense_s.append(td)
         sparse_s.append(ts)
     d, s = statistics.median(dense_s), statistics.median(sparse_s)
-    print("Head change of two %d x %d x %d sparse records (top %s keys), %d layers, median of %d"
-          % (a.shape[0], a.shape[1], TOKENS, a.sparse and a.sparse.get("top_k"), args.layers, args.repeat))
+    print(
+        "Head change of two %d x %d x %d sparse records (top %s keys), %d layers, median of %d"
+        % (a.shape[0], a.shape[1], TOKENS, a.sparse and a.sparse.get("top_k"), args.layers, args.repeat)
+    )
     print("  densified layers  %7.2f s   (%.3f s a layer)" % (d, d / args.layers))
-    print("  kept keys only    %7.2f s   (%.3f s a layer)   ratio %.3f   largest difference %.1e"
-          % (s, s / args.layers, s / d, worst))
+    print(
+        "  kept keys only    %7.2f s   (%.3f s a layer)   ratio %.3f   largest difference %.1e"
+        % (s, s / args.layers, s / d, worst)
+    )
 
     if not args.no_serve:
         from tests.helpers.tb_process import TensorBoardProcess
 
         with TensorBoardProcess(logdir) as tb:
-            tb.wait_for(lambda: {LLM_RUN, LLM_RUN_B} <= set(tb.get_json("/data/plugin/tb_attention/tags")["runs"]), timeout=120)
+            tb.wait_for(
+                lambda: {LLM_RUN, LLM_RUN_B} <= set(tb.get_json("/data/plugin/tb_attention/tags")["runs"]), timeout=120
+            )
             path = "/data/plugin/tb_attention/change?" + urllib.parse.urlencode(
-                {"run": LLM_RUN, "tag": TAG, "step_a": 0, "step_b": 0, "run_b": LLM_RUN_B})
+                {"run": LLM_RUN, "tag": TAG, "step_a": 0, "step_b": 0, "run_b": LLM_RUN_B}
+            )
             cold, _ = timed_get(tb, path)
             warm = statistics.median(timed_get(tb, path)[0] for _ in range(5))
-        print("  TensorBoard /change, all %d layers: first %.2f s, repeated %.1f ms (cached)"
-              % (a.shape[0], cold, warm * 1000))
+        print(
+            "  TensorBoard /change, all %d layers: first %.2f s, repeated %.1f ms (cached)"
+            % (a.shape[0], cold, warm * 1000)
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,14 @@ from tb_attention.format.precision import quantize  # noqa: E402
 CODECS = {
     "zlib-1": (lambda b: zlib.compress(b, 1), zlib.decompress),
     "zlib-6": (lambda b: zlib.compress(b, 6), zlib.decompress),
-    "zstd-1": (lambda b: zstandard.ZstdCompressor(level=1).compress(b), lambda c: zstandard.ZstdDecompressor().decompress(c)),
-    "zstd-3": (lambda b: zstandard.ZstdCompressor(level=3).compress(b), lambda c: zstandard.ZstdDecompressor().decompress(c)),
+    "zstd-1": (
+        lambda b: zstandard.ZstdCompressor(level=1).compress(b),
+        lambda c: zstandard.ZstdDecompressor().decompress(c),
+    ),
+    "zstd-3": (
+        lambda b: zstandard.ZstdCompressor(level=3).compress(b),
+        lambda c: zstandard.ZstdDecompressor().decompress(c),
+    ),
 }
 
 
@@ -50,22 +56,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    inputs = [("MiniLM layer, 12 heads x 512 real tokens", minilm_layer(512)),
-              ("LLM-shaped layer, 16 heads x 1024 causal", llm_layer(3, 16, 1024)),
-              ("LLM-shaped layer, 32 heads x 2048 causal", llm_layer(5, 32, 2048))]
+    inputs = [
+        ("MiniLM layer, 12 heads x 512 real tokens", minilm_layer(512)),
+        ("LLM-shaped layer, 16 heads x 1024 causal", llm_layer(3, 16, 1024)),
+        ("LLM-shaped layer, 32 heads x 2048 causal", llm_layer(5, 32, 2048)),
+    ]
     for name, layer in inputs:
         for precision in ("uint8", "float16"):
             raw = quantize(layer, precision).tobytes()
             print("== %s, %s: %.1f MB stored" % (name, precision, len(raw) / 1e6))
             got = {}
             for codec, (compress, decompress) in CODECS.items():
-                tc, data = best_time(lambda: compress(raw), args.repeat)
-                td, _ = best_time(lambda: decompress(data), args.repeat)
+                tc, data = best_time(lambda c=compress, r=raw: c(r), args.repeat)
+                td, _ = best_time(lambda d=decompress, x=data: d(x), args.repeat)
                 got[codec] = (len(data) / len(raw), tc, td)
-                print("  %-7s size %.3f of raw   compress %7.0f MB/s   decompress %7.0f MB/s"
-                      % (codec, len(data) / len(raw), len(raw) / tc / 1e6, len(raw) / td / 1e6))
+                print(
+                    "  %-7s size %.3f of raw   compress %7.0f MB/s   decompress %7.0f MB/s"
+                    % (codec, len(data) / len(raw), len(raw) / tc / 1e6, len(raw) / td / 1e6)
+                )
             (sz, cz, dz), (sl, cl, dl) = got["zstd-1"], got["zlib-1"]
-            print("  zstd-1 / zlib-1: size %.2f, compress time %.2f, decompress time %.2f" % (sz / sl, cz / cl, dz / dl))
+            print(
+                "  zstd-1 / zlib-1: size %.2f, compress time %.2f, decompress time %.2f" % (sz / sl, cz / cl, dz / dl)
+            )
 
 
 if __name__ == "__main__":

@@ -45,10 +45,21 @@ def check(n, options, logdir):
     (c,) = tb_attention.read_attention(logdir, run="cpu")
     assert g.encoding == c.encoding and g.sparse == c.sparse, (g.encoding, c.encoding)
     worst = max(float(np.abs(g.layer(i) - c.layer(i)).max()) for i in (0, 15, 31))
-    print("%d tokens %s: mode %s %s, blocking %.2f s, host memory after the call %+.2f GB (input %.2f GB on the GPU), "
-          "both paths written in %.1f s, max |gpu - cpu| %.4f" % (
-              n, options or "default", g.encoding, g.sparse or "", blocking, host / 1e9,
-              sum(a.numel() * a.element_size() for a in gpu) / 1e9, done, worst))
+    print(
+        "%d tokens %s: mode %s %s, blocking %.2f s, host memory after the call %+.2f GB (input %.2f GB on the GPU), "
+        "both paths written in %.1f s, max |gpu - cpu| %.4f"
+        % (
+            n,
+            options or "default",
+            g.encoding,
+            g.sparse or "",
+            blocking,
+            host / 1e9,
+            sum(a.numel() * a.element_size() for a in gpu) / 1e9,
+            done,
+            worst,
+        )
+    )
     assert worst <= 1 / 255 + 1e-6  # one uint8 level at most (ties may round apart)
     for name in ("entropy", "previous_token"):
         np.testing.assert_allclose(g.patterns[name], c.patterns[name], atol=2e-2)

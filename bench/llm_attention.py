@@ -29,7 +29,7 @@ def llm_layer(layer, heads, n, seed=0, dtype=np.float32):
 
 def llm_attention(layers, heads, n, seed=0):
     """`[layers, heads, n, n]` float32 (for sizes that fit in memory)."""
-    return np.stack([llm_layer(l, heads, n, seed) for l in range(layers)])
+    return np.stack([llm_layer(li, heads, n, seed) for li in range(layers)])
 
 
 def llm_tokens(n):

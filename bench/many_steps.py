@@ -42,7 +42,7 @@ def probe_inputs(tokenizer, n_probes, n_tokens):
     words = (TEXT * (2 + n_tokens // 30)).split()
     out = []
     for i in range(n_probes):
-        text = " ".join(words[7 * i:] + words[:7 * i])
+        text = " ".join(words[7 * i :] + words[: 7 * i])
         enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=n_tokens)
         assert enc["input_ids"].shape[1] == n_tokens
         out.append(enc)
@@ -131,7 +131,10 @@ def report(loader, results):
         print("%-8d" % n + "".join("%13.2f" % results[n][c] for c in COLUMNS))
     base = counts[0]
     for n in counts[1:]:
-        print("%-8s" % ("x%d/%d" % (n, base)) + "".join("%13.2f" % (results[n][c] / max(results[base][c], 1e-9)) for c in COLUMNS))
+        print(
+            "%-8s" % ("x%d/%d" % (n, base))
+            + "".join("%13.2f" % (results[n][c] / max(results[base][c], 1e-9)) for c in COLUMNS)
+        )
 
 
 def main():
@@ -154,10 +157,14 @@ def main():
     try:
         full = os.path.join(root, "steps%d" % counts[-1])
         write_s = write_logdir(full, counts[-1], args.probes, args.tokens)
-        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(os.path.join(full, RUN)) for f in names)
+        size = sum(
+            os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(os.path.join(full, RUN)) for f in names
+        )
         n_records = counts[-1] * args.probes
-        print("wrote %d records (%d steps x %d probes, MiniLM 6x12, %d tokens) in %.1f s: %.1f MB, %.0f KB/record"
-              % (n_records, counts[-1], args.probes, args.tokens, write_s, size / 1e6, size / 1024 / n_records))
+        print(
+            "wrote %d records (%d steps x %d probes, MiniLM 6x12, %d tokens) in %.1f s: %.1f MB, %.0f KB/record"
+            % (n_records, counts[-1], args.probes, args.tokens, write_s, size / 1e6, size / 1024 / n_records)
+        )
         logdirs = {counts[-1]: full}
         for n in counts[:-1]:
             logdirs[n] = os.path.join(root, "steps%d" % n)

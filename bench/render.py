@@ -60,8 +60,12 @@ from tests.helpers.tb_process import TensorBoardProcess  # noqa: E402
 LLM_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache", "render_llm")
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
 TAG = "probe"
@@ -105,16 +109,17 @@ class Bench:
         url = self.ours_url(n_tokens) if mode == "ours" else self.bertviz_url(n_tokens)
         try:
             page.goto(url, wait_until="commit", timeout=timeout * 1000)
-            page.wait_for_function("window.__benchResult && window.__benchResult.painted != null",
-                                   timeout=timeout * 1000, polling=100)
+            page.wait_for_function(
+                "window.__benchResult && window.__benchResult.painted != null", timeout=timeout * 1000, polling=100
+            )
         except Exception:
             context.close()  # frees the renderer (bertviz at 512 tokens holds ~10 GB)
-            raise PaintTimeout("%s at %d tokens did not paint within %ds (page errors: %s)"
-                               % (mode, n_tokens, timeout, errors[:3]))
+            raise PaintTimeout(
+                "%s at %d tokens did not paint within %ds (page errors: %s)" % (mode, n_tokens, timeout, errors[:3])
+            ) from None
         if mode == "ours":
             # A small canvas completes before it counts as drawn; a tall one completes later.
-            page.wait_for_function(
-                "window.__benchResult.completePainted != null", timeout=timeout * 1000, polling=50)
+            page.wait_for_function("window.__benchResult.completePainted != null", timeout=timeout * 1000, polling=50)
         result = page.evaluate("window.__benchResult")
         if mode == "bertviz":
             result["completePainted"] = result["painted"]
@@ -181,13 +186,24 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="fresh page loads per side and length")
     parser.add_argument("--hovers", type=int, default=24, help="tokens hovered per load of ours")
     parser.add_argument("--bertviz-hovers", type=int, default=5, help="tokens hovered in bertviz (fewer if slow)")
-    parser.add_argument("--bertviz-long-hover", action="store_true",
-                        help="also hover bertviz at more than 256 tokens (one hover took ~1 minute at 512)")
-    parser.add_argument("--bertviz-long-repeat", type=int, default=1,
-                        help="bertviz loads at more than 256 tokens (one takes minutes and ~10 GB)")
+    parser.add_argument(
+        "--bertviz-long-hover",
+        action="store_true",
+        help="also hover bertviz at more than 256 tokens (one hover took ~1 minute at 512)",
+    )
+    parser.add_argument(
+        "--bertviz-long-repeat",
+        type=int,
+        default=1,
+        help="bertviz loads at more than 256 tokens (one takes minutes and ~10 GB)",
+    )
     parser.add_argument("--timeout", type=int, default=120, help="seconds a page of ours may take to paint")
-    parser.add_argument("--bertviz-timeout", type=int, default=240,
-                        help="seconds a bertviz page may take to paint; slower is reported as a bound")
+    parser.add_argument(
+        "--bertviz-timeout",
+        type=int,
+        default=240,
+        help="seconds a bertviz page may take to paint; slower is reported as a bound",
+    )
     parser.add_argument("--llm-tokens", type=int, default=2048, help="tokens of the 32 x 32 LLM record (0: skip)")
     parser.add_argument("--llm-repeat", type=int, default=3, help="fresh loads per long-input measure")
     args = parser.parse_args()
@@ -223,7 +239,11 @@ def main():
             tb.wait_for(lambda: want <= set(tb.get_json("/data/plugin/tb_attention/tags").get("runs", {})), timeout=120)
 
             def ours_url(n):
-                return "%s/data/plugin_entry.html?name=tb_attention#run=%s&tag=%s&layer=0&view=head" % (tb.url, run_name(n), TAG)
+                return "%s/data/plugin_entry.html?name=tb_attention#run=%s&tag=%s&layer=0&view=head" % (
+                    tb.url,
+                    run_name(n),
+                    TAG,
+                )
 
             def bertviz_url(n):
                 return "%s/bertviz-%d.html" % (server.url, n)
@@ -253,9 +273,20 @@ def measure(bench, args, heads):
     context, _, _ = bench.open("ours", min(args.tokens))
     context.close()
 
-    results = {n: {"ours": [], "bertviz": [], "bertviz_timeouts": 0, "hover": [], "ours_dispatch": [],
-                   "bertviz_dispatch": [], "complete_ours": [], "complete_bertviz": [], "info": {}}
-               for n in args.tokens}
+    results = {
+        n: {
+            "ours": [],
+            "bertviz": [],
+            "bertviz_timeouts": 0,
+            "hover": [],
+            "ours_dispatch": [],
+            "bertviz_dispatch": [],
+            "complete_ours": [],
+            "complete_bertviz": [],
+            "info": {},
+        }
+        for n in args.tokens
+    }
     for rep in range(args.repeat):
         for n in args.tokens:
             modes = ["ours"]
@@ -278,18 +309,25 @@ def measure(bench, args, heads):
                     results[n][mode].append(result["painted"])
                     results[n]["complete_" + mode].append(result["completePainted"])
                     results[n]["info"][mode] = result
-                    print("  %3d tokens  %-7s  drawn %9.1f ms  painted %9.1f ms  all drawn+painted %9.1f ms  lines %d"
-                          % (n, mode, result["drawn"], result["painted"], result["completePainted"], result["lines"]), flush=True)
+                    print(
+                        "  %3d tokens  %-7s  drawn %9.1f ms  painted %9.1f ms  all drawn+painted %9.1f ms  lines %d"
+                        % (n, mode, result["drawn"], result["painted"], result["completePainted"], result["lines"]),
+                        flush=True,
+                    )
                     if mode == "ours":
                         hover = bench.ours_hover(page, n)
                         results[n]["hover"] += hover
-                        print("  %3d tokens  ours     hover: first %.1f ms, max %.1f ms, median %.1f ms of %d"
-                              % (n, hover[0], max(hover), median(hover), len(hover)), flush=True)
+                        print(
+                            "  %3d tokens  ours     hover: first %.1f ms, max %.1f ms, median %.1f ms of %d"
+                            % (n, hover[0], max(hover), median(hover), len(hover)),
+                            flush=True,
+                        )
                         if not results[n]["ours_dispatch"]:
                             results[n]["ours_dispatch"] = bench.dispatched_hover(page, OURS_TOKENS, n, args.hovers, 10)
                     elif not results[n]["bertviz_dispatch"] and (n <= 256 or args.bertviz_long_hover):
                         results[n]["bertviz_dispatch"] = bench.dispatched_hover(
-                            page, BERTVIZ_TOKENS, n, args.bertviz_hovers, 20)
+                            page, BERTVIZ_TOKENS, n, args.bertviz_hovers, 20
+                        )
                 finally:
                     context.close()
     return results
@@ -308,8 +346,10 @@ def report(results, args, assets):
     nan = float("nan")
     print()
     print("Head view first paint, ms from navigation start, median of fresh loads (bertviz libraries: %s)" % libs)
-    print("%6s %12s %12s %10s %11s %11s %11s %10s %10s" % (
-        "tokens", "bertviz", "ours", "ours/bv", "loads bv/o", "hover med", "hover max", "ours lines", "bv lines"))
+    print(
+        "%6s %12s %12s %10s %11s %11s %11s %10s %10s"
+        % ("tokens", "bertviz", "ours", "ours/bv", "loads bv/o", "hover med", "hover max", "ours lines", "bv lines")
+    )
     for n, r in results.items():
         ours = median(r["ours"])
         if r["bertviz"]:
@@ -321,32 +361,66 @@ def report(results, args, assets):
         else:  # not loaded (--bertviz-long-repeat 0)
             bv_text, ratio_text = "%12s" % "-", "%10s" % "-"
         bv_lines = r["info"].get("bertviz", {}).get("lines", "-")
-        print("%6d %s %12.1f %s %11s %11.2f %11.2f %10d %10s" % (
-            n, bv_text, ours, ratio_text, "%d/%d" % (len(r["bertviz"]) + r["bertviz_timeouts"], len(r["ours"])),
-            median(r["hover"]), max(r["hover"] or [nan]), r["info"]["ours"]["lines"], bv_lines))
+        print(
+            "%6d %s %12.1f %s %11s %11.2f %11.2f %10d %10s"
+            % (
+                n,
+                bv_text,
+                ours,
+                ratio_text,
+                "%d/%d" % (len(r["bertviz"]) + r["bertviz_timeouts"], len(r["ours"])),
+                median(r["hover"]),
+                max(r["hover"] or [nan]),
+                r["info"]["ours"]["lines"],
+                bv_lines,
+            )
+        )
     for n, r in results.items():
         if r["bertviz"]:
-            print("  %d tokens, whole canvas drawn (ours, every band incl. scrolled-away ones): %.1f ms, ratio to bertviz %.3f"
-                  % (n, median(r["complete_ours"]), median(r["complete_ours"]) / median(r["complete_bertviz"])))
+            print(
+                "  %d tokens, whole canvas drawn (ours, every band incl. scrolled-away ones): %.1f ms, ratio to bertviz %.3f"
+                % (n, median(r["complete_ours"]), median(r["complete_ours"]) / median(r["complete_bertviz"]))
+            )
         else:
             print("  %d tokens, whole canvas drawn (ours, every band): %.1f ms" % (n, median(r["complete_ours"])))
-    print("goal: ours/bv <= 0.10; hover = the panel's tb-attention:hover measure over %d playwright hovers "
-          "per load of ours, goal median and max <= 16 ms at 512 tokens" % args.hovers)
+    print(
+        "goal: ours/bv <= 0.10; hover = the panel's tb-attention:hover measure over %d playwright hovers "
+        "per load of ours, goal median and max <= 16 ms at 512 tokens" % args.hovers
+    )
     for n, r in results.items():
         hover = sorted(r["hover"])
         if hover:
-            print("  hover at %d tokens: %d measures, p90 %.2f ms, %d over 16 ms: %s" % (
-                n, len(hover), hover[int(0.9 * (len(hover) - 1))], sum(h > 16 for h in hover),
-                " ".join("%.1f" % h for h in hover[-5:])))
+            print(
+                "  hover at %d tokens: %d measures, p90 %.2f ms, %d over 16 ms: %s"
+                % (
+                    n,
+                    len(hover),
+                    hover[int(0.9 * (len(hover) - 1))],
+                    sum(h > 16 for h in hover),
+                    " ".join("%.1f" % h for h in hover[-5:]),
+                )
+            )
     print()
-    print("Hover, dispatched mouseover on a left token -> next painted frame, ms (same method on both; median / max, count)")
+    print(
+        "Hover, dispatched mouseover on a left token -> next painted frame, ms (same method on both; median / max, count)"
+    )
     print("%6s %26s %26s %10s" % ("tokens", "bertviz", "ours", "ours/bv"))
     for n, r in results.items():
         bv = [h["frame"] for h in r["bertviz_dispatch"]]
         ours = [h["frame"] for h in r["ours_dispatch"]]
-        print("%6d %10.1f / %8.1f (%2d) %10.1f / %8.1f (%2d) %10.3f" % (
-            n, median(bv), max(bv or [nan]), len(bv), median(ours), max(ours or [nan]), len(ours),
-            median(ours) / median(bv) if bv else nan))
+        print(
+            "%6d %10.1f / %8.1f (%2d) %10.1f / %8.1f (%2d) %10.3f"
+            % (
+                n,
+                median(bv),
+                max(bv or [nan]),
+                len(bv),
+                median(ours),
+                max(ours or [nan]),
+                len(ours),
+                median(ours) / median(bv) if bv else nan,
+            )
+        )
     if any(n > 256 for n in results) and not args.bertviz_long_hover:
         print("(bertviz is not hovered above 256 tokens unless --bertviz-long-hover: one hover takes about a minute)")
 
@@ -402,8 +476,14 @@ FRAME_STEP = """async ([kind, a, b, figure = '.matrix-view .heatmap']) => {
 }"""
 
 # The scripted sequence: zoom in about a point, drag, arrow keys, zoom out: (kind, a, b).
-FRAME_SCRIPT = ([("wheel", 0.3, 0.6)] * 12 + [("drag", 0.5, 0.5)] * 8 + [("ArrowRight", 0, 0)] * 4
-                + [("ArrowDown", 0, 0)] * 4 + [("wheel", 0.7, 0.4)] * 12 + [("0", 0, 0)])
+FRAME_SCRIPT = (
+    [("wheel", 0.3, 0.6)] * 12
+    + [("drag", 0.5, 0.5)] * 8
+    + [("ArrowRight", 0, 0)] * 4
+    + [("ArrowDown", 0, 0)] * 4
+    + [("wheel", 0.7, 0.4)] * 12
+    + [("0", 0, 0)]
+)
 
 FETCHED = """() => {
   const all = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
@@ -442,12 +522,15 @@ def llm_open(browser, tb, fragment, mark, timeout=120):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto("%s/data/plugin_entry.html?name=tb_attention#run=%s&tag=%s&%s" % (tb.url, LLM_RUN, TAG, fragment), wait_until="commit")
+    page.goto(
+        "%s/data/plugin_entry.html?name=tb_attention#run=%s&tag=%s&%s" % (tb.url, LLM_RUN, TAG, fragment),
+        wait_until="commit",
+    )
     try:
         page.wait_for_function("window.__llm && window.__llm.painted != null", timeout=timeout * 1000, polling=50)
     except Exception:
         context.close()
-        raise RuntimeError("%s did not draw within %d s (page errors: %s)" % (fragment, timeout, errors[:3]))
+        raise RuntimeError("%s did not draw within %d s (page errors: %s)" % (fragment, timeout, errors[:3])) from None
     return context, page, page.evaluate("window.__llm.painted")
 
 
@@ -456,16 +539,29 @@ def measure_llm(browser, args, logdir):
     tb = TensorBoardProcess(logdir).start()
     try:
         tb.wait_for(lambda: LLM_RUN in tb.get_json("/data/plugin/tb_attention/tags").get("runs", {}), timeout=180)
-        out = {"matrix": [], "levels": [], "frames": [], "model": [], "model_fetch": [], "head": [], "compare": [],
-               "compare_frames": [], "info": {}}
+        out = {
+            "matrix": [],
+            "levels": [],
+            "frames": [],
+            "model": [],
+            "model_fetch": [],
+            "head": [],
+            "compare": [],
+            "compare_frames": [],
+            "info": {},
+        }
         context, _, _ = llm_open(browser, tb, "view=model", "tb-attention:model-view-drawn")  # warm up
         context.close()
-        for rep in range(args.llm_repeat):
+        for _ in range(args.llm_repeat):
             context, page, ms = llm_open(browser, tb, "view=matrix", "tb-attention:matrix-view-drawn")
             out["matrix"].append(ms)
-            page.wait_for_function("document.querySelector('.matrix-view .heatmap').dataset.levels === 'complete'", timeout=60000)
+            page.wait_for_function(
+                "document.querySelector('.matrix-view .heatmap').dataset.levels === 'complete'", timeout=60000
+            )
             out["levels"].append(page.evaluate("performance.now()"))
-            out["info"]["matrix"] = page.eval_on_selector(".matrix-view", "e => ({...e.dataset, fetched: (%s)()})" % FETCHED)
+            out["info"]["matrix"] = page.eval_on_selector(
+                ".matrix-view", "e => ({...e.dataset, fetched: (%s)()})" % FETCHED
+            )
             out["frames"] += [page.evaluate(FRAME_STEP, list(step)) for step in FRAME_SCRIPT]
             context.close()
             context, page, ms = llm_open(browser, tb, "view=model", "tb-attention:model-view-drawn")
@@ -475,19 +571,44 @@ def measure_llm(browser, args, logdir):
             context.close()
             context, page, ms = llm_open(browser, tb, "view=head", "tb-attention:head-view-drawn")
             out["head"].append(ms)
-            out["info"]["head"] = page.eval_on_selector(".head-view", "e => ({...e.dataset, tokens: document.querySelectorAll('.hv-left .tok').length, fetched: (%s)()})" % FETCHED)
+            out["info"]["head"] = page.eval_on_selector(
+                ".head-view",
+                "e => ({...e.dataset, tokens: document.querySelectorAll('.hv-left .tok').length, fetched: (%s)()})"
+                % FETCHED,
+            )
             context.close()
-            context, page, ms = llm_open(browser, tb, "view=compare&runB=%s" % LLM_RUN_B, "tb-attention:compare-view-drawn")
+            context, page, ms = llm_open(
+                browser, tb, "view=compare&runB=%s" % LLM_RUN_B, "tb-attention:compare-view-drawn"
+            )
             out["compare"].append(ms)
-            page.wait_for_function("[...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.levels === 'complete')", timeout=60000)
-            out["info"]["compare"] = page.eval_on_selector(".compare-view", "e => ({...e.dataset, fetched: (%s)()})" % FETCHED)
-            out["compare_frames"] += [page.evaluate(FRAME_STEP, list(step) + [".compare-view .cmp-diff"]) for step in FRAME_SCRIPT]
-            synced = page.evaluate("new Set([...document.querySelectorAll('.compare-view .heatmap')].map((m) => m.dataset.visible)).size")
+            page.wait_for_function(
+                "[...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset.levels === 'complete')",
+                timeout=60000,
+            )
+            out["info"]["compare"] = page.eval_on_selector(
+                ".compare-view", "e => ({...e.dataset, fetched: (%s)()})" % FETCHED
+            )
+            out["compare_frames"] += [
+                page.evaluate(FRAME_STEP, list(step) + [".compare-view .cmp-diff"]) for step in FRAME_SCRIPT
+            ]
+            synced = page.evaluate(
+                "new Set([...document.querySelectorAll('.compare-view .heatmap')].map((m) => m.dataset.visible)).size"
+            )
             if synced != 1:
                 raise RuntimeError("the compare view's maps show different regions after the zoom script")
             context.close()
-            print("  llm %d tokens  matrix %.0f ms  model %.0f ms (%.1f MB)  head %.0f ms  compare %.0f ms" % (
-                n, out["matrix"][-1], out["model"][-1], out["model_fetch"][-1]["bytes"] / 1e6, out["head"][-1], out["compare"][-1]), flush=True)
+            print(
+                "  llm %d tokens  matrix %.0f ms  model %.0f ms (%.1f MB)  head %.0f ms  compare %.0f ms"
+                % (
+                    n,
+                    out["matrix"][-1],
+                    out["model"][-1],
+                    out["model_fetch"][-1]["bytes"] / 1e6,
+                    out["head"][-1],
+                    out["compare"][-1],
+                ),
+                flush=True,
+            )
         return out
     finally:
         tb.stop()
@@ -502,27 +623,73 @@ def report_llm(r, args):
     fetch = r["model_fetch"]
     m, h = r["info"]["matrix"], r["info"]["head"]
     print()
-    print("Long inputs: 32 layers x 32 heads x %d tokens, sparse (top 32 keys), medians of %d fresh loads" % (n, len(r["matrix"])))
-    print("  matrix view (mean of %s heads) first paint   %7.0f ms   (goal <= 1000; max %.0f)  fetched %.1f MB, JS heap %.0f MB" % (
-        len(m["heads"].split(",")), median(r["matrix"]), max(r["matrix"]), m["fetched"]["bytes"] / 1e6, (m["fetched"]["heap"] or 0) / 1e6))
+    print(
+        "Long inputs: 32 layers x 32 heads x %d tokens, sparse (top 32 keys), medians of %d fresh loads"
+        % (n, len(r["matrix"]))
+    )
+    print(
+        "  matrix view (mean of %s heads) first paint   %7.0f ms   (goal <= 1000; max %.0f)  fetched %.1f MB, JS heap %.0f MB"
+        % (
+            len(m["heads"].split(",")),
+            median(r["matrix"]),
+            max(r["matrix"]),
+            m["fetched"]["bytes"] / 1e6,
+            (m["fetched"]["heap"] or 0) / 1e6,
+        )
+    )
     print("  matrix view, every zoom level coloured       %7.0f ms" % median(r["levels"]))
-    print("  zoom/pan frames (%d scripted inputs, %d runs) median %5.1f ms  max %5.1f ms   (goal <= 16; p95 %.1f)" % (
-        len(FRAME_SCRIPT), len(frames) // len(FRAME_SCRIPT), median(frames), max(frames), sorted(frames)[int(0.95 * (len(frames) - 1))]))
-    print("    of which canvas work (draw + raster) median %.1f max %.1f ms; the map's draw() alone median %.1f max %.1f ms;"
-          " slowest: %s" % (median(canvas), max(canvas), median(draws), max(draws),
-                            ", ".join("%s at %.0fx %.1f ms" % (f["kind"], f["zoom"], f["frame"]) for f in slowest)))
-    print("  model view complete                          %7.0f ms   (goal <= 3000; max %.0f)  fetched %.1f MB (thumbnails %.1f MB, layers %.1f MB; goal <= 20)" % (
-        median(r["model"]), max(r["model"]), median([f["bytes"] for f in fetch]) / 1e6,
-        median([f["thumbnails"] for f in fetch]) / 1e6, median([f["layers"] for f in fetch]) / 1e6))
-    print("  head view, %s-row window first paint     %7.0f ms   (goal <= 1000; max %.0f)  lines %s, tokens %d, fetched %.1f MB" % (
-        int(h["window"].split(",")[1]) - int(h["window"].split(",")[0]), median(r["head"]), max(r["head"]), h["lines"], h["tokens"],
-        h["fetched"]["bytes"] / 1e6))
+    print(
+        "  zoom/pan frames (%d scripted inputs, %d runs) median %5.1f ms  max %5.1f ms   (goal <= 16; p95 %.1f)"
+        % (
+            len(FRAME_SCRIPT),
+            len(frames) // len(FRAME_SCRIPT),
+            median(frames),
+            max(frames),
+            sorted(frames)[int(0.95 * (len(frames) - 1))],
+        )
+    )
+    print(
+        "    of which canvas work (draw + raster) median %.1f max %.1f ms; the map's draw() alone median %.1f max %.1f ms;"
+        " slowest: %s"
+        % (
+            median(canvas),
+            max(canvas),
+            median(draws),
+            max(draws),
+            ", ".join("%s at %.0fx %.1f ms" % (f["kind"], f["zoom"], f["frame"]) for f in slowest),
+        )
+    )
+    print(
+        "  model view complete                          %7.0f ms   (goal <= 3000; max %.0f)  fetched %.1f MB (thumbnails %.1f MB, layers %.1f MB; goal <= 20)"
+        % (
+            median(r["model"]),
+            max(r["model"]),
+            median([f["bytes"] for f in fetch]) / 1e6,
+            median([f["thumbnails"] for f in fetch]) / 1e6,
+            median([f["layers"] for f in fetch]) / 1e6,
+        )
+    )
+    print(
+        "  head view, %s-row window first paint     %7.0f ms   (goal <= 1000; max %.0f)  lines %s, tokens %d, fetched %.1f MB"
+        % (
+            int(h["window"].split(",")[1]) - int(h["window"].split(",")[0]),
+            median(r["head"]),
+            max(r["head"]),
+            h["lines"],
+            h["tokens"],
+            h["fetched"]["bytes"] / 1e6,
+        )
+    )
     c = r["info"]["compare"]
     cframes = [f["frame"] for f in r["compare_frames"]]
-    print("  compare view (A, B, B - A; mean of %s heads) first paint %5.0f ms   (max %.0f)  fetched %.1f MB" % (
-        len(c["heads"].split(",")), median(r["compare"]), max(r["compare"]), c["fetched"]["bytes"] / 1e6))
-    print("    three maps zooming together: frames median %5.1f ms  max %5.1f ms  (p95 %.1f)" % (
-        median(cframes), max(cframes), sorted(cframes)[int(0.95 * (len(cframes) - 1))]))
+    print(
+        "  compare view (A, B, B - A; mean of %s heads) first paint %5.0f ms   (max %.0f)  fetched %.1f MB"
+        % (len(c["heads"].split(",")), median(r["compare"]), max(r["compare"]), c["fetched"]["bytes"] / 1e6)
+    )
+    print(
+        "    three maps zooming together: frames median %5.1f ms  max %5.1f ms  (p95 %.1f)"
+        % (median(cframes), max(cframes), sorted(cframes)[int(0.95 * (len(cframes) - 1))])
+    )
 
 
 if __name__ == "__main__":

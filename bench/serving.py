@@ -37,7 +37,7 @@ ACCEPT = {"Accept-Encoding": "gzip, deflate, br, zstd"}  # what Chromium sends
 
 
 def probe_attention(seed):
-    return np.stack([llm_layer(l, HEADS, TOKENS, seed=seed) for l in range(LAYERS)])
+    return np.stack([llm_layer(li, HEADS, TOKENS, seed=seed) for li in range(LAYERS)])
 
 
 def write_logdirs(root, counts):
@@ -69,7 +69,7 @@ def cut(full, target, n):
     offset, size = frames(data)[n]  # record 0 is the file version
     os.makedirs(os.path.join(target, RUN))
     with open(os.path.join(target, RUN, os.path.basename(path)), "wb") as f:
-        f.write(data[:offset + size])
+        f.write(data[: offset + size])
     if os.path.isdir(os.path.join(full, RUN, "plugins")):  # the payload files, whole
         shutil.copytree(os.path.join(full, RUN, "plugins"), os.path.join(target, RUN, "plugins"))
     return target
@@ -89,10 +89,18 @@ def measure(logdir, load_fast, n, repeat, env=None):
         rss = tree_rss_kb(tb.proc.pid) / 1024
         layer_times = []
         for i in range(repeat):
-            path = BASE + "/layer?" + urllib.parse.urlencode(dict(run=RUN, tag=TAG, step=(7 * i) % n, layer=(5 * i) % LAYERS))
+            path = (
+                BASE
+                + "/layer?"
+                + urllib.parse.urlencode(dict(run=RUN, tag=TAG, step=(7 * i) % n, layer=(5 * i) % LAYERS))
+            )
             layer_times.append(timed_get(tb, path, ACCEPT)[0])
-        return {"listed_s": listed, "rss_mb": rss, "layer_ms": 1000 * statistics.median(layer_times),
-                "rss_after_mb": tree_rss_kb(tb.proc.pid) / 1024}
+        return {
+            "listed_s": listed,
+            "rss_mb": rss,
+            "layer_ms": 1000 * statistics.median(layer_times),
+            "rss_after_mb": tree_rss_kb(tb.proc.pid) / 1024,
+        }
     finally:
         tb.stop()
 
@@ -112,10 +120,21 @@ def s3_measure(logdir, n, repeat):
     server.start()
     try:
         endpoint = "http://127.0.0.1:%d" % port
-        env = {"S3_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "127.0.0.1"}
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                              aws_access_key_id="bench", aws_secret_access_key="bench")
+        env = {
+            "S3_ENDPOINT": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "NO_PROXY": "127.0.0.1",
+        }
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
         client.create_bucket(Bucket="bench")
         for d, _, names in os.walk(logdir):
             for name in names:
@@ -146,27 +165,56 @@ def main():
             for n in counts:
                 for fmt in ("v1", "v2"):
                     results[fmt, n, loader] = measure(logdirs[fmt, n], loader, n, args.repeat)
-        print("\n%-4s %-8s %-7s %10s %9s %10s %14s" % ("fmt", "records", "loader", "listed s", "RSS MB", "/layer ms", "RSS after MB"))
+        print(
+            "\n%-4s %-8s %-7s %10s %9s %10s %14s"
+            % ("fmt", "records", "loader", "listed s", "RSS MB", "/layer ms", "RSS after MB")
+        )
         for key in sorted(results):
             r = results[key]
-            print("%-4s %-8d %-7s %10.2f %9.0f %10.1f %14.0f" % (key[0], key[1], key[2], r["listed_s"], r["rss_mb"], r["layer_ms"], r["rss_after_mb"]))
+            print(
+                "%-4s %-8d %-7s %10.2f %9.0f %10.1f %14.0f"
+                % (key[0], key[1], key[2], r["listed_s"], r["rss_mb"], r["layer_ms"], r["rss_after_mb"])
+            )
         rust = {k: v for k, v in results.items() if k[2] == "true"}
         print("\ntargets (format 2; format 1 beside it):")
-        print("  RSS %d/%d records, Rust loader   v2 %.2f   v1 %.2f   (goal v2 <= 1.1)" % (
-            hi, lo, rust["v2", hi, "true"]["rss_mb"] / rust["v2", lo, "true"]["rss_mb"],
-            rust["v1", hi, "true"]["rss_mb"] / rust["v1", lo, "true"]["rss_mb"]))
-        print("  RSS at %d records              v2 %.0f MB  v1 %.0f MB  (goal v2 <= 300 MB)" % (
-            hi, rust["v2", hi, "true"]["rss_mb"], rust["v1", hi, "true"]["rss_mb"]))
-        print("  Python loader lists %d records  v2 %.2f s  v1 %.2f s  ratio %.3f  (goal v2 <= 3 s)" % (
-            lo, results["v2", lo, "false"]["listed_s"], results["v1", lo, "false"]["listed_s"],
-            results["v2", lo, "false"]["listed_s"] / results["v1", lo, "false"]["listed_s"]))
-        print("  /layer median: v2 at %d records %.1f ms, v1 at %d records %.1f ms: ratio %.2f  (goal <= 1)" % (
-            hi, rust["v2", hi, "true"]["layer_ms"], lo, rust["v1", lo, "true"]["layer_ms"],
-            rust["v2", hi, "true"]["layer_ms"] / rust["v1", lo, "true"]["layer_ms"]))
+        print(
+            "  RSS %d/%d records, Rust loader   v2 %.2f   v1 %.2f   (goal v2 <= 1.1)"
+            % (
+                hi,
+                lo,
+                rust["v2", hi, "true"]["rss_mb"] / rust["v2", lo, "true"]["rss_mb"],
+                rust["v1", hi, "true"]["rss_mb"] / rust["v1", lo, "true"]["rss_mb"],
+            )
+        )
+        print(
+            "  RSS at %d records              v2 %.0f MB  v1 %.0f MB  (goal v2 <= 300 MB)"
+            % (hi, rust["v2", hi, "true"]["rss_mb"], rust["v1", hi, "true"]["rss_mb"])
+        )
+        print(
+            "  Python loader lists %d records  v2 %.2f s  v1 %.2f s  ratio %.3f  (goal v2 <= 3 s)"
+            % (
+                lo,
+                results["v2", lo, "false"]["listed_s"],
+                results["v1", lo, "false"]["listed_s"],
+                results["v2", lo, "false"]["listed_s"] / results["v1", lo, "false"]["listed_s"],
+            )
+        )
+        print(
+            "  /layer median: v2 at %d records %.1f ms, v1 at %d records %.1f ms: ratio %.2f  (goal <= 1)"
+            % (
+                hi,
+                rust["v2", hi, "true"]["layer_ms"],
+                lo,
+                rust["v1", lo, "true"]["layer_ms"],
+                rust["v2", hi, "true"]["layer_ms"] / rust["v1", lo, "true"]["layer_ms"],
+            )
+        )
         if not args.no_s3:
             s3 = s3_measure(logdirs["v2", hi], hi, args.repeat)
-            print("  through S3 (moto, Python loader), %d records: listed in %.1f s, /layer median %.1f ms  (goal <= 150 ms)"
-                  % (hi, s3["listed_s"], s3["layer_ms"]))
+            print(
+                "  through S3 (moto, Python loader), %d records: listed in %.1f s, /layer median %.1f ms  (goal <= 150 ms)"
+                % (hi, s3["listed_s"], s3["layer_ms"])
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -45,7 +45,9 @@ def log_as_images(writer, attentions, step):
     for layer, a in enumerate(attentions):
         for head in range(a.shape[1]):
             image = a[0, head].numpy()
-            writer.add_image("attention/layer%d/head%d" % (layer, head), image / max(image.max(), 1e-9), step, dataformats="HW")
+            writer.add_image(
+                "attention/layer%d/head%d" % (layer, head), image / max(image.max(), 1e-9), step, dataformats="HW"
+            )
 
 
 def bench_tokens(tokenizer, model, n_tokens, repeat):
@@ -126,16 +128,34 @@ def main():
     parser.add_argument("--tokens", type=int, nargs="+", default=[128, 512])
     args = parser.parse_args()
     tokenizer, model = load_minilm()
-    print("tb-attention writer benchmark (packaged MiniLM, 6 layers x 12 heads, torch threads=%d)" % torch.get_num_threads())
+    print(
+        "tb-attention writer benchmark (packaged MiniLM, 6 layers x 12 heads, torch threads=%d)"
+        % torch.get_num_threads()
+    )
     for n in args.tokens:
         r = bench_tokens(tokenizer, model, n, args.repeat)
         print("\n== %d tokens ==" % n)
         print("forward pass (median)             %8.1f ms" % r["forward_ms"])
-        print("add_attention blocking (median)   %8.2f ms   ratio to forward   %.3f  (goal <= 0.10)" % (r["blocking_ms"], r["blocking_ms"] / r["forward_ms"]))
-        print("training-thread slowdown          %+7.1f %%   (add_attention + next forward, overlapping encoding, vs forward)" % (100 * r["slowdown"]))
-        print("add_image heat-maps, blocking     %8.1f ms   ratio ours/images  %.4f (goal <= 0.05)" % (r["images_blocking_ms"], r["blocking_ms"] / r["images_blocking_ms"]))
-        print("end to end incl. encode + flush   %8.1f ms   vs add_image+flush %.1f ms: ratio %.3f" % (r["ours_total_ms"], r["images_total_ms"], r["ours_total_ms"] / r["images_total_ms"]))
-        print("bytes on disk per record          %8.3f MB   ratio to float32  %.3f  (goal <= 0.10)" % (r["record_mb"], r["record_mb"] / r["float32_mb"]))
+        print(
+            "add_attention blocking (median)   %8.2f ms   ratio to forward   %.3f  (goal <= 0.10)"
+            % (r["blocking_ms"], r["blocking_ms"] / r["forward_ms"])
+        )
+        print(
+            "training-thread slowdown          %+7.1f %%   (add_attention + next forward, overlapping encoding, vs forward)"
+            % (100 * r["slowdown"])
+        )
+        print(
+            "add_image heat-maps, blocking     %8.1f ms   ratio ours/images  %.4f (goal <= 0.05)"
+            % (r["images_blocking_ms"], r["blocking_ms"] / r["images_blocking_ms"])
+        )
+        print(
+            "end to end incl. encode + flush   %8.1f ms   vs add_image+flush %.1f ms: ratio %.3f"
+            % (r["ours_total_ms"], r["images_total_ms"], r["ours_total_ms"] / r["images_total_ms"])
+        )
+        print(
+            "bytes on disk per record          %8.3f MB   ratio to float32  %.3f  (goal <= 0.10)"
+            % (r["record_mb"], r["record_mb"] / r["float32_mb"])
+        )
         print("max abs error (uint8)             %8.5f      bound 1/510 = %.5f" % (r["max_err"], 1 / 510))
 
 

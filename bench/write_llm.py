@@ -75,25 +75,47 @@ def run_case(name, slowdown):
     n, options, goal = CASES[name]
     with tempfile.TemporaryDirectory() as logdir:
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", CHILD.replace("ROOT", repr(ROOT)), str(n), json.dumps(options), logdir,
-                              "1" if slowdown else "0"], capture_output=True, text=True, timeout=3600)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHILD.replace("ROOT", repr(ROOT)),
+                str(n),
+                json.dumps(options),
+                logdir,
+                "1" if slowdown else "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         if out.returncode != 0:
             raise RuntimeError("%s failed:\n%s" % (name, out.stderr[-3000:]))
         r = json.loads(out.stdout.strip().splitlines()[-1])
         r["disk"] = disk_bytes(logdir)
         r["wall"] = time.perf_counter() - start
     gb = r["input_bytes"] / 1e9
-    print("\n== %s: 32 x 32 x %d, bf16 input %.2f GB, options %s (goal: %s)" % (name, n, gb, options or "default", goal))
+    print(
+        "\n== %s: 32 x 32 x %d, bf16 input %.2f GB, options %s (goal: %s)" % (name, n, gb, options or "default", goal)
+    )
     print("  mode stored                 %s%s" % (r["encoding"], " %s" % r["sparse"] if r["sparse"] else ""))
     for m in r["messages"]:
         print("  log: %s" % m)
     print("  blocking                    %7.2f s" % r["blocking"])
     print("  encode + write (to flush)   %7.2f s" % r["encode_write"])
-    print("  peak extra host memory      %7.2f GB   ratio to input %.2f" % (r["extra"] / 1e9, r["extra"] / r["input_bytes"]))
+    print(
+        "  peak extra host memory      %7.2f GB   ratio to input %.2f"
+        % (r["extra"] / 1e9, r["extra"] / r["input_bytes"])
+    )
     print("  peak RSS of the process     %7.2f GB" % (r["peak"] / 1e9))
-    print("  on disk                     %7.1f MB   ratio to input %.3f" % (r["disk"] / 1e6, r["disk"] / r["input_bytes"]))
+    print(
+        "  on disk                     %7.1f MB   ratio to input %.3f" % (r["disk"] / 1e6, r["disk"] / r["input_bytes"])
+    )
     if r["slowdown"] is not None:
-        print("  training-thread slowdown    %+6.1f %%   (a torch workload while the record encodes, vs alone)" % (100 * r["slowdown"]))
+        print(
+            "  training-thread slowdown    %+6.1f %%   (a torch workload while the record encodes, vs alone)"
+            % (100 * r["slowdown"])
+        )
 
 
 def main():

@@ -73,7 +73,7 @@ def train(logdir, steps):
 
 
 def main(argv=None):
-    return common.main('python -m demo', DESCRIPTION, train, DEFAULT_STEPS, argv)
+    return common.main("python -m demo", DESCRIPTION, train, DEFAULT_STEPS, argv)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ def check_port(port):
         try:
             s.bind(("127.0.0.1", port))
         except OSError as e:
-            raise SystemExit("port %d on 127.0.0.1 is not free (%s): pass --port, or --no-serve" % (port, e.strerror))
+            message = "port %d on 127.0.0.1 is not free (%s): pass --port, or --no-serve" % (port, e.strerror)
+            raise SystemExit(message) from None
 
 
 def _listening(port):
@@ -117,8 +118,17 @@ def serve(logdir, port):
 
     No extra flag is needed: the plugin makes TensorBoard keep every attention step itself.
     """
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(logdir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     proc = subprocess.Popen(command)
     interrupted = []
 
@@ -167,7 +177,9 @@ def report(logdir, run):
     first, last = records[0].attention, records[-1].attention
     change = np.abs(last - first).max(axis=(2, 3))  # [layers, heads]
     top = np.argsort(change, axis=None)[::-1][:3]
-    heads = ", ".join("layer %d head %d (%.2f)" % (i // change.shape[1], i % change.shape[1], change.flat[i]) for i in top)
+    heads = ", ".join(
+        "layer %d head %d (%.2f)" % (i // change.shape[1], i % change.shape[1], change.flat[i]) for i in top
+    )
     print("logged attention at steps %s into %s" % ([r.step for r in records], os.path.join(logdir, run)))
     print("heads whose attention on the seed pair changed most (max |delta| weight): %s" % heads)
 

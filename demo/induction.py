@@ -13,8 +13,10 @@ import sys
 
 from demo import common
 
-DESCRIPTION = ("Train a 2-layer attention-only transformer on repeated random tokens, logging the attention "
-               "of an induction probe with add_attention at two learning rates, then serve TensorBoard.")
+DESCRIPTION = (
+    "Train a 2-layer attention-only transformer on repeated random tokens, logging the attention "
+    "of an induction probe with add_attention at two learning rates, then serve TensorBoard."
+)
 TAG = "probe/induction"
 DEFAULT_STEPS = 600  # about 5 s per run on one core
 LEARNING_RATES = (1e-3, 3e-3)
@@ -83,9 +85,9 @@ def batch(generator, size):
         n = int(torch.randint(8, LENGTH + 1, (), generator=generator))
         p = int(torch.randint(0, total - 2 * n + 1, (), generator=generator))
         r = torch.randperm(VOCAB - 1, generator=generator)[:n] + 1
-        ids[row, 1 + p:1 + p + n] = r
-        ids[row, 1 + p + n:1 + p + 2 * n] = r
-        counted[row, p + n + 1:p + 2 * n] = True  # target t is ids[t + 1]
+        ids[row, 1 + p : 1 + p + n] = r
+        ids[row, 1 + p + n : 1 + p + 2 * n] = r
+        counted[row, p + n + 1 : p + 2 * n] = True  # target t is ids[t + 1]
     return ids, counted
 
 
@@ -144,8 +146,14 @@ def report(logdir, runs):
     for run in runs:
         records = list(read_attention(logdir, run=run, tag=TAG))
         found = formed_heads([r.step for r in records], [r.patterns for r in records])["formed"]
-        heads = ", ".join("L%d H%d %s at step %d" % (e["layer"], e["head"], e["label"], e["step"])
-                          for e in found if e["label"] in ("previous_token", "induction")) or "none yet"
+        heads = (
+            ", ".join(
+                "L%d H%d %s at step %d" % (e["layer"], e["head"], e["label"], e["step"])
+                for e in found
+                if e["label"] in ("previous_token", "induction")
+            )
+            or "none yet"
+        )
         print("%s: heads that formed: %s" % (run, heads))
 
 

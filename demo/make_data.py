@@ -13,13 +13,33 @@ import random
 DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
 SEED = 20240601
 
-SUBJECTS = ["chef", "teacher", "doctor", "farmer", "pilot", "nurse", "artist", "student", "baker", "driver",
-            "lawyer", "singer"]
+SUBJECTS = [
+    "chef",
+    "teacher",
+    "doctor",
+    "farmer",
+    "pilot",
+    "nurse",
+    "artist",
+    "student",
+    "baker",
+    "driver",
+    "lawyer",
+    "singer",
+]
 # (past, base, past participle)
-VERBS = [("bought", "buy", "bought"), ("painted", "paint", "painted"), ("cleaned", "clean", "cleaned"),
-         ("found", "find", "found"), ("sold", "sell", "sold"), ("fixed", "fix", "fixed"),
-         ("washed", "wash", "washed"), ("carried", "carry", "carried"), ("opened", "open", "opened"),
-         ("moved", "move", "moved")]
+VERBS = [
+    ("bought", "buy", "bought"),
+    ("painted", "paint", "painted"),
+    ("cleaned", "clean", "cleaned"),
+    ("found", "find", "found"),
+    ("sold", "sell", "sold"),
+    ("fixed", "fix", "fixed"),
+    ("washed", "wash", "washed"),
+    ("carried", "carry", "carried"),
+    ("opened", "open", "opened"),
+    ("moved", "move", "moved"),
+]
 OBJECTS = ["book", "car", "box", "door", "table", "bike", "lamp", "basket", "window", "boat", "chair", "clock"]
 PLACES = ["store", "park", "school", "station", "market", "garden", "office", "harbor", "museum", "library"]
 
@@ -34,18 +54,22 @@ def make_pair(rng):
     a = "The %s %s the %s at the %s." % (s, past, o, p)
     kind = rng.random()
     if kind < 0.5:  # restatements
-        b = rng.choice([
-            "The %s was %s by the %s at the %s." % (o, pp, s, p),
-            "At the %s, the %s %s the %s." % (p, s, past, o),
-            "At the %s, the %s was %s by the %s." % (p, o, pp, s),
-        ])
+        b = rng.choice(
+            [
+                "The %s was %s by the %s at the %s." % (o, pp, s, p),
+                "At the %s, the %s %s the %s." % (p, s, past, o),
+                "At the %s, the %s was %s by the %s." % (p, o, pp, s),
+            ]
+        )
         return a, b, 1
     if kind < 0.75:  # negations: the same words plus "not"/"never"
-        b = rng.choice([
-            "The %s did not %s the %s at the %s." % (s, base, o, p),
-            "At the %s, the %s never %s the %s." % (p, s, past, o),
-            "The %s was not %s by the %s at the %s." % (o, pp, s, p),
-        ])
+        b = rng.choice(
+            [
+                "The %s did not %s the %s at the %s." % (s, base, o, p),
+                "At the %s, the %s never %s the %s." % (p, s, past, o),
+                "The %s was not %s by the %s at the %s." % (o, pp, s, p),
+            ]
+        )
         return a, b, 0
     # Swaps: one content word differs, so only comparing B with A tells.
     if rng.random() < 0.5:

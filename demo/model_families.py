@@ -15,9 +15,7 @@ import sys
 
 from demo import common
 
-DESCRIPTION = (
-    'Attention of a tiny GPT-2 (causal) and BART (encoder, decoder, cross-attention) trained on toy tasks.'
-)
+DESCRIPTION = "Attention of a tiny GPT-2 (causal) and BART (encoder, decoder, cross-attention) trained on toy tasks."
 
 SENTENCES = [
     "the chef cooked the soup at the market",
@@ -56,8 +54,17 @@ def gpt2(vocab_size, seed=0):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=vocab_size, n_positions=32, n_embd=32, n_layer=2, n_head=4,
-                        bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, loss_type="ForCausalLM")
+    config = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=32,
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+        loss_type="ForCausalLM",
+    )
     config._attn_implementation = "eager"
     return GPT2LMHeadModel(config)
 
@@ -68,10 +75,22 @@ def bart(vocab_size, seed=0):
     from transformers import BartConfig, BartForConditionalGeneration
 
     torch.manual_seed(seed)
-    config = BartConfig(vocab_size=vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
-                        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
-                        decoder_ffn_dim=64, max_position_embeddings=32, pad_token_id=PAD, bos_token_id=BOS,
-                        eos_token_id=EOS, decoder_start_token_id=BOS, forced_eos_token_id=None)
+    config = BartConfig(
+        vocab_size=vocab_size,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=32,
+        pad_token_id=PAD,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        decoder_start_token_id=BOS,
+        forced_eos_token_id=None,
+    )
     config._attn_implementation = "eager"
     return BartForConditionalGeneration(config)
 
@@ -101,8 +120,12 @@ def bart_batch(vocab, sentences):
 
     input_ids, labels = pad(src), pad(tgt)
     decoder_input_ids = torch.cat([torch.full((len(tgt), 1), BOS), labels[:, :-1]], dim=1)
-    return dict(input_ids=input_ids, attention_mask=(input_ids != PAD).long(),
-                decoder_input_ids=decoder_input_ids, labels=labels.masked_fill(labels == PAD, -100))
+    return dict(
+        input_ids=input_ids,
+        attention_mask=(input_ids != PAD).long(),
+        decoder_input_ids=decoder_input_ids,
+        labels=labels.masked_fill(labels == PAD, -100),
+    )
 
 
 def log_gpt2(model, vocab, logdir, step):
@@ -127,14 +150,20 @@ def log_bart(model, vocab, logdir, step):
     batch = bart_batch(vocab, [PROBE])
     model.eval()
     with torch.no_grad():
-        out = model(input_ids=batch["input_ids"], decoder_input_ids=batch["decoder_input_ids"],
-                    output_attentions=True)
+        out = model(input_ids=batch["input_ids"], decoder_input_ids=batch["decoder_input_ids"], output_attentions=True)
     model.train()
     source = vocab.tokens(batch["input_ids"][0].tolist())
     target = vocab.tokens(batch["decoder_input_ids"][0].tolist())
-    tb_attention.add_attention(logdir, "probe/reverse", global_step=step, encoder_attention=out.encoder_attentions,
-                               decoder_attention=out.decoder_attentions, cross_attention=out.cross_attentions,
-                               encoder_tokens=source, decoder_tokens=target)
+    tb_attention.add_attention(
+        logdir,
+        "probe/reverse",
+        global_step=step,
+        encoder_attention=out.encoder_attentions,
+        decoder_attention=out.decoder_attentions,
+        cross_attention=out.cross_attentions,
+        encoder_tokens=source,
+        decoder_tokens=target,
+    )
 
 
 def train(model, batch, log, steps, every):
@@ -157,7 +186,7 @@ def train(model, batch, log, steps, every):
 
 
 def main(argv=None):
-    args = common.parser('python -m demo.model_families', DESCRIPTION, "runs/families", 200).parse_args(argv)
+    args = common.parser("python -m demo.model_families", DESCRIPTION, "runs/families", 200).parse_args(argv)
     if not args.no_serve:
         common.check_port(args.port)
     import tb_attention
@@ -169,8 +198,9 @@ def main(argv=None):
     loss = train(model, gpt2_batch(vocab, SENTENCES), lambda s: log_gpt2(model, vocab, gpt2_dir, s), args.steps, every)
     print("gpt2: next-word loss %.3f after %d steps -> %s" % (loss, args.steps, gpt2_dir))
     model = bart(len(vocab))
-    loss = train(model, bart_batch(vocab, SENTENCES + [PROBE]), lambda s: log_bart(model, vocab, bart_dir, s),
-                 args.steps, every)
+    loss = train(
+        model, bart_batch(vocab, SENTENCES + [PROBE]), lambda s: log_bart(model, vocab, bart_dir, s), args.steps, every
+    )
     print("bart: reversal loss %.3f after %d steps -> %s" % (loss, args.steps, bart_dir))
     tb_attention.flush()
     if not args.no_serve:

@@ -6,9 +6,7 @@ import sys
 
 from demo import common
 
-DESCRIPTION = (
-    'The same fine-tuning as `python -m demo`, as a hand-written PyTorch loop calling add_attention.'
-)
+DESCRIPTION = "The same fine-tuning as `python -m demo`, as a hand-written PyTorch loop calling add_attention."
 
 DEFAULT_STEPS = 150
 
@@ -20,7 +18,7 @@ def batches(encoded, tokenizer, batch_size, generator):
     while True:
         order = torch.randperm(len(encoded), generator=generator).tolist()
         for i in range(0, len(order) - batch_size + 1, batch_size):
-            yield tokenizer.pad([encoded[j] for j in order[i:i + batch_size]], return_tensors="pt")
+            yield tokenizer.pad([encoded[j] for j in order[i : i + batch_size]], return_tensors="pt")
 
 
 def accuracy(model, tokenizer, encoded):
@@ -45,8 +43,9 @@ def log_probes(writer, model, tokenizer, step):
             out = model(**enc, output_attentions=True)
             tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
             b_start = enc["token_type_ids"][0].tolist().index(1)
-            tb_attention.add_attention(writer, "probe/" + name, out.attentions, tokens, global_step=step,
-                                       sentence_b_start=b_start)
+            tb_attention.add_attention(
+                writer, "probe/" + name, out.attentions, tokens, global_step=step, sentence_b_start=b_start
+            )
     model.train()
 
 
@@ -86,7 +85,7 @@ def train(logdir, steps):
 
 
 def main(argv=None):
-    return common.main('python -m demo.plain_loop', DESCRIPTION, train, DEFAULT_STEPS, argv)
+    return common.main("python -m demo.plain_loop", DESCRIPTION, train, DEFAULT_STEPS, argv)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,14 @@ import sys
 import time
 import urllib.request
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def _free_port():
@@ -36,9 +42,11 @@ def main(argv=None):
     from playwright.sync_api import sync_playwright
 
     port = _free_port()
-    tb = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", args.logdir,
-                           "--host", "127.0.0.1", "--port", str(port)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tb = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", args.logdir, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = "http://127.0.0.1:%d" % port
         for _ in range(300):

@@ -58,7 +58,18 @@ async function fetchArray(route, params, rank, what) {
 /** The /layer parameters of a selection {heads: [h...] | null, reduce, qStart, qEnd, form}. */
 function layerParams(run, tag, step, layer, kind, opts) {
   const { heads = null, reduce = null, qStart = null, qEnd = null, form = null } = opts;
-  return { run, tag, step, layer, kind, heads: heads ? heads.join(",") : null, reduce, q_start: qStart, q_end: qEnd, form };
+  return {
+    run,
+    tag,
+    step,
+    layer,
+    kind,
+    heads: heads ? heads.join(",") : null,
+    reduce,
+    q_start: qStart,
+    q_end: qEnd,
+    form,
+  };
 }
 
 /**
@@ -70,9 +81,22 @@ function layerParams(run, tag, step, layer, kind, opts) {
 export async function fetchLayer(run, tag, step, layer, kind = null, opts = {}) {
   const rank = opts.form === "kept" ? 2 : 3;
   const what = `layer ${layer} of step ${step}`;
-  const { shape, precision, data } = await fetchArray("layer", layerParams(run, tag, step, layer, kind, opts), rank, what);
+  const { shape, precision, data } = await fetchArray(
+    "layer",
+    layerParams(run, tag, step, layer, kind, opts),
+    rank,
+    what,
+  );
   const [heads, queries, keys = null] = shape;
-  return { heads, queries, keys, precision, data, headIds: opts.reduce ? null : opts.heads || null, q0: opts.qStart || 0 };
+  return {
+    heads,
+    queries,
+    keys,
+    precision,
+    data,
+    headIds: opts.reduce ? null : opts.heads || null,
+    q0: opts.qStart || 0,
+  };
 }
 
 /** Every head of every layer, max-pooled: {layers, heads, rows, cols, data: Float32Array}. */
@@ -111,7 +135,8 @@ export async function streamThumbnails(run, tag, step, kind, onLayer) {
     for (;;) {
       const { done: end, value } = await reader.read();
       if (end) break;
-      if (thumbs.bytes + value.length > bytes.length) throw new Error(`more than the ${bytes.length} bytes its shape holds`);
+      if (thumbs.bytes + value.length > bytes.length)
+        throw new Error(`more than the ${bytes.length} bytes its shape holds`);
       bytes.set(value, thumbs.bytes);
       thumbs.bytes += value.length;
       take(Math.floor(thumbs.bytes / (perLayer * size)));

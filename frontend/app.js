@@ -49,8 +49,14 @@ class App {
     });
     this.status = el("div", { class: "status", role: "status", "aria-live": "polite" });
     this.host = el("main", { class: "view-host" });
-    this.root = el("div", { class: "tba", dataset: { pollMs: String(POLL_MS) } },
-      this.toolbar.top, this.toolbar.sub, this.status, this.host);
+    this.root = el(
+      "div",
+      { class: "tba", dataset: { pollMs: String(POLL_MS) } },
+      this.toolbar.top,
+      this.toolbar.sub,
+      this.status,
+      this.host,
+    );
     body.append(this.root);
   }
 
@@ -87,7 +93,9 @@ class App {
   }
 
   runNames() {
-    return Object.keys(this.runs).filter((r) => Object.keys(this.runs[r]).length).sort();
+    return Object.keys(this.runs)
+      .filter((r) => Object.keys(this.runs[r]).length)
+      .sort();
   }
 
   runsWithTag(tag) {
@@ -95,7 +103,9 @@ class App {
   }
 
   tagOptions(run) {
-    return Object.keys(this.runs[run]).sort().map((t) => [t, this.runs[run][t].display_name || t]);
+    return Object.keys(this.runs[run])
+      .sort()
+      .map((t) => [t, this.runs[run][t].display_name || t]);
   }
 
   stepsOf(run, tag) {
@@ -250,7 +260,10 @@ class App {
     const gen = ++this.gen;
     const name = viewEntry(this.state.view).name;
     this.root.dataset.busy = "true";
-    const spinner = setTimeout(() => gen === this.gen && this.showStatus("loading", "Loading attention\u2026"), LOADING_DELAY_MS);
+    const spinner = setTimeout(
+      () => gen === this.gen && this.showStatus("loading", "Loading attention\u2026"),
+      LOADING_DELAY_MS,
+    );
     try {
       if (this.viewName !== name) {
         const View = await loadView(name);
@@ -309,12 +322,16 @@ class App {
     this.showStatus(null);
     // The empty message replaces the view's elements: build a fresh view when data returns.
     this.dropView();
-    this.host.append(el("div", { class: "empty" },
-      el("h2", {}, "No attention logged yet"),
-      el("p", {}, "Log a Transformer's attention from your training or evaluation loop:"),
-      el("pre", {}, el("code", {}, EMPTY_CODE.join("\n"))),
-      el("p", {}, "then reload. Any Hugging Face model run with output_attentions=True works (eager attention)."),
-    ));
+    this.host.append(
+      el(
+        "div",
+        { class: "empty" },
+        el("h2", {}, "No attention logged yet"),
+        el("p", {}, "Log a Transformer's attention from your training or evaluation loop:"),
+        el("pre", {}, el("code", {}, EMPTY_CODE.join("\n"))),
+        el("p", {}, "then reload. Any Hugging Face model run with output_attentions=True works (eager attention)."),
+      ),
+    );
     this.root.dataset.empty = "true";
     this.root.dataset.renders = String(++this.renders);
   }

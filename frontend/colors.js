@@ -2,9 +2,26 @@
 
 // 20 hues picked to stay apart from each other and readable on white and on near-black.
 const HEAD_PALETTE = [
-  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-  "#bcbd22", "#7f7f7f", "#393b79", "#e7ba52", "#637939", "#ad494a", "#a55194", "#6b6ecf",
-  "#31a354", "#3182bd", "#e6550d", "#843c39",
+  "#1f77b4",
+  "#ff7f0e",
+  "#2ca02c",
+  "#d62728",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#17becf",
+  "#bcbd22",
+  "#7f7f7f",
+  "#393b79",
+  "#e7ba52",
+  "#637939",
+  "#ad494a",
+  "#a55194",
+  "#6b6ecf",
+  "#31a354",
+  "#3182bd",
+  "#e6550d",
+  "#843c39",
 ];
 
 /** Colour of head h; past the palette, hues step by the golden angle so neighbours differ. */
@@ -109,7 +126,15 @@ export function heatImage(values, rows, cols, table, lo, hi, maxRows = rows, max
   const ctx = canvas.getContext("2d");
   const image = ctx.createImageData(outCols, outRows);
   if (outRows === rows && outCols === cols) paint(image.data, values, rows * cols, table, lo, hi, offset);
-  else paint(image.data, poolFarthest(values, rows, cols, outRows, outCols, lo, hi, offset), outRows * outCols, table, lo, hi);
+  else
+    paint(
+      image.data,
+      poolFarthest(values, rows, cols, outRows, outCols, lo, hi, offset),
+      outRows * outCols,
+      table,
+      lo,
+      hi,
+    );
   ctx.putImageData(image, 0, 0);
   return canvas;
 }

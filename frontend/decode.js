@@ -33,7 +33,10 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Bytes per element of a wire dtype (throws for one this panel cannot read). */
 export function dtypeSize(dtype) {
   const reader = READERS[dtype];
-  if (!reader) throw new DecodeError(`unknown dtype ${JSON.stringify(dtype)} (this panel reads ${Object.keys(READERS).join(", ")})`);
+  if (!reader)
+    throw new DecodeError(
+      `unknown dtype ${JSON.stringify(dtype)} (this panel reads ${Object.keys(READERS).join(", ")})`,
+    );
   return reader.size;
 }
 
@@ -41,7 +44,9 @@ export function dtypeSize(dtype) {
 export function decodeWeights(buffer, dtype, count, scale = 1) {
   const size = dtypeSize(dtype);
   if (buffer.byteLength !== count * size) {
-    throw new DecodeError(`layer data has ${buffer.byteLength} bytes, expected ${count * size} for ${count} ${dtype} values`);
+    throw new DecodeError(
+      `layer data has ${buffer.byteLength} bytes, expected ${count * size} for ${count} ${dtype} values`,
+    );
   }
   if (!(Number.isFinite(scale) && scale > 0)) throw new DecodeError(`bad scale ${scale}`);
   if (LITTLE_ENDIAN && dtype === "float32" && scale === 1) return new Float32Array(buffer); // no copy of a 16 MB mean

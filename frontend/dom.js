@@ -33,8 +33,7 @@ function setProps(node, props) {
         if (name.startsWith("--")) node.style.setProperty(name, v);
         else node.style[name] = v;
       }
-    }
-    else if (key === "dataset") Object.assign(node.dataset, value);
+    } else if (key === "dataset") Object.assign(node.dataset, value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else if (key === "value" || key === "checked" || key === "selected") node[key] = value;
     else node.setAttribute(key, value === true ? "" : String(value));

@@ -17,8 +17,19 @@ function download(blob, filename) {
 
 /** A file name from the selection; only safe characters survive. */
 export function fileName(state, ext) {
-  const parts = ["attention", state.run, state.tag, `step${state.step}`, viewEntry(state.view).perLayer ? `layer${state.layer}` : null, state.view];
-  return `${parts.filter((p) => p != null && p !== "").join("_").replace(/[^A-Za-z0-9._-]+/g, "-").slice(0, 150)}.${ext}`;
+  const parts = [
+    "attention",
+    state.run,
+    state.tag,
+    `step${state.step}`,
+    viewEntry(state.view).perLayer ? `layer${state.layer}` : null,
+    state.view,
+  ];
+  return `${parts
+    .filter((p) => p != null && p !== "")
+    .join("_")
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .slice(0, 150)}.${ext}`;
 }
 
 export function svgText(node) {

@@ -26,9 +26,12 @@ export function render() {
   started = import("./static/app.js")
     .then((m) => m.mount(document.body))
     // Resolve with nothing: the app object holds large typed arrays no caller needs.
-    .then(() => resolveReady(), (error) => {
-      rejectReady(error);
-      throw error;
-    });
+    .then(
+      () => resolveReady(),
+      (error) => {
+        rejectReady(error);
+        throw error;
+      },
+    );
   return started;
 }

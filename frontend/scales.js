@@ -49,7 +49,13 @@ export function makeScale(kind, lo = 0, hi = 1, floor = 1e-4) {
   if (kind === "log") {
     const l0 = Math.log10(floor);
     const k = 255 / (Math.log10(hi) - l0 || 1);
-    return { kind, lo: floor, hi, floor, index: (v) => (v > floor ? Math.min(255, Math.round((Math.log10(v) - l0) * k)) : 0) };
+    return {
+      kind,
+      lo: floor,
+      hi,
+      floor,
+      index: (v) => (v > floor ? Math.min(255, Math.round((Math.log10(v) - l0) * k)) : 0),
+    };
   }
   const k = 255 / span;
   const index = (v) => {

@@ -12,12 +12,32 @@ const CHOICES = { scale: SCALES, words: ["1"], open: ["head", "matrix"] };
 export const FILTERS = ["all", "aa", "bb", "ab", "ba"];
 
 export const DEFAULTS = {
-  run: null, tag: null, step: null, layer: 0, heads: null, view: DEFAULT_VIEW, filter: "all",
-  runB: null, stepB: null, metric: "previous_token", sort: null, label: "", head: null, kind: null,
+  run: null,
+  tag: null,
+  step: null,
+  layer: 0,
+  heads: null,
+  view: DEFAULT_VIEW,
+  filter: "all",
+  runB: null,
+  stepB: null,
+  metric: "previous_token",
+  sort: null,
+  label: "",
+  head: null,
+  kind: null,
   // Long inputs: colour scale (null: by length), hidden key positions, words instead of pieces,
   // the head view's query window (first row, rows) and lines per query, what a model-view click opens.
-  scale: null, hide: null, words: null, qstart: null, qrows: null, topk: null, open: null,
-  picks: null, query: null, method: null, // Patterns: heads plotted; Rollout: position, rollout|flow
+  scale: null,
+  hide: null,
+  words: null,
+  qstart: null,
+  qrows: null,
+  topk: null,
+  open: null,
+  picks: null,
+  query: null,
+  method: null, // Patterns: heads plotted; Rollout: position, rollout|flow
 };
 
 /** Parse "a=1&heads=0,3" into a state object; unknown or malformed fields are dropped. */
@@ -29,14 +49,21 @@ export function parse(text) {
     if (INTS.has(key)) {
       if (/^\d{1,18}$/.test(raw)) state[key] = Number(raw);
     } else if (LISTS.has(key)) {
-      state[key] = raw === "" ? [] : raw.split(",").filter((s) => /^\d{1,6}$/.test(s)).map(Number);
+      state[key] =
+        raw === ""
+          ? []
+          : raw
+              .split(",")
+              .filter((s) => /^\d{1,6}$/.test(s))
+              .map(Number);
     } else {
       state[key] = raw;
     }
   }
   if (state.view && !isView(state.view)) delete state.view;
   if (state.filter && !FILTERS.includes(state.filter)) delete state.filter;
-  for (const [key, allowed] of Object.entries(CHOICES)) if (key in state && !allowed.includes(state[key])) delete state[key];
+  for (const [key, allowed] of Object.entries(CHOICES))
+    if (key in state && !allowed.includes(state[key])) delete state[key];
   return state;
 }
 

@@ -59,7 +59,11 @@ export function prettyToken(token, kind) {
   if (isSpecial(token)) return token;
   let text = token;
   if (kind === "bytebpe") {
-    text = text.replace(/^\u0120/, "").replace(/\u0120/g, " ").replace(/\u010a/g, "\n").replace(/\u0109/g, "\t");
+    text = text
+      .replace(/^\u0120/, "")
+      .replace(/\u0120/g, " ")
+      .replace(/\u010a/g, "\n")
+      .replace(/\u0109/g, "\t");
     if (text === "" && token !== "") text = " ";
   } else if (kind === "sentencepiece") {
     text = text.replace(/^\u2581/, "").replace(/\u2581/g, " ");
@@ -206,7 +210,18 @@ export function hiddenItems(items, hidden) {
  * `merge`. `rowRange` = [first, end) of row *items* wanted. Returns {data, rows, cols, rowItems,
  * colItems, hiddenCols (Uint8Array per column item), hiddenMass (per row item, mean over slabs)}.
  */
-export function displaySlab({ data, slabs = 1, rows, cols, rowTokens, colTokens, merge = false, hidden = [], rowRange = null, dataRow0 = 0 }) {
+export function displaySlab({
+  data,
+  slabs = 1,
+  rows,
+  cols,
+  rowTokens,
+  colTokens,
+  merge = false,
+  hidden = [],
+  rowRange = null,
+  dataRow0 = 0,
+}) {
   const rowItems = axisItems(rowTokens, merge);
   const colItems = axisItems(colTokens, merge);
   const [i0, i1] = rowRange || [0, rowItems.length];
@@ -221,13 +236,21 @@ export function displaySlab({ data, slabs = 1, rows, cols, rowTokens, colTokens,
   if (mass) {
     hiddenMass = new Float32Array(i1 - i0);
     for (let s = 0; s < slabs; s++) {
-      const per = mergeRows(mass.subarray(s * rows, (s + 1) * rows), rowItems.slice(i0, i1).map((g) => ({ start: g.start - dataRow0, end: g.end - dataRow0 })));
+      const per = mergeRows(
+        mass.subarray(s * rows, (s + 1) * rows),
+        rowItems.slice(i0, i1).map((g) => ({ start: g.start - dataRow0, end: g.end - dataRow0 })),
+      );
       for (let i = 0; i < per.length; i++) hiddenMass[i] += per[i] / slabs;
     }
   }
   return {
-    data: out, rows: i1 - i0, cols: colItems.length, rowItems: rowItems.slice(i0, i1), colItems,
-    hiddenCols: hiddenItems(colItems, hidden), hiddenMass,
+    data: out,
+    rows: i1 - i0,
+    cols: colItems.length,
+    rowItems: rowItems.slice(i0, i1),
+    colItems,
+    hiddenCols: hiddenItems(colItems, hidden),
+    hiddenMass,
   };
 }
 

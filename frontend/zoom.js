@@ -37,7 +37,13 @@ export function zoomAt(view, factor, px, py, rows, cols, w, h) {
 
 /** Pan by (dx, dy) box pixels (dragging right shows what is left of the view). */
 export function panBy(view, dx, dy, rows, cols, w, h) {
-  return clampView({ scale: view.scale, x0: view.x0 - dx / view.scale, y0: view.y0 - dy / view.scale }, rows, cols, w, h);
+  return clampView(
+    { scale: view.scale, x0: view.x0 - dx / view.scale, y0: view.y0 - dy / view.scale },
+    rows,
+    cols,
+    w,
+    h,
+  );
 }
 
 /** Centre the view on cell coordinates (cx, cy). */

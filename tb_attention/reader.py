@@ -66,7 +66,12 @@ class AttentionRecord:
 
     def __repr__(self):
         return "AttentionRecord(run=%r, tag=%r, step=%d, kind=%r, shape=%s)" % (
-            self.run, self.tag, self.step, self.kind, list(self.shape))
+            self.run,
+            self.tag,
+            self.step,
+            self.kind,
+            list(self.shape),
+        )
 
 
 def _data_provider(logdir, run=None):
@@ -78,7 +83,9 @@ def _data_provider(logdir, run=None):
     if run is None or run == ".":
         multiplexer.AddRunsFromDirectory(logdir)
     else:  # a run is one directory: load only that one, under its usual name
-        multiplexer.AddRun(os.path.join(logdir, run) if "://" not in logdir else logdir.rstrip("/") + "/" + run, name=run)
+        multiplexer.AddRun(
+            os.path.join(logdir, run) if "://" not in logdir else logdir.rstrip("/") + "/" + run, name=run
+        )
     multiplexer.Reload()
     return data_provider.MultiplexerDataProvider(multiplexer, logdir)
 

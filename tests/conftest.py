@@ -16,9 +16,7 @@ from tests.helpers.tb_process import TensorBoardProcess  # noqa: E402
 
 SEED_A = "I went to the store."
 SEED_B = "At the store, I bought fresh strawberries."
-SEED_TOKENS = (
-    "[CLS] i went to the store . [SEP] at the store , i bought fresh straw ##berries . [SEP]".split()
-)
+SEED_TOKENS = "[CLS] i went to the store . [SEP] at the store , i bought fresh straw ##berries . [SEP]".split()
 
 
 @pytest.fixture(scope="session")
@@ -82,10 +80,22 @@ def seed_tb(seed_logs):
 
     proc = TensorBoardProcess(seed_logs[0]).start()
     try:
-        proc.wait_for(lambda: {"finetune", "baseline", "hostile", "long"} <= set(
-            proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
-        proc.wait_for(lambda: len(proc.get_json(
-            "/data/plugin/tb_attention/steps?run=finetune&tag=" + urllib.parse.quote(SEED_TAG))["steps"]) == 3)
+        proc.wait_for(
+            lambda: (
+                {"finetune", "baseline", "hostile", "long"}
+                <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"])
+            )
+        )
+        proc.wait_for(
+            lambda: (
+                len(
+                    proc.get_json("/data/plugin/tb_attention/steps?run=finetune&tag=" + urllib.parse.quote(SEED_TAG))[
+                        "steps"
+                    ]
+                )
+                == 3
+            )
+        )
         yield proc
     finally:
         proc.stop()

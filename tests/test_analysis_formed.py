@@ -21,7 +21,12 @@ def test_a_head_that_crosses_once_formed_at_that_step():
     scores = series(previous_token=[[0.1, 0.2], [0.3, 0.2], [0.6, 0.2], [0.7, 0.2], [0.8, 0.3]])
     (entry,) = formed_heads(STEPS, scores)["formed"]
     assert (entry["label"], entry["layer"], entry["head"], entry["step"], entry["previous_step"]) == (
-        "previous_token", 0, 0, 20, 10)
+        "previous_token",
+        0,
+        0,
+        20,
+        10,
+    )
     assert entry["score_before"] == pytest.approx(0.3) and entry["score_at"] == pytest.approx(0.6)
     assert entry["score_final"] == pytest.approx(0.8) and entry["first_step"] == 20
 

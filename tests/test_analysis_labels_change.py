@@ -34,10 +34,10 @@ def test_head_change_matches_reference_per_row_and_is_symmetric():
     a = random_attention(rng, 2, 2, 7, zeros=True)
     b = random_attention(rng, 2, 2, 7, zeros=True)
     js = head_change(a, b)
-    for l in range(2):
+    for li in range(2):
         for h in range(2):
-            expected = np.mean([js_reference(a[l, h, i], b[l, h, i]) for i in range(7)])
-            assert js[l, h] == pytest.approx(expected, abs=2e-6)
+            expected = np.mean([js_reference(a[li, h, i], b[li, h, i]) for i in range(7)])
+            assert js[li, h] == pytest.approx(expected, abs=2e-6)
     np.testing.assert_array_equal(js, head_change(b, a))
     assert js.shape == (2, 2) and js.dtype == np.float32
 
@@ -96,12 +96,14 @@ def test_scores_stay_in_range_on_random_heads(layers, heads, n, seed):
     assert ((js >= 0) & (js <= math.log(2) + 1e-7)).all()
 
 
-
 # --------------------------------------------------------------------------- JSON
 
 
 def test_scores_json_round_trip_rounds_and_maps_nan_to_null():
-    scores = {"next_token": np.array([[0.123456789, np.nan]], np.float32), "entropy": np.array([[2.5, 1.0]], np.float32)}
+    scores = {
+        "next_token": np.array([[0.123456789, np.nan]], np.float32),
+        "entropy": np.array([[2.5, 1.0]], np.float32),
+    }
     obj = scores_to_json(scores)
     assert obj["next_token"] == [[0.12346, None]]
     text = json.dumps(obj, allow_nan=False)  # the header encoder refuses NaN
@@ -124,7 +126,6 @@ def test_scores_json_round_trip_rounds_and_maps_nan_to_null():
 def test_scores_from_json_names_the_problem(obj, message):
     with pytest.raises(ValueError, match=message):
         scores_from_json(obj)
-
 
 
 # --------------------------------------------------------------------------- labels
@@ -172,5 +173,3 @@ def test_custom_thresholds_none_disables_and_nan_never_labels():
 def test_label_heads_accepts_the_json_form():
     obj = scores_to_json({"previous_token": np.array([[0.9, np.nan]]), "entropy": np.array([[1.0, 1.0]])})
     np.testing.assert_array_equal(labels.label_heads(obj), [["previous_token", "mixed"]])
-
-

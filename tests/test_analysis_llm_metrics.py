@@ -96,19 +96,20 @@ def test_causal_records_leave_the_one_key_row_out():
     a /= a.sum(-1, keepdims=True)
     scores = scoring.compute_patterns(a, TOKENS)
     rows = range(1, Q)  # row 0 sees only itself: weight 0
-    for l in range(2):
+    for li in range(2):
         for h in range(2):
-            m = a[l, h].astype(np.float64)
+            m = a[li, h].astype(np.float64)
             entropy = np.mean([-sum(p * math.log(p) for p in m[i] if p > 0) for i in rows])
-            assert scores["entropy"][l, h] == pytest.approx(entropy, abs=1e-5)
-            assert scores["self"][l, h] == pytest.approx(np.mean([m[i, i] for i in rows]), abs=1e-6)
-            assert scores["delimiter"][l, h] == pytest.approx(np.mean([m[i, 0] for i in rows]), abs=1e-6)
-            assert scores["confidence"][l, h] == pytest.approx(np.mean([m[i].max() for i in rows]), abs=1e-6)
+            assert scores["entropy"][li, h] == pytest.approx(entropy, abs=1e-5)
+            assert scores["self"][li, h] == pytest.approx(np.mean([m[i, i] for i in rows]), abs=1e-6)
+            assert scores["delimiter"][li, h] == pytest.approx(np.mean([m[i, 0] for i in rows]), abs=1e-6)
+            assert scores["confidence"][li, h] == pytest.approx(np.mean([m[i].max() for i in rows]), abs=1e-6)
             w = scoring.LOCAL_WINDOW  # rows whose visible keys all lie in the window carry no information
-            local = np.mean([m[i, i - w + 1:i + 1].sum() for i in range(w, Q)])
-            assert scores["local_window"][l, h] == pytest.approx(local, abs=1e-6)
-            assert scores["same_token"][l, h] == pytest.approx(
-                np.mean([sum(m[i, j] for j in range(Q) if TOKENS[j] == TOKENS[i]) for i in rows]), abs=1e-6)
+            local = np.mean([m[i, i - w + 1 : i + 1].sum() for i in range(w, Q)])
+            assert scores["local_window"][li, h] == pytest.approx(local, abs=1e-6)
+            assert scores["same_token"][li, h] == pytest.approx(
+                np.mean([sum(m[i, j] for j in range(Q) if TOKENS[j] == TOKENS[i]) for i in rows]), abs=1e-6
+            )
     # One weight above the diagonal in one head: not causal, so row 0 counts again.
     b = a.copy()
     b[1, 1, 2, 3] = 1e-3
@@ -132,9 +133,16 @@ def _tiny_llama():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                         attn_implementation="eager")
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        attn_implementation="eager",
+    )
     return LlamaForCausalLM(config).eval()
 
 

@@ -15,17 +15,34 @@ def test_attention_callback_logs_the_induction_probe(minilm, tmp_path):
 
     tokenizer, _ = minilm
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+    )
     model = LlamaForCausalLM(config)
     probe = tb_attention.induction_probe(tokenizer, length=16)
     ids = torch.tensor(probe.token_ids)
     data = [{"input_ids": ids, "labels": ids} for _ in range(8)]
-    args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=4, per_device_train_batch_size=4,
-                             learning_rate=1e-3, report_to=[], save_strategy="no", use_cpu=True,
-                             dataloader_num_workers=0, disable_tqdm=True, logging_strategy="no")
-    callback = tb_attention.AttentionCallback(tokenizer, [probe], log_dir=str(tmp_path / "logs"), every_n_steps=2,
-                                              precision="float32")
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=4,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        logging_strategy="no",
+    )
+    callback = tb_attention.AttentionCallback(
+        tokenizer, [probe], log_dir=str(tmp_path / "logs"), every_n_steps=2, precision="float32"
+    )
     Trainer(model=model, args=args, train_dataset=data, callbacks=[callback]).train()
     records = list(tb_attention.read_attention(str(tmp_path / "logs"), tag="probe/induction"))
     assert [r.step for r in records] == [0, 2, 4]

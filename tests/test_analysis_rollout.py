@@ -52,11 +52,14 @@ def test_rollout_forms_masks_and_residual():
     np.testing.assert_allclose(raw[-1], mean[2] @ mean[1] @ mean[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(attention=np.full((1, 1, 3, 4), 0.25, np.float32)), "self-attention|key_tokens"),
-    (dict(residual=1.5), "residual"),
-    (dict(attention=np.ones((1, 1, 3, 3), np.float32)), "softmax"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(attention=np.full((1, 1, 3, 4), 0.25, np.float32)), "self-attention|key_tokens"),
+        (dict(residual=1.5), "residual"),
+        (dict(attention=np.ones((1, 1, 3, 3), np.float32)), "softmax"),
+    ],
+)
 def test_rollout_names_bad_input(kwargs, message):
     args = dict(attention=np.full((2, 1, 3, 3), 1 / 3, np.float32))
     args.update(kwargs)
@@ -98,7 +101,7 @@ def test_attention_flow_equals_abnar_zuidemas_construction_solved_by_networkx():
     aug = [a / a.sum(-1, keepdims=True) for a in aug]
     capacity = np.zeros(((layers + 1) * n, (layers + 1) * n))
     for t in range(1, layers + 1):
-        capacity[t * n:(t + 1) * n, (t - 1) * n:t * n] = aug[t - 1]
+        capacity[t * n : (t + 1) * n, (t - 1) * n : t * n] = aug[t - 1]
     expected = np.array([[networkx_flow(capacity, layers * n + i, j) for j in range(n)] for i in range(n)])
     expected /= expected.sum(-1, keepdims=True)
     np.testing.assert_allclose(got, expected, atol=1e-6)

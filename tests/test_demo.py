@@ -49,7 +49,11 @@ def test_trainer_demo_no_serve(tmp_path):
     logdir = tmp_path / "logs"
     result = subprocess.run(
         [sys.executable, "-m", "demo", "--no-serve", "--steps", "10", "--logdir", str(logdir)],
-        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=400,
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     run = _check_logdir(logdir, 10)
@@ -71,7 +75,12 @@ def test_plain_loop_demo_trains_then_serves_every_step(tmp_path):
     logdir, port = tmp_path / "logs", free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "demo.plain_loop", "--steps", "11", "--logdir", str(logdir), "--port", str(port)],
-        cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
     )
     try:
         lines = []
@@ -83,7 +92,9 @@ def test_plain_loop_demo_trains_then_serves_every_step(tmp_path):
         run = _check_logdir(logdir, 11)
         tb = TensorBoardProcess(logdir)
         tb.port = port  # the demo's own server, not one this test starts
-        steps = tb.get_json("/data/plugin/tb_attention/steps?" + urllib.parse.urlencode({"run": run, "tag": "probe/store"}))
+        steps = tb.get_json(
+            "/data/plugin/tb_attention/steps?" + urllib.parse.urlencode({"run": run, "tag": "probe/store"})
+        )
         assert [s["step"] for s in steps["steps"]] == list(range(12))
         assert re.search(r"Attention panel: http://127\.0\.0\.1:%d/#tb_attention" % port, "".join(lines))
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the demo's terminal
@@ -103,7 +114,11 @@ def test_demo_refuses_a_busy_port_before_training(tmp_path):
         port = busy.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "demo", "--steps", "1", "--logdir", str(tmp_path), "--port", str(port)],
-            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120,
+            cwd=ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert result.returncode != 0
     assert "port %d on 127.0.0.1 is not free" % port in result.stderr
@@ -112,9 +127,7 @@ def test_demo_refuses_a_busy_port_before_training(tmp_path):
 
 def test_demo_data_is_regenerated_identically(tmp_path):
     """demo/data/*.tsv is exactly what demo/make_data.py writes: the data set is reproducible."""
-    code = (
-        "import pathlib, sys; import demo.make_data as m; m.DATA_DIR = pathlib.Path(sys.argv[1]); m.main([])"
-    )
+    code = "import pathlib, sys; import demo.make_data as m; m.DATA_DIR = pathlib.Path(sys.argv[1]); m.main([])"
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, check=True, capture_output=True, timeout=60)
     for name in ("train.tsv", "eval.tsv"):
         assert (tmp_path / name).read_bytes() == (ROOT / "demo" / "data" / name).read_bytes()

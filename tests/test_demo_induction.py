@@ -19,8 +19,14 @@ def test_induction_demo_logs_two_runs_where_heads_form(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     logdir = tmp_path / "logs"
-    result = subprocess.run([sys.executable, "-m", "demo.induction", "--no-serve", "--steps", "400", "--logdir",
-                             str(logdir)], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "demo.induction", "--no-serve", "--steps", "400", "--logdir", str(logdir)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     runs = sorted(p.name for p in logdir.iterdir())
     assert len(runs) == 2 and all(r.startswith("induction-lr") for r in runs), runs

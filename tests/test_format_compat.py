@@ -33,7 +33,11 @@ def test_read_attention_returns_what_version_0_1_returned(expected):
     assert store.kind == "self" and store.sentence_b_start == 8 and store.tokens[0] == "[CLS]"
     assert store.patterns is not None and store.patterns["previous_token"].shape == (3, 4)
     cross = records["finetune", "probe/cross", 10]
-    assert cross.kind == "cross" and cross.precision == "float16" and cross.key_tokens == ["the", "pilot", "bought", "milk"]
+    assert (
+        cross.kind == "cross"
+        and cross.precision == "float16"
+        and cross.key_tokens == ["the", "pilot", "bought", "milk"]
+    )
 
 
 def test_served_and_compared_as_before(expected):
@@ -43,13 +47,26 @@ def test_served_and_compared_as_before(expected):
     # The stored values, as the panel reads them (value x scale: the same weights to a float ulp).
     for step in (0, 10, 20):
         for layer in range(3):
-            np.testing.assert_allclose(client_layer(client, run="finetune", tag="probe/store", step=step, layer=layer),
-                                       expected["finetune", "probe/store", step][layer], rtol=1e-6, atol=0)
-    np.testing.assert_allclose(client_layer(client, run="finetune", tag="probe/cross", step=10, layer=1, kind="cross"),
-                               expected["finetune", "probe/cross", 10][1], rtol=1e-6, atol=0)
-    change = client_json(client, "/change?" + q(run="finetune", tag="probe/store", step_a=0, step_b=0, run_b="baseline"))
-    np.testing.assert_allclose(change["js"], head_change(expected["finetune", "probe/store", 0],
-                                                         expected["baseline", "probe/store", 0]).round(6), atol=1e-6)
+            np.testing.assert_allclose(
+                client_layer(client, run="finetune", tag="probe/store", step=step, layer=layer),
+                expected["finetune", "probe/store", step][layer],
+                rtol=1e-6,
+                atol=0,
+            )
+    np.testing.assert_allclose(
+        client_layer(client, run="finetune", tag="probe/cross", step=10, layer=1, kind="cross"),
+        expected["finetune", "probe/cross", 10][1],
+        rtol=1e-6,
+        atol=0,
+    )
+    change = client_json(
+        client, "/change?" + q(run="finetune", tag="probe/store", step_a=0, step_b=0, run_b="baseline")
+    )
+    np.testing.assert_allclose(
+        change["js"],
+        head_change(expected["finetune", "probe/store", 0], expected["baseline", "probe/store", 0]).round(6),
+        atol=1e-6,
+    )
     patterns = client_json(client, "/patterns?" + q(run="finetune", tag="probe/store"))
     assert patterns["steps"] == [0, 10, 20] and all(s is not None for s in patterns["scores"])
     thumbs = client.get(BASE + "/thumbnails?" + q(run="finetune", tag="probe/store", step=20))
@@ -81,6 +98,10 @@ def test_tensorboard_serves_the_version_0_1_logdir(tensorboard, expected, tmp_pa
     tb = tensorboard(logdir, load_fast=load_fast)
     tb.wait_for(lambda: served_steps(tb, "finetune", "probe/store") == [0, 10, 20])
     for step in (0, 20):
-        np.testing.assert_allclose(served_layer(tb, "finetune", "probe/store", step, 2),
-                                   expected["finetune", "probe/store", step][2], rtol=1e-6, atol=0)
+        np.testing.assert_allclose(
+            served_layer(tb, "finetune", "probe/store", step, 2),
+            expected["finetune", "probe/store", step][2],
+            rtol=1e-6,
+            atol=0,
+        )
     assert len(tb.get_json("/data/plugin/scalars/scalars?" + q(run="finetune", tag="loss"))) == 3

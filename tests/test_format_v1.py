@@ -7,7 +7,9 @@ import zlib
 import numpy as np
 import pytest
 
-from tb_attention.format import header as headers, layers_v1, precision as precisions
+from tb_attention.format import header as headers
+from tb_attention.format import layers_v1
+from tb_attention.format import precision as precisions
 from tb_attention.format.errors import FormatError
 
 
@@ -64,8 +66,14 @@ def test_unknown_precision_is_refused():
         (b"\xff\xfe", "not valid JSON"),
         (b"[1, 2]", "not a JSON object"),
         (json.dumps({"version": 99, "shape": [1, 1, 1, 1]}).encode(), "format version 99"),
-        (json.dumps({"version": 1, "shape": [1, -1, 1, 1], "precision": "uint8", "compression": "zlib"}).encode(), "bad shape"),
-        (json.dumps({"version": 1, "shape": [1, 1, 1, 1], "precision": "int4", "compression": "zlib"}).encode(), "unknown precision"),
+        (
+            json.dumps({"version": 1, "shape": [1, -1, 1, 1], "precision": "uint8", "compression": "zlib"}).encode(),
+            "bad shape",
+        ),
+        (
+            json.dumps({"version": 1, "shape": [1, 1, 1, 1], "precision": "int4", "compression": "zlib"}).encode(),
+            "unknown precision",
+        ),
     ],
 )
 def test_bad_headers_are_refused(blob, message):

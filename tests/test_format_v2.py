@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from tb_attention.format import blocks, header as headers, payload
+from tb_attention.format import blocks, payload
+from tb_attention.format import header as headers
 from tb_attention.format.errors import FormatError
 from tests.helpers.data import UINT8_BOUND, softmax_attention
 
@@ -21,17 +22,17 @@ def test_payload_chunks_round_trip_and_are_checked(tmp_path):
     data = (tmp_path / "plugins" / "tb_attention" / "attention.1.host.2.tbattn").read_bytes()
     assert data.startswith(payload.MAGIC) and refs[0][0] == len(payload.MAGIC)
     for raw, (offset, length, crc) in zip(raws, refs):
-        chunk = payload.verify(data[offset:offset + length], [offset, length, crc], "t")
+        chunk = payload.verify(data[offset : offset + length], [offset, length, crc], "t")
         assert payload.frame_size(chunk) == len(raw)
         assert payload.decompress(chunk, len(raw), "t") == raw
     offset, length, crc = refs[1]
     with pytest.raises(FormatError, match="has 10 of its %d bytes" % length):
-        payload.verify(data[offset:offset + 10], refs[1], "t")
-    flipped = bytearray(data[offset:offset + length])
+        payload.verify(data[offset : offset + 10], refs[1], "t")
+    flipped = bytearray(data[offset : offset + length])
     flipped[length // 2] ^= 1
     with pytest.raises(FormatError, match="fails its checksum"):
         payload.verify(bytes(flipped), refs[1], "t")
-    chunk = data[offset:offset + length]
+    chunk = data[offset : offset + length]
     with pytest.raises(FormatError, match="holds 10000 bytes, expected 9999"):
         payload.decompress(chunk, 9999, "t")
     with pytest.raises(FormatError, match="not a zstd frame"):
@@ -47,9 +48,16 @@ def test_a_second_writer_appends_after_the_first(tmp_path):
     assert b[0] == a[0] + a[1]  # no second magic, nothing overwritten
 
 
-@pytest.mark.parametrize("heads, q, precision, expected", [
-    (12, 128, "uint8", 12), (32, 1024, "uint8", 16), (32, 2048, "uint8", 4), (32, 2048, "float32", 1), (1, 4096, "float32", 1),
-])
+@pytest.mark.parametrize(
+    "heads, q, precision, expected",
+    [
+        (12, 128, "uint8", 12),
+        (32, 1024, "uint8", 16),
+        (32, 2048, "uint8", 4),
+        (32, 2048, "float32", 1),
+        (1, 4096, "float32", 1),
+    ],
+)
 def test_blocks_stay_under_their_byte_bound(heads, q, precision, expected):
     per_block = blocks.heads_per_block(heads, q, q, precision)
     assert per_block == expected
@@ -75,17 +83,22 @@ def test_thumbnails_are_the_max_of_each_pooled_cell():
     qe = (np.arange(rows) * 150) // rows
     ke = (np.arange(cols) * 130) // cols
     for h, r, c in [(0, 0, 0), (1, 17, 40), (2, 63, 63)]:
-        cell = a[h, qe[r]:(qe[r + 1] if r + 1 < rows else 150), ke[c]:(ke[c + 1] if c + 1 < cols else 130)]
+        cell = a[h, qe[r] : (qe[r + 1] if r + 1 < rows else 150), ke[c] : (ke[c + 1] if c + 1 < cols else 130)]
         assert pooled[h, r, c] == pytest.approx(cell.max(), rel=1e-3)
     small = softmax_attention((2, 5, 7))
     assert blocks.thumbnail_shape(5, 7) == (5, 7)
-    np.testing.assert_allclose(blocks.decode_thumbnails(blocks.encode_thumbnails(small), 2, 5, 7), small, rtol=1e-3, atol=2**-14)
+    np.testing.assert_allclose(
+        blocks.decode_thumbnails(blocks.encode_thumbnails(small), 2, 5, 7), small, rtol=1e-3, atol=2**-14
+    )
 
 
 def v2_header(**change):
     part = headers.make_part("self", (2, 3, 4, 4), "uint8", list("abcd"))
-    part.update(head_block=2, blocks=[[[8, 10, 1], [18, 10, 2]], [[28, 10, 3], [38, 10, 4]]],
-                thumbnails={"size": [4, 4], "chunks": [[48, 5, 5], [53, 5, 6]]})
+    part.update(
+        head_block=2,
+        blocks=[[[8, 10, 1], [18, 10, 2]], [[28, 10, 3], [38, 10, 4]]],
+        thumbnails={"size": [4, 4], "chunks": [[48, 5, 5], [53, 5, 6]]},
+    )
     header = headers.make_v2_header([part], "plugins/tb_attention/attention.x.tbattn")
     for key, value in change.items():
         if key.startswith("part_"):
@@ -102,22 +115,25 @@ def test_v2_header_decodes_to_parts():
     assert part["head_block"] == 2 and part["blocks"][1][1] == [38, 10, 4] and part["layer_ids"] is None
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(file="/abs/path.tbattn"), "no readable payload file"),
-    (dict(file="../elsewhere.tbattn"), "no readable payload file"),
-    (dict(file="C:\\\\x.tbattn"), "no readable payload file"),
-    (dict(compression="lz4"), "no readable payload file"),
-    (dict(parts=[]), "no parts"),
-    (dict(part_kind="sideways"), "unknown kind"),
-    (dict(part_blocks=[[[8, 10, 1]]]), "bad block table"),
-    (dict(part_blocks=[[[8, 10, 1], [18, -1, 2]], [[28, 10, 3], [38, 10, 4]]]), "chunk reference is malformed"),
-    (dict(part_head_block=0), "bad block table"),
-    (dict(part_thumbnails={"size": [4], "chunks": []}), "bad thumbnail table"),
-    (dict(part_layer_ids=[0, 0]), "bad layer_ids"),
-    (dict(part_head_ids=[1, 2]), "bad head_ids"),
-    (dict(part_encoding="rle"), "unknown encoding"),
-    (dict(version=3), "format version 3; this tb-attention reads up to 2: upgrade it"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(file="/abs/path.tbattn"), "no readable payload file"),
+        (dict(file="../elsewhere.tbattn"), "no readable payload file"),
+        (dict(file="C:\\\\x.tbattn"), "no readable payload file"),
+        (dict(compression="lz4"), "no readable payload file"),
+        (dict(parts=[]), "no parts"),
+        (dict(part_kind="sideways"), "unknown kind"),
+        (dict(part_blocks=[[[8, 10, 1]]]), "bad block table"),
+        (dict(part_blocks=[[[8, 10, 1], [18, -1, 2]], [[28, 10, 3], [38, 10, 4]]]), "chunk reference is malformed"),
+        (dict(part_head_block=0), "bad block table"),
+        (dict(part_thumbnails={"size": [4], "chunks": []}), "bad thumbnail table"),
+        (dict(part_layer_ids=[0, 0]), "bad layer_ids"),
+        (dict(part_head_ids=[1, 2]), "bad head_ids"),
+        (dict(part_encoding="rle"), "unknown encoding"),
+        (dict(version=3), "format version 3; this tb-attention reads up to 2: upgrade it"),
+    ],
+)
 def test_bad_v2_headers_are_refused(change, message):
     with pytest.raises(FormatError, match=message):
         headers.decode_header(v2_header(**change))

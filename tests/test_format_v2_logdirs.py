@@ -149,8 +149,10 @@ def test_two_writers_in_one_logdir_at_once(tensorboard, tmp_path, load_fast):
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(root=ROOT))
     logdir = tmp_path / "logs"
-    writers = [subprocess.Popen([sys.executable, str(script), str(logdir / run), "6", "0"], stdout=subprocess.PIPE)
-               for run in ("a", "b")]
+    writers = [
+        subprocess.Popen([sys.executable, str(script), str(logdir / run), "6", "0"], stdout=subprocess.PIPE)
+        for run in ("a", "b")
+    ]
     for w in writers:
         w.wait(120)
         assert w.returncode == 0
@@ -158,7 +160,9 @@ def test_two_writers_in_one_logdir_at_once(tensorboard, tmp_path, load_fast):
     log_steps(logdir / "a", [10])
     assert len(glob.glob(str(logdir / "a" / "plugins" / "tb_attention" / "*.tbattn"))) == 2
     tb = tensorboard(logdir, load_fast=load_fast)
-    tb.wait_for(lambda: served_steps(tb, "a", TAG) == [0, 1, 2, 3, 4, 5, 10] and served_steps(tb, "b", TAG) == list(range(6)))
+    tb.wait_for(
+        lambda: served_steps(tb, "a", TAG) == [0, 1, 2, 3, 4, 5, 10] and served_steps(tb, "b", TAG) == list(range(6))
+    )
     for run, step in (("a", 5), ("b", 3), ("a", 10)):
         assert np.abs(served_layer(tb, run, TAG, step, 1) - attention(step, 2, 3, 40)[1]).max() <= UINT8_BOUND
 
@@ -182,9 +186,9 @@ def test_read_attention_reads_only_the_layer_asked_for(tmp_path):
     path = payload_file(tmp_path / "r")
     with open(path, "r+b") as f:  # every other chunk becomes garbage
         data = bytearray(f.read())
-        kept = bytes(data[keep[0]:keep[0] + keep[1]])
+        kept = bytes(data[keep[0] : keep[0] + keep[1]])
         data[8:] = b"\x00" * (len(data) - 8)
-        data[keep[0]:keep[0] + keep[1]] = kept
+        data[keep[0] : keep[0] + keep[1]] = kept
         f.seek(0)
         f.write(data)
     records = list(tb_attention.read_attention(str(tmp_path)))  # listing reads no payload

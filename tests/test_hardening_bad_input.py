@@ -15,10 +15,10 @@ import pytest
 import torch
 
 import tb_attention
+from tests.helpers.bad_inputs import BAD_INPUTS, TOKENS5
 from tests.helpers.data import UINT8_BOUND
 from tests.helpers.eventfiles import attention_event_files
 from tests.helpers.http import BASE, LOADERS, q, served_layer, served_steps
-from tests.helpers.bad_inputs import BAD_INPUTS, TOKENS5
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md"
 BEGIN, END = "<!-- BEGIN GENERATED TABLE -->", "<!-- END GENERATED TABLE -->"
@@ -35,32 +35,69 @@ def _long_attention():
 
 # Writer-level cases: (case id, add_attention kwargs, exception type, exact message).
 WRITER_CASES = [
-    ("closed SummaryWriter", dict(writer=CLOSED), ValueError,
-     "the SummaryWriter is closed: attention can no longer be logged through it"),
-    ("writer of type dict", dict(writer={}), TypeError,
-     "writer must be a torch.utils.tensorboard or tensorboardX SummaryWriter or a log-dir path, got dict"),
-    ("writer None", dict(writer=None), TypeError,
-     "writer must be a torch.utils.tensorboard or tensorboardX SummaryWriter or a log-dir path, got NoneType"),
-    ("writer as bytes path", dict(writer=b"/tmp/logs"), TypeError,
-     "writer must be a torch.utils.tensorboard or tensorboardX SummaryWriter or a log-dir path, got bytes"),
+    (
+        "closed SummaryWriter",
+        dict(writer=CLOSED),
+        ValueError,
+        "the SummaryWriter is closed: attention can no longer be logged through it",
+    ),
+    (
+        "writer of type dict",
+        dict(writer={}),
+        TypeError,
+        "writer must be a torch.utils.tensorboard or tensorboardX SummaryWriter or a log-dir path, got dict",
+    ),
+    (
+        "writer None",
+        dict(writer=None),
+        TypeError,
+        "writer must be a torch.utils.tensorboard or tensorboardX SummaryWriter or a log-dir path, got NoneType",
+    ),
+    (
+        "writer as bytes path",
+        dict(writer=b"/tmp/logs"),
+        TypeError,
+        "writer must be a torch.utils.tensorboard or tensorboardX SummaryWriter or a log-dir path, got bytes",
+    ),
     ("empty tag", dict(tag=""), TypeError, "tag must be a non-empty str, got ''"),
     ("tag None", dict(tag=None), TypeError, "tag must be a non-empty str, got None"),
-    ("unknown precision", dict(precision="int4"), ValueError,
-     "unknown precision 'int4': use one of float16, float32, uint8"),
-    ("precision None", dict(precision=None), ValueError,
-     "unknown precision None: use one of float16, float32, uint8"),
+    (
+        "unknown precision",
+        dict(precision="int4"),
+        ValueError,
+        "unknown precision 'int4': use one of float16, float32, uint8",
+    ),
+    ("precision None", dict(precision=None), ValueError, "unknown precision None: use one of float16, float32, uint8"),
     ("negative step", dict(global_step=-1), ValueError, "global_step must be non-negative, got -1"),
     ("float step", dict(global_step=1.5), TypeError, "global_step must be a non-negative int, got 1.5"),
     ("NaN step", dict(global_step=float("nan")), TypeError, "global_step must be a non-negative int, got nan"),
-    ("huge step", dict(global_step=2**63), ValueError,
-     "global_step 9223372036854775808 exceeds TensorBoard's int64 step range"),
+    (
+        "huge step",
+        dict(global_step=2**63),
+        ValueError,
+        "global_step 9223372036854775808 exceeds TensorBoard's int64 step range",
+    ),
     ("string step", dict(global_step="3"), TypeError, "global_step must be a non-negative int, got '3'"),
     ("bool step", dict(global_step=True), TypeError, "global_step must be a non-negative int, got True"),
-    ("negative tensor step", dict(global_step=torch.tensor(-2)), ValueError, "global_step must be non-negative, got -2"),
+    (
+        "negative tensor step",
+        dict(global_step=torch.tensor(-2)),
+        ValueError,
+        "global_step must be non-negative, got -2",
+    ),
     ("NaN wall time", dict(walltime=float("nan")), ValueError, "walltime must be finite and non-negative, got nan"),
-    ("string wall time", dict(walltime="abc"), TypeError, "walltime must be seconds since the epoch (a float), got 'abc'"),
-    ("> 4096 tokens without max_tokens", dict(attention=_long_attention, tokens=["t"] * N_LONG), ValueError,
-     "4097 tokens exceed max_tokens=4096; pass a larger max_tokens to log them anyway"),
+    (
+        "string wall time",
+        dict(walltime="abc"),
+        TypeError,
+        "walltime must be seconds since the epoch (a float), got 'abc'",
+    ),
+    (
+        "> 4096 tokens without max_tokens",
+        dict(attention=_long_attention, tokens=["t"] * N_LONG),
+        ValueError,
+        "4097 tokens exceed max_tokens=4096; pass a larger max_tokens to log them anyway",
+    ),
 ]
 
 
@@ -180,7 +217,7 @@ def _cell(text):
 
 def render_table(logdir):
     rows = ["| # | case | arguments (others valid) | exception | exact message |", "| --- | --- | --- | --- | --- |"]
-    for i, (section, case, kwargs, exc, _) in enumerate(CASES, 1):
+    for i, (_, case, kwargs, _, _) in enumerate(CASES, 1):
         error = raised(kwargs, logdir, 1)
         rows.append(
             "| %d | %s | `` %s `` | `%s` | `` %s `` |"
@@ -250,8 +287,19 @@ def test_tensorboard_serves_every_good_step_around_the_bad_ones(tensorboard, gau
 # -- what must work: long sequences when asked, unicode and markup tokens ----------------------------
 
 ODD_TOKENS = [
-    "[CLS]", "🍓", "naïve", "日本語", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
-    "&amp; &lt;", "\u200b", "", "\"quoted\" 'single'", "a\\b", "👩‍👩‍👧", "[SEP]",
+    "[CLS]",
+    "🍓",
+    "naïve",
+    "日本語",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "&amp; &lt;",
+    "\u200b",
+    "",
+    "\"quoted\" 'single'",
+    "a\\b",
+    "👩‍👩‍👧",
+    "[SEP]",
 ]
 ODD_TAG = "probe/<b>🍓</b>&amp;"
 
@@ -270,8 +318,9 @@ def odd_tokens_logdir(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("odd")
     n = len(ODD_TOKENS)
     a = np.full((2, 3, n, n), 1.0 / n, dtype=np.float32)
-    tb_attention.add_attention(logdir / "run", ODD_TAG, a, ODD_TOKENS, 0, sentence_b_start=7,
-                               key_tokens=list(reversed(ODD_TOKENS)))
+    tb_attention.add_attention(
+        logdir / "run", ODD_TAG, a, ODD_TOKENS, 0, sentence_b_start=7, key_tokens=list(reversed(ODD_TOKENS))
+    )
     tb_attention.flush()
     return logdir
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tb_attention
-from tests.helpers.data import attention, tokens_for, UINT8_BOUND
+from tests.helpers.data import UINT8_BOUND, attention, tokens_for
 from tests.helpers.tb_process import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,9 +23,7 @@ def _worker(rank, port, logdir, out):
     """One rank: join the group, log with and without all_ranks, report what happened."""
     import torch.distributed as dist
 
-    dist.init_process_group(
-        "gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=WORLD
-    )
+    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=WORLD)
     try:
         report = {"rank": rank, "pid": os.getpid()}
         shared, per_rank = os.path.join(logdir, "shared"), os.path.join(logdir, "per_rank")
@@ -142,16 +140,42 @@ def test_attention_callback_in_a_two_process_trainer(tmp_path, all_ranks):
     out.mkdir()
     script = tmp_path / "train.py"
     script.write_text(TRAINER_SCRIPT)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=ROOT,
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(WORLD), "--nnodes", "1",
-         "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script), str(logdir), str(out), "1" if all_ranks else "0"],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=400,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(WORLD),
+            "--nnodes",
+            "1",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(free_port()),
+            str(script),
+            str(logdir),
+            str(out),
+            "1" if all_ranks else "0",
+        ],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    reports = sorted((json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(WORLD)),
-                     key=lambda r: r["rank"])
+    reports = sorted(
+        (json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(WORLD)), key=lambda r: r["rank"]
+    )
     assert [(r["world"], r["zero"]) for r in reports] == [(2, True), (2, False)]
     files = _event_files(str(logdir))
     records = list(tb_attention.read_attention(str(logdir)))

@@ -46,8 +46,11 @@ def test_no_html_or_script_sinks(path):
     assert not found, "%s uses %s" % (path.name, found)
 
 
-@pytest.mark.parametrize("path", [p for p in SOURCES if p.suffix == ".js"],
-                         ids=[str(p.relative_to(FRONTEND)) for p in SOURCES if p.suffix == ".js"])
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SOURCES if p.suffix == ".js"],
+    ids=[str(p.relative_to(FRONTEND)) for p in SOURCES if p.suffix == ".js"],
+)
 def test_fetches_are_relative(path):
     """Absolute URLs would leave TensorBoard's --path_prefix and /experiment/<id>/ mounts."""
     code = _code(path.read_text(encoding="utf-8"))

@@ -21,10 +21,36 @@ from tests.helpers.tb_process import TensorBoardProcess
 RUNS = ["run_a", "deep/run_b"]
 TAGS = ["probe/x", "probe/🍓 <b>"]
 STEPS = [0, 3, 7]
-PARAM_NAMES = ["run", "tag", "step", "layer", "step_a", "step_b", "run_b", "tag_b", "kind", "heads", "form",
-               "query", "method", "reduce", "q_start", "q_end"]
-ROUTES = ["/tags", "/steps", "/layer", "/thumbnails", "/patterns", "/change", "/rollout", "/relevance", "/formed",
-          "/index.js"]
+PARAM_NAMES = [
+    "run",
+    "tag",
+    "step",
+    "layer",
+    "step_a",
+    "step_b",
+    "run_b",
+    "tag_b",
+    "kind",
+    "heads",
+    "form",
+    "query",
+    "method",
+    "reduce",
+    "q_start",
+    "q_end",
+]
+ROUTES = [
+    "/tags",
+    "/steps",
+    "/layer",
+    "/thumbnails",
+    "/patterns",
+    "/change",
+    "/rollout",
+    "/relevance",
+    "/formed",
+    "/index.js",
+]
 FRONTEND = pathlib.Path(__file__).resolve().parent.parent / "frontend"
 STATUSES = {200, 400, 404, 405, 422}
 
@@ -48,13 +74,49 @@ def pristine(logdir):
 
 
 PATHLIKE = [
-    "..", "../..", "../../../../etc/passwd", "/etc/passwd", "..\\..\\windows\\win.ini", "C:\\boot.ini",
-    "%2e%2e%2f%2e%2e%2f", "%2F", "%00", "\x00", "index.js\x00.py", "\\\\host\\share", "./", "//", "~",
-    "file:///etc/passwd", "%", "%zz", "%%32e", "%c0%ae%c0%ae/",
+    "..",
+    "../..",
+    "../../../../etc/passwd",
+    "/etc/passwd",
+    "..\\..\\windows\\win.ini",
+    "C:\\boot.ini",
+    "%2e%2e%2f%2e%2e%2f",
+    "%2F",
+    "%00",
+    "\x00",
+    "index.js\x00.py",
+    "\\\\host\\share",
+    "./",
+    "//",
+    "~",
+    "file:///etc/passwd",
+    "%",
+    "%zz",
+    "%%32e",
+    "%c0%ae%c0%ae/",
 ]
 NUMBERISH = [
-    "-1", "-0", "+1", "0x10", "1e3", "1.5", "1_000", " 1", "1 ", "٣", "１", "NaN", "inf", "",
-    "9" * 19, "9" * 20, "9" * 400, str(2**63), str(2**63 - 1), str(2**31), "00000000000000000000003",
+    "-1",
+    "-0",
+    "+1",
+    "0x10",
+    "1e3",
+    "1.5",
+    "1_000",
+    " 1",
+    "1 ",
+    "٣",
+    "１",
+    "NaN",
+    "inf",
+    "",
+    "9" * 19,
+    "9" * 20,
+    "9" * 400,
+    str(2**63),
+    str(2**63 - 1),
+    str(2**31),
+    "00000000000000000000003",
 ]
 
 values = st.one_of(
@@ -66,9 +128,7 @@ values = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1000, max_size=3000),
 )
-params = st.lists(
-    st.tuples(st.one_of(st.sampled_from(PARAM_NAMES), st.text(max_size=10)), values), max_size=8
-)
+params = st.lists(st.tuples(st.one_of(st.sampled_from(PARAM_NAMES), st.text(max_size=10)), values), max_size=8)
 
 
 @st.composite
@@ -78,8 +138,12 @@ def requests(draw):
     if kind == "route":
         path = BASE + draw(st.sampled_from(ROUTES))
     elif kind == "static":
-        name = draw(st.one_of(st.sampled_from(PATHLIKE + ["index.js", "app.js", "style.css", "views/head_view.js"]),
-                              st.text(max_size=30)))
+        name = draw(
+            st.one_of(
+                st.sampled_from(PATHLIKE + ["index.js", "app.js", "style.css", "views/head_view.js"]),
+                st.text(max_size=30),
+            )
+        )
         path = BASE + "/static/" + urllib.parse.quote(name, safe=draw(st.sampled_from(["/", "/%", "/%.\\"])))
     else:
         path = BASE + "/" + urllib.parse.quote(draw(st.text(max_size=20)), safe="/")
@@ -133,7 +197,9 @@ def test_requests_wrote_nothing(client, logdir, pristine):
 @settings(max_examples=100, deadline=None)
 @given(step=st.sampled_from(STEPS), layer=st.integers(0, 5), run=st.sampled_from(RUNS), tag=st.sampled_from(TAGS))
 def test_valid_coordinates_are_served_and_out_of_range_layers_are_404(client, step, layer, run, tag):
-    response = client.get(BASE + "/layer", query_string=urllib.parse.urlencode(dict(run=run, tag=tag, step=step, layer=layer)))
+    response = client.get(
+        BASE + "/layer", query_string=urllib.parse.urlencode(dict(run=run, tag=tag, step=step, layer=layer))
+    )
     assert response.status_code == (200 if layer < 3 else 404)
 
 
@@ -154,8 +220,9 @@ def test_repeated_parameters_use_the_first(client):
 @pytest.mark.parametrize("route", ROUTES + ["/static/index.js"])
 def test_other_methods_are_refused_and_write_nothing(client, logdir, method, route):
     before = tree_snapshot(logdir)
-    response = client.open(BASE + route, method=method, data=b"x" * 1000,
-                           query_string="run=run_a&tag=probe%2Fx&step=0&layer=0")
+    response = client.open(
+        BASE + route, method=method, data=b"x" * 1000, query_string="run=run_a&tag=probe%2Fx&step=0&layer=0"
+    )
     assert response.status_code == 405 and "GET" in response.headers.get("Allow", "")
     assert json.loads(response.get_data())["error"]
     assert tree_snapshot(logdir) == before
@@ -164,17 +231,40 @@ def test_other_methods_are_refused_and_write_nothing(client, logdir, method, rou
 # -- static routes: nothing but the shipped panel files --------------------------------------------
 
 TRAVERSALS = [
-    "../attention_plugin.py", "%2e%2e/codec.py", "..%2fcodec.py", "%2e%2e%2f%2e%2e%2fsetup.py",
-    "views/../../codec.py", "views/%2e%2e/%2e%2e/codec.py", "/etc/passwd", "%2Fetc%2Fpasswd",
-    "//etc/passwd", "..\\codec.py", "%5c..%5ccodec.py", "index.js%00.py", "index.js%00", "__init__.py",
-    "frontend/index.js", "./index.js", ".%2findex.js", "views", "views/", "", "%c0%ae%c0%ae/codec.py",
-    "..%252fcodec.py", "C:%5cWindows%5cwin.ini", "file:%2f%2f%2fetc%2fpasswd", "..;/codec.py",
+    "../attention_plugin.py",
+    "%2e%2e/codec.py",
+    "..%2fcodec.py",
+    "%2e%2e%2f%2e%2e%2fsetup.py",
+    "views/../../codec.py",
+    "views/%2e%2e/%2e%2e/codec.py",
+    "/etc/passwd",
+    "%2Fetc%2Fpasswd",
+    "//etc/passwd",
+    "..\\codec.py",
+    "%5c..%5ccodec.py",
+    "index.js%00.py",
+    "index.js%00",
+    "__init__.py",
+    "frontend/index.js",
+    "./index.js",
+    ".%2findex.js",
+    "views",
+    "views/",
+    "",
+    "%c0%ae%c0%ae/codec.py",
+    "..%252fcodec.py",
+    "C:%5cWindows%5cwin.ini",
+    "file:%2f%2f%2fetc%2fpasswd",
+    "..;/codec.py",
 ]
 
 
 def shipped():
-    return {str(p.relative_to(FRONTEND)).replace("\\", "/"): p.read_bytes()
-            for p in FRONTEND.rglob("*") if p.is_file() and p.suffix in (".js", ".css", ".svg")}
+    return {
+        str(p.relative_to(FRONTEND)).replace("\\", "/"): p.read_bytes()
+        for p in FRONTEND.rglob("*")
+        if p.is_file() and p.suffix in (".js", ".css", ".svg")
+    }
 
 
 def check_static(status, body, name):
@@ -247,7 +337,8 @@ def test_real_tensorboard_static_traversal_and_still_serving(live_tb, logdir):
     for method in ("POST", "PUT", "DELETE"):
         status, _, _ = raw_get(live_tb, BASE + "/tags", method=method)
         assert 400 <= status < 500
-    status, _, body = raw_get(live_tb, BASE + "/layer?" + urllib.parse.urlencode(
-        dict(run="deep/run_b", tag=TAGS[1], step=7, layer=2)))
+    status, _, body = raw_get(
+        live_tb, BASE + "/layer?" + urllib.parse.urlencode(dict(run="deep/run_b", tag=TAGS[1], step=7, layer=2))
+    )
     assert status == 200 and body
     assert tree_snapshot(logdir) == before

@@ -120,5 +120,6 @@ def test_bert_large_renders_in_tensorboard(tensorboard, bert_large, panel_factor
     )
     assert injected == 0
     assert panel.evaluate("() => document.body.innerText").count("w100") >= 1
-    assert any(TAG in t for t in panel.locator("option, [role=option], select, button, span, div")
-               .all_text_contents()), "the tag is not shown as text"
+    assert any(
+        TAG in t for t in panel.locator("option, [role=option], select, button, span, div").all_text_contents()
+    ), "the tag is not shown as text"

@@ -16,11 +16,21 @@ import pytest
 from tensorboard.compat.proto import event_pb2
 
 import tb_attention
-from tb_attention.format import header as headers, layers_v1, summary
+from tb_attention.format import header as headers
+from tb_attention.format import layers_v1, summary
 from tb_attention.writing import event_file
-from tests.helpers.data import attention, tokens_for, UINT8_BOUND
+from tests.helpers.data import UINT8_BOUND, attention, tokens_for
 from tests.helpers.eventfiles import attention_event_files, frames, last_record_bytes, write_run
-from tests.helpers.http import BASE, decode_layer_response, error_message, LOADERS, q, served_layer, served_steps, wsgi_client
+from tests.helpers.http import (
+    BASE,
+    LOADERS,
+    decode_layer_response,
+    error_message,
+    q,
+    served_layer,
+    served_steps,
+    wsgi_client,
+)
 
 TAG = "p"
 
@@ -93,15 +103,25 @@ def messy(tmp_path_factory):
     # Wall times JSON cannot hold (another tool, or a bad clock, wrote them): served as null.
     (logdir / "odd_walltime").mkdir()
     odd = logdir / "odd_walltime" / event_file.event_file_name()
-    _append(odd, event_file.frame_record(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()))
+    _append(
+        odd,
+        event_file.frame_record(
+            event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()
+        ),
+    )
     for step, wall_time in ((0, float("nan")), (1, float("inf"))):
         event = summary.attention_event(TAG, good_blobs, step, wall_time)
         _append(odd, event_file.frame_record(event.SerializeToString()))
     return logdir, logged
 
 
-GOOD_RUNS = {"torn": range(6), "torn_length": range(3), "with_junk": range(4), "corrupt": [0, 1, 2, 3],
-             "odd_walltime": [0, 1]}
+GOOD_RUNS = {
+    "torn": range(6),
+    "torn_length": range(3),
+    "with_junk": range(4),
+    "corrupt": [0, 1, 2, 3],
+    "odd_walltime": [0, 1],
+}
 
 
 def check_messy(get, logged, nan_wall_time_readable=True):
@@ -174,9 +194,14 @@ def test_messy_logdir_in_tensorboard(tensorboard, messy, load_fast):
     tb = tensorboard(logdir, load_fast=load_fast)
     readable = load_fast == "false"
     expected_runs = sorted(r for r in GOOD_RUNS if readable or r != "odd_walltime")
-    tb.wait_for(lambda: sorted(tb.get_json(BASE + "/tags")["runs"]) == expected_runs
-                and served_steps(tb, "torn", TAG) == list(range(6))
-                and served_steps(tb, "with_junk", TAG) == list(range(4)), timeout=90)
+    tb.wait_for(
+        lambda: (
+            sorted(tb.get_json(BASE + "/tags")["runs"]) == expected_runs
+            and served_steps(tb, "torn", TAG) == list(range(6))
+            and served_steps(tb, "with_junk", TAG) == list(range(4))
+        ),
+        timeout=90,
+    )
     check_messy(tb.get, logged, nan_wall_time_readable=readable)
     # Nothing else breaks: TensorBoard's own scalars of the same logdir are all there.
     scalars = tb.get_json("/data/plugin/scalars/scalars?" + q(run="scalars_only", tag="loss"))
@@ -250,7 +275,7 @@ def test_live_run_never_serves_a_half_written_step(tensorboard, tmp_path, load_f
     logged = write_run(scratch, range(4), tag=TAG, seed_base=40, scalars=False)
     with open(attention_event_files(scratch)[0], "rb") as f:
         data = f.read()
-    records = [data[o:o + n] for o, n in frames(data)]
+    records = [data[o : o + n] for o, n in frames(data)]
     assert len(records) == 5  # file_version + 4 steps
     logdir = tmp_path / "logs"
     (logdir / "live").mkdir(parents=True)
@@ -272,7 +297,7 @@ def test_live_run_never_serves_a_half_written_step(tensorboard, tmp_path, load_f
         _append(path, records[3][written:cut])
         written = cut
         _append(control, records[1 + i])
-        tb.wait_for(lambda: served_steps(tb, "control", TAG) == list(range(i + 1)), timeout=60)
+        tb.wait_for(lambda n=i + 1: served_steps(tb, "control", TAG) == list(range(n)), timeout=60)
         assert served_steps(tb, "live", TAG) == [0, 1]
         status, _, _ = tb.get(BASE + "/layer?" + q(run="live", tag=TAG, step=2, layer=0))
         assert status == 404
@@ -296,6 +321,7 @@ def test_live_run_next_to_a_summary_writer(tensorboard, tmp_path, load_fast):
 
     writer = SummaryWriter(str(tmp_path / "train"))
     try:
+
         def train(steps):
             for step in steps:
                 writer.add_scalar("loss", 1.0 / (step + 1), step)
@@ -305,11 +331,13 @@ def test_live_run_next_to_a_summary_writer(tensorboard, tmp_path, load_fast):
         train(range(3))
         tb = tensorboard(tmp_path, load_fast=load_fast)
         scalars_url = "/data/plugin/scalars/scalars?" + q(run="train", tag="loss")
-        tb.wait_for(lambda: served_steps(tb, "train", TAG) == [0, 1, 2]
-                    and len(tb.get_json(scalars_url)) == 3, timeout=90)
+        tb.wait_for(
+            lambda: served_steps(tb, "train", TAG) == [0, 1, 2] and len(tb.get_json(scalars_url)) == 3, timeout=90
+        )
         train(range(3, 6))
-        tb.wait_for(lambda: served_steps(tb, "train", TAG) == list(range(6))
-                    and len(tb.get_json(scalars_url)) == 6, timeout=60)
+        tb.wait_for(
+            lambda: served_steps(tb, "train", TAG) == list(range(6)) and len(tb.get_json(scalars_url)) == 6, timeout=60
+        )
         assert np.abs(served_layer(tb, "train", TAG, 5, 1) - attention(5)[1]).max() <= UINT8_BOUND
     finally:
         writer.close()

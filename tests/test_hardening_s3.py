@@ -12,7 +12,7 @@ import moto.server as moto_server
 import numpy as np
 import pytest
 
-from tests.helpers.data import attention, tokens_for, UINT8_BOUND
+from tests.helpers.data import UINT8_BOUND, attention, tokens_for
 from tests.helpers.http import BASE, q, served_layer, served_steps
 from tests.helpers.tb_process import TensorBoardProcess, free_port
 
@@ -37,8 +37,11 @@ def s3():
         "NO_PROXY": "127.0.0.1",
     }
     client = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
     client.create_bucket(Bucket=BUCKET)
     try:
@@ -59,8 +62,9 @@ def sync(client, logdir):
 @pytest.mark.slow
 def test_tensorboard_serves_a_logdir_on_s3(s3, tmp_path):
     client, env = s3
-    import tb_attention
     from torch.utils.tensorboard import SummaryWriter
+
+    import tb_attention
 
     logdir = tmp_path / "logs"
     writer = SummaryWriter(str(logdir / "finetune"))
@@ -107,7 +111,11 @@ def test_tensorboard_serves_a_logdir_on_s3(s3, tmp_path):
     )
     out = subprocess.run(
         [sys.executable, "-c", script, "s3://%s/%s" % (BUCKET, PREFIX)],
-        env=dict(os.environ, **env), capture_output=True, text=True, timeout=120, check=True,
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     ((run, tag, step, values),) = json.loads(out.stdout.strip().splitlines()[-1])
     assert (run, tag, step) == ("finetune", TAG, 6)

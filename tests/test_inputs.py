@@ -9,7 +9,6 @@ from tests.helpers.bad_inputs import BAD_INPUTS, TOKENS5
 from tests.helpers.data import softmax_attention
 
 
-
 def hf_tuple(layers=2, batch=2, heads=3, q=5, k=5, seed=0):
     a = softmax_attention((layers, batch, heads, q, k), seed=seed)
     return tuple(torch.from_numpy(a[i]) for i in range(layers))
@@ -78,7 +77,8 @@ def test_bad_input_gets_a_clear_error(case, kwargs, exc, message):
 
 
 @pytest.mark.parametrize(
-    "step, expected", [(None, 0), (0, 0), (7, 7), (np.int64(9), 9), (3.0, 3), (torch.tensor(5), 5), (2**63 - 1, 2**63 - 1)]
+    "step, expected",
+    [(None, 0), (0, 0), (7, 7), (np.int64(9), 9), (3.0, 3), (torch.tensor(5), 5), (2**63 - 1, 2**63 - 1)],
 )
 def test_good_steps(step, expected):
     assert inputs.check_step(step) == expected
@@ -128,9 +128,7 @@ def test_key_attention_mask_drops_encoder_padding_in_cross_attention():
     a[..., 4:] = 0  # the encoder's two padded positions get no weight
     a /= a.sum(-1, keepdims=True)
     keys = ["<s>", "x", "y", "</s>", "<pad>", "<pad>"]
-    out, _, key_tokens, _ = inputs.prepare(
-        a, list("abcd"), key_tokens=keys, key_attention_mask=[[1, 1, 1, 1, 0, 0]]
-    )
+    out, _, key_tokens, _ = inputs.prepare(a, list("abcd"), key_tokens=keys, key_attention_mask=[[1, 1, 1, 1, 0, 0]])
     assert out.shape == (2, 3, 4, 4) and key_tokens == keys[:4]
     np.testing.assert_array_equal(out, a[:, 0, :, :, :4])
     with pytest.raises(ValueError, match="key_attention_mask of shape \\(5,\\) does not match the 6 key positions"):

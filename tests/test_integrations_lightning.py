@@ -24,11 +24,22 @@ def _module_class(lightning):
             from transformers import BertConfig, BertForSequenceClassification
 
             torch.manual_seed(0)
-            config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                intermediate_size=64, max_position_embeddings=64, attn_implementation="sdpa")
+            config = BertConfig(
+                vocab_size=tokenizer.vocab_size,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=64,
+                attn_implementation="sdpa",
+            )
             self.model = BertForSequenceClassification(config)
-            enc = tokenizer(["the soup was good", "the soup was bad", "a fine day", "a grey day"] * 4,
-                            padding="max_length", max_length=10, return_tensors="pt")
+            enc = tokenizer(
+                ["the soup was good", "the soup was bad", "a fine day", "a grey day"] * 4,
+                padding="max_length",
+                max_length=10,
+                return_tensors="pt",
+            )
             labels = torch.tensor([1, 0, 1, 0] * 4)
             self.data = list(zip(enc["input_ids"], enc["attention_mask"], labels))
 
@@ -46,8 +57,9 @@ def _module_class(lightning):
             return torch.optim.AdamW(self.parameters(), lr=5e-3)
 
         def train_dataloader(self):
-            return torch.utils.data.DataLoader(self.data, batch_size=4, shuffle=True,
-                                               generator=torch.Generator().manual_seed(1))
+            return torch.utils.data.DataLoader(
+                self.data, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(1)
+            )
 
         def val_dataloader(self):
             return torch.utils.data.DataLoader(self.data[:4], batch_size=4)
@@ -79,9 +91,20 @@ def _train(lightning, tokenizer, root, callbacks, max_steps=6):
     torch.manual_seed(0)
     module = _module_class(lightning)(tokenizer)
     logger = lightning.loggers.TensorBoardLogger(str(root), name="lightning")
-    trainer = lightning.Trainer(max_steps=max_steps, val_check_interval=3, logger=logger, callbacks=callbacks,
-                                accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False,
-                                enable_checkpointing=False, num_sanity_val_steps=1, deterministic=True, log_every_n_steps=1)
+    trainer = lightning.Trainer(
+        max_steps=max_steps,
+        val_check_interval=3,
+        logger=logger,
+        callbacks=callbacks,
+        accelerator="cpu",
+        devices=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=1,
+        deterministic=True,
+        log_every_n_steps=1,
+    )
     trainer.fit(module)
     return module, logger
 
@@ -89,6 +112,7 @@ def _train(lightning, tokenizer, root, callbacks, max_steps=6):
 def test_lightning_logs_the_probes_beside_its_scalars(minilm, tmp_path):
     import lightning.pytorch as lightning
     from tensorboard.backend.event_processing import event_accumulator
+
     from tb_attention.lightning import AttentionCallback
 
     tokenizer, _ = minilm
@@ -99,7 +123,9 @@ def test_lightning_logs_the_probes_beside_its_scalars(minilm, tmp_path):
     records = list(tb_attention.read_attention(logger.log_dir))
     # Start, every 2 steps, validation at steps 3 and 6, the end: each step once.
     assert [r.step for r in records] == [0, 2, 3, 4, 6]
-    lightning_files = [f for f in glob.glob(os.path.join(logger.log_dir, "events.out.tfevents.*")) if "tb_attention" not in f]
+    lightning_files = [
+        f for f in glob.glob(os.path.join(logger.log_dir, "events.out.tfevents.*")) if "tb_attention" not in f
+    ]
     scalars = event_accumulator.EventAccumulator(lightning_files[0]).Reload().Tags()["scalars"]
     assert "train_loss" in scalars and "val_loss" in scalars  # the same run directory as Lightning's scalars
     enc = tokenizer(SEED_A, SEED_B, return_tensors="pt")
@@ -116,10 +142,13 @@ def test_lightning_logs_the_probes_beside_its_scalars(minilm, tmp_path):
 
 def test_training_is_bit_identical_with_and_without_the_callback(minilm, tmp_path):
     import lightning.pytorch as lightning
+
     from tb_attention.lightning import AttentionCallback
 
     tokenizer, _ = minilm
-    with_cb, _ = _train(lightning, tokenizer, tmp_path / "a", [AttentionCallback(tokenizer, ["a fine day"], every_n_steps=1)])
+    with_cb, _ = _train(
+        lightning, tokenizer, tmp_path / "a", [AttentionCallback(tokenizer, ["a fine day"], every_n_steps=1)]
+    )
     without, _ = _train(lightning, tokenizer, tmp_path / "b", [])
     for (name, a), (_, b) in zip(with_cb.model.state_dict().items(), without.model.state_dict().items()):
         assert torch.equal(a, b), name
@@ -127,6 +156,7 @@ def test_training_is_bit_identical_with_and_without_the_callback(minilm, tmp_pat
 
 def test_the_pytorch_lightning_namespace(minilm, tmp_path):
     import pytorch_lightning
+
     from tb_attention.pytorch_lightning import AttentionCallback
 
     tokenizer, _ = minilm
@@ -138,12 +168,19 @@ def test_the_pytorch_lightning_namespace(minilm, tmp_path):
 
 def test_a_trainer_without_tensorboard_logger_is_told(minilm, tmp_path):
     import lightning.pytorch as lightning
+
     from tb_attention.lightning import AttentionCallback
 
     tokenizer, _ = minilm
     module = _module_class(lightning)(tokenizer)
-    trainer = lightning.Trainer(max_steps=1, logger=False, callbacks=[AttentionCallback(tokenizer, ["x y"])],
-                                accelerator="cpu", enable_progress_bar=False, enable_checkpointing=False,
-                                default_root_dir=str(tmp_path))
+    trainer = lightning.Trainer(
+        max_steps=1,
+        logger=False,
+        callbacks=[AttentionCallback(tokenizer, ["x y"])],
+        accelerator="cpu",
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+    )
     with pytest.raises(ValueError, match="found no TensorBoardLogger"):
         trainer.fit(module)

@@ -15,15 +15,26 @@ from tests.helpers.training import Snapshots
 
 pytestmark = pytest.mark.slow
 CHAT = [{"role": "user", "content": "Where did I go?"}, {"role": "assistant", "content": "To the store."}]
-TEMPLATE = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}"
-            "{% if add_generation_prompt %}[assistant]{% endif %}")
+TEMPLATE = (
+    "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}[assistant]{% endif %}"
+)
 
 
 def tiny_llama(tokenizer, attn="sdpa", dtype=torch.float32):
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                         initializer_range=0.2, pad_token_id=tokenizer.pad_token_id, attn_implementation=attn)
+    config = LlamaConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        initializer_range=0.2,
+        pad_token_id=tokenizer.pad_token_id,
+        attn_implementation=attn,
+    )
     return LlamaForCausalLM(config).to(dtype)
 
 
@@ -35,12 +46,16 @@ def chat_tokenizer(minilm):
 
 
 def lm_data(tokenizer, n=8):
-    enc = tokenizer(["the store opens early", "a fine day in the hills"] * (n // 2), padding="max_length",
-                    max_length=12, return_tensors="pt")
-    return [dict(input_ids=enc["input_ids"][i], attention_mask=enc["attention_mask"][i], labels=enc["input_ids"][i])
-            for i in range(n)]
-
-
+    enc = tokenizer(
+        ["the store opens early", "a fine day in the hills"] * (n // 2),
+        padding="max_length",
+        max_length=12,
+        return_tensors="pt",
+    )
+    return [
+        dict(input_ids=enc["input_ids"][i], attention_mask=enc["attention_mask"][i], labels=enc["input_ids"][i])
+        for i in range(n)
+    ]
 
 
 def direct(model, weights, inputs):
@@ -52,20 +67,34 @@ def direct(model, weights, inputs):
 
 
 def args_for(tmp_path, **kw):
-    return TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=3, per_device_train_batch_size=4,
-                             learning_rate=5e-3, report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True,
-                             seed=0, **kw)
+    return TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        learning_rate=5e-3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+        **kw,
+    )
 
 
 def test_lora_chat_probe_and_sdpa_kept(tmp_path, chat_tokenizer):
     from peft import LoraConfig, get_peft_model
 
-    model = get_peft_model(tiny_llama(chat_tokenizer), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_alpha=8,
-                                                                   init_lora_weights=False))
+    model = get_peft_model(
+        tiny_llama(chat_tokenizer),
+        LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_alpha=8, init_lora_weights=False),
+    )
     snapshots = Snapshots()
-    callback = tb_attention.AttentionCallback(chat_tokenizer, {"chat": CHAT, "plain": "the store opens"},
-                                              log_dir=str(tmp_path / "run"), every_n_steps=1)
-    Trainer(model=model, args=args_for(tmp_path), train_dataset=lm_data(chat_tokenizer), callbacks=[callback, snapshots]).train()
+    callback = tb_attention.AttentionCallback(
+        chat_tokenizer, {"chat": CHAT, "plain": "the store opens"}, log_dir=str(tmp_path / "run"), every_n_steps=1
+    )
+    Trainer(
+        model=model, args=args_for(tmp_path), train_dataset=lm_data(chat_tokenizer), callbacks=[callback, snapshots]
+    ).train()
     assert model.base_model.model.config._attn_implementation == "sdpa"  # back to training's kernel
     records = {(r.tag, r.step): r for r in tb_attention.read_attention(str(tmp_path / "run"))}
     assert sorted(records) == [(t, s) for t in ("probe/chat", "probe/plain") for s in range(4)]
@@ -83,10 +112,21 @@ def test_gradient_checkpointing_and_bf16_autocast_train_as_without_the_callback(
     results = []
     for with_callback in (True, False):
         model = tiny_llama(chat_tokenizer, attn="eager")
-        callbacks = [tb_attention.AttentionCallback(chat_tokenizer, ["the store opens"], log_dir=str(tmp_path / "run"),
-                                                    every_n_steps=1)] if with_callback else []
-        Trainer(model=model, args=args_for(tmp_path / str(with_callback), gradient_checkpointing=True, bf16=True),
-                train_dataset=lm_data(chat_tokenizer), callbacks=callbacks).train()
+        callbacks = (
+            [
+                tb_attention.AttentionCallback(
+                    chat_tokenizer, ["the store opens"], log_dir=str(tmp_path / "run"), every_n_steps=1
+                )
+            ]
+            if with_callback
+            else []
+        )
+        Trainer(
+            model=model,
+            args=args_for(tmp_path / str(with_callback), gradient_checkpointing=True, bf16=True),
+            train_dataset=lm_data(chat_tokenizer),
+            callbacks=callbacks,
+        ).train()
         assert model.is_gradient_checkpointing and model.training
         results.append(model.state_dict())
     for name in results[0]:
@@ -98,8 +138,12 @@ def test_a_bfloat16_model_logs_its_bfloat16_attention(tmp_path, chat_tokenizer):
     model = tiny_llama(chat_tokenizer, attn="eager", dtype=torch.bfloat16)
     snapshots = Snapshots()
     callback = tb_attention.AttentionCallback(chat_tokenizer, ["the store opens"], log_dir=str(tmp_path / "run"))
-    Trainer(model=model, args=args_for(tmp_path, bf16=True), train_dataset=lm_data(chat_tokenizer),
-            callbacks=[callback, snapshots]).train()
+    Trainer(
+        model=model,
+        args=args_for(tmp_path, bf16=True),
+        train_dataset=lm_data(chat_tokenizer),
+        callbacks=[callback, snapshots],
+    ).train()
     enc = chat_tokenizer("the store opens", return_tensors="pt")
     for r in tb_attention.read_attention(str(tmp_path / "run")):
         assert np.abs(r.attention - direct(model, snapshots.weights[r.step], dict(enc))).max() <= UINT8_BOUND
@@ -110,11 +154,27 @@ def test_trl_sft_trainer(tmp_path, chat_tokenizer):
     from trl import SFTConfig, SFTTrainer
 
     model = tiny_llama(chat_tokenizer)
-    data = Dataset.from_dict({"messages": [CHAT, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]] * 4})
-    callback = tb_attention.AttentionCallback(chat_tokenizer, {"chat": CHAT}, log_dir=str(tmp_path / "run"), every_n_steps=2)
-    config = SFTConfig(output_dir=str(tmp_path / "out"), max_steps=4, per_device_train_batch_size=2, learning_rate=5e-3,
-                       report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True, max_length=64, seed=0)
-    SFTTrainer(model=model, args=config, train_dataset=data, processing_class=chat_tokenizer, callbacks=[callback]).train()
+    data = Dataset.from_dict(
+        {"messages": [CHAT, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]] * 4}
+    )
+    callback = tb_attention.AttentionCallback(
+        chat_tokenizer, {"chat": CHAT}, log_dir=str(tmp_path / "run"), every_n_steps=2
+    )
+    config = SFTConfig(
+        output_dir=str(tmp_path / "out"),
+        max_steps=4,
+        per_device_train_batch_size=2,
+        learning_rate=5e-3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        max_length=64,
+        seed=0,
+    )
+    SFTTrainer(
+        model=model, args=config, train_dataset=data, processing_class=chat_tokenizer, callbacks=[callback]
+    ).train()
     records = list(tb_attention.read_attention(str(tmp_path / "run")))
     assert [r.step for r in records] == [0, 2, 4]
     assert records[-1].kind == "self" and records[-1].shape[:2] == (2, 4)

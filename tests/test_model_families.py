@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 import torch
 
 import tb_attention
@@ -40,12 +39,23 @@ def logged(tmp_path_factory):
             g = gpt2(input_ids=source_ids, output_attentions=True)
             b = bart(input_ids=source_ids, decoder_input_ids=target_ids, output_attentions=True)
         tb_attention.add_attention(logdir / "gpt2", "probe/self", g.attentions, SOURCE.split(), global_step=step)
-        tb_attention.add_attention(logdir / "bart", "probe/decoder", b.decoder_attentions, TARGET.split(),
-                                   global_step=step)
-        tb_attention.add_attention(logdir / "bart", "probe/cross", b.cross_attentions, TARGET.split(),
-                                   global_step=step, key_tokens=SOURCE.split(), precision="float16")
-        for run, tag, attentions in (("gpt2", "probe/self", g.attentions), ("bart", "probe/decoder", b.decoder_attentions),
-                                     ("bart", "probe/cross", b.cross_attentions)):
+        tb_attention.add_attention(
+            logdir / "bart", "probe/decoder", b.decoder_attentions, TARGET.split(), global_step=step
+        )
+        tb_attention.add_attention(
+            logdir / "bart",
+            "probe/cross",
+            b.cross_attentions,
+            TARGET.split(),
+            global_step=step,
+            key_tokens=SOURCE.split(),
+            precision="float16",
+        )
+        for run, tag, attentions in (
+            ("gpt2", "probe/self", g.attentions),
+            ("bart", "probe/decoder", b.decoder_attentions),
+            ("bart", "probe/cross", b.cross_attentions),
+        ):
             expected[run, tag, step] = torch.stack([a[0] for a in attentions]).numpy()
     tb_attention.flush()
     return logdir, expected
@@ -94,18 +104,28 @@ def test_bart_cross_attention_round_trips(logged):
 def test_families_through_tensorboard(logged, tensorboard):
     logdir, expected = logged
     tb = tensorboard(logdir)
-    tags = tb.wait_for(lambda: tb.get_json(BASE + "/tags")["runs"].get("bart", {}).get("probe/cross")
-                       and tb.get_json(BASE + "/tags")["runs"])
+    tags = tb.wait_for(
+        lambda: (
+            tb.get_json(BASE + "/tags")["runs"].get("bart", {}).get("probe/cross")
+            and tb.get_json(BASE + "/tags")["runs"]
+        )
+    )
     assert set(tags["gpt2"]) == {"probe/self"} and set(tags["bart"]) == {"probe/decoder", "probe/cross"}
 
     n_q, n_k = len(TARGET.split()), len(SOURCE.split())
     steps = tb.get_json(BASE + "/steps?" + q(run="bart", tag="probe/cross"))["steps"]
     assert [s["step"] for s in steps] == [0, 5]
     assert all(s["kinds"] == ["cross"] for s in steps)
-    assert all(p["shape"] == [2, 4, n_q, n_k] and p["key_tokens"] == SOURCE.split() and p["tokens"] == TARGET.split()
-               for p in (s["parts"]["cross"] for s in steps))
+    assert all(
+        p["shape"] == [2, 4, n_q, n_k] and p["key_tokens"] == SOURCE.split() and p["tokens"] == TARGET.split()
+        for p in (s["parts"]["cross"] for s in steps)
+    )
     steps = tb.get_json(BASE + "/steps?" + q(run="gpt2", tag="probe/self"))["steps"]
-    assert [s["step"] for s in steps] == [0, 5] and steps[0]["parts"]["self"]["key_tokens"] is None and steps[0]["parts"]["self"]["shape"] == [2, 4, n_k, n_k]
+    assert (
+        [s["step"] for s in steps] == [0, 5]
+        and steps[0]["parts"]["self"]["key_tokens"] is None
+        and steps[0]["parts"]["self"]["shape"] == [2, 4, n_k, n_k]
+    )
 
     for layer in (0, 1):
         cross = served_layer(tb, "bart", "probe/cross", 5, layer)
@@ -119,7 +139,10 @@ def test_families_through_tensorboard(logged, tensorboard):
 def test_model_families_demo_script(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "demo.model_families", "--no-serve", "--steps", "20", "--logdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, cwd=str(mf.__file__).rsplit("/demo/", 1)[0],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(mf.__file__).rsplit("/demo/", 1)[0],
     )
     assert result.returncode == 0, result.stderr[-3000:]
     records = list(read_attention(str(tmp_path)))

@@ -16,13 +16,17 @@ def wheel(tmp_path_factory):
     # Build from a copy: setuptools reuses an in-tree build/ folder, which may hold stale files.
     source = tmp_path_factory.mktemp("source") / "tb-attention"
     shutil.copytree(
-        ROOT, source,
-        ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "runs", ".cache", "node_modules"),
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "runs", ".cache", "node_modules"
+        ),
     )
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
-        check=True, timeout=300,
+        check=True,
+        timeout=300,
     )
     (name,) = [n for n in os.listdir(out) if n.endswith(".whl")]
     return out / name
@@ -39,11 +43,9 @@ def test_wheel_contains_package_and_frontend(wheel):
         for f in files
         if f.endswith(".js")
     ]
-    assert sorted(n[len("tb_attention/frontend/"):] for n in frontend_js) == sorted(shipped)
+    assert sorted(n[len("tb_attention/frontend/") :] for n in frontend_js) == sorted(shipped)
     assert not any(n.startswith(("tests/", "demo/", "bench/")) for n in names)
-    entry_points = zipfile.ZipFile(wheel).read(
-        [n for n in names if n.endswith("entry_points.txt")][0]
-    ).decode()
+    entry_points = zipfile.ZipFile(wheel).read([n for n in names if n.endswith("entry_points.txt")][0]).decode()
     assert "[tensorboard_plugins]" in entry_points
     assert "tb_attention = tb_attention.serving.plugin:AttentionLoader" in entry_points
 
@@ -52,7 +54,8 @@ def test_installed_wheel_serves_its_own_frontend(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-        check=True, timeout=300,
+        check=True,
+        timeout=300,
     )
     probe = (
         "import sys, tb_attention, importlib.metadata as md;"
@@ -67,8 +70,12 @@ def test_installed_wheel_serves_its_own_frontend(wheel, tmp_path):
     )
     env = dict(os.environ, PYTHONPATH=str(target))
     result = subprocess.run(
-        [sys.executable, "-c", probe, str(target)], cwd=str(tmp_path), env=env,
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", probe, str(target)],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")

@@ -167,9 +167,14 @@ def test_sentences_apart_and_lines_land_on_their_tokens(panel, seed_logs):
 
     # One head whose lines from q (in B) clearly reach keys of A and of B but miss others, and whose
     # lines into k (in A) come from some queries only: a misplaced line then shows.
-    head = next(h for h in range(a.shape[0])
-                if True in ends_at([q], range(sb), h) and True in ends_at([q], range(sb, n), h)
-                and mixed(ends_at([q], range(n), h)) and mixed(ends_at(range(n), [k], h)))
+    head = next(
+        h
+        for h in range(a.shape[0])
+        if True in ends_at([q], range(sb), h)
+        and True in ends_at([q], range(sb, n), h)
+        and mixed(ends_at([q], range(n), h))
+        and mixed(ends_at(range(n), [k], h))
+    )
     page = panel.open(f"run=finetune&step=0&layer=2&heads={head}")
     for side in ("left", "right"):
         assert page.locator(f".hv-{side} .hv-gap").count() == 1
@@ -245,7 +250,9 @@ def test_512_tokens_draw_every_band_and_hover_each_token(panel, seed_logs):
     assert int(panel.attr(".head-view", "data-lines")) == base_lines(panel, a)
     page.wait_for_function("() => document.querySelector('.head-view').dataset.bands === 'complete'")
     for q in (3, 100, 200, 300, 400, 10, 50, 250, 350, 450):
-        page.evaluate("q => document.querySelector(`.hv-left .tok[data-index='${q}']`).scrollIntoView({block: 'center'})", q)
+        page.evaluate(
+            "q => document.querySelector(`.hv-left .tok[data-index='${q}']`).scrollIntoView({block: 'center'})", q
+        )
         page.hover(f".hv-left .tok[data-index='{q}']")
         assert panel.attr(".head-view", "data-hover") == f"left:{q}"
         assert int(panel.attr(".head-view", "data-hover-lines")) == hover_lines(panel, a, q=(q, q + 1))

@@ -41,7 +41,9 @@ def long_logs(tmp_path_factory):
 
     logdir = tmp_path_factory.mktemp("long_panel")
     tb_attention.add_attention(str(logdir / "long2048"), "p", llm_attention(2, 4, N, seed=5), long_tokens(), 0)
-    tb_attention.add_attention(str(logdir / "sparse512"), "p", llm_attention(2, 4, 512, seed=6), llm_tokens(512), 0, top_k=16)
+    tb_attention.add_attention(
+        str(logdir / "sparse512"), "p", llm_attention(2, 4, 512, seed=6), llm_tokens(512), 0, top_k=16
+    )
     tb_attention.add_attention(str(logdir / "dense512"), "p", llm_attention(2, 4, 512, seed=7), llm_tokens(512), 0)
     tb_attention.add_attention(str(logdir / "other512"), "p", llm_attention(2, 4, 512, seed=8), other_tokens(), 0)
     rng = np.random.default_rng(1)
@@ -50,14 +52,31 @@ def long_logs(tmp_path_factory):
         e = np.exp(3 * rng.standard_normal(shape).astype(np.float32))
         return torch.from_numpy(e / e.sum(-1, keepdims=True))
 
-    enc, dec = ["\u2581the", "\u2581pilot", "\u2581bought", "\u2581milk", "</s>"], ["<pad>", "\u2581der", "\u2581Pilot", "\u2581kaufte", "</s>"]
-    tb_attention.add_attention(str(logdir / "seq2seq"), "p", None, None, 0, encoder_attention=(softmax(1, 2, 5, 5),),
-                               decoder_attention=(softmax(1, 2, 5, 5),), cross_attention=(softmax(1, 2, 5, 5),),
-                               encoder_tokens=enc, decoder_tokens=dec)
+    enc, dec = (
+        ["\u2581the", "\u2581pilot", "\u2581bought", "\u2581milk", "</s>"],
+        ["<pad>", "\u2581der", "\u2581Pilot", "\u2581kaufte", "</s>"],
+    )
+    tb_attention.add_attention(
+        str(logdir / "seq2seq"),
+        "p",
+        None,
+        None,
+        0,
+        encoder_attention=(softmax(1, 2, 5, 5),),
+        decoder_attention=(softmax(1, 2, 5, 5),),
+        cross_attention=(softmax(1, 2, 5, 5),),
+        encoder_tokens=enc,
+        decoder_tokens=dec,
+    )
     tb_attention.flush()
     proc = TensorBoardProcess(logdir).start()
     try:
-        proc.wait_for(lambda: {"long2048", "sparse512", "dense512", "other512", "seq2seq"} <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
+        proc.wait_for(
+            lambda: (
+                {"long2048", "sparse512", "dense512", "other512", "seq2seq"}
+                <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"])
+            )
+        )
         yield logdir, proc
     finally:
         proc.stop()
@@ -76,16 +95,20 @@ def long_panel(panel_factory, long_logs):
 def scaled_colour(page, value, kind, floor, lo=0, hi=1, table="sequentialScale"):
     """The panel's colour of `value` on its `kind` scale (scales.js), as "rgb(r,g,b)"."""
     return page.evaluate(
-        "async ([v, kind, floor, lo, hi, table]) => { const s = await import('./static/scales.js'); const c = await import('./static/colors.js');"
+        "async ([v, kind, floor, lo, hi, table]) => { const s = await import('./static/scales.js');"
+        " const c = await import('./static/colors.js');"
         " const t = c[table]('light'); const i = s.makeScale(kind, lo, hi, floor).index(v);"
-        " return `rgb(${t[3 * i]},${t[3 * i + 1]},${t[3 * i + 2]})`; }", [value, kind, floor, lo, hi, table])
+        " return `rgb(${t[3 * i]},${t[3 * i + 1]},${t[3 * i + 2]})`; }",
+        [value, kind, floor, lo, hi, table],
+    )
 
 
 INK = """([sel, x, y, w, h]) => {
     // Share of pixels of a canvas box (CSS px) unlike the page background.
     const c = document.querySelector(sel);
     const s = c.width / c.getBoundingClientRect().width;
-    const d = c.getContext('2d').getImageData(Math.round(x * s), Math.round(y * s), Math.max(1, Math.round(w * s)), Math.max(1, Math.round(h * s))).data;
+    const box = [Math.round(x * s), Math.round(y * s), Math.max(1, Math.round(w * s)), Math.max(1, Math.round(h * s))];
+    const d = c.getContext('2d').getImageData(...box).data;
     let ink = 0;
     for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] < 600) ink++;
     return ink / (d.length / 4);
@@ -122,7 +145,9 @@ def visible(d):
 def label_ink(page, d):
     """Ink in the left label gutter beside the first visible rows (0 when no label is drawn)."""
     top = float(d["top"]) + (visible(d)[0] + 1) * float(d["cell"])
-    return page.evaluate(INK, [MATRIX + " .hm-canvas", 2, max(top, float(d["gutterTop"])), float(d["gutterLeft"]) - 6, 40])
+    return page.evaluate(
+        INK, [MATRIX + " .hm-canvas", 2, max(top, float(d["gutterTop"])), float(d["gutterLeft"]) - 6, 40]
+    )
 
 
 def pretty(token):
@@ -156,7 +181,9 @@ def test_matrix_zoom_pan_keys_and_labels_at_2048_tokens(long_panel, long_logs):
     r, c = (r0 + r1) // 2, (c0 + c1) // 2
     value, text = hover_cell(page, MATRIX, r, c)
     assert value == pytest.approx(float(a[r, c]), abs=1e-6)
-    assert text.startswith(f"query \u201c{pretty(long_tokens()[r])}\u201d ({r}) \u2192 key \u201c{pretty(long_tokens()[c])}\u201d ({c}): ")
+    assert text.startswith(
+        f"query \u201c{pretty(long_tokens()[r])}\u201d ({r}) \u2192 key \u201c{pretty(long_tokens()[c])}\u201d ({c}): "
+    )
     rgba = cell_colour(page, MATRIX, r, c)
     assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == scaled_colour(page, float(a[r, c]), "log", float(zoomed["lo"]))
     # Drag pans: the region and the labels move with it.
@@ -164,7 +191,9 @@ def test_matrix_zoom_pan_keys_and_labels_at_2048_tokens(long_panel, long_logs):
     page.mouse.down()
     page.mouse.move(x - 200, y - 100, steps=5)
     page.mouse.up()
-    page.wait_for_function("([s, v]) => document.querySelector(s).dataset.visible !== v", arg=[MATRIX, zoomed["visible"]])
+    page.wait_for_function(
+        "([s, v]) => document.querySelector(s).dataset.visible !== v", arg=[MATRIX, zoomed["visible"]]
+    )
     panned = map_state(page)
     p0, _, q0, _ = visible(panned)
     cell = float(zoomed["cell"])
@@ -173,7 +202,9 @@ def test_matrix_zoom_pan_keys_and_labels_at_2048_tokens(long_panel, long_logs):
     # Keys: an arrow pans (without moving the step), 0 resets to the whole matrix.
     page.focus(MATRIX + " .hm-overlay")
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("([s, v]) => document.querySelector(s).dataset.visible !== v", arg=[MATRIX, panned["visible"]])
+    page.wait_for_function(
+        "([s, v]) => document.querySelector(s).dataset.visible !== v", arg=[MATRIX, panned["visible"]]
+    )
     assert visible(map_state(page))[2] > q0  # the view moves right, as on a map
     page.keyboard.press("0")
     page.wait_for_function("s => document.querySelector(s).dataset.visible === '0,2048,0,2048'", arg=MATRIX)
@@ -206,10 +237,20 @@ def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_pan
     assert value == 0 and "(hidden key)" in text
     assert tuple(cell_colour(page, MATRIX, r, 0)[:3]) == (214, 214, 214)  # hidden: grey, not a weight
     # Shift-click hides another key; "show" brings them all back.
-    box = page.eval_on_selector(MATRIX + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    box = page.eval_on_selector(
+        MATRIX + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }"
+    )
     d = map_state(page)
-    long_panel.after(lambda: page.click(MATRIX + " .hm-overlay", modifiers=["Shift"], position={
-        "x": float(d["left"]) + (c + 0.5) * float(d["cell"]), "y": float(d["top"]) + (r + 0.5) * float(d["cell"])}))
+    long_panel.after(
+        lambda: page.click(
+            MATRIX + " .hm-overlay",
+            modifiers=["Shift"],
+            position={
+                "x": float(d["left"]) + (c + 0.5) * float(d["cell"]),
+                "y": float(d["top"]) + (r + 0.5) * float(d["cell"]),
+            },
+        )
+    )
     assert long_panel.attr(".matrix-view", "data-hidden") == f"0,{c}"
     value, _ = hover_cell(page, MATRIX, r, r)
     assert value == pytest.approx(float(a[r, r]) / (1 - float(a[r, 0]) - float(a[r, c])), rel=1e-5, abs=1e-7)
@@ -226,7 +267,9 @@ def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_pan
 def point_at(page, figure, r, c):
     """Page (x, y) of heat-map cell (r, c) of `figure` (top-left corner) at its current zoom."""
     d = page.eval_on_selector(figure, "m => ({...m.dataset})")
-    box = page.eval_on_selector(figure + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    box = page.eval_on_selector(
+        figure + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }"
+    )
     return box[0] + float(d["left"]) + c * float(d["cell"]), box[1] + float(d["top"]) + r * float(d["cell"])
 
 
@@ -239,8 +282,10 @@ def wheel_zoom(page, figure, r, c, times):
 
 def wait_compare_maps(page, attr, value):
     """Wait until every map of the compare view has data-`attr` == value."""
-    page.wait_for_function("([a, v]) => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset[a] === v)",
-                           arg=[attr, value])
+    page.wait_for_function(
+        "([a, v]) => [...document.querySelectorAll('.compare-view .heatmap')].every((m) => m.dataset[a] === v)",
+        arg=[attr, value],
+    )
 
 
 def maps_state(page, roles=("cmp-a", "cmp-b", "cmp-diff")):
@@ -279,7 +324,9 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
     # The difference is drawn on the diverging table: a root of |B - A| out from the middle, by its sign.
     hi = float(md["hi"])
     rgba = cell_colour(page, ".cmp-diff", r, c)
-    assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == scaled_colour(page, float(b[r, c] - a[r, c]), "signed-sqrt", 0, -hi, hi, "divergingScale")
+    assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == scaled_colour(
+        page, float(b[r, c] - a[r, c]), "signed-sqrt", 0, -hi, hi, "divergingScale"
+    )
     # Hide the first token: both records are renormalised over the other keys, the zoom stays.
     long_panel.after(lambda: page.click(".compare-view .hide-sink"))
     assert maps_state(page)[2]["visible"] == md["visible"]
@@ -334,8 +381,9 @@ def test_a_zoom_map_drops_a_hover_its_new_grid_lacks(long_panel):
       const { ZoomMap } = await import('./static/views/zoom_map.js');
       const s = await import('./static/scales.js');
       const c = await import('./static/colors.js');
-      const grid = (n) => ({ values: new Float32Array(n * n).fill(0.5), rows: n, cols: n, rowLabels: Array(n).fill('a'),
-        colLabels: Array(n).fill('a'), mask: null, table: c.sequentialScale('light'), scale: s.makeScale('linear'), maskRGB: [0, 0, 0] });
+      const grid = (n) => ({ values: new Float32Array(n * n).fill(0.5), rows: n, cols: n,
+        rowLabels: Array(n).fill('a'), colLabels: Array(n).fill('a'), mask: null,
+        table: c.sequentialScale('light'), scale: s.makeScale('linear'), maskRGB: [0, 0, 0] });
       const m = new ZoomMap({ title: 't' });
       document.body.append(m.element);
       m.setData(grid(10)); m.layout(300, 300); m.draw(); m.showCell(9, 9);
@@ -361,7 +409,10 @@ def test_word_view_merges_word_pieces(panel, seed_logs):
     # Attention to a word: the sum over its pieces.
     value, text = hover_cell(page, MATRIX, q, 15)
     assert value == pytest.approx(float(a[q, straw] + a[q, straw + 1]), abs=1e-6)
-    assert text == f"query \u201c{SEED_TOKENS[q]}\u201d ({q}) \u2192 key \u201cstrawberries\u201d (15\u201316): {value:.4f}"
+    assert (
+        text
+        == f"query \u201c{SEED_TOKENS[q]}\u201d ({q}) \u2192 key \u201cstrawberries\u201d (15\u201316): {value:.4f}"
+    )
     # From a word: the mean over its pieces.
     store = SEED_TOKENS.index("store")
     value, _ = hover_cell(page, MATRIX, 15, store)
@@ -438,7 +489,9 @@ def test_model_view_streams_thumbnails_and_opens_either_view(long_panel, long_lo
     step = int(d["cell"]) + int(d["gap"])
 
     def at(layer, head):
-        return box[0] + int(d["labelW"]) + head * step + int(d["cell"]) / 2, box[1] + int(d["top"]) + layer * step + int(d["cell"]) / 2
+        return box[0] + int(d["labelW"]) + head * step + int(d["cell"]) / 2, box[1] + int(
+            d["top"]
+        ) + layer * step + int(d["cell"]) / 2
 
     page.mouse.move(*at(1, 3))
     assert "shift-click: the matrix view" in page.inner_text(".model-view .hm-readout")
@@ -470,7 +523,19 @@ def test_encoder_decoder_kinds_in_the_matrix_view(long_panel, long_logs):
 
 WORD_CASES = [
     SEED_TOKENS,
-    ["<|begin_of_text|>", "The", "\u0120straw", "berries", "\u0120are", "\u0120red", ".", "\u0120", "\u010a", "<|eot_id|>", "ok"],
+    [
+        "<|begin_of_text|>",
+        "The",
+        "\u0120straw",
+        "berries",
+        "\u0120are",
+        "\u0120red",
+        ".",
+        "\u0120",
+        "\u010a",
+        "<|eot_id|>",
+        "ok",
+    ],
     ["<s>", "\u2581straw", "berries", "</s>", "berries", "[PAD]", "x", "<unk>", "\u2581", "\u2581a"],
     ["[CLS]", "##a", "b", "##c", "##", "[SEP]", "##e", "<|im_start|>", "##f"],
     ["a", "b", "\u0120c", "d", "[MASK]", "e"],
@@ -483,14 +548,23 @@ WORD_CASES = [
 def test_js_word_rule_matches_the_python_rule():
     from tb_attention.analysis.tokens import DEFAULT_SPECIAL_TOKENS, word_ids
 
-    script = ("import { wordIds } from './frontend/words.js'; import { readFileSync } from 'node:fs';"
-              "const cases = JSON.parse(readFileSync(0, 'utf8'));"
-              "console.log(JSON.stringify(cases.map((t) => Array.from(wordIds(t)))));")
+    script = (
+        "import { wordIds } from './frontend/words.js'; import { readFileSync } from 'node:fs';"
+        "const cases = JSON.parse(readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(cases.map((t) => Array.from(wordIds(t)))));"
+    )
     import pathlib
 
     root = pathlib.Path(__file__).resolve().parent.parent
-    out = subprocess.run(["node", "--input-type=module", "-e", script], input=json.dumps(WORD_CASES), cwd=root,
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        input=json.dumps(WORD_CASES),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     got = json.loads(out.stdout)
     for tokens, js in zip(WORD_CASES, got):
         assert js == word_ids(tokens, DEFAULT_SPECIAL_TOKENS).tolist(), tokens

@@ -21,17 +21,17 @@ def test_patterns_view_table_grid_chart_and_open(panel, seed_logs):
     assert page.locator(".pg-cell").count() == 72
     panel.after(lambda: page.click("button.sort[data-sort='previous_token']"))
     prev = r.patterns["previous_token"]
-    l, h = np.unravel_index(np.nanargmax(prev), prev.shape)
+    li, h = np.unravel_index(np.nanargmax(prev), prev.shape)
     first = page.locator(".patterns-table tbody tr").first
-    assert (first.get_attribute("data-layer"), first.get_attribute("data-head")) == (str(l), str(h))
+    assert (first.get_attribute("data-layer"), first.get_attribute("data-head")) == (str(li), str(h))
     labels = label_heads({k: v for k, v in r.patterns.items()})
     panel.after(lambda: page.select_option(".label-filter", "previous_token"))
     assert page.locator(".patterns-table tbody tr").count() == int((labels == "previous_token").sum()) >= 1
     # The chart follows the chosen head over the three logged steps.
     panel.after(lambda: first.click())
     assert page.get_attribute(".pattern-chart-box", "data-points") == "3"
-    panel.after(lambda: page.click(f".pg-cell[data-layer='{l}'][data-head='{h}']"))
-    assert panel.attr(".head-view", "data-layer") == str(l)
+    panel.after(lambda: page.click(f".pg-cell[data-layer='{li}'][data-head='{h}']"))
+    assert panel.attr(".head-view", "data-layer") == str(li)
     assert panel.attr(".head-view", "data-heads") == str(h)
 
 
@@ -71,8 +71,15 @@ def test_patterns_view_lists_formed_heads_and_plots_them_in_two_runs(panel_facto
     records = list(read_attention(str(logdir), run="lr-fast", tag=TAG))
     expected = formed_heads([r.step for r in records], [r.patterns for r in records])["formed"]
     rows = page.locator(".formed-list tbody tr[data-change='formed']")
-    shown = [(rows.nth(i).get_attribute("data-label"), rows.nth(i).get_attribute("data-layer"),
-              rows.nth(i).get_attribute("data-head"), rows.nth(i).get_attribute("data-step")) for i in range(rows.count())]
+    shown = [
+        (
+            rows.nth(i).get_attribute("data-label"),
+            rows.nth(i).get_attribute("data-layer"),
+            rows.nth(i).get_attribute("data-head"),
+            rows.nth(i).get_attribute("data-step"),
+        )
+        for i in range(rows.count())
+    ]
     assert shown == [(e["label"], str(e["layer"]), str(e["head"]), str(e["step"])) for e in expected]
     assert ("previous_token", "0", "1", "20") in shown and ("induction", "1", "0", "20") in shown
 
@@ -94,5 +101,7 @@ def test_patterns_view_lists_formed_heads_and_plots_them_in_two_runs(panel_facto
     box = page.locator(".patterns-table tbody tr[data-layer='1'][data-head='1'] input.plot-head")
     panel.after(lambda: box.check())
     assert "3" in panel.attr(".pattern-chart-box", "data-heads").split(",")
-    panel.after(lambda: page.locator(".patterns-table tbody tr[data-layer='1'][data-head='1'] input.plot-head").uncheck())
+    panel.after(
+        lambda: page.locator(".patterns-table tbody tr[data-layer='1'][data-head='1'] input.plot-head").uncheck()
+    )
     assert "3" not in panel.attr(".pattern-chart-box", "data-heads").split(",")

@@ -35,7 +35,9 @@ def test_rollout_view_draws_the_records_rollout_and_relevance(panel, seed_logs):
     assert panel.attr(".relevance-steps", "data-steps") == "3"
 
     # Clicking a row of the map picks that position.
-    box = page.eval_on_selector(".rollout-map .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    box = page.eval_on_selector(
+        ".rollout-map .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }"
+    )
     cell, left, top = (float(panel.attr(".rollout-map", n)) for n in ("data-cell", "data-left", "data-top"))
     panel.after(lambda: page.mouse.click(box[0] + left + 2.5 * cell, box[1] + top + 6.5 * cell))
     assert panel.attr(".rollout-view", "data-query") == "6"
@@ -57,8 +59,14 @@ def test_rollout_view_says_why_cross_attention_has_none(panel_factory, tensorboa
     from tests.helpers.data import softmax_attention, tokens_for
     from tests.helpers.http import served_steps
 
-    tb_attention.add_attention(str(tmp_path / "mt"), "cross", softmax_attention((2, 2, 4, 6), seed=2), tokens_for(4), 0,
-                               key_tokens=tokens_for(6))
+    tb_attention.add_attention(
+        str(tmp_path / "mt"),
+        "cross",
+        softmax_attention((2, 2, 4, 6), seed=2),
+        tokens_for(4),
+        0,
+        key_tokens=tokens_for(6),
+    )
     tb_attention.flush()
     tb = tensorboard(tmp_path)
     tb.wait_for(lambda: served_steps(tb, "mt", "cross") == [0])

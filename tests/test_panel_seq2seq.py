@@ -21,9 +21,16 @@ def test_the_kind_selector_switches_tokens_and_lines(panel_factory, tmp_path, te
         out = model(**enc, decoder_input_ids=dec, output_attentions=True)
     source = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
     target = tokenizer.convert_ids_to_tokens(dec[0])
-    tb_attention.add_attention(tmp_path / "seq2seq", "translate", global_step=0, encoder_attention=out.encoder_attentions,
-                               decoder_attention=out.decoder_attentions, cross_attention=out.cross_attentions,
-                               encoder_tokens=source, decoder_tokens=target)
+    tb_attention.add_attention(
+        tmp_path / "seq2seq",
+        "translate",
+        global_step=0,
+        encoder_attention=out.encoder_attentions,
+        decoder_attention=out.decoder_attentions,
+        cross_attention=out.cross_attentions,
+        encoder_tokens=source,
+        decoder_tokens=target,
+    )
     tb_attention.flush()
     tb = tensorboard(tmp_path)
     tb.wait_for(lambda: tb.get_json(BASE + "/steps?" + q(run="seq2seq", tag="translate"))["steps"])

@@ -25,8 +25,14 @@ def served_step_list(tb, run, tag):
 def test_error_state_inside_the_panel(panel):
     page = panel.page
     # A layer the server cannot serve: its JSON error must show in the panel, not in a console.
-    page.route("**/layer?*", lambda route: route.fulfill(
-        status=422, content_type="application/json", body=json.dumps({"error": "stored attention record cannot be read: test"})))
+    page.route(
+        "**/layer?*",
+        lambda route: route.fulfill(
+            status=422,
+            content_type="application/json",
+            body=json.dumps({"error": "stored attention record cannot be read: test"}),
+        ),
+    )
     panel.open("run=finetune")
     assert "stored attention record cannot be read" in page.inner_text(".status.error")
     panel.errors = [e for e in panel.errors if "422" not in e]  # the browser logs the failed fetch itself
@@ -50,7 +56,9 @@ def test_first_run_without_readable_steps_keeps_run_and_tag_selectable(panel_fac
     write_unreadable_run(tmp_path / "a_bad", "p")
     write_steps(tmp_path / "b_good", "p", [0, 5])
     tb = tensorboard(tmp_path)
-    tb.wait_for(lambda: served_tags(tb) == {"a_bad": ["p"], "b_good": ["p"]} and served_step_list(tb, "b_good", "p") == [0, 5])
+    tb.wait_for(
+        lambda: served_tags(tb) == {"a_bad": ["p"], "b_good": ["p"]} and served_step_list(tb, "b_good", "p") == [0, 5]
+    )
     assert served_step_list(tb, "a_bad", "p") == []
     panel = panel_factory(tb)
     page = panel.open_until("", "() => { const s = document.querySelector('.status.error'); return s && !s.hidden; }")
@@ -77,8 +85,12 @@ def test_first_run_without_readable_steps_keeps_run_and_tag_selectable(panel_fac
 def test_failing_steps_request_keeps_run_and_tag_selectable(panel):
     page = panel.page
     # "baseline" sorts first; its /steps fails on the server.
-    page.route("**/steps?*run=baseline*", lambda route: route.fulfill(
-        status=500, content_type="application/json", body=json.dumps({"error": "test failure"})))
+    page.route(
+        "**/steps?*run=baseline*",
+        lambda route: route.fulfill(
+            status=500, content_type="application/json", body=json.dumps({"error": "test failure"})
+        ),
+    )
     panel.open_until("", "() => { const s = document.querySelector('.status.error'); return s && !s.hidden; }")
     assert page.inner_text(".status.error").startswith(f"Cannot load steps of baseline / {SEED_TAG}")
     assert panel.options(".run-select") == ["baseline", "finetune", "hostile", "long"]

@@ -28,7 +28,9 @@ def test_matrix_view_hover_reads_exact_weight(panel, seed_logs):
     for col in (int(row.argmax()), int(row.argmin()), c):
         rgba = cell_colour(page, ".matrix-view .heatmap", r, col)
         assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == scale_colour(page, float(row[col])), col
-    assert cell_colour(page, ".matrix-view .heatmap", r, int(row.argmax())) != cell_colour(page, ".matrix-view .heatmap", r, int(row.argmin()))
+    assert cell_colour(page, ".matrix-view .heatmap", r, int(row.argmax())) != cell_colour(
+        page, ".matrix-view .heatmap", r, int(row.argmin())
+    )
 
 
 def test_model_view_grid_and_click_opens_head(panel):
@@ -63,7 +65,9 @@ def test_compare_two_steps_side_by_side_with_difference(panel, seed_tb, seed_log
     assert (va, vb) == (pytest.approx(float(a0[r, c]), abs=1e-6), pytest.approx(float(a2[r, c]), abs=1e-6))
     # Ranking of changed heads, as /change computes it; a row opens that head.
     page.locator(".change-table tbody tr").first.wait_for()
-    change = seed_tb.get_json("/data/plugin/tb_attention/change?run=finetune&tag=%s&step_a=0&step_b=200" % urllib.parse.quote(SEED_TAG))
+    change = seed_tb.get_json(
+        "/data/plugin/tb_attention/change?run=finetune&tag=%s&step_a=0&step_b=200" % urllib.parse.quote(SEED_TAG)
+    )
     first = page.locator(".change-table tbody tr").first.locator("td").all_text_contents()[:3]
     top = change["ranking"][0]
     assert first == [str(top["layer"]), str(top["head"]), f"{top['js']:.4f}"]
@@ -101,8 +105,11 @@ def test_export_png_and_svg(panel, seed_logs, tmp_path):
     # Every line of heads 0 and 1 at or above the view's threshold, each as opaque as its weight.
     a = seed_record(seed_logs).attention[2]
     threshold = panel.number(".head-view", "data-line-threshold")
-    lines = {(int(g.get("data-head")), int(line.get("data-q")), int(line.get("data-k"))): float(line.get("stroke-opacity"))
-             for g in root.findall(f"{ns}g[@data-head]") for line in g.findall(f"{ns}line")}
+    lines = {
+        (int(g.get("data-head")), int(line.get("data-q")), int(line.get("data-k"))): float(line.get("stroke-opacity"))
+        for g in root.findall(f"{ns}g[@data-head]")
+        for line in g.findall(f"{ns}line")
+    }
     expected = {(h, i, j) for h in (0, 1) for i, j in zip(*np.nonzero(a[h] >= np.float32(threshold)))}
     assert set(lines) == expected and len(lines) == int(panel.attr(".head-view", "data-lines"))
     for (h, i, j), opacity in lines.items():
@@ -136,9 +143,18 @@ def test_hostile_tokens_render_as_text_and_run_nothing(panel, tmp_path):
     assert HOSTILE in text and "<script>alert(2)</script>" in text
     # Nothing became an element: the one image this view may hold is none (the check would see it:
     # a real <img> appended here is counted).
-    assert page.evaluate("document.querySelectorAll('img, b').length"
-                         " + [...document.scripts].filter(s => s.text.includes('alert')).length") == 0
-    assert page.evaluate("(() => { const i = document.createElement('img'); document.body.append(i); "
-                         "const n = document.querySelectorAll('img').length; i.remove(); return n; })()") == 1
+    assert (
+        page.evaluate(
+            "document.querySelectorAll('img, b').length"
+            " + [...document.scripts].filter(s => s.text.includes('alert')).length"
+        )
+        == 0
+    )
+    assert (
+        page.evaluate(
+            "(() => { const i = document.createElement('img'); document.body.append(i); "
+            "const n = document.querySelectorAll('img').length; i.remove(); return n; })()"
+        )
+        == 1
+    )
     # panel fixture: no dialog fired, no console error
-

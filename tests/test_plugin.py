@@ -69,9 +69,15 @@ def test_layer_payload_equals_logged_values(client, logged):
         assert np.abs(values - arrays[("run_b", 12)][layer]).max() <= UINT8_BOUND
 
 
-@pytest.mark.parametrize("accept, coding", [
-    (None, None), ("gzip, deflate", "deflate"), ("gzip, deflate, br, zstd", "zstd"), ("zstd;q=0, deflate", "deflate"),
-])
+@pytest.mark.parametrize(
+    "accept, coding",
+    [
+        (None, None),
+        ("gzip, deflate", "deflate"),
+        ("gzip, deflate, br, zstd", "zstd"),
+        ("zstd;q=0, deflate", "deflate"),
+    ],
+)
 def test_layer_content_coding_follows_accept_encoding(tmp_path, accept, coding):
     a = softmax_attention((2, 6, 40, 40), seed=3)  # 9600 bytes a layer: worth compressing
     tb_attention.add_attention(tmp_path / "r", "p", a, ["t%d" % i for i in range(40)], 1)
@@ -102,7 +108,9 @@ def test_change_equals_head_change_of_the_stored_records(client, records):
     np.testing.assert_allclose(np.array(data["js"]), expected, atol=1e-6)
     np.testing.assert_allclose(data["layer_mean"], expected.mean(axis=1), atol=1e-6)
     ranking = [(r["layer"], r["head"]) for r in data["ranking"]]
-    assert ranking == [tuple(int(i) for i in np.unravel_index(f, expected.shape)) for f in np.argsort(-expected, axis=None)]
+    assert ranking == [
+        tuple(int(i) for i in np.unravel_index(f, expected.shape)) for f in np.argsort(-expected, axis=None)
+    ]
     assert data["same_tokens"] is True
     same = client_json(client, "/change?run=run_a&tag=probe/x&step_a=3&step_b=3")
     assert np.array(same["js"]).max() == 0
@@ -134,7 +142,9 @@ def test_answers_are_cached_until_the_records_change(tmp_path):
     from tests.helpers.http import multiplexer_provider
 
     for step in (0, 3):
-        tb_attention.add_attention(tmp_path / "run_a", "probe/x", softmax_attention((3, 4, 7, 7), seed=step), TOKENS, step)
+        tb_attention.add_attention(
+            tmp_path / "run_a", "probe/x", softmax_attention((3, 4, 7, 7), seed=step), TOKENS, step
+        )
     tb_attention.flush()
     mux, provider = multiplexer_provider(tmp_path)
     queries = AttentionQueries(AttentionStore(provider, RunDirectories(logdir=str(tmp_path))))

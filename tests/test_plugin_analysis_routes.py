@@ -32,19 +32,28 @@ def logdir(tmp_path_factory, seed_attention):
     root = tmp_path_factory.mktemp("analysis_routes")
     attentions, tokens, sentence_b = seed_attention
     for step in STEPS:  # the seed pair as float32, then a previous-token head forming in a causal model
-        tb_attention.add_attention(root / "minilm", SEED_TAG, attentions, tokens, step, sentence_b_start=sentence_b,
-                                   precision="float32")
+        tb_attention.add_attention(
+            root / "minilm", SEED_TAG, attentions, tokens, step, sentence_b_start=sentence_b, precision="float32"
+        )
         a = causal((2, 2, 8, 8), seed=step)
         a[0, 1] = np.eye(8, k=-1) * (step / 10) + a[0, 1] * (1 - step / 10)
         a[0, 1, 0, 0] = 1.0
         tb_attention.add_attention(root / "causal", "probe/c", a, ["<s>"] + ["t%d" % i for i in range(7)], step)
     tb_attention.add_attention(root / "minilm", "probe/uint8", attentions, tokens, 0, sentence_b_start=sentence_b)
-    tb_attention.add_attention(root / "shapes", "sparse", softmax_attention((3, 4, 10, 10), seed=1), tokens_for(10), 0,
-                               top_k=3)
-    tb_attention.add_attention(root / "shapes", "cross", softmax_attention((2, 2, 4, 6), seed=2), tokens_for(4), 0,
-                               key_tokens=tokens_for(6))
-    tb_attention.add_attention(root / "shapes", "long", softmax_attention((1, 1, 1025, 1025), seed=3, sharpness=1),
-                               tokens_for(1025), 0, max_tokens=2048)
+    tb_attention.add_attention(
+        root / "shapes", "sparse", softmax_attention((3, 4, 10, 10), seed=1), tokens_for(10), 0, top_k=3
+    )
+    tb_attention.add_attention(
+        root / "shapes", "cross", softmax_attention((2, 2, 4, 6), seed=2), tokens_for(4), 0, key_tokens=tokens_for(6)
+    )
+    tb_attention.add_attention(
+        root / "shapes",
+        "long",
+        softmax_attention((1, 1, 1025, 1025), seed=3, sharpness=1),
+        tokens_for(1025),
+        0,
+        max_tokens=2048,
+    )
     tb_attention.add_attention(root / "shapes", "flowcap", softmax_attention((1, 1, 70, 70), seed=4), tokens_for(70), 0)
     tb_attention.flush()
     shutil.copytree(V1_LOGDIR, root / "v1")  # written by the first release: the old metric set
@@ -96,14 +105,17 @@ def test_rollout_of_uint8_and_sparse_records(client, logdir, seed_attention):
         tb_attention.attention_rollout(kept)
 
 
-@pytest.mark.parametrize("params, status, message", [
-    (dict(run="shapes", tag="cross", step=0), 400, "self-attention"),
-    (dict(run="shapes", tag="long", step=0), 400, "at most 1024"),
-    (dict(run="minilm", tag=SEED_TAG, step=5, layer=6), 404, "out of range"),
-    (dict(run="minilm", tag=SEED_TAG, step=5, layer="x"), 400, "non-negative integer"),
-    (dict(run="minilm", tag=SEED_TAG, step=7), 404, "step 7"),
-    (dict(run="minilm", tag=SEED_TAG), 400, "missing query parameter 'step'"),
-])
+@pytest.mark.parametrize(
+    "params, status, message",
+    [
+        (dict(run="shapes", tag="cross", step=0), 400, "self-attention"),
+        (dict(run="shapes", tag="long", step=0), 400, "at most 1024"),
+        (dict(run="minilm", tag=SEED_TAG, step=5, layer=6), 404, "out of range"),
+        (dict(run="minilm", tag=SEED_TAG, step=5, layer="x"), 400, "non-negative integer"),
+        (dict(run="minilm", tag=SEED_TAG, step=7), 404, "step 7"),
+        (dict(run="minilm", tag=SEED_TAG), 400, "missing query parameter 'step'"),
+    ],
+)
 def test_rollout_errors_name_the_problem(client, params, status, message):
     assert message in rollout(client, status=status, **params)
 
@@ -122,12 +134,15 @@ def test_relevance_over_steps_by_rollout_and_flow(client, logdir):
     assert beyond["relevance"] == [None, None, None] and beyond["tokens"] is None
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(run="minilm", tag=SEED_TAG, query=0, method="max"), "method must be rollout or flow"),
-    (dict(run="shapes", tag="flowcap", query=0, method="flow"), "at most 64 tokens"),
-    (dict(run="minilm", tag=SEED_TAG), "missing query parameter 'query'"),
-    (dict(run="minilm", tag=SEED_TAG, query="-1"), "non-negative integer"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(run="minilm", tag=SEED_TAG, query=0, method="max"), "method must be rollout or flow"),
+        (dict(run="shapes", tag="flowcap", query=0, method="flow"), "at most 64 tokens"),
+        (dict(run="minilm", tag=SEED_TAG), "missing query parameter 'query'"),
+        (dict(run="minilm", tag=SEED_TAG, query="-1"), "non-negative integer"),
+    ],
+)
 def test_relevance_errors_are_400(client, params, message):
     assert message in client_json(client, "/relevance?" + q(**params), status=400)["error"]
 
@@ -140,8 +155,10 @@ def test_formed_lists_the_previous_token_head(client):
     (entry,) = [e for e in body["formed"] if (e["layer"], e["head"]) == (0, 1)]
     assert entry["previous_step"] == 0 and entry["score_before"] < 0.5 < entry["score_at"] < entry["score_final"]
     assert client_json(client, "/formed?" + q(run="causal", tag="probe/c", step_a=5, step_b=3), status=400)
-    assert "non-negative" in client_json(client, "/formed?" + q(run="causal", tag="probe/c", step_a="x"),
-                                         status=400)["error"]
+    assert (
+        "non-negative"
+        in client_json(client, "/formed?" + q(run="causal", tag="probe/c", step_a="x"), status=400)["error"]
+    )
 
 
 def test_logs_of_the_first_release_keep_working(client):
@@ -158,13 +175,40 @@ def test_logs_of_the_first_release_keep_working(client):
 
 ROUTES = ["/rollout", "/relevance", "/formed"]
 NAMES = ["run", "tag", "step", "layer", "query", "method", "kind", "step_a", "step_b"]
-VALUES = st.one_of(st.sampled_from(["minilm", "causal", "shapes", "v1/finetune", SEED_TAG, "probe/c", "cross",
-                                    "sparse", "0", "5", "3", "19", "-1", "1e3", "", "9" * 30, "flow", "rollout",
-                                    "cross", "self", "%zz", "../.."]), st.text(max_size=12))
+VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "minilm",
+            "causal",
+            "shapes",
+            "v1/finetune",
+            SEED_TAG,
+            "probe/c",
+            "cross",
+            "sparse",
+            "0",
+            "5",
+            "3",
+            "19",
+            "-1",
+            "1e3",
+            "",
+            "9" * 30,
+            "flow",
+            "rollout",
+            "cross",
+            "self",
+            "%zz",
+            "../..",
+        ]
+    ),
+    st.text(max_size=12),
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(route=st.sampled_from(ROUTES), pairs=st.lists(st.tuples(st.sampled_from(NAMES), VALUES), max_size=7))
 def test_fuzzed_analysis_requests_are_never_5xx(client, route, pairs):
     response = client.get(BASE + route, query_string=urllib.parse.urlencode(pairs))

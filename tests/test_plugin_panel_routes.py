@@ -65,8 +65,9 @@ def test_query_rows_of_listed_heads_are_the_stored_weights(logs, run, coding):
     client, records = logs
     full = records[run].layer(1)
     heads = [4, 1, 1, 5]  # across blocks, out of order, one twice: answered as listed
-    headers, got = layer_of(client, coding, run=run, tag="p", step=5, layer=1, heads=",".join(map(str, heads)),
-                            q_start=10, q_end=37)
+    headers, got = layer_of(
+        client, coding, run=run, tag="p", step=5, layer=1, heads=",".join(map(str, heads)), q_start=10, q_end=37
+    )
     assert headers["X-Attention-Shape"] == "4,27,%d" % N
     assert headers["X-Attention-Dtype"] == "uint8" and headers["X-Attention-Precision"] == "uint8"
     np.testing.assert_allclose(got, full[heads, 10:37], rtol=1e-6, atol=0)
@@ -88,7 +89,7 @@ def test_mean_of_listed_heads_is_float32_of_the_weights(logs, run):
         headers, got = layer_of(client, **params)
         assert headers["X-Attention-Dtype"] == "float32" and headers["X-Attention-Scale"] == "1.0"
         assert headers["X-Attention-Shape"] == "1,%d,%d" % (rows[1] - rows[0], N)
-        want = full[heads, rows[0]:rows[1]].mean(axis=0)
+        want = full[heads, rows[0] : rows[1]].mean(axis=0)
         np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-7)
     # No heads listed: the mean of all of them; rows of a mean still sum to what the heads kept.
     _, got = layer_of(client, run=run, tag="p", step=5, layer=0, reduce="mean")
@@ -118,20 +119,23 @@ def test_format_1_records_take_the_same_parameters():
     np.testing.assert_allclose(got[0], full.astype(np.float64).mean(axis=0), rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(reduce="max"), "reduce must be mean"),
-    (dict(reduce=""), "reduce must be mean"),
-    (dict(q_start="-1"), "non-negative integer"),
-    (dict(q_start="x"), "non-negative integer"),
-    (dict(q_end="1.5"), "non-negative integer"),
-    (dict(q_start=N), "out of range"),
-    (dict(q_start=9, q_end=9), "out of range"),
-    (dict(q_start=9, q_end=3), "out of range"),
-    (dict(q_end=N + 1), "out of range"),
-    (dict(q_end=0), "out of range"),
-    (dict(q_start="9" * 30), "non-negative integer"),
-    (dict(q_end=2**40), "out of range"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(reduce="max"), "reduce must be mean"),
+        (dict(reduce=""), "reduce must be mean"),
+        (dict(q_start="-1"), "non-negative integer"),
+        (dict(q_start="x"), "non-negative integer"),
+        (dict(q_end="1.5"), "non-negative integer"),
+        (dict(q_start=N), "out of range"),
+        (dict(q_start=9, q_end=9), "out of range"),
+        (dict(q_start=9, q_end=3), "out of range"),
+        (dict(q_end=N + 1), "out of range"),
+        (dict(q_end=0), "out of range"),
+        (dict(q_start="9" * 30), "non-negative integer"),
+        (dict(q_end=2**40), "out of range"),
+    ],
+)
 def test_bad_values_are_400_with_a_message(logs, params, message):
     client, _ = logs
     for run in ("dense", "sparse"):
@@ -141,16 +145,24 @@ def test_bad_values_are_400_with_a_message(logs, params, message):
 
 
 def test_fuzzed_rows_and_reduce_never_500(logs):
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     client, _ = logs
     value = st.one_of(st.none(), st.integers(-3, N + 3).map(str), st.text(max_size=6))
 
     @settings(max_examples=150, deadline=None, database=None)
-    @given(q_start=value, q_end=value, reduce=st.one_of(st.none(), st.sampled_from(["mean", "MEAN", "sum"]), st.text(max_size=4)),
-           run=st.sampled_from(["dense", "sparse"]), form=st.sampled_from([None, "kept", "dense"]))
+    @given(
+        q_start=value,
+        q_end=value,
+        reduce=st.one_of(st.none(), st.sampled_from(["mean", "MEAN", "sum"]), st.text(max_size=4)),
+        run=st.sampled_from(["dense", "sparse"]),
+        form=st.sampled_from([None, "kept", "dense"]),
+    )
     def check(q_start, q_end, reduce, run, form):
-        params = {k: v for k, v in dict(q_start=q_start, q_end=q_end, reduce=reduce, form=form).items() if v is not None}
+        params = {
+            k: v for k, v in dict(q_start=q_start, q_end=q_end, reduce=reduce, form=form).items() if v is not None
+        }
         status, _, body = get(client, run=run, tag="p", step=5, layer=1, **params)
         assert status in (200, 400), (params, status, body[:200])
         if status == 400:

@@ -39,7 +39,9 @@ def seed_logdir(tmp_path_factory, seed_attention):
 def test_every_step_is_served_exactly(tensorboard, seed_logdir, load_fast):
     logdir, logged, tokens, sentence_b_start, (started, ended) = seed_logdir
     tb = tensorboard(logdir, load_fast=load_fast)
-    listing = tb.wait_for(lambda: tb.get_json("/data/plugins_listing")["tb_attention"]["enabled"] and tb.get_json("/data/plugins_listing"))
+    listing = tb.wait_for(
+        lambda: tb.get_json("/data/plugins_listing")["tb_attention"]["enabled"] and tb.get_json("/data/plugins_listing")
+    )
     assert listing["tb_attention"]["tab_name"] == "Attention"
     tags = tb.wait_for(lambda: tb.get_json("/data/plugin/tb_attention/tags")["runs"])
     assert set(tags) == {"finetune"} and set(tags["finetune"]) == {"probe/store"}

@@ -32,7 +32,9 @@ def test_torch_summary_writer_round_trip(tmp_path):
         a = attention(seed=step)
         logged[step] = a[:, 0]
         writer.add_scalar("loss", 1.0 / (step + 1), step)
-        tb_attention.add_attention(writer, "probe/x", tuple(torch.from_numpy(a[i]) for i in range(2)), TOKENS, step, sentence_b_start=4)
+        tb_attention.add_attention(
+            writer, "probe/x", tuple(torch.from_numpy(a[i]) for i in range(2)), TOKENS, step, sentence_b_start=4
+        )
     writer.flush()  # SummaryWriter.flush reaches our queue
     got = records(tmp_path)
     assert [(r.run, r.tag, r.step) for r in got] == [("run", "probe/x", s) for s in (0, 5, 10)]
@@ -174,7 +176,12 @@ def test_special_tokens_reach_the_stored_scores(tmp_path):
 
 @pytest.mark.parametrize(
     "walltime, exc, message",
-    [(float("nan"), ValueError, "finite"), (float("inf"), ValueError, "finite"), (-1.0, ValueError, "non-negative"), ("abc", TypeError, "seconds since the epoch")],
+    [
+        (float("nan"), ValueError, "finite"),
+        (float("inf"), ValueError, "finite"),
+        (-1.0, ValueError, "non-negative"),
+        ("abc", TypeError, "seconds since the epoch"),
+    ],
 )
 def test_bad_walltime_is_refused(tmp_path, walltime, exc, message):
     with pytest.raises(exc, match=message):

@@ -14,7 +14,8 @@ from bench.llm_attention import llm_attention, llm_tokens
 from tb_attention.analysis.change import head_change
 from tb_attention.analysis.scoring import compute_patterns
 from tb_attention.format import blocks
-from tb_attention.writing import event_file, layer_encoding, plan as plans
+from tb_attention.writing import event_file, layer_encoding
+from tb_attention.writing import plan as plans
 from tests.helpers.data import UINT8_BOUND
 from tests.helpers.http import BASE, client_json, decode_layer_response, q, wsgi_client
 
@@ -44,7 +45,10 @@ def test_over_the_budget_a_dense_record_is_stored_sparse_and_the_log_says_so(tmp
     stored = plans.PartPlan(list(range(3)), list(range(4)), N, N, "uint8", top_k=rec.sparse["top_k"]).stored_bytes()
     assert stored <= dense_bytes // 3
     # The largest power of two that fits: twice as many keys would not.
-    assert plans.PartPlan(list(range(3)), list(range(4)), N, N, "uint8", top_k=2 * rec.sparse["top_k"]).stored_bytes() > dense_bytes // 3
+    assert (
+        plans.PartPlan(list(range(3)), list(range(4)), N, N, "uint8", top_k=2 * rec.sparse["top_k"]).stored_bytes()
+        > dense_bytes // 3
+    )
 
 
 def test_an_explicit_sparse_rule_over_the_budget_is_refused_with_the_options(tmp_path, llm):
@@ -56,14 +60,17 @@ def test_an_explicit_sparse_rule_over_the_budget_is_refused_with_the_options(tmp
     assert list(tb_attention.read_attention(str(tmp_path))) == []  # nothing was logged
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(layers=[0, 5]), r"layers \[5\] are out of range"),
-    (dict(heads=[]), "heads must be a non-empty list"),
-    (dict(heads=[1, 1]), "repeats an index"),
-    (dict(top_k=0), "top_k must be a positive int"),
-    (dict(top_mass=1.5), r"top_mass must be a share of each row's weight in \(0, 1\]"),
-    (dict(max_bytes=-1), "max_bytes must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(layers=[0, 5]), r"layers \[5\] are out of range"),
+        (dict(heads=[]), "heads must be a non-empty list"),
+        (dict(heads=[1, 1]), "repeats an index"),
+        (dict(top_k=0), "top_k must be a positive int"),
+        (dict(top_mass=1.5), r"top_mass must be a share of each row's weight in \(0, 1\]"),
+        (dict(max_bytes=-1), "max_bytes must be a positive int"),
+    ],
+)
 def test_bad_long_sequence_options_are_named(tmp_path, llm, kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 0, **kwargs)
@@ -92,16 +99,18 @@ def test_sparse_rows_are_exact_on_kept_keys_and_record_the_weight_they_kept(tmp_
             rows = llm[layer, h0:h1].reshape(-1, N)
             offsets = np.concatenate([[0], np.cumsum(counts.ravel(), dtype=np.int64)])
             for r in range(rows.shape[0]):
-                idx = indices[offsets[r]:offsets[r + 1]]
+                idx = indices[offsets[r] : offsets[r + 1]]
                 assert list(idx) == sorted(set(idx.tolist()))  # ascending, distinct
-                np.testing.assert_allclose(values[offsets[r]:offsets[r + 1]], rows[r, idx], atol=UINT8_BOUND)
+                np.testing.assert_allclose(values[offsets[r] : offsets[r + 1]], rows[r, idx], atol=UINT8_BOUND)
                 assert abs(kept.ravel()[r] - rows[r, idx].sum()) <= 1e-3
                 strongest = np.sort(rows[r][rows[r] > 0])[::-1]
                 if "top_mass" in rule:  # the fewest keys holding the share, unless capped
                     n = len(idx)
                     cap = rule.get("top_k", N)
-                    assert rows[r, idx].sum() >= rule["top_mass"] * rows[r].sum() - 1e-6 or n == min(cap, strongest.size)
-                    assert n == 1 or strongest[:n - 1].sum() < rule["top_mass"] * rows[r].sum()
+                    assert rows[r, idx].sum() >= rule["top_mass"] * rows[r].sum() - 1e-6 or n == min(
+                        cap, strongest.size
+                    )
+                    assert n == 1 or strongest[: n - 1].sum() < rule["top_mass"] * rows[r].sum()
                 else:  # the top_k strongest
                     assert len(idx) == min(rule["top_k"], strongest.size)
                     assert rows[r, idx].min() >= strongest[len(idx) - 1] - 1e-7
@@ -121,8 +130,12 @@ def test_sparse_records_are_served_densified_with_their_kept_weight(tmp_path, ll
     client = wsgi_client(tmp_path)
     (entry,) = client_json(client, "/steps?" + q(run="r", tag="p"))["steps"]
     assert entry["parts"]["self"]["encoding"] == "sparse" and entry["parts"]["self"]["sparse"]["top_k"] == 4
-    response = client.get(BASE + "/layer?" + q(run="r", tag="p", step=3, layer=1, heads="2"), headers={"Accept-Encoding": "zstd"})
-    np.testing.assert_allclose(decode_layer_response(response.headers, response.get_data())[0], rec.layer(1)[2], rtol=1e-6)
+    response = client.get(
+        BASE + "/layer?" + q(run="r", tag="p", step=3, layer=1, heads="2"), headers={"Accept-Encoding": "zstd"}
+    )
+    np.testing.assert_allclose(
+        decode_layer_response(response.headers, response.get_data())[0], rec.layer(1)[2], rtol=1e-6
+    )
     response = client.get(BASE + "/layer?" + q(run="r", tag="p", step=3, layer=1, form="kept"))
     assert response.headers["X-Attention-Shape"] == "4,%d" % N and response.headers["X-Attention-Dtype"] == "float32"
     np.testing.assert_array_equal(np.frombuffer(response.get_data(), "<f4").reshape(4, N), rec.kept_mass(1))
@@ -207,7 +220,9 @@ def test_the_device_path_encodes_as_the_numpy_path(llm, rule, dtype):
     # Past a few hundred tokens both paths store the same max-pooled thumbnails.
     long = torch.from_numpy(llm_attention(1, 2, 400, seed=2)[0]).to(dtype)
     long_plan = plans.PartPlan([0], [0, 1], 400, 400, "uint8", **rule)
-    thumbs = [np.frombuffer(encode(x, long_plan).thumbnails, "<f2").astype(np.float32)
-              for encode, x in ((layer_encoding.encode_torch, long), (layer_encoding.encode_numpy, long.float().numpy()))]
+    thumbs = [
+        np.frombuffer(encode(x, long_plan).thumbnails, "<f2").astype(np.float32)
+        for encode, x in ((layer_encoding.encode_torch, long), (layer_encoding.encode_numpy, long.float().numpy()))
+    ]
     assert thumbs[0].size == 2 * 64 * 64
     np.testing.assert_allclose(thumbs[0], thumbs[1], atol=1e-3)

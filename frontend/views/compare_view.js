@@ -59,22 +59,38 @@ export class CompareView extends View {
     const runB = state.runB && ctx.runHasTag(state.runB, state.tag) ? state.runB : state.run;
     const stepsB = await ctx.steps(runB, state.tag);
     if (!ctx.current()) return;
-    const stepB = stepsB.some((s) => s.step === state.stepB) ? state.stepB : defaultStepB(stepsB, runB === state.run ? state.step : null);
+    const stepB = stepsB.some((s) => s.step === state.stepB)
+      ? state.stepB
+      : defaultStepB(stepsB, runB === state.run ? state.step : null);
     const entryB = stepsB.find((s) => s.step === stepB);
     const metaB = entryB ? entryB.parts[meta.kind] : null;
     const controls = this.controls(ctx, runB, stepsB, stepB);
     if (metaB == null) {
       this.dropMaps();
-      this.root.replaceChildren(controls, el("div", { class: "message error" },
-        entryB ? `step ${stepB} of ${runB} has no ${meta.kind} attention` : `run ${runB} has no steps of tag ${state.tag}`));
+      this.root.replaceChildren(
+        controls,
+        el(
+          "div",
+          { class: "message error" },
+          entryB
+            ? `step ${stepB} of ${runB} has no ${meta.kind} attention`
+            : `run ${runB} has no steps of tag ${state.tag}`,
+        ),
+      );
       return;
     }
     const [, H, Q, K] = meta.shape;
     const shapeB = metaB.shape.slice(1);
     if (shapeB.join() !== [H, Q, K].join() || state.layer >= metaB.shape[0]) {
       this.dropMaps();
-      this.root.replaceChildren(controls, el("div", { class: "message error" },
-        `cannot compare: A has shape [${H}, ${Q}, ${K}] and B [${shapeB.join(", ")}] in layer ${state.layer}; compare records of the same input`));
+      this.root.replaceChildren(
+        controls,
+        el(
+          "div",
+          { class: "message error" },
+          `cannot compare: A has shape [${H}, ${Q}, ${K}] and B [${shapeB.join(", ")}] in layer ${state.layer}; compare records of the same input`,
+        ),
+      );
       return;
     }
     const heads = ctx.selectedHeads(H);
@@ -85,14 +101,27 @@ export class CompareView extends View {
       layer: (step, l) => ctx.layerOf(runB, state.tag, step, l),
       selection: (step, l, opts) => ctx.selectionOf(runB, state.tag, step, l, opts),
     };
-    const [va, vb] = await Promise.all([meanOf(sourceA, meta, state.step, state.layer, heads), meanOf(sourceB, metaB, stepB, state.layer, heads)]);
+    const [va, vb] = await Promise.all([
+      meanOf(sourceA, meta, state.step, state.layer, heads),
+      meanOf(sourceB, metaB, stepB, state.layer, heads),
+    ]);
     if (!ctx.current()) return;
     this.ctx = ctx;
-    const sameTokens = metaB.tokens.join("\u0000") === meta.tokens.join("\u0000")
-      && (metaB.key_tokens || metaB.tokens).join("\u0000") === (meta.key_tokens || meta.tokens).join("\u0000");
+    const sameTokens =
+      metaB.tokens.join("\u0000") === meta.tokens.join("\u0000") &&
+      (metaB.key_tokens || metaB.tokens).join("\u0000") === (meta.key_tokens || meta.tokens).join("\u0000");
     const merge = state.words === "1";
     this.hidden = (state.hide || []).filter((p) => p < K);
-    const slab = (data, m) => displaySlab({ data, rows: Q, cols: K, rowTokens: m.tokens, colTokens: m.key_tokens || m.tokens, merge, hidden: this.hidden });
+    const slab = (data, m) =>
+      displaySlab({
+        data,
+        rows: Q,
+        cols: K,
+        rowTokens: m.tokens,
+        colTokens: m.key_tokens || m.tokens,
+        merge,
+        hidden: this.hidden,
+      });
     // Words of B's tokens may group differently: on other tokens, B is grouped as A is.
     const da = slab(va, meta);
     const db = slab(vb, merge && !sameTokens ? meta : metaB);
@@ -111,7 +140,11 @@ export class CompareView extends View {
     const labels = (d) => ({ rowLabels: d.rowItems.map((i) => i.text), colLabels: d.colItems.map((i) => i.text) });
     const grid = { rows: da.rows, cols: da.cols, mask, maskRGB };
     this.ensureMaps();
-    const titles = [`A: ${state.run} @ ${state.step}`, `B: ${runB} @ ${stepB}`, `B \u2212 A (\u00b1${range.toFixed(3)})`];
+    const titles = [
+      `A: ${state.run} @ ${state.step}`,
+      `B: ${runB} @ ${stepB}`,
+      `B \u2212 A (\u00b1${range.toFixed(3)})`,
+    ];
     const data = [
       { ...grid, ...labels(da), values: da.data, table: seq, scale },
       { ...grid, ...labels(db), values: db.data, table: seq, scale },
@@ -122,22 +155,61 @@ export class CompareView extends View {
       m.caption.textContent = titles[i];
       m.setData(data[i]);
     });
-    const change = el("div", { class: "change-panel" }, el("h3", {}, "Heads that changed most (Jensen-Shannon divergence, nats)"), el("div", { class: "message" }, "Loading\u2026"));
-    const tokensNote = sameTokens ? null
-      : el("div", { class: "message warn" }, "A and B were logged on different tokens: cells compare positions, not words.");
+    const change = el(
+      "div",
+      { class: "change-panel" },
+      el("h3", {}, "Heads that changed most (Jensen-Shannon divergence, nats)"),
+      el("div", { class: "message" }, "Loading\u2026"),
+    );
+    const tokensNote = sameTokens
+      ? null
+      : el(
+          "div",
+          { class: "message warn" },
+          "A and B were logged on different tokens: cells compare positions, not words.",
+        );
     const note = this.hidden.length
-      ? el("div", { class: "message compare-note" }, hiddenNote(this.hidden, meta.key_tokens || meta.tokens, da.hiddenMass)) : null;
-    const bar = el("div", { class: "matrix-bar" },
+      ? el(
+          "div",
+          { class: "message compare-note" },
+          hiddenNote(this.hidden, meta.key_tokens || meta.tokens, da.hiddenMass),
+        )
+      : null;
+    const bar = el(
+      "div",
+      { class: "matrix-bar" },
       ...mapControls(ctx, { kind, merge, hidden: this.hidden, reset: () => this.maps[2].reset() }),
-      this.zoomText, el("span", { class: "bar-label hint" }, MAP_HINT));
-    const legends = el("div", { class: "compare-legends" }, legend(scale, seq, "A and B: weight"), legend(diffScale, div, "B \u2212 A"));
-    this.root.replaceChildren(controls, bar, el("div", { class: "bar-label" }, `Layer ${state.layer}, ${what}`),
-      tokensNote || "", note || "", el("div", { class: "compare-grid" }, this.maps.map((m) => m.element)), legends, change);
+      this.zoomText,
+      el("span", { class: "bar-label hint" }, MAP_HINT),
+    );
+    const legends = el(
+      "div",
+      { class: "compare-legends" },
+      legend(scale, seq, "A and B: weight"),
+      legend(diffScale, div, "B \u2212 A"),
+    );
+    this.root.replaceChildren(
+      controls,
+      bar,
+      el("div", { class: "bar-label" }, `Layer ${state.layer}, ${what}`),
+      tokensNote || "",
+      note || "",
+      el(
+        "div",
+        { class: "compare-grid" },
+        this.maps.map((m) => m.element),
+      ),
+      legends,
+      change,
+    );
     const width = Math.max(200, Math.floor((this.host.clientWidth - 60 - MINIMAP_SIDE_PX) / 3));
     const height = Math.max(240, Math.min(width + 120, (window.innerHeight || 900) - 260));
     // One gutter for all three (B's labels may be longer): the maps share a geometry, so one
     // view fits each, and reset or a new B moves all three alike.
-    const [ma, mb] = [labelMargins(data[0].rowLabels, data[0].colLabels), labelMargins(data[1].rowLabels, data[1].colLabels)];
+    const [ma, mb] = [
+      labelMargins(data[0].rowLabels, data[0].colLabels),
+      labelMargins(data[1].rowLabels, data[1].colLabels),
+    ];
     const margins = { left: Math.max(ma.left, mb.left), top: Math.max(ma.top, mb.top) };
     for (const m of this.maps) {
       m.layout(width, height, margins);
@@ -146,8 +218,15 @@ export class CompareView extends View {
     }
     this.showZoom();
     Object.assign(this.root.dataset, {
-      stepB: String(stepB), runB, heads: heads.join(","), layer: String(state.layer), scale: kind,
-      words: merge ? "1" : "0", hidden: this.hidden.join(","), rows: String(da.rows), cols: String(da.cols),
+      stepB: String(stepB),
+      runB,
+      heads: heads.join(","),
+      layer: String(state.layer),
+      scale: kind,
+      words: merge ? "1" : "0",
+      hidden: this.hidden.join(","),
+      rows: String(da.rows),
+      cols: String(da.cols),
     });
     performance.mark("tb-attention:compare-view-drawn");
     this.renderChange(ctx, change, runB, stepB);
@@ -216,7 +295,8 @@ export class CompareView extends View {
     const k = r * a.cols + c;
     const cell = `query \u201c${tokenLabel(ri.text)}\u201d (${positionText(ri)}) \u2192 key \u201c${tokenLabel(ci.text)}\u201d (${positionText(ci)})`;
     if (a.hiddenCols[c]) return `${cell}: hidden key`;
-    const renormalised = (d) => (d.hiddenMass ? ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)` : "");
+    const renormalised = (d) =>
+      d.hiddenMass ? ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)` : "";
     if (i === 0) return `${cell}: ${a.data[k].toFixed(4)}${renormalised(a)}`;
     if (i === 1) return `${cell}: ${b.data[k].toFixed(4)}${renormalised(b)}`;
     const d = diff[k];
@@ -226,18 +306,37 @@ export class CompareView extends View {
   /** The A label and the B run and step selects. */
   controls(ctx, runB, stepsB, stepB) {
     const { state } = ctx;
-    return el("div", { class: "compare-bar" },
+    return el(
+      "div",
+      { class: "compare-bar" },
       el("span", { class: "bar-label" }, `A: ${state.run} @ step ${state.step}`),
       el("span", { class: "bar-label" }, "B:"),
-      select(ctx.runsWithTag(state.tag).map((r) => [r, r]), runB, (v) => ctx.setState({ runB: v, stepB: null }), { "aria-label": "Run B", class: "run-b" }),
-      select(stepsB.map((s) => [s.step, `step ${s.step}`]), stepB, (v) => ctx.setState({ runB, stepB: Number(v) }), { "aria-label": "Step B", class: "step-b" }));
+      select(
+        ctx.runsWithTag(state.tag).map((r) => [r, r]),
+        runB,
+        (v) => ctx.setState({ runB: v, stepB: null }),
+        { "aria-label": "Run B", class: "run-b" },
+      ),
+      select(
+        stepsB.map((s) => [s.step, `step ${s.step}`]),
+        stepB,
+        (v) => ctx.setState({ runB, stepB: Number(v) }),
+        { "aria-label": "Step B", class: "step-b" },
+      ),
+    );
   }
 
   async renderChange(ctx, panel, runB, stepB) {
     const { state } = ctx;
     let body;
     try {
-      body = await ctx.change({ run: state.run, tag: state.tag, step_a: state.step, step_b: stepB, run_b: runB === state.run ? null : runB });
+      body = await ctx.change({
+        run: state.run,
+        tag: state.tag,
+        step_a: state.step,
+        step_b: stepB,
+        run_b: runB === state.run ? null : runB,
+      });
     } catch (e) {
       if (!ctx.current()) return;
       panel.lastChild.replaceWith(el("div", { class: "message error" }, `head change unavailable: ${e.message}`));
@@ -246,15 +345,31 @@ export class CompareView extends View {
     if (!ctx.current()) return;
     const top = body.ranking.slice(0, 12);
     const max = Math.max(...top.map((r) => r.js), 1e-9);
-    const table = el("table", { class: "change-table" },
+    const table = el(
+      "table",
+      { class: "change-table" },
       el("thead", {}, el("tr", {}, el("th", {}, "layer"), el("th", {}, "head"), el("th", {}, "JS"), el("th", {}, ""))),
-      el("tbody", {}, top.map((r) => el("tr", {
-        class: "clickable", tabindex: "0", title: "Open this head in the head view",
-        onclick: () => ctx.setState({ view: "head", layer: r.layer, heads: [r.head] }),
-        onkeydown: (e) => e.key === "Enter" && ctx.setState({ view: "head", layer: r.layer, heads: [r.head] }),
-      },
-      el("td", {}, String(r.layer)), el("td", {}, String(r.head)), el("td", {}, r.js.toFixed(4)),
-      el("td", {}, el("span", { class: "bar", style: { width: `${Math.round((80 * r.js) / max)}px` } }))))));
+      el(
+        "tbody",
+        {},
+        top.map((r) =>
+          el(
+            "tr",
+            {
+              class: "clickable",
+              tabindex: "0",
+              title: "Open this head in the head view",
+              onclick: () => ctx.setState({ view: "head", layer: r.layer, heads: [r.head] }),
+              onkeydown: (e) => e.key === "Enter" && ctx.setState({ view: "head", layer: r.layer, heads: [r.head] }),
+            },
+            el("td", {}, String(r.layer)),
+            el("td", {}, String(r.head)),
+            el("td", {}, r.js.toFixed(4)),
+            el("td", {}, el("span", { class: "bar", style: { width: `${Math.round((80 * r.js) / max)}px` } })),
+          ),
+        ),
+      ),
+    );
     panel.lastChild.replaceWith(table);
   }
 

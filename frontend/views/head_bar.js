@@ -55,7 +55,7 @@ export function findTokens(texts, query) {
     if (text === needle) exact.push(i);
     else if (text.includes(needle)) partial.push(i);
   });
-  if (position && (q.startsWith("#") || !exact.length && !partial.length)) {
+  if (position && (q.startsWith("#") || (!exact.length && !partial.length))) {
     const i = Number(position[1]);
     return i < texts.length ? [i] : [];
   }
@@ -73,7 +73,14 @@ export function nextMatch(matches, current, step = 1) {
 
 const STRIP_W = 220;
 const STRIP_H = 16;
-const TOPK_CHOICES = [[0, "all"], [1, "1"], [2, "2"], [3, "3"], [5, "5"], [10, "10"]];
+const TOPK_CHOICES = [
+  [0, "all"],
+  [1, "1"],
+  [2, "2"],
+  [3, "3"],
+  [5, "5"],
+  [10, "10"],
+];
 
 /**
  * The window strip: the input's rows [lo, hi) across STRIP_W px, the window as a box, search
@@ -81,7 +88,12 @@ const TOPK_CHOICES = [[0, "all"], [1, "1"], [2, "2"], [3, "3"], [5, "5"], [10, "
  */
 export class WindowStrip {
   constructor(onMove) {
-    this.canvas = el("canvas", { class: "hv-strip", title: "The whole input: drag the box (the query window) along it", role: "slider", tabindex: "0" });
+    this.canvas = el("canvas", {
+      class: "hv-strip",
+      title: "The whole input: drag the box (the query window) along it",
+      role: "slider",
+      tabindex: "0",
+    });
     this.g = sizeCanvas(this.canvas, STRIP_W, STRIP_H);
     this.onMove = onMove;
     const at = (e) => {
@@ -101,7 +113,9 @@ export class WindowStrip {
     // Keys move the window: arrows by an eighth of it, Page Up / Down by all of it, Home / End.
     this.canvas.addEventListener("keydown", (e) => {
       const n = this.w1 - this.w0;
-      const step = { ArrowLeft: -n / 8, ArrowRight: n / 8, PageUp: -n, PageDown: n, Home: -Infinity, End: Infinity }[e.key];
+      const step = { ArrowLeft: -n / 8, ArrowRight: n / 8, PageUp: -n, PageDown: n, Home: -Infinity, End: Infinity }[
+        e.key
+      ];
       if (step === undefined) return;
       e.preventDefault(); // (the panel's arrow keys move the step otherwise)
       this.onMove(Math.round(Math.max(this.lo, Math.min(this.hi, (this.w0 + this.w1) / 2 + step))), false);
@@ -148,7 +162,10 @@ export class FindBox {
   constructor(on) {
     this.query = "";
     this.input = el("input", {
-      type: "search", class: "hv-find", placeholder: "Find a token", "aria-label": "Find a token",
+      type: "search",
+      class: "hv-find",
+      placeholder: "Find a token",
+      "aria-label": "Find a token",
       title: "Find a token by its text (Enter: next hit, shift-Enter: previous); #123 goes to position 123",
       onkeydown: (e) => {
         if (e.key !== "Enter") return;
@@ -157,8 +174,16 @@ export class FindBox {
         else on.next(e.shiftKey ? -1 : 1);
       },
     });
-    this.prev = el("button", { type: "button", class: "icon find-prev", "aria-label": "Previous match", onclick: () => on.next(-1) }, "\u2191");
-    this.next = el("button", { type: "button", class: "icon find-next", "aria-label": "Next match", onclick: () => on.next(1) }, "\u2193");
+    this.prev = el(
+      "button",
+      { type: "button", class: "icon find-prev", "aria-label": "Previous match", onclick: () => on.next(-1) },
+      "\u2191",
+    );
+    this.next = el(
+      "button",
+      { type: "button", class: "icon find-next", "aria-label": "Next match", onclick: () => on.next(1) },
+      "\u2193",
+    );
     this.count = el("output", { class: "find-count", "aria-live": "polite" });
     this.element = el("span", { class: "bar-group find-box" }, this.input, this.prev, this.next, this.count);
   }
@@ -168,7 +193,11 @@ export class FindBox {
     this.query = find.query;
     if (document.activeElement !== this.input) this.input.value = find.query;
     this.prev.disabled = this.next.disabled = !find.matches.length;
-    this.count.textContent = find.query ? (find.matches.length ? `${find.current + 1} / ${find.matches.length}` : "no match") : "";
+    this.count.textContent = find.query
+      ? find.matches.length
+        ? `${find.current + 1} / ${find.matches.length}`
+        : "no match"
+      : "";
   }
 }
 
@@ -181,19 +210,73 @@ export function headBar(s, on, strip) {
   const long = s.rows < s.total || s.total > WHOLE_INPUT_ROWS;
   const windowParts = [];
   if (long) {
-    windowParts.push(el("span", { class: "bar-label" }, "Lines from queries"),
-      el("button", { type: "button", class: "icon window-prev", "aria-label": "Previous window", disabled: s.window[0] <= s.range[0], onclick: () => on.shift(-1) }, "\u25c0"),
+    windowParts.push(
+      el("span", { class: "bar-label" }, "Lines from queries"),
+      el(
+        "button",
+        {
+          type: "button",
+          class: "icon window-prev",
+          "aria-label": "Previous window",
+          disabled: s.window[0] <= s.range[0],
+          onclick: () => on.shift(-1),
+        },
+        "\u25c0",
+      ),
       strip.canvas,
-      el("button", { type: "button", class: "icon window-next", "aria-label": "Next window", disabled: s.window[1] >= s.range[1], onclick: () => on.shift(1) }, "\u25b6"),
+      el(
+        "button",
+        {
+          type: "button",
+          class: "icon window-next",
+          "aria-label": "Next window",
+          disabled: s.window[1] >= s.range[1],
+          onclick: () => on.shift(1),
+        },
+        "\u25b6",
+      ),
       el("output", { class: "window-label" }, `${s.window[0]}\u2013${s.window[1] - 1} of ${s.total}`),
-      select(choices.map((n) => [n, n === s.total ? `all ${n}` : `${n} rows`]), s.rows, (v) => on.rows(Number(v)), { class: "window-rows", "aria-label": "Rows in the query window" }));
+      select(
+        choices.map((n) => [n, n === s.total ? `all ${n}` : `${n} rows`]),
+        s.rows,
+        (v) => on.rows(Number(v)),
+        { class: "window-rows", "aria-label": "Rows in the query window" },
+      ),
+    );
   }
   const options = [
-    el("label", { class: "field" }, "Lines per query", select(TOPK_CHOICES, s.topk || 0, (v) => on.topk(Number(v)), { class: "topk-select", "aria-label": "Strongest lines per query and head" })),
-    el("button", { type: "button", class: "chip words-toggle", "aria-pressed": String(s.merge), onclick: () => on.words(),
-      title: "Merge word pieces into words: attention to a word is the sum over its pieces, from a word the mean" }, "Words"),
-    el("button", { type: "button", class: "chip hide-sink", "aria-pressed": String(s.sink), onclick: () => on.sink(),
-      title: "Hide the first token (the \u201cattention sink\u201d) and renormalise each row over the others" }, "Hide first token")];
+    el(
+      "label",
+      { class: "field" },
+      "Lines per query",
+      select(TOPK_CHOICES, s.topk || 0, (v) => on.topk(Number(v)), {
+        class: "topk-select",
+        "aria-label": "Strongest lines per query and head",
+      }),
+    ),
+    el(
+      "button",
+      {
+        type: "button",
+        class: "chip words-toggle",
+        "aria-pressed": String(s.merge),
+        onclick: () => on.words(),
+        title: "Merge word pieces into words: attention to a word is the sum over its pieces, from a word the mean",
+      },
+      "Words",
+    ),
+    el(
+      "button",
+      {
+        type: "button",
+        class: "chip hide-sink",
+        "aria-pressed": String(s.sink),
+        onclick: () => on.sink(),
+        title: "Hide the first token (the \u201cattention sink\u201d) and renormalise each row over the others",
+      },
+      "Hide first token",
+    ),
+  ];
   return [windowParts, options];
 }
 
@@ -225,7 +308,12 @@ export const navigation = {
   followScroll() {
     if (!this.ctx || this.rows >= this.total) return this.mid && this.drawStrip();
     const [v0, v1] = this.visibleRows();
-    const [w0] = followScroll(this.total, this.window.map((i) => i - this.ranges.q[0]), v0 - this.ranges.q[0], v1 - this.ranges.q[0]);
+    const [w0] = followScroll(
+      this.total,
+      this.window.map((i) => i - this.ranges.q[0]),
+      v0 - this.ranges.q[0],
+      v1 - this.ranges.q[0],
+    );
     if (w0 + this.ranges.q[0] !== this.window[0]) this.ctx.setState({ qstart: w0 + this.ranges.q[0] });
     else this.drawStrip();
   },

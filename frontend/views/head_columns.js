@@ -50,7 +50,8 @@ function columnWidth(labels, ax, rowH) {
 
 function column(labels, ax, side, rowH, onOver, onLeave, onClick) {
   const col = el("div", {
-    class: `hv-col hv-${side}`, role: "list",
+    class: `hv-col hv-${side}`,
+    role: "list",
     "aria-label": side === "left" ? "Query tokens (positions being updated)" : "Key tokens (positions attended to)",
   });
   const nodes = [];
@@ -59,13 +60,25 @@ function column(labels, ax, side, rowH, onOver, onLeave, onClick) {
   // (content-visibility); each chunk's height is known exactly, so nothing moves.
   let chunk = null;
   // One node cloned per token (2048 tokens x 2 columns: building them is most of a render).
-  const template = el("div", { class: "tok", role: "listitem" }, el("span", { class: "tok-text" }), el("span", { class: "tok-weight" }));
+  const template = el(
+    "div",
+    { class: "tok", role: "listitem" },
+    el("span", { class: "tok-text" }),
+    el("span", { class: "tok-weight" }),
+  );
   for (let i = ax.start; i < ax.end; i++) {
     if (i === ax.gapAt) {
       // The divider between the sentences; decorative (the filter bar names them for AT).
       chunk = null;
-      frag.append(el("div", { class: "hv-gap", "aria-hidden": "true", title: "sentence A above, sentence B below" },
-        el("span", { class: "hv-gap-label" }, "A"), el("span", { class: "hv-gap-rule" }), el("span", { class: "hv-gap-label" }, "B")));
+      frag.append(
+        el(
+          "div",
+          { class: "hv-gap", "aria-hidden": "true", title: "sentence A above, sentence B below" },
+          el("span", { class: "hv-gap-label" }, "A"),
+          el("span", { class: "hv-gap-rule" }),
+          el("span", { class: "hv-gap-label" }, "B"),
+        ),
+      );
     }
     if (!chunk || chunk.childElementCount >= CHUNK_ROWS) {
       chunk = el("div", { class: "hv-chunk" });
@@ -79,7 +92,8 @@ function column(labels, ax, side, rowH, onOver, onLeave, onClick) {
   }
   col.append(frag);
   // Exact heights for skipped chunks (a chunk ends early at the sentence divider).
-  for (const c of col.querySelectorAll(".hv-chunk")) c.style.containIntrinsicHeight = `auto ${c.childElementCount * rowH}px`;
+  for (const c of col.querySelectorAll(".hv-chunk"))
+    c.style.containIntrinsicHeight = `auto ${c.childElementCount * rowH}px`;
   col.style.width = `${columnWidth(labels, ax, rowH)}px`;
   col.addEventListener("mouseover", (e) => onOver(e, side));
   col.addEventListener("mouseleave", onLeave);
@@ -109,8 +123,13 @@ export function buildColumns(view) {
   view.left.prepend(view.band);
   [view.right, view.rightNodes] = column(view.keyTokens, view.kAxis, "right", view.rowH, over, leave, click);
   view.mid = el("div", { class: "hv-mid" });
-  view.stage = el("div", { class: "hv-stage", style: { "--row-h": `${view.rowH}px`, "--gap-h": `${view.gapH}px` } },
-    view.left, view.mid, view.right);
+  view.stage = el(
+    "div",
+    { class: "hv-stage", style: { "--row-h": `${view.rowH}px`, "--gap-h": `${view.gapH}px` } },
+    view.left,
+    view.mid,
+    view.right,
+  );
   view.scroll.replaceChildren(view.stage);
   const span = (ax) => (ax.end - ax.start) * view.rowH + (ax.gapAt != null ? view.gapH : 0);
   view.height = Math.max(span(view.qAxis), span(view.kAxis), view.rowH);
@@ -139,7 +158,12 @@ export class TiledCanvas {
     if (!t) {
       const top = i * TILE_PX;
       const h = Math.min(TILE_PX, this.height - top);
-      const canvas = el("canvas", { class: `${this.className} hv-tile`, "aria-hidden": "true", dataset: { top: String(top) }, style: { top: `${top}px` } });
+      const canvas = el("canvas", {
+        class: `${this.className} hv-tile`,
+        "aria-hidden": "true",
+        dataset: { top: String(top) },
+        style: { top: `${top}px` },
+      });
       const ctx = sizeCanvas(canvas, this.width, h, 6e6);
       this.host.append(canvas);
       t = { canvas, ctx, top };

@@ -54,12 +54,20 @@ export function collectLines(layer, heads, qRange, kRange, threshold, qy, ky, to
   for (let q = qRange[0]; q < qRange[1]; q++) qys.push(qy(q));
   const kys = [];
   for (let k = kRange[0]; k < kRange[1]; k++) kys.push(ky(k));
-  forEachLine(layer, heads, qRange, kRange, threshold, (h, q, k, w) => {
-    let buckets = perHead.get(h);
-    if (!buckets) perHead.set(h, (buckets = Array.from({ length: BUCKETS }, () => [])));
-    buckets[Math.min(BUCKETS - 1, Math.floor(w * BUCKETS))].push(qys[q - qRange[0]], kys[k - kRange[0]]);
-    count++;
-  }, topK);
+  forEachLine(
+    layer,
+    heads,
+    qRange,
+    kRange,
+    threshold,
+    (h, q, k, w) => {
+      let buckets = perHead.get(h);
+      if (!buckets) perHead.set(h, (buckets = Array.from({ length: BUCKETS }, () => [])));
+      buckets[Math.min(BUCKETS - 1, Math.floor(w * BUCKETS))].push(qys[q - qRange[0]], kys[k - kRange[0]]);
+      count++;
+    },
+    topK,
+  );
   const groups = [];
   for (const [head, buckets] of perHead) {
     buckets.forEach((ys, bucket) => ys.length && groups.push({ head, bucket, ys }));

@@ -21,7 +21,16 @@ import { axisItems, displaySlab, groupOf, mergeRows, positionText, tokenRows } f
 import { collectLines } from "./head_lines.js";
 import { BandPainter } from "./head_bands.js";
 import { buildColumns, rowY } from "./head_columns.js";
-import { centredWindow, defaultWindowRows, FindBox, headBar, navigation, nextMatch, windowRange, WindowStrip } from "./head_bar.js";
+import {
+  centredWindow,
+  defaultWindowRows,
+  FindBox,
+  headBar,
+  navigation,
+  nextMatch,
+  windowRange,
+  WindowStrip,
+} from "./head_bar.js";
 import { headViewCanvas, headViewSVG } from "./head_export.js";
 import { keptOf, rowsOf, WHOLE_LAYER_VALUES } from "./layer_data.js";
 import { View } from "./view.js";
@@ -41,7 +50,10 @@ export function filterRanges(filter, queries, keys, sentenceB) {
   }
   const a = [0, sentenceB];
   const b = [sentenceB, queries];
-  const pick = { aa: [a, a], bb: [b, b], ab: [a, b], ba: [b, a] }[filter] || [[0, queries], [0, keys]];
+  const pick = { aa: [a, a], bb: [b, b], ab: [a, b], ba: [b, a] }[filter] || [
+    [0, queries],
+    [0, keys],
+  ];
   return { q: pick[0], k: pick[1] };
 }
 
@@ -50,7 +62,10 @@ export class HeadView extends View {
     super(host, "head-view");
     this.thresholds = { line: LINE_THRESHOLD, hover: HOVER_THRESHOLD };
     this.denseLines = DENSE_LINES;
-    Object.assign(this.root.dataset, { lineThreshold: String(LINE_THRESHOLD), hoverThreshold: String(HOVER_THRESHOLD) });
+    Object.assign(this.root.dataset, {
+      lineThreshold: String(LINE_THRESHOLD),
+      hoverThreshold: String(HOVER_THRESHOLD),
+    });
     this.filterBar = el("div", { class: "filter-bar", role: "group", "aria-label": "Sentence filter" });
     // The bar: window controls, find-a-token (kept across renders: it holds the focus), options.
     this.findBox = new FindBox({
@@ -60,7 +75,11 @@ export class HeadView extends View {
     this.windowGroup = el("span", { class: "bar-group" });
     this.optionsGroup = el("span", { class: "bar-group" });
     this.bar = el("div", { class: "hv-bar" }, this.windowGroup, this.findBox.element, this.optionsGroup);
-    this.details = el("div", { class: "hover-details", "aria-live": "polite" }, "Hover a token to see only its lines and weights.");
+    this.details = el(
+      "div",
+      { class: "hover-details", "aria-live": "polite" },
+      "Hover a token to see only its lines and weights.",
+    );
     this.scroll = el("div", { class: "hv-scroll" });
     this.root.append(this.filterBar, this.bar, this.details, this.scroll);
     this.hovered = null;
@@ -102,7 +121,10 @@ export class HeadView extends View {
     this.hidden = (state.hide || []).filter((p) => p < K);
     this.layer = this.displayed(slab, s);
     this.kept = null;
-    kept.then((k) => ctx.current() && (this.kept = k && (s.merge ? mergeRows(k, s.qItems) : k)), () => {});
+    kept.then(
+      (k) => ctx.current() && (this.kept = k && (s.merge ? mergeRows(k, s.qItems) : k)),
+      () => {},
+    );
     this.topk = state.topk || 0;
     this.renderFilterBar(state.filter, ctx);
     const structure = [meta.tokens, meta.key_tokens, s.merge, s.ranges.q.join(), s.ranges.k.join(), this.sentenceB];
@@ -141,8 +163,19 @@ export class HeadView extends View {
     const start = (state.qstart != null ? state.qstart : ranges.q[0]) - ranges.q[0];
     const window = windowRange(total, start, rows).map((i) => i + ranges.q[0]);
     return {
-      merge, qTokens, kTokens, qItems, kItems, ranges, total, limit, rows, window, sentenceB: sb,
-      queryTokens: qItems.map((i) => i.text), keyTokens: kItems.map((i) => i.text),
+      merge,
+      qTokens,
+      kTokens,
+      qItems,
+      kItems,
+      ranges,
+      total,
+      limit,
+      rows,
+      window,
+      sentenceB: sb,
+      queryTokens: qItems.map((i) => i.text),
+      keyTokens: kItems.map((i) => i.text),
     };
   }
 
@@ -150,11 +183,26 @@ export class HeadView extends View {
   displayed(slab, s) {
     if (!slab || (!s.merge && !this.hidden.length)) return slab;
     const d = displaySlab({
-      data: slab.data, slabs: slab.heads, rows: slab.dataRows, cols: slab.keys, rowTokens: s.qTokens, colTokens: s.kTokens,
-      merge: s.merge, hidden: this.hidden, rowRange: s.window, dataRow0: slab.dataRow0,
+      data: slab.data,
+      slabs: slab.heads,
+      rows: slab.dataRows,
+      cols: slab.keys,
+      rowTokens: s.qTokens,
+      colTokens: s.kTokens,
+      merge: s.merge,
+      hidden: this.hidden,
+      rowRange: s.window,
+      dataRow0: slab.dataRow0,
     });
     this.hiddenCols = d.hiddenCols;
-    return { keys: d.cols, data: d.data, slot: slab.slot, dataRow0: s.window[0], dataRows: s.window[1] - s.window[0], heads: slab.heads };
+    return {
+      keys: d.cols,
+      data: d.data,
+      slot: slab.slot,
+      dataRow0: s.window[0],
+      dataRows: s.window[1] - s.window[0],
+      heads: slab.heads,
+    };
   }
 
   renderFilterBar(current, ctx) {
@@ -163,10 +211,19 @@ export class HeadView extends View {
     if (this.sentenceB == null) return;
     this.filterBar.append(el("span", { class: "bar-label" }, "Sentences"));
     for (const [value, label] of Object.entries(FILTER_LABELS)) {
-      this.filterBar.append(el("button", {
-        type: "button", class: "chip", "aria-pressed": String(value === current), dataset: { filter: value },
-        onclick: () => ctx.setState({ filter: value, qstart: null }),
-      }, label));
+      this.filterBar.append(
+        el(
+          "button",
+          {
+            type: "button",
+            class: "chip",
+            "aria-pressed": String(value === current),
+            dataset: { filter: value },
+            onclick: () => ctx.setState({ filter: value, qstart: null }),
+          },
+          label,
+        ),
+      );
     }
   }
 
@@ -174,13 +231,21 @@ export class HeadView extends View {
     const [w0, w1] = this.window;
     const sink = this.hidden.length === 1 && this.hidden[0] === 0;
     const s = { ...this, sink, range: this.ranges.q };
-    const [windowParts, options] = headBar(s, {
-      rows: (n) => ctx.setState({ qrows: n, qstart: centredWindow(this.total, Math.floor((w0 + w1) / 2) - this.ranges.q[0], n)[0] + this.ranges.q[0] }),
-      shift: (d) => this.moveWindow(w0 + d * (w1 - w0), true),
-      topk: (k) => ctx.setState({ topk: k || null }),
-      words: () => ctx.setState({ words: this.merge ? null : "1", qstart: null }),
-      sink: () => ctx.setState({ hide: sink ? null : [0] }),
-    }, this.strip);
+    const [windowParts, options] = headBar(
+      s,
+      {
+        rows: (n) =>
+          ctx.setState({
+            qrows: n,
+            qstart: centredWindow(this.total, Math.floor((w0 + w1) / 2) - this.ranges.q[0], n)[0] + this.ranges.q[0],
+          }),
+        shift: (d) => this.moveWindow(w0 + d * (w1 - w0), true),
+        topk: (k) => ctx.setState({ topk: k || null }),
+        words: () => ctx.setState({ words: this.merge ? null : "1", qstart: null }),
+        sink: () => ctx.setState({ hide: sink ? null : [0] }),
+      },
+      this.strip,
+    );
     this.windowGroup.replaceChildren(...windowParts);
     this.windowGroup.hidden = !windowParts.length;
     this.optionsGroup.replaceChildren(...options);
@@ -200,7 +265,10 @@ export class HeadView extends View {
     this.band.hidden = whole;
     if (!whole) {
       const top = this.rowY(this.qAxis, w0) - this.rowH / 2;
-      Object.assign(this.band.style, { top: `${top}px`, height: `${this.rowY(this.qAxis, w1 - 1) + this.rowH / 2 - top}px` });
+      Object.assign(this.band.style, {
+        top: `${top}px`,
+        height: `${this.rowY(this.qAxis, w1 - 1) + this.rowH / 2 - top}px`,
+      });
     }
     for (const n of this.marked || []) n.classList.remove("hidden-key");
     this.marked = [];
@@ -221,8 +289,16 @@ export class HeadView extends View {
   collect(qRange, kRange, threshold) {
     if (!this.layer) return { count: 0, groups: [] };
     const q = [Math.max(qRange[0], this.window[0]), Math.min(qRange[1], this.window[1])];
-    return collectLines(this.layer, this.heads, q, kRange, threshold,
-      (i) => this.rowY(this.qAxis, i), (k) => this.rowY(this.kAxis, k), this.topk);
+    return collectLines(
+      this.layer,
+      this.heads,
+      q,
+      kRange,
+      threshold,
+      (i) => this.rowY(this.qAxis, i),
+      (k) => this.rowY(this.kAxis, k),
+      this.topk,
+    );
   }
 
   /** The canvas rows [top, bottom) on screen (inside the scroll box and the window). */
@@ -248,8 +324,14 @@ export class HeadView extends View {
     });
     this.bands.start();
     Object.assign(this.root.dataset, {
-      lines: String(count), layer: String(this.ctx.state.layer), step: String(this.ctx.state.step), heads: this.heads.join(","),
-      window: this.window.join(","), words: this.merge ? "1" : "0", topk: String(this.topk), hidden: this.hidden.join(","),
+      lines: String(count),
+      layer: String(this.ctx.state.layer),
+      step: String(this.ctx.state.step),
+      heads: this.heads.join(","),
+      window: this.window.join(","),
+      words: this.merge ? "1" : "0",
+      topk: String(this.topk),
+      hidden: this.hidden.join(","),
     });
     // Everything on screen is drawn; bands off screen follow in later tasks.
     performance.mark("tb-attention:head-view-drawn");
@@ -296,9 +378,14 @@ export class HeadView extends View {
     const heads = this.heads.length === 1 ? `head ${this.heads[0]}` : `mean of ${this.heads.length} heads`;
     const verb = left ? "attends to" : "is attended by";
     const item = (left ? this.qItems : this.kItems)[index];
-    let text = `\u201c${tokenLabel(tokens[index])}\u201d (${item ? positionText(item) : index}) ${verb} (${heads}): ` +
-      top.slice(0, 6).map(([w, j]) => `${tokenLabel(otherTokens[j])} ${w.toFixed(3)}`).join(" \u00b7 ");
-    if (left && this.kept) text += ` \u00b7 the stored row kept ${this.kept[index].toFixed(3)} of its weight (sparse record)`;
+    let text =
+      `\u201c${tokenLabel(tokens[index])}\u201d (${item ? positionText(item) : index}) ${verb} (${heads}): ` +
+      top
+        .slice(0, 6)
+        .map(([w, j]) => `${tokenLabel(otherTokens[j])} ${w.toFixed(3)}`)
+        .join(" \u00b7 ");
+    if (left && this.kept)
+      text += ` \u00b7 the stored row kept ${this.kept[index].toFixed(3)} of its weight (sparse record)`;
     if (this.hidden.length) text += " \u00b7 renormalised without the hidden keys";
     this.details.textContent = text;
     this.root.dataset.hover = `${side}:${index}`;

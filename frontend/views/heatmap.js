@@ -24,10 +24,13 @@ export class Heatmap {
     this.canvas = el("canvas", { class: "hm-canvas" });
     this.overlay = el("canvas", { class: "hm-overlay", "aria-hidden": "true" });
     this.readout = el("div", { class: "hm-readout", role: "status" }, "\u00a0");
-    this.element = el("figure", { class: "heatmap" },
+    this.element = el(
+      "figure",
+      { class: "heatmap" },
       el("figcaption", {}, opts.title),
       el("div", { class: "hm-stack" }, this.canvas, this.overlay),
-      this.readout);
+      this.readout,
+    );
     this.overlay.addEventListener("mousemove", (e) => this.onMove(e));
     this.overlay.addEventListener("mouseleave", () => this.clearHover());
   }
@@ -37,7 +40,8 @@ export class Heatmap {
     const probe = document.createElement("canvas").getContext("2d");
     const fontPx = 11;
     probe.font = `${fontPx}px sans-serif`;
-    const longest = (tokens) => Math.min(MAX_LABEL, Math.max(10, ...tokens.map((t) => probe.measureText(tokenLabel(t)).width)));
+    const longest = (tokens) =>
+      Math.min(MAX_LABEL, Math.max(10, ...tokens.map((t) => probe.measureText(tokenLabel(t)).width)));
     let cell = Math.floor((maxWidth - longest(rowTokens) - 12) / cols);
     cell = Math.max(1, Math.min(26, cell));
     const labelled = cell >= MIN_LABELLED_CELL;
@@ -48,13 +52,28 @@ export class Heatmap {
     const height = top + rows * cell + 4;
     Object.assign(this, { cell, left, top, width, height, labelled, fontPx });
     // Geometry for tests and benchmarks that point at a given cell.
-    Object.assign(this.element.dataset, { cell: String(cell), left: String(left), top: String(top), lo: String(lo), hi: String(hi) });
+    Object.assign(this.element.dataset, {
+      cell: String(cell),
+      left: String(left),
+      top: String(top),
+      lo: String(lo),
+      hi: String(hi),
+    });
     const ctx = sizeCanvas(this.canvas, width, height);
     sizeCanvas(this.overlay, width, height);
     ctx.fillStyle = cssVar("--bg") || "#fff";
     ctx.fillRect(0, 0, width, height);
     // Big inputs are pooled to at most 2 source cells per pixel, so a 512x512 map draws fast.
-    const image = heatImage(values, rows, cols, table, lo, hi, Math.max(rows / 2, rows * cell), Math.max(cols / 2, cols * cell));
+    const image = heatImage(
+      values,
+      rows,
+      cols,
+      table,
+      lo,
+      hi,
+      Math.max(rows / 2, rows * cell),
+      Math.max(cols / 2, cols * cell),
+    );
     this.image = image;
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(image, left, top, cols * cell, rows * cell);
@@ -108,7 +127,8 @@ export class Heatmap {
     ctx.strokeRect(this.left + c * this.cell, this.top, this.cell, this.opts.rows * this.cell);
     ctx.globalAlpha = 1;
     const sign = this.opts.lo < 0 && value > 0 ? "+" : "";
-    this.readout.textContent = `${rowName} \u201c${tokenLabel(rowTokens[r])}\u201d (${r}) \u2192 ${colName} ` +
+    this.readout.textContent =
+      `${rowName} \u201c${tokenLabel(rowTokens[r])}\u201d (${r}) \u2192 ${colName} ` +
       `\u201c${tokenLabel(colTokens[c])}\u201d (${c}): ${sign}${value.toFixed(digits)}`;
     this.element.dataset.hover = `${r},${c}`;
     this.element.dataset.value = String(value);
@@ -123,21 +143,41 @@ export class Heatmap {
   /** The heat map as an SVG group: one embedded image for the cells, text for the labels. */
   toSVGGroup(x, y) {
     const g = svg("g", { transform: `translate(${x},${y})` });
-    g.append(svg("text", { x: 0, y: 12, style: "font: 600 12px sans-serif", fill: cssVar("--fg") || "#222" }, this.opts.title));
+    g.append(
+      svg("text", { x: 0, y: 12, style: "font: 600 12px sans-serif", fill: cssVar("--fg") || "#222" }, this.opts.title),
+    );
     const body = svg("g", { transform: "translate(0,18)" });
     const { rows, cols, rowTokens, colTokens } = this.opts;
-    body.append(svg("image", {
-      x: this.left, y: this.top, width: cols * this.cell, height: rows * this.cell,
-      href: this.image.toDataURL("image/png"), preserveAspectRatio: "none", style: "image-rendering: pixelated",
-    }));
+    body.append(
+      svg("image", {
+        x: this.left,
+        y: this.top,
+        width: cols * this.cell,
+        height: rows * this.cell,
+        href: this.image.toDataURL("image/png"),
+        preserveAspectRatio: "none",
+        style: "image-rendering: pixelated",
+      }),
+    );
     if (this.labelled) {
-      const labels = svg("g", { fill: cssVar("--fg") || "#222", style: `font: ${Math.min(this.fontPx, this.cell - 1)}px sans-serif` });
+      const labels = svg("g", {
+        fill: cssVar("--fg") || "#222",
+        style: `font: ${Math.min(this.fontPx, this.cell - 1)}px sans-serif`,
+      });
       for (let r = 0; r < rows; r++) {
-        labels.append(svg("text", { x: this.left - 4, y: (this.top + (r + 0.5) * this.cell + 4).toFixed(1), "text-anchor": "end" }, tokenLabel(rowTokens[r])));
+        labels.append(
+          svg(
+            "text",
+            { x: this.left - 4, y: (this.top + (r + 0.5) * this.cell + 4).toFixed(1), "text-anchor": "end" },
+            tokenLabel(rowTokens[r]),
+          ),
+        );
       }
       for (let c = 0; c < cols; c++) {
         const cx = (this.left + (c + 0.5) * this.cell).toFixed(1);
-        labels.append(svg("text", { transform: `translate(${cx},${this.top - 4}) rotate(-60)` }, tokenLabel(colTokens[c])));
+        labels.append(
+          svg("text", { transform: `translate(${cx},${this.top - 4}) rotate(-60)` }, tokenLabel(colTokens[c])),
+        );
       }
       body.append(labels);
     }

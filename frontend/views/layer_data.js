@@ -44,7 +44,8 @@ export async function meanOf(source, meta, step, layer, heads) {
 export async function keptOf(source, meta, step, layer, heads) {
   if (meta.encoding !== "sparse" || !heads.length) return null;
   const H = meta.shape[1];
-  const opts = heads.length === 1 ? { heads, form: "kept" } : { heads: headsParam(heads, H), reduce: "mean", form: "kept" };
+  const opts =
+    heads.length === 1 ? { heads, form: "kept" } : { heads: headsParam(heads, H), reduce: "mean", form: "kept" };
   return (await source.selection(step, layer, opts)).data;
 }
 
@@ -63,7 +64,14 @@ export async function rowsOf(source, meta, step, layer, heads, q0, q1) {
   const got = await source.selection(step, layer, opts);
   const ids = got.headIds || Array.from({ length: H }, (_, h) => h);
   const slots = new Map(ids.map((h, i) => [h, i]));
-  return { keys: K, data: got.data, slot: (h) => (slots.has(h) ? slots.get(h) : -1), dataRow0: q0, dataRows: q1 - q0, heads: ids.length };
+  return {
+    keys: K,
+    data: got.data,
+    slot: (h) => (slots.has(h) ? slots.get(h) : -1),
+    dataRow0: q0,
+    dataRows: q1 - q0,
+    heads: ids.length,
+  };
 }
 
 /** Whether a slab holds rows [q0, q1) of every head in `heads`. */

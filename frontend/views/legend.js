@@ -28,19 +28,47 @@ export function legend(scale, table, what = "weight") {
   g.strokeStyle = cssVar("--border") || "#ccc";
   g.strokeRect(0.5, 0.5, BAR_W - 1, BAR_H - 1);
   const marks = ticks(scale);
-  const labels = el("div", { class: "legend-ticks", style: { width: `${BAR_W}px` } },
-    marks.map((t) => el("span", { class: "legend-tick", style: { left: `${(t.at * 100).toFixed(1)}%` } }, t.label)));
-  return el("div", { class: "legend", dataset: { scale: scale.kind, lo: String(scale.lo), hi: String(scale.hi) } },
-    el("div", { class: "legend-title" }, `${what}, ${SCALE_LABELS[scale.kind]} scale`), bar, labels);
+  const labels = el(
+    "div",
+    { class: "legend-ticks", style: { width: `${BAR_W}px` } },
+    marks.map((t) => el("span", { class: "legend-tick", style: { left: `${(t.at * 100).toFixed(1)}%` } }, t.label)),
+  );
+  return el(
+    "div",
+    { class: "legend", dataset: { scale: scale.kind, lo: String(scale.lo), hi: String(scale.hi) } },
+    el("div", { class: "legend-title" }, `${what}, ${SCALE_LABELS[scale.kind]} scale`),
+    bar,
+    labels,
+  );
 }
 
 /** The legend as an SVG group at (x, y), for exports. */
 export function legendSVG(scale, table, x, y, what = "weight") {
   const g = svg("g", { transform: `translate(${x},${y})`, class: "legend" });
-  g.append(svg("text", { x: 0, y: 10, style: "font: 11px sans-serif", fill: cssVar("--fg-muted") || "#666" }, `${what}, ${SCALE_LABELS[scale.kind]} scale`));
-  barColours(table, scale, BAR_W).forEach((c, i) => g.append(svg("rect", { x: i, y: 14, width: 1.05, height: BAR_H, fill: c })));
+  g.append(
+    svg(
+      "text",
+      { x: 0, y: 10, style: "font: 11px sans-serif", fill: cssVar("--fg-muted") || "#666" },
+      `${what}, ${SCALE_LABELS[scale.kind]} scale`,
+    ),
+  );
+  barColours(table, scale, BAR_W).forEach((c, i) =>
+    g.append(svg("rect", { x: i, y: 14, width: 1.05, height: BAR_H, fill: c })),
+  );
   for (const t of ticks(scale)) {
-    g.append(svg("text", { x: (t.at * (BAR_W - 1)).toFixed(1), y: 14 + BAR_H + 11, "text-anchor": "middle", style: "font: 10px sans-serif", fill: cssVar("--fg-muted") || "#666" }, t.label));
+    g.append(
+      svg(
+        "text",
+        {
+          x: (t.at * (BAR_W - 1)).toFixed(1),
+          y: 14 + BAR_H + 11,
+          "text-anchor": "middle",
+          style: "font: 10px sans-serif",
+          fill: cssVar("--fg-muted") || "#666",
+        },
+        t.label,
+      ),
+    );
   }
   return g;
 }

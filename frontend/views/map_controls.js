@@ -12,32 +12,64 @@ export const MAP_HINT = "wheel or +/\u2212: zoom \u00b7 drag or arrows: pan \u00
 export function mapControls(ctx, { kind, merge, hidden, reset }) {
   const sink = hidden.length === 1 && hidden[0] === 0;
   return [
-    el("label", { class: "field" }, "Colour", select(SCALES.map((s) => [s, SCALE_LABELS[s]]), kind,
-      (v) => ctx.setState({ scale: v }), { class: "scale-select", "aria-label": "Colour scale" })),
-    el("button", {
-      type: "button", class: "chip hide-sink", "aria-pressed": String(sink),
-      title: "Hide the first token (the \u201cattention sink\u201d most heads of a decoder dump weight on) and renormalise each row over the others",
-      onclick: () => ctx.setState({ hide: sink ? null : [0] }),
-    }, "Hide first token"),
-    hidden.length && !sink ? el("button", { type: "button", class: "chip show-hidden", onclick: () => ctx.setState({ hide: null }) },
-      `Show ${hidden.length} hidden`) : null,
-    el("button", {
-      type: "button", class: "chip words-toggle", "aria-pressed": String(merge),
-      title: "Merge word pieces into words: attention to a word is the sum over its pieces, from a word the mean",
-      onclick: () => ctx.setState({ words: merge ? null : "1" }),
-    }, "Words"),
+    el(
+      "label",
+      { class: "field" },
+      "Colour",
+      select(
+        SCALES.map((s) => [s, SCALE_LABELS[s]]),
+        kind,
+        (v) => ctx.setState({ scale: v }),
+        { class: "scale-select", "aria-label": "Colour scale" },
+      ),
+    ),
+    el(
+      "button",
+      {
+        type: "button",
+        class: "chip hide-sink",
+        "aria-pressed": String(sink),
+        title:
+          "Hide the first token (the \u201cattention sink\u201d most heads of a decoder dump weight on) and renormalise each row over the others",
+        onclick: () => ctx.setState({ hide: sink ? null : [0] }),
+      },
+      "Hide first token",
+    ),
+    hidden.length && !sink
+      ? el(
+          "button",
+          { type: "button", class: "chip show-hidden", onclick: () => ctx.setState({ hide: null }) },
+          `Show ${hidden.length} hidden`,
+        )
+      : null,
+    el(
+      "button",
+      {
+        type: "button",
+        class: "chip words-toggle",
+        "aria-pressed": String(merge),
+        title: "Merge word pieces into words: attention to a word is the sum over its pieces, from a word the mean",
+        onclick: () => ctx.setState({ words: merge ? null : "1" }),
+      },
+      "Words",
+    ),
     el("button", { type: "button", class: "chip zoom-reset", onclick: reset }, "Reset zoom"),
   ].filter(Boolean);
 }
 
 /** The hidden-keys note: which keys are hidden, their mean weight, and how rows are renormalised. */
 export function hiddenNote(hidden, colTokens, hiddenMass) {
-  const named = hidden.slice(0, 4).map((p) => `${p} \u201c${tokenLabel(colTokens[p])}\u201d`).join(", ");
+  const named = hidden
+    .slice(0, 4)
+    .map((p) => `${p} \u201c${tokenLabel(colTokens[p])}\u201d`)
+    .join(", ");
   const more = hidden.length > 4 ? ` and ${hidden.length - 4} more` : "";
   let meanHidden = 0;
   if (hiddenMass) for (const m of hiddenMass) meanHidden += m / hiddenMass.length;
-  return `Hidden key${hidden.length > 1 ? "s" : ""} ${named}${more} (grey; ${(100 * meanHidden).toFixed(1)}% ` +
-    "of the weight on average): each row is renormalised over the other keys (weight \u00f7 (1 \u2212 the row\u2019s weight on hidden keys)).";
+  return (
+    `Hidden key${hidden.length > 1 ? "s" : ""} ${named}${more} (grey; ${(100 * meanHidden).toFixed(1)}% ` +
+    "of the weight on average): each row is renormalised over the other keys (weight \u00f7 (1 \u2212 the row\u2019s weight on hidden keys))."
+  );
 }
 
 /** The hidden positions after a click on column item `item` ({start, end}): its pieces toggle together; null when none is left. */
@@ -46,7 +78,7 @@ export function toggledHidden(hidden, item) {
   const positions = [];
   for (let p = item.start; p < item.end; p++) positions.push(p);
   const all = positions.every((p) => set.has(p));
-  for (const p of positions) (all ? set.delete(p) : set.add(p));
+  for (const p of positions) all ? set.delete(p) : set.add(p);
   return set.size ? [...set].sort((a, b) => a - b) : null;
 }
 

@@ -42,7 +42,9 @@ export class MatrixView extends View {
     const heads = ctx.selectedHeads(H);
     const source = { layer: ctx.layer, selection: ctx.selection };
     const [values, kept] = await Promise.all([
-      meanOf(source, meta, state.step, state.layer, heads), keptOf(source, meta, state.step, state.layer, heads)]);
+      meanOf(source, meta, state.step, state.layer, heads),
+      keptOf(source, meta, state.step, state.layer, heads),
+    ]);
     if (!ctx.current()) return;
     this.ctx = ctx;
     const rowTokens = meta.tokens;
@@ -60,8 +62,13 @@ export class MatrixView extends View {
     this.renderBar(ctx, kind, merge);
     this.renderNote(colTokens);
     Object.assign(this.root.dataset, {
-      heads: heads.join(","), layer: String(state.layer), scale: kind, words: merge ? "1" : "0", hidden: this.hidden.join(","),
-      rows: String(this.display.rows), cols: String(this.display.cols),
+      heads: heads.join(","),
+      layer: String(state.layer),
+      scale: kind,
+      words: merge ? "1" : "0",
+      hidden: this.hidden.join(","),
+      rows: String(this.display.rows),
+      cols: String(this.display.cols),
     });
     performance.mark("tb-attention:matrix-view-drawn");
   }
@@ -79,8 +86,15 @@ export class MatrixView extends View {
     this.map.opts.title = title;
     this.map.caption.textContent = title;
     this.map.setData({
-      values: d.data, rows: d.rows, cols: d.cols, rowLabels: d.rowItems.map((i) => i.text), colLabels: d.colItems.map((i) => i.text),
-      mask: this.hidden.length ? d.hiddenCols : null, table, scale, maskRGB: theme === "dark" ? [78, 78, 78] : [214, 214, 214],
+      values: d.data,
+      rows: d.rows,
+      cols: d.cols,
+      rowLabels: d.rowItems.map((i) => i.text),
+      colLabels: d.colItems.map((i) => i.text),
+      mask: this.hidden.length ? d.hiddenCols : null,
+      table,
+      scale,
+      maskRGB: theme === "dark" ? [78, 78, 78] : [214, 214, 214],
     });
     this.map.side.replaceChildren(legend(scale, table), this.map.mini);
     if (this.map.element.parentNode !== this.root) this.root.append(this.map.element);
@@ -93,8 +107,11 @@ export class MatrixView extends View {
   }
 
   renderBar(ctx, kind, merge) {
-    this.bar.replaceChildren(...mapControls(ctx, { kind, merge, hidden: this.hidden, reset: () => this.map.reset() }),
-      this.zoomText, el("span", { class: "bar-label hint" }, MAP_HINT));
+    this.bar.replaceChildren(
+      ...mapControls(ctx, { kind, merge, hidden: this.hidden, reset: () => this.map.reset() }),
+      this.zoomText,
+      el("span", { class: "bar-label hint" }, MAP_HINT),
+    );
   }
 
   renderNote(colTokens) {
@@ -114,7 +131,10 @@ export class MatrixView extends View {
     if (d.hiddenCols[c]) text += " (hidden key)";
     else if (d.hiddenMass) text += ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)`;
     if (this.kept) {
-      const rule = this.ctx.meta.sparse && this.ctx.meta.sparse.top_k ? `the ${this.ctx.meta.sparse.top_k} strongest keys` : "its strongest keys";
+      const rule =
+        this.ctx.meta.sparse && this.ctx.meta.sparse.top_k
+          ? `the ${this.ctx.meta.sparse.top_k} strongest keys`
+          : "its strongest keys";
       text += ` \u00b7 stored row kept ${this.kept[r].toFixed(3)} of its weight (sparse record: ${rule})`;
     }
     return text;

@@ -17,7 +17,11 @@ export class ModelView extends View {
     super(host, "model-view");
     this.bar = el("div", { class: "model-bar" });
     this.readout = el("div", { class: "hm-readout", role: "status" }, "\u00a0");
-    this.canvas = el("canvas", { class: "mv-canvas", tabindex: "0", "aria-label": "Every layer and head; click one to open it" });
+    this.canvas = el("canvas", {
+      class: "mv-canvas",
+      tabindex: "0",
+      "aria-label": "Every layer and head; click one to open it",
+    });
     this.root.append(this.bar, this.readout, this.canvas);
     this.canvas.addEventListener("mousemove", (e) => this.onMove(e));
     this.canvas.addEventListener("click", (e) => this.onClick(e));
@@ -56,9 +60,20 @@ export class ModelView extends View {
   }
 
   renderBar(ctx, scale = null) {
-    this.bar.replaceChildren(...[el("label", { class: "field" }, "Click opens",
-      select(Object.entries(TARGETS), this.target(), (v) => ctx.setState({ open: v === "head" ? null : v }), { class: "open-select", "aria-label": "What clicking a head opens" })),
-    scale ? legend(scale, this.table, "max-pooled weight") : null].filter(Boolean));
+    this.bar.replaceChildren(
+      ...[
+        el(
+          "label",
+          { class: "field" },
+          "Click opens",
+          select(Object.entries(TARGETS), this.target(), (v) => ctx.setState({ open: v === "head" ? null : v }), {
+            class: "open-select",
+            "aria-label": "What clicking a head opens",
+          }),
+        ),
+        scale ? legend(scale, this.table, "max-pooled weight") : null,
+      ].filter(Boolean),
+    );
   }
 
   /** Size the grid for L x H cells and draw the axis labels. */
@@ -87,12 +102,28 @@ export class ModelView extends View {
     this.table = sequentialScale(ctx.theme);
     // The matrix view's colour scale when one was chosen; else square root for long inputs (a
     // max-pooled cell holds the largest of many weights: log would saturate them all).
-    const kind = SCALES.includes(ctx.state.scale) ? ctx.state.scale : defaultScale(ctx.meta.shape[3]) === "log" ? "sqrt" : "linear";
-    this.scale = makeScale(kind, 0, 1, kind === "log" ? logFloor(thumbs.data.subarray(0, H * thumbs.rows * thumbs.cols)) : 1e-4);
+    const kind = SCALES.includes(ctx.state.scale)
+      ? ctx.state.scale
+      : defaultScale(ctx.meta.shape[3]) === "log"
+        ? "sqrt"
+        : "linear";
+    this.scale = makeScale(
+      kind,
+      0,
+      1,
+      kind === "log" ? logFloor(thumbs.data.subarray(0, H * thumbs.rows * thumbs.cols)) : 1e-4,
+    );
     this.renderBar(ctx, this.scale);
     this.selected = new Set(ctx.selectedHeads(H));
     // Layout read by tests and benchmarks to click a given cell.
-    Object.assign(this.root.dataset, { cells: String(L * H), cell: String(cell), gap: String(gap), labelW: String(labelW), top: String(this.top), layersDrawn: "0" });
+    Object.assign(this.root.dataset, {
+      cells: String(L * H),
+      cell: String(cell),
+      gap: String(gap),
+      labelW: String(labelW),
+      top: String(this.top),
+      layersDrawn: "0",
+    });
   }
 
   /** Draw layer l's row of thumbnails (pooled to the cell's device pixels, so peaks stay). */
@@ -147,7 +178,9 @@ export class ModelView extends View {
   onMove(event) {
     const at = this.cellAt(event);
     this.canvas.style.cursor = at ? "pointer" : "default";
-    this.readout.textContent = at ? `Layer ${this.layerIds[at[0]]}, head ${this.headIds[at[1]]}: click to open in the ${TARGETS[this.target()]}, shift-click: the ${TARGETS[this.target({ shiftKey: true })]}` : this.hint();
+    this.readout.textContent = at
+      ? `Layer ${this.layerIds[at[0]]}, head ${this.headIds[at[1]]}: click to open in the ${TARGETS[this.target()]}, shift-click: the ${TARGETS[this.target({ shiftKey: true })]}`
+      : this.hint();
   }
 
   onClick(event) {
@@ -161,14 +194,31 @@ export class ModelView extends View {
 
   toSVG() {
     if (!this.thumbs) return null;
-    const root = svg("svg", { xmlns: "http://www.w3.org/2000/svg", width: this.width, height: this.height, viewBox: `0 0 ${this.width} ${this.height}` });
+    const root = svg("svg", {
+      xmlns: "http://www.w3.org/2000/svg",
+      width: this.width,
+      height: this.height,
+      viewBox: `0 0 ${this.width} ${this.height}`,
+    });
     root.append(svg("rect", { width: this.width, height: this.height, fill: cssVar("--bg") || "#fff" }));
     const labels = svg("g", { fill: cssVar("--fg-muted") || "#666", style: "font: 11px sans-serif" });
     for (let h = 0; h < this.H; h++) {
-      labels.append(svg("text", { x: this.labelW + h * (this.cell + this.gap) + this.cell / 2, y: 12, "text-anchor": "middle" }, `H${this.headIds[h]}`));
+      labels.append(
+        svg(
+          "text",
+          { x: this.labelW + h * (this.cell + this.gap) + this.cell / 2, y: 12, "text-anchor": "middle" },
+          `H${this.headIds[h]}`,
+        ),
+      );
     }
     for (let l = 0; l < this.L; l++) {
-      labels.append(svg("text", { x: this.labelW - 6, y: this.top + l * (this.cell + this.gap) + this.cell / 2 + 4, "text-anchor": "end" }, `L${this.layerIds[l]}`));
+      labels.append(
+        svg(
+          "text",
+          { x: this.labelW - 6, y: this.top + l * (this.cell + this.gap) + this.cell / 2 + 4, "text-anchor": "end" },
+          `L${this.layerIds[l]}`,
+        ),
+      );
     }
     root.append(labels);
     const { rows, cols, data } = this.thumbs;
@@ -179,12 +229,25 @@ export class ModelView extends View {
     const pixels = ig.createImageData(out, out);
     for (let l = 0; l < this.L; l++) {
       for (let h = 0; h < this.H; h++) {
-        paintScaled(pixels.data, poolFarthest(data, rows, cols, out, out, 0, 1, (l * this.H + h) * rows * cols), out, out, this.table, this.scale);
+        paintScaled(
+          pixels.data,
+          poolFarthest(data, rows, cols, out, out, 0, 1, (l * this.H + h) * rows * cols),
+          out,
+          out,
+          this.table,
+          this.scale,
+        );
         ig.putImageData(pixels, 0, 0);
-        root.append(svg("image", {
-          x: this.labelW + h * (this.cell + this.gap), y: this.top + l * (this.cell + this.gap),
-          width: this.cell, height: this.cell, href: image.toDataURL("image/png"), preserveAspectRatio: "none",
-        }));
+        root.append(
+          svg("image", {
+            x: this.labelW + h * (this.cell + this.gap),
+            y: this.top + l * (this.cell + this.gap),
+            width: this.cell,
+            height: this.cell,
+            href: image.toDataURL("image/png"),
+            preserveAspectRatio: "none",
+          }),
+        );
       }
     }
     return root;

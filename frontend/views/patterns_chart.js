@@ -38,7 +38,11 @@ export function thresholdOf(rules, metric) {
 export function chartRange(seriesList, threshold) {
   const xs = [];
   const ys = [0, 1];
-  for (const s of seriesList) for (const [x, y] of s.points) { xs.push(x); ys.push(y); }
+  for (const s of seriesList)
+    for (const [x, y] of s.points) {
+      xs.push(x);
+      ys.push(y);
+    }
   if (threshold != null) ys.push(threshold);
   return { x0: Math.min(...xs), x1: Math.max(...xs), y0: Math.min(...ys), y1: Math.max(...ys) };
 }
@@ -52,11 +56,19 @@ const PAD = { l: 42, r: 10, t: 10, b: 40 };
  * carries data-head / data-run / data-points for tests.
  */
 export function drawChart(seriesList, threshold, emptyText) {
-  const root = svg("svg", { xmlns: "http://www.w3.org/2000/svg", width: W, height: HEIGHT, viewBox: `0 0 ${W} ${HEIGHT}`, class: "pattern-chart" });
+  const root = svg("svg", {
+    xmlns: "http://www.w3.org/2000/svg",
+    width: W,
+    height: HEIGHT,
+    viewBox: `0 0 ${W} ${HEIGHT}`,
+    class: "pattern-chart",
+  });
   const muted = cssVar("--fg-muted") || "#777";
   const drawn = seriesList.filter((s) => s.points.length);
   if (!drawn.length) {
-    root.append(svg("text", { x: W / 2, y: HEIGHT / 2, "text-anchor": "middle", fill: cssVar("--fg") || "#222" }, emptyText));
+    root.append(
+      svg("text", { x: W / 2, y: HEIGHT / 2, "text-anchor": "middle", fill: cssVar("--fg") || "#222" }, emptyText),
+    );
     return root;
   }
   const { x0, x1, y0, y1 } = chartRange(drawn, threshold);
@@ -64,27 +76,54 @@ export function drawChart(seriesList, threshold, emptyText) {
   const sy = (y) => HEIGHT - PAD.b - ((y - y0) / (y1 - y0 || 1)) * (HEIGHT - PAD.t - PAD.b);
   root.append(svg("line", { x1: PAD.l, y1: HEIGHT - PAD.b, x2: W - PAD.r, y2: HEIGHT - PAD.b, stroke: muted }));
   root.append(svg("line", { x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: HEIGHT - PAD.b, stroke: muted }));
-  for (const y of [y0, y1]) root.append(svg("text", { x: PAD.l - 4, y: sy(y) + 4, "text-anchor": "end", fill: muted, "font-size": 10 }, y.toFixed(2)));
+  for (const y of [y0, y1])
+    root.append(
+      svg("text", { x: PAD.l - 4, y: sy(y) + 4, "text-anchor": "end", fill: muted, "font-size": 10 }, y.toFixed(2)),
+    );
   root.append(svg("text", { x: PAD.l, y: HEIGHT - PAD.b + 14, fill: muted, "font-size": 10 }, `step ${x0}`));
-  root.append(svg("text", { x: W - PAD.r, y: HEIGHT - PAD.b + 14, fill: muted, "font-size": 10, "text-anchor": "end" }, `step ${x1}`));
+  root.append(
+    svg(
+      "text",
+      { x: W - PAD.r, y: HEIGHT - PAD.b + 14, fill: muted, "font-size": 10, "text-anchor": "end" },
+      `step ${x1}`,
+    ),
+  );
   if (threshold != null) {
-    root.append(svg("line", { class: "threshold", x1: PAD.l, x2: W - PAD.r, y1: sy(threshold), y2: sy(threshold), stroke: muted, "stroke-dasharray": "2 3" }));
+    root.append(
+      svg("line", {
+        class: "threshold",
+        x1: PAD.l,
+        x2: W - PAD.r,
+        y1: sy(threshold),
+        y2: sy(threshold),
+        stroke: muted,
+        "stroke-dasharray": "2 3",
+      }),
+    );
   }
   let legendX = PAD.l;
   let legendY = HEIGHT - 8;
   for (const s of drawn) {
     const width = 8 + 6 * s.name.length;
-    if (legendX > PAD.l && legendX + width > W) { // wrap the legend: the chart grows a row
+    if (legendX > PAD.l && legendX + width > W) {
+      // wrap the legend: the chart grows a row
       legendX = PAD.l;
       legendY += 12;
     }
     const line = svg("polyline", {
       points: s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" "),
-      fill: "none", stroke: s.color, "stroke-width": 2, "stroke-dasharray": s.dashed ? "5 3" : null,
-      class: "series", "data-head": String(s.head), "data-run": s.run, "data-points": String(s.points.length),
+      fill: "none",
+      stroke: s.color,
+      "stroke-width": 2,
+      "stroke-dasharray": s.dashed ? "5 3" : null,
+      class: "series",
+      "data-head": String(s.head),
+      "data-run": s.run,
+      "data-points": String(s.points.length),
     });
     root.append(line);
-    for (const [x, y] of s.points) root.append(svg("circle", { cx: sx(x).toFixed(1), cy: sy(y).toFixed(1), r: 2.5, fill: s.color }));
+    for (const [x, y] of s.points)
+      root.append(svg("circle", { cx: sx(x).toFixed(1), cy: sy(y).toFixed(1), r: 2.5, fill: s.color }));
     root.append(svg("text", { x: legendX, y: legendY, fill: s.color, "font-size": 10 }, s.name));
     legendX += width;
   }

@@ -14,7 +14,12 @@ import { View } from "./view.js";
 function metricRange(values) {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const row of values) for (const v of row) if (typeof v === "number") { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  for (const row of values)
+    for (const v of row)
+      if (typeof v === "number") {
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
   if (!(hi >= lo)) return [0, 1];
   return [Math.min(lo, 0), hi > 1 ? hi : 1];
 }
@@ -54,8 +59,13 @@ export class PatternsView extends View {
     const scores = index >= 0 ? body.scores[index] : null;
     const headLabels = index >= 0 ? body.head_labels[index] : null;
     if (!scores) {
-      this.root.replaceChildren(el("div", { class: "message" },
-        `No head-pattern scores for step ${state.step}: they are computed when a step is logged (by tb_attention.patterns), and this step was logged without them.`));
+      this.root.replaceChildren(
+        el(
+          "div",
+          { class: "message" },
+          `No head-pattern scores for step ${state.step}: they are computed when a step is logged (by tb_attention.patterns), and this step was logged without them.`,
+        ),
+      );
       this.svgNode = null;
       return;
     }
@@ -71,19 +81,53 @@ export class PatternsView extends View {
     ]);
     if (!ctx.current()) return;
     const picks = parsePicks(state.picks, L * H);
-    const chartHead = state.head != null && state.head < L * H ? state.head : state.layer * H + (ctx.selectedHeads(H)[0] || 0);
+    const chartHead =
+      state.head != null && state.head < L * H ? state.head : state.layer * H + (ctx.selectedHeads(H)[0] || 0);
     const chosen = picks.length ? picks : [chartHead];
     const others = ctx.runsWithTag(state.tag).filter((r) => r !== state.run);
-    const controls = el("div", { class: "patterns-bar" },
-      el("label", {}, "Metric ", select(metrics.map((m) => [m, m]), metric, (v) => ctx.setState({ metric: v }), { class: "metric-select" })),
-      el("label", {}, "Label ", select([["", "any"], ...rules.labels.map((l) => [l, l])], state.label, (v) => ctx.setState({ label: v }), { class: "label-filter", title: ruleText(rules) })),
-      el("label", {}, "Compare with run ", select([["", "none"], ...others.map((r) => [r, r])], runB || "", (v) => ctx.setState({ runB: v || null }), { class: "run-b-select" })));
-    this.root.replaceChildren(controls,
-      el("div", { class: "patterns-top", style: { display: "flex", flexWrap: "wrap", gap: "24px", alignItems: "flex-start" } },
+    const controls = el(
+      "div",
+      { class: "patterns-bar" },
+      el(
+        "label",
+        {},
+        "Metric ",
+        select(
+          metrics.map((m) => [m, m]),
+          metric,
+          (v) => ctx.setState({ metric: v }),
+          { class: "metric-select" },
+        ),
+      ),
+      el(
+        "label",
+        {},
+        "Label ",
+        select([["", "any"], ...rules.labels.map((l) => [l, l])], state.label, (v) => ctx.setState({ label: v }), {
+          class: "label-filter",
+          title: ruleText(rules),
+        }),
+      ),
+      el(
+        "label",
+        {},
+        "Compare with run ",
+        select([["", "none"], ...others.map((r) => [r, r])], runB || "", (v) => ctx.setState({ runB: v || null }), {
+          class: "run-b-select",
+        }),
+      ),
+    );
+    this.root.replaceChildren(
+      controls,
+      el(
+        "div",
+        { class: "patterns-top", style: { display: "flex", flexWrap: "wrap", gap: "24px", alignItems: "flex-start" } },
         this.grid(scores, headLabels, metric, L, H, ctx),
         this.chart(body, bodyB, runB, metric, chosen, H, state),
-        this.formedList(formed, picks, L, H, ctx)),
-      this.table(scores, headLabels, metrics, L, H, picks, ctx));
+        this.formedList(formed, picks, L, H, ctx),
+      ),
+      this.table(scores, headLabels, metrics, L, H, picks, ctx),
+    );
     this.root.dataset.metric = metric;
     performance.mark("tb-attention:patterns-view-drawn");
   }
@@ -92,22 +136,35 @@ export class PatternsView extends View {
     const values = scores[metric];
     const [lo, hi] = metricRange(values);
     const table = sequentialScale(ctx.theme);
-    const grid = el("div", { class: "pattern-grid", role: "grid", style: { gridTemplateColumns: `28px repeat(${H}, 22px)` } });
+    const grid = el("div", {
+      class: "pattern-grid",
+      role: "grid",
+      style: { gridTemplateColumns: `28px repeat(${H}, 22px)` },
+    });
     grid.append(el("span", {}), ...Array.from({ length: H }, (_, h) => el("span", { class: "axis" }, String(h))));
     for (let l = 0; l < L; l++) {
       grid.append(el("span", { class: "axis" }, `L${l}`));
       for (let h = 0; h < H; h++) {
         const v = values[l][h];
-        grid.append(el("button", {
-          type: "button", class: "pg-cell", dataset: { layer: String(l), head: String(h) },
-          title: `layer ${l} head ${h}: ${metric} ${fmt(v)} (${headLabels[l][h].join(", ")})`,
-          "aria-label": `layer ${l} head ${h} ${metric} ${fmt(v)}`,
-          style: { background: typeof v === "number" ? cssColor(table, v, lo, hi) : "transparent" },
-          onclick: () => ctx.setState({ view: "head", layer: l, heads: [h], head: l * H + h }),
-        }));
+        grid.append(
+          el("button", {
+            type: "button",
+            class: "pg-cell",
+            dataset: { layer: String(l), head: String(h) },
+            title: `layer ${l} head ${h}: ${metric} ${fmt(v)} (${headLabels[l][h].join(", ")})`,
+            "aria-label": `layer ${l} head ${h} ${metric} ${fmt(v)}`,
+            style: { background: typeof v === "number" ? cssColor(table, v, lo, hi) : "transparent" },
+            onclick: () => ctx.setState({ view: "head", layer: l, heads: [h], head: l * H + h }),
+          }),
+        );
       }
     }
-    return el("figure", { class: "pattern-grid-box" }, el("figcaption", {}, `${metric} by layer \u00d7 head (click: head view)`), grid);
+    return el(
+      "figure",
+      { class: "pattern-grid-box" },
+      el("figcaption", {}, `${metric} by layer \u00d7 head (click: head view)`),
+      grid,
+    );
   }
 
   chart(body, bodyB, runB, metric, chosen, H, state) {
@@ -116,18 +173,45 @@ export class PatternsView extends View {
       const l = Math.floor(flat / H);
       const h = flat % H;
       const name = headName(l, h);
-      series.push({ name: runB ? `${name} ${state.run}` : name, color: seriesColor(i), head: flat, run: state.run, points: headSeries(body, metric, l, h) });
-      if (bodyB) series.push({ name: `${name} ${runB}`, color: seriesColor(i), dashed: true, head: flat, run: runB, points: headSeries(bodyB, metric, l, h) });
+      series.push({
+        name: runB ? `${name} ${state.run}` : name,
+        color: seriesColor(i),
+        head: flat,
+        run: state.run,
+        points: headSeries(body, metric, l, h),
+      });
+      if (bodyB)
+        series.push({
+          name: `${name} ${runB}`,
+          color: seriesColor(i),
+          dashed: true,
+          head: flat,
+          run: runB,
+          points: headSeries(bodyB, metric, l, h),
+        });
     });
     const threshold = thresholdOf(body.rules, metric);
     this.svgNode = drawChart(series, threshold, "no scores for this head");
-    const what = chosen.length === 1 ? `Layer ${Math.floor(chosen[0] / H)} head ${chosen[0] % H}` : `${chosen.length} heads`;
-    const caption = `${what}: ${metric} over steps${runB ? `, ${state.run} (solid) vs ${runB} (dashed)` : ""}` +
-      (threshold != null ? ` \u2013 dashed line: threshold ${threshold}` : "") + " (tick heads in the table to plot them)";
-    return el("figure", {
-      class: "pattern-chart-box",
-      dataset: { points: String(series[0].points.length), series: String(series.filter((s) => s.points.length).length), heads: chosen.join(","), runB: runB || "" },
-    }, el("figcaption", { style: { maxWidth: "420px" } }, caption), this.svgNode);
+    const what =
+      chosen.length === 1 ? `Layer ${Math.floor(chosen[0] / H)} head ${chosen[0] % H}` : `${chosen.length} heads`;
+    const caption =
+      `${what}: ${metric} over steps${runB ? `, ${state.run} (solid) vs ${runB} (dashed)` : ""}` +
+      (threshold != null ? ` \u2013 dashed line: threshold ${threshold}` : "") +
+      " (tick heads in the table to plot them)";
+    return el(
+      "figure",
+      {
+        class: "pattern-chart-box",
+        dataset: {
+          points: String(series[0].points.length),
+          series: String(series.filter((s) => s.points.length).length),
+          heads: chosen.join(","),
+          runB: runB || "",
+        },
+      },
+      el("figcaption", { style: { maxWidth: "420px" } }, caption),
+      this.svgNode,
+    );
   }
 
   formedList(formed, picks, L, H, ctx) {
@@ -136,32 +220,69 @@ export class PatternsView extends View {
       box.append(el("figcaption", {}, "Heads that formed"), el("div", { class: "message error" }, formed.error));
       return box;
     }
-    const entries = [...formed.formed.map((e) => ({ ...e, change: "formed" })), ...formed.lost.map((e) => ({ ...e, change: "lost" }))];
+    const entries = [
+      ...formed.formed.map((e) => ({ ...e, change: "formed" })),
+      ...formed.lost.map((e) => ({ ...e, change: "lost" })),
+    ];
     box.dataset.formed = String(formed.formed.length);
     box.append(el("figcaption", {}, `Heads that formed between steps ${formed.from_step} and ${formed.to_step}`));
     if (!entries.length) {
       box.append(el("div", { class: "message" }, "No head crossed a label's threshold between these steps."));
       return box;
     }
-    const plotAll = el("button", {
-      type: "button", class: "chip plot-formed",
-      onclick: () => ctx.setState({ picks: [...new Set(formed.formed.map((e) => e.layer * H + e.head))].slice(0, 12).join(","), metric: formed.formed[0].metric }),
-    }, "plot formed heads");
+    const plotAll = el(
+      "button",
+      {
+        type: "button",
+        class: "chip plot-formed",
+        onclick: () =>
+          ctx.setState({
+            picks: [...new Set(formed.formed.map((e) => e.layer * H + e.head))].slice(0, 12).join(","),
+            metric: formed.formed[0].metric,
+          }),
+      },
+      "plot formed heads",
+    );
     const rows = entries.map((e) => {
       const flat = e.layer * H + e.head;
-      return el("tr", {
-        class: `clickable${picks.includes(flat) ? " chosen" : ""}`,
-        dataset: { layer: String(e.layer), head: String(e.head), label: e.label, step: String(e.step), change: e.change },
-        title: `${e.metric} went from ${fmt(e.score_before)} (step ${e.previous_step}) to ${fmt(e.score_at)} (step ${e.step}); first above at step ${e.first_step}; ${fmt(e.score_final)} at step ${formed.to_step}`,
-        onclick: () => ctx.setState({ picks: picks.includes(flat) ? picks.join(",") : togglePick(picks, flat), metric: e.metric }),
-      },
-      el("td", {}, headName(e.layer, e.head)), el("td", {}, e.change === "lost" ? `lost ${e.label}` : e.label),
-      el("td", { class: "num" }, String(e.step)), el("td", { class: "num" }, `${fmt(e.score_before)} \u2192 ${fmt(e.score_at)}`));
+      return el(
+        "tr",
+        {
+          class: `clickable${picks.includes(flat) ? " chosen" : ""}`,
+          dataset: {
+            layer: String(e.layer),
+            head: String(e.head),
+            label: e.label,
+            step: String(e.step),
+            change: e.change,
+          },
+          title: `${e.metric} went from ${fmt(e.score_before)} (step ${e.previous_step}) to ${fmt(e.score_at)} (step ${e.step}); first above at step ${e.first_step}; ${fmt(e.score_final)} at step ${formed.to_step}`,
+          onclick: () =>
+            ctx.setState({ picks: picks.includes(flat) ? picks.join(",") : togglePick(picks, flat), metric: e.metric }),
+        },
+        el("td", {}, headName(e.layer, e.head)),
+        el("td", {}, e.change === "lost" ? `lost ${e.label}` : e.label),
+        el("td", { class: "num" }, String(e.step)),
+        el("td", { class: "num" }, `${fmt(e.score_before)} \u2192 ${fmt(e.score_at)}`),
+      );
     });
-    box.append(el("div", { class: "table-wrap", style: { maxHeight: "220px", overflowY: "auto" } },
-      el("table", { class: "formed-list" },
-        el("thead", {}, el("tr", {}, el("th", {}, "head"), el("th", {}, "label"), el("th", {}, "step"), el("th", {}, "score"))),
-        el("tbody", {}, rows))), plotAll);
+    box.append(
+      el(
+        "div",
+        { class: "table-wrap", style: { maxHeight: "220px", overflowY: "auto" } },
+        el(
+          "table",
+          { class: "formed-list" },
+          el(
+            "thead",
+            {},
+            el("tr", {}, el("th", {}, "head"), el("th", {}, "label"), el("th", {}, "step"), el("th", {}, "score")),
+          ),
+          el("tbody", {}, rows),
+        ),
+      ),
+      plotAll,
+    );
     return box;
   }
 
@@ -173,7 +294,12 @@ export class PatternsView extends View {
       for (let h = 0; h < H; h++) rows.push({ l, h, labels: headLabels[l][h] });
     }
     if (state.label) rows = rows.filter((r) => r.labels.includes(state.label));
-    const value = (r) => (sortKey === "layer" ? r.l * H + r.h : sortKey === "label" ? r.labels[0] : scores[sortKey] && scores[sortKey][r.l][r.h]);
+    const value = (r) =>
+      sortKey === "layer"
+        ? r.l * H + r.h
+        : sortKey === "label"
+          ? r.labels[0]
+          : scores[sortKey] && scores[sortKey][r.l][r.h];
     rows.sort((a, b) => {
       const va = value(a);
       const vb = value(b);
@@ -185,31 +311,91 @@ export class PatternsView extends View {
     });
     const header = (key, label) => {
       const active = key === sortKey;
-      const next = active && sortDir === "desc" ? "asc" : active ? "desc" : key === "layer" || key === "label" ? "asc" : "desc";
-      return el("th", { "aria-sort": active ? (sortDir === "desc" ? "descending" : "ascending") : "none" },
-        el("button", { type: "button", class: "sort", dataset: { sort: key }, onclick: () => ctx.setState({ sort: `${key}:${next}` }) },
-          label, active ? (sortDir === "desc" ? " \u25be" : " \u25b4") : ""));
+      const next =
+        active && sortDir === "desc" ? "asc" : active ? "desc" : key === "layer" || key === "label" ? "asc" : "desc";
+      return el(
+        "th",
+        { "aria-sort": active ? (sortDir === "desc" ? "descending" : "ascending") : "none" },
+        el(
+          "button",
+          {
+            type: "button",
+            class: "sort",
+            dataset: { sort: key },
+            onclick: () => ctx.setState({ sort: `${key}:${next}` }),
+          },
+          label,
+          active ? (sortDir === "desc" ? " \u25be" : " \u25b4") : "",
+        ),
+      );
     };
-    const tbody = el("tbody", {}, rows.map((r) => el("tr", {
-      class: `clickable${state.head === r.l * H + r.h ? " chosen" : ""}`, dataset: { layer: String(r.l), head: String(r.h) },
-      onclick: () => ctx.setState({ head: r.l * H + r.h }),
-    },
-    el("td", {}, el("input", {
-      type: "checkbox", class: "plot-head", checked: picks.includes(r.l * H + r.h), "aria-label": `plot ${headName(r.l, r.h)}`,
-      onclick: (e) => e.stopPropagation(),
-      onchange: () => ctx.setState({ picks: togglePick(picks, r.l * H + r.h) }),
-    })),
-    el("td", {}, el("button", {
-      type: "button", class: "link open-head", title: "Open in the head view",
-      onclick: (e) => { e.stopPropagation(); ctx.setState({ view: "head", layer: r.l, heads: [r.h], head: r.l * H + r.h }); },
-    }, headName(r.l, r.h))),
-    el("td", { class: "labels" }, r.labels.join(", ")),
-    metrics.map((m) => el("td", { class: "num" }, fmt(scores[m][r.l][r.h]))))));
-    return el("div", { class: "table-wrap" },
-      el("table", { class: "patterns-table" },
-        el("thead", {}, el("tr", {}, el("th", {}, "plot"), header("layer", "head"), header("label", "labels"), metrics.map((m) => header(m, m.replace(/_/g, " "))))),
-        tbody),
-      el("div", { class: "bar-label" }, `${rows.length} of ${L * H} heads`));
+    const tbody = el(
+      "tbody",
+      {},
+      rows.map((r) =>
+        el(
+          "tr",
+          {
+            class: `clickable${state.head === r.l * H + r.h ? " chosen" : ""}`,
+            dataset: { layer: String(r.l), head: String(r.h) },
+            onclick: () => ctx.setState({ head: r.l * H + r.h }),
+          },
+          el(
+            "td",
+            {},
+            el("input", {
+              type: "checkbox",
+              class: "plot-head",
+              checked: picks.includes(r.l * H + r.h),
+              "aria-label": `plot ${headName(r.l, r.h)}`,
+              onclick: (e) => e.stopPropagation(),
+              onchange: () => ctx.setState({ picks: togglePick(picks, r.l * H + r.h) }),
+            }),
+          ),
+          el(
+            "td",
+            {},
+            el(
+              "button",
+              {
+                type: "button",
+                class: "link open-head",
+                title: "Open in the head view",
+                onclick: (e) => {
+                  e.stopPropagation();
+                  ctx.setState({ view: "head", layer: r.l, heads: [r.h], head: r.l * H + r.h });
+                },
+              },
+              headName(r.l, r.h),
+            ),
+          ),
+          el("td", { class: "labels" }, r.labels.join(", ")),
+          metrics.map((m) => el("td", { class: "num" }, fmt(scores[m][r.l][r.h]))),
+        ),
+      ),
+    );
+    return el(
+      "div",
+      { class: "table-wrap" },
+      el(
+        "table",
+        { class: "patterns-table" },
+        el(
+          "thead",
+          {},
+          el(
+            "tr",
+            {},
+            el("th", {}, "plot"),
+            header("layer", "head"),
+            header("label", "labels"),
+            metrics.map((m) => header(m, m.replace(/_/g, " "))),
+          ),
+        ),
+        tbody,
+      ),
+      el("div", { class: "bar-label" }, `${rows.length} of ${L * H} heads`),
+    );
   }
 
   toSVG() {

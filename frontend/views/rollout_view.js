@@ -10,7 +10,10 @@ import { sequentialScale } from "../colors.js";
 import { Heatmap, composeCanvas, composeSVG } from "./heatmap.js";
 import { View } from "./view.js";
 
-const METHODS = [["rollout", "rollout"], ["flow", "attention flow (\u2264 64 tokens)"]];
+const METHODS = [
+  ["rollout", "rollout"],
+  ["flow", "attention flow (\u2264 64 tokens)"],
+];
 
 function queryString(params) {
   const search = new URLSearchParams();
@@ -79,13 +82,20 @@ export class RolloutView extends View {
     const base = { run: state.run, tag: state.tag, kind: state.kind };
     if (meta.key_tokens) {
       this.maps = [];
-      this.root.replaceChildren(el("div", { class: "message error" },
-        `Rollout needs self-attention: the ${meta.kind} attention of this record goes from one sequence to another. Pick the encoder or decoder attention.`));
+      this.root.replaceChildren(
+        el(
+          "div",
+          { class: "message error" },
+          `Rollout needs self-attention: the ${meta.kind} attention of this record goes from one sequence to another. Pick the encoder or decoder attention.`,
+        ),
+      );
       return;
     }
     let rollout;
     try {
-      rollout = await cached(JSON.stringify(["r", base, state.step, layer]), () => fetchRollout({ ...base, step: state.step, layer }));
+      rollout = await cached(JSON.stringify(["r", base, state.step, layer]), () =>
+        fetchRollout({ ...base, step: state.step, layer }),
+      );
     } catch (e) {
       if (!ctx.current()) return;
       this.maps = [];
@@ -95,13 +105,17 @@ export class RolloutView extends View {
     if (!ctx.current()) return;
     const n = rollout.queries;
     const causal = isCausal(rollout.data, n);
-    const q = Number.isInteger(Number(state.query)) && state.query !== null && Number(state.query) < n ? Number(state.query) : defaultQuery(meta.tokens, causal);
+    const q =
+      Number.isInteger(Number(state.query)) && state.query !== null && Number(state.query) < n
+        ? Number(state.query)
+        : defaultQuery(meta.tokens, causal);
     const method = state.method === "flow" ? "flow" : "rollout";
     const steps = (await ctx.steps(state.run, state.tag)).map((s) => s.step);
     let relevance;
     try {
-      relevance = await cached(JSON.stringify(["rel", base, q, layer, method, steps]),
-        () => getJSON("relevance", { ...base, query: q, layer, method }));
+      relevance = await cached(JSON.stringify(["rel", base, q, layer, method, steps]), () =>
+        getJSON("relevance", { ...base, query: q, layer, method }),
+      );
     } catch (e) {
       relevance = { error: e.message };
     }
@@ -113,10 +127,41 @@ export class RolloutView extends View {
   controls(ctx, L, n, layer, q, method) {
     const { meta } = ctx;
     const layerName = (l) => `${meta.layer_ids ? meta.layer_ids[l] : l}`;
-    return el("div", { class: "rollout-bar", style: { display: "flex", flexWrap: "wrap", gap: "8px 12px", alignItems: "center", margin: "8px 0" } },
-      el("label", {}, "Up to layer ", select(Array.from({ length: L }, (_, l) => [l, layerName(l)]), layer, (v) => ctx.setState({ layer: Number(v) }), { class: "rollout-layer" })),
-      el("label", {}, "Position ", select(meta.tokens.slice(0, n).map((t, i) => [i, `${i}: ${tokenLabel(t)}`]), q, (v) => ctx.setState({ query: v }), { class: "rollout-query" })),
-      el("label", {}, "Relevance by ", select(METHODS, method, (v) => ctx.setState({ method: v }), { class: "rollout-method" })));
+    return el(
+      "div",
+      {
+        class: "rollout-bar",
+        style: { display: "flex", flexWrap: "wrap", gap: "8px 12px", alignItems: "center", margin: "8px 0" },
+      },
+      el(
+        "label",
+        {},
+        "Up to layer ",
+        select(
+          Array.from({ length: L }, (_, l) => [l, layerName(l)]),
+          layer,
+          (v) => ctx.setState({ layer: Number(v) }),
+          { class: "rollout-layer" },
+        ),
+      ),
+      el(
+        "label",
+        {},
+        "Position ",
+        select(
+          meta.tokens.slice(0, n).map((t, i) => [i, `${i}: ${tokenLabel(t)}`]),
+          q,
+          (v) => ctx.setState({ query: v }),
+          { class: "rollout-query" },
+        ),
+      ),
+      el(
+        "label",
+        {},
+        "Relevance by ",
+        select(METHODS, method, (v) => ctx.setState({ method: v }), { class: "rollout-method" }),
+      ),
+    );
   }
 
   draw(ctx, { rollout, layer, q, method, relevance, causal }) {
@@ -126,8 +171,16 @@ export class RolloutView extends View {
     const table = sequentialScale(ctx.theme);
     const map = new Heatmap({
       title: `Rollout up to layer ${layer}, step ${state.step}: how much each position draws on each input token`,
-      rowTokens: tokens, colTokens: tokens, values: rollout.data, rows: n, cols: n, table, lo: 0, hi: maxOf(rollout.data),
-      rowName: "position", colName: "input token",
+      rowTokens: tokens,
+      colTokens: tokens,
+      values: rollout.data,
+      rows: n,
+      cols: n,
+      table,
+      lo: 0,
+      hi: maxOf(rollout.data),
+      rowName: "position",
+      colName: "input token",
     });
     map.element.classList.add("rollout-map");
     map.overlay.addEventListener("click", (e) => {
@@ -136,10 +189,15 @@ export class RolloutView extends View {
     });
     this.maps = [map];
     const parts = [this.controls(ctx, meta.shape[0], n, layer, q, method)];
-    const note = `Heads averaged with the residual added (0.5\u00b7A + 0.5\u00b7I, rows renormalised), over the ${meta.shape[1]} stored heads` +
+    const note =
+      `Heads averaged with the residual added (0.5\u00b7A + 0.5\u00b7I, rows renormalised), over the ${meta.shape[1]} stored heads` +
       `${causal ? "; causal model: position i draws only on tokens up to i" : ""}. Click a row to pick the position.`;
     parts.push(el("div", { class: "hint" }, note));
-    const row = el("div", { class: "rollout-row", style: { display: "flex", flexWrap: "wrap", gap: "16px", alignItems: "flex-start" } }, map.element);
+    const row = el(
+      "div",
+      { class: "rollout-row", style: { display: "flex", flexWrap: "wrap", gap: "16px", alignItems: "flex-start" } },
+      map.element,
+    );
     parts.push(row);
     let over = null;
     if (relevance.error) {
@@ -154,15 +212,28 @@ export class RolloutView extends View {
     const width = Math.max(240, Math.min(this.host.clientWidth - 24, 640));
     map.draw(width);
     if (over) over.draw(Math.max(240, this.host.clientWidth - 24));
-    Object.assign(this.root.dataset, { layer: String(layer), query: String(q), method, tokens: String(n), causal: String(causal) });
+    Object.assign(this.root.dataset, {
+      layer: String(layer),
+      query: String(q),
+      method,
+      tokens: String(n),
+      causal: String(causal),
+    });
   }
 
   /** SVG bars: relevance of each input token for position q at this step. */
   bars(relevance, step, tokens, q) {
     const index = relevance.steps.indexOf(step);
     const values = index >= 0 ? relevance.relevance[index] : null;
-    const box = el("figure", { class: "relevance-bars", dataset: { step: String(step) } },
-      el("figcaption", {}, `Relevance for position ${q} \u201c${tokenLabel(tokens[q] || "")}\u201d (${relevance.method}), step ${step}`));
+    const box = el(
+      "figure",
+      { class: "relevance-bars", dataset: { step: String(step) } },
+      el(
+        "figcaption",
+        {},
+        `Relevance for position ${q} \u201c${tokenLabel(tokens[q] || "")}\u201d (${relevance.method}), step ${step}`,
+      ),
+    );
     if (!values) {
       box.append(el("div", { class: "message" }, "no relevance at this step"));
       return box;
@@ -170,12 +241,34 @@ export class RolloutView extends View {
     const rowH = 14;
     const W = 320;
     const hi = maxOf(values);
-    const root = svg("svg", { xmlns: "http://www.w3.org/2000/svg", width: W, height: rowH * values.length + 4, class: "relevance-svg" });
+    const root = svg("svg", {
+      xmlns: "http://www.w3.org/2000/svg",
+      width: W,
+      height: rowH * values.length + 4,
+      class: "relevance-svg",
+    });
     const fg = cssVar("--fg") || "#222";
     values.forEach((v, j) => {
       const y = 2 + j * rowH;
-      root.append(svg("text", { x: 116, y: y + 10, "text-anchor": "end", fill: fg, "font-size": 10 }, tokenLabel(tokens[j] || "").slice(0, 18)));
-      root.append(svg("rect", { x: 120, y: y + 2, height: rowH - 4, width: Math.max(0, (v / hi) * (W - 170)).toFixed(1), fill: cssVar("--accent") || "#f57c00", class: "bar", "data-key": String(j), "data-value": String(v) }));
+      root.append(
+        svg(
+          "text",
+          { x: 116, y: y + 10, "text-anchor": "end", fill: fg, "font-size": 10 },
+          tokenLabel(tokens[j] || "").slice(0, 18),
+        ),
+      );
+      root.append(
+        svg("rect", {
+          x: 120,
+          y: y + 2,
+          height: rowH - 4,
+          width: Math.max(0, (v / hi) * (W - 170)).toFixed(1),
+          fill: cssVar("--accent") || "#f57c00",
+          class: "bar",
+          "data-key": String(j),
+          "data-value": String(v),
+        }),
+      );
       root.append(svg("text", { x: W - 4, y: y + 10, "text-anchor": "end", fill: fg, "font-size": 10 }, v.toFixed(3)));
     });
     this.barsNode = root;
@@ -190,11 +283,21 @@ export class RolloutView extends View {
     if (!rows) return null;
     const n = tokens.length;
     const values = new Float32Array(rows * n); // steps without this position stay 0
-    relevance.relevance.forEach((r, i) => { if (r && r.length === n) values.set(r, i * n); });
+    relevance.relevance.forEach((r, i) => {
+      if (r && r.length === n) values.set(r, i * n);
+    });
     const map = new Heatmap({
       title: `Relevance for position ${q} after layer ${layer} (${method}) over steps`,
-      rowTokens: relevance.steps.map((s) => `step ${s}`), colTokens: tokens, values, rows, cols: n, table, lo: 0, hi: maxOf(values),
-      rowName: "", colName: "input token",
+      rowTokens: relevance.steps.map((s) => `step ${s}`),
+      colTokens: tokens,
+      values,
+      rows,
+      cols: n,
+      table,
+      lo: 0,
+      hi: maxOf(values),
+      rowName: "",
+      colName: "input token",
     });
     map.element.classList.add("relevance-steps");
     map.element.dataset.steps = String(rows);

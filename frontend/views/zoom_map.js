@@ -50,15 +50,23 @@ export class ZoomMap {
     this.opts = { rowName: "query", colName: "key", digits: 4, minimap: true, ...opts };
     this.canvas = el("canvas", { class: "hm-canvas" });
     this.overlay = el("canvas", {
-      class: "hm-overlay", tabindex: "0", role: "img",
-      "aria-label": "Attention heat map: wheel or + / - zooms, drag or arrow keys pan, 0 resets; shift-click a column hides that key",
+      class: "hm-overlay",
+      tabindex: "0",
+      role: "img",
+      "aria-label":
+        "Attention heat map: wheel or + / - zooms, drag or arrow keys pan, 0 resets; shift-click a column hides that key",
     });
     this.mini = el("canvas", { class: "hm-minimap", title: "Overview: click or drag to move the view", hidden: true });
     this.readout = el("div", { class: "hm-readout", role: "status" }, "\u00a0");
     this.caption = el("figcaption", {}, this.opts.title);
     this.side = el("div", { class: "hm-side" }, this.mini);
-    this.element = el("figure", { class: "heatmap zoomable" }, this.caption,
-      el("div", { class: "hm-row" }, el("div", { class: "hm-stack" }, this.canvas, this.overlay), this.side), this.readout);
+    this.element = el(
+      "figure",
+      { class: "heatmap zoomable" },
+      this.caption,
+      el("div", { class: "hm-row" }, el("div", { class: "hm-stack" }, this.canvas, this.overlay), this.side),
+      this.readout,
+    );
     this.view = null;
     this.hovered = null;
     this.labelCache = new Map();
@@ -104,7 +112,18 @@ export class ZoomMap {
     this.og = sizeCanvas(this.overlay, this.width, this.height);
     const maxLevel = levelFor(fitView(rows, cols, plotW, plotH).scale, levelCount(rows, cols));
     const { values, mask, table, scale: colour, maskRGB, signed } = this.data;
-    this.levels = new LevelImages({ values, rows, cols, mask, table, scale: colour, maskRGB, signed, maxLevel, onReady: () => this.requestDraw() });
+    this.levels = new LevelImages({
+      values,
+      rows,
+      cols,
+      mask,
+      table,
+      scale: colour,
+      maskRGB,
+      signed,
+      maxLevel,
+      onReady: () => this.requestDraw(),
+    });
     this.element.dataset.lo = String(colour.lo);
     this.element.dataset.hi = String(colour.hi);
     this.element.dataset.scale = colour.kind;
@@ -156,8 +175,17 @@ export class ZoomMap {
     g.rect(left, top, Math.min(plotW, (cols - v.x0) * v.scale), Math.min(plotH, (rows - v.y0) * v.scale));
     g.clip();
     g.imageSmoothingEnabled = false;
-    g.drawImage(image, sx0, sy0, sx1 - sx0, sy1 - sy0,
-      left + (sx0 * f - v.x0) * v.scale, top + (sy0 * f - v.y0) * v.scale, (sx1 - sx0) * f * v.scale, (sy1 - sy0) * f * v.scale);
+    g.drawImage(
+      image,
+      sx0,
+      sy0,
+      sx1 - sx0,
+      sy1 - sy0,
+      left + (sx0 * f - v.x0) * v.scale,
+      top + (sy0 * f - v.y0) * v.scale,
+      (sx1 - sx0) * f * v.scale,
+      (sy1 - sy0) * f * v.scale,
+    );
     g.restore();
     const vis = visibleCells(v, rows, cols, plotW, plotH);
     const labelled = v.scale >= MIN_LABELLED_CELL;
@@ -165,10 +193,17 @@ export class ZoomMap {
     this.drawMinimap();
     if (this.hovered) this.showCell(...this.hovered);
     Object.assign(this.element.dataset, {
-      cell: String(v.scale), left: String(left - v.x0 * v.scale), top: String(top - v.y0 * v.scale),
-      visible: `${vis.r0},${vis.r1},${vis.c0},${vis.c1}`, zoom: (v.scale / this.fit.scale).toFixed(3), level: String(lv),
-      rowLabels: labelled ? `${vis.r0}-${vis.r1 - 1}` : "", colLabels: labelled ? `${vis.c0}-${vis.c1 - 1}` : "",
-      levels: this.levels.complete() ? "complete" : "partial", gutterLeft: String(left), gutterTop: String(top),
+      cell: String(v.scale),
+      left: String(left - v.x0 * v.scale),
+      top: String(top - v.y0 * v.scale),
+      visible: `${vis.r0},${vis.r1},${vis.c0},${vis.c1}`,
+      zoom: (v.scale / this.fit.scale).toFixed(3),
+      level: String(lv),
+      rowLabels: labelled ? `${vis.r0}-${vis.r1 - 1}` : "",
+      colLabels: labelled ? `${vis.c0}-${vis.c1 - 1}` : "",
+      levels: this.levels.complete() ? "complete" : "partial",
+      gutterLeft: String(left),
+      gutterTop: String(top),
     });
     performance.measure("tb-attention:matrix-frame", { start, end: performance.now() });
   }
@@ -230,8 +265,15 @@ export class ZoomMap {
   /** The cell under a mouse event, or null. */
   cellAtEvent(event) {
     const rect = this.overlay.getBoundingClientRect();
-    return cellAt(this.view, event.clientX - rect.left - this.left, event.clientY - rect.top - this.top,
-      this.data.rows, this.data.cols, this.plotW, this.plotH);
+    return cellAt(
+      this.view,
+      event.clientX - rect.left - this.left,
+      event.clientY - rect.top - this.top,
+      this.data.rows,
+      this.data.cols,
+      this.plotW,
+      this.plotH,
+    );
   }
 
   boxPoint(event) {
@@ -243,12 +285,27 @@ export class ZoomMap {
 
   listen() {
     const o = this.overlay;
-    o.addEventListener("wheel", (e) => {
-      e.preventDefault();
-      const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1;
-      const [px, py] = this.boxPoint(e);
-      this.setView(zoomAt(this.view, Math.exp(-e.deltaY * unit * 0.002), px, py, this.data.rows, this.data.cols, this.plotW, this.plotH));
-    }, { passive: false });
+    o.addEventListener(
+      "wheel",
+      (e) => {
+        e.preventDefault();
+        const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1;
+        const [px, py] = this.boxPoint(e);
+        this.setView(
+          zoomAt(
+            this.view,
+            Math.exp(-e.deltaY * unit * 0.002),
+            px,
+            py,
+            this.data.rows,
+            this.data.cols,
+            this.plotW,
+            this.plotH,
+          ),
+        );
+      },
+      { passive: false },
+    );
     o.addEventListener("pointerdown", (e) => {
       if (e.button !== 0) return;
       this.drag = { x: e.clientX, y: e.clientY, view: this.view, moved: false };
@@ -265,7 +322,17 @@ export class ZoomMap {
     const moveTo = (e) => {
       const rect = this.mini.getBoundingClientRect();
       const k = this.miniScale || 1;
-      this.setView(centreOn(this.view, (e.clientX - rect.left) / k, (e.clientY - rect.top) / k, this.data.rows, this.data.cols, this.plotW, this.plotH));
+      this.setView(
+        centreOn(
+          this.view,
+          (e.clientX - rect.left) / k,
+          (e.clientY - rect.top) / k,
+          this.data.rows,
+          this.data.cols,
+          this.plotW,
+          this.plotH,
+        ),
+      );
     };
     this.mini.addEventListener("pointerdown", (e) => {
       this.mini.setPointerCapture(e.pointerId);
@@ -305,7 +372,12 @@ export class ZoomMap {
     const { rows, cols } = this.data;
     const [w, h] = [this.plotW, this.plotH];
     const step = e.shiftKey ? 0.5 : 0.125;
-    const pans = { ArrowLeft: [w * step, 0], ArrowRight: [-w * step, 0], ArrowUp: [0, h * step], ArrowDown: [0, -h * step] };
+    const pans = {
+      ArrowLeft: [w * step, 0],
+      ArrowRight: [-w * step, 0],
+      ArrowUp: [0, h * step],
+      ArrowDown: [0, -h * step],
+    };
     let next = null;
     if (e.key === "+" || e.key === "=") next = zoomAt(this.view, KEY_ZOOM, w / 2, h / 2, rows, cols, w, h);
     else if (e.key === "-" || e.key === "_") next = zoomAt(this.view, 1 / KEY_ZOOM, w / 2, h / 2, rows, cols, w, h);
@@ -341,7 +413,9 @@ export class ZoomMap {
     g.strokeRect(x, this.top, Math.max(1, v.scale), this.plotH);
     g.restore();
     this.hovered = [r, c];
-    this.readout.textContent = this.opts.readout ? this.opts.readout(r, c, value) : `${r}, ${c}: ${value.toFixed(this.opts.digits)}`;
+    this.readout.textContent = this.opts.readout
+      ? this.opts.readout(r, c, value)
+      : `${r}, ${c}: ${value.toFixed(this.opts.digits)}`;
     this.element.dataset.hover = `${r},${c}`;
     this.element.dataset.value = String(value);
     if (this.opts.onHover) this.opts.onHover([r, c]);
@@ -364,7 +438,9 @@ export class ZoomMap {
   /** What is shown as an SVG group: the visible cells as one image (a pixel per cell), labels as text. */
   toSVGGroup(x, y) {
     const g = svg("g", { transform: `translate(${x},${y})` });
-    g.append(svg("text", { x: 0, y: 12, style: "font: 600 12px sans-serif", fill: cssVar("--fg") || "#222" }, this.opts.title));
+    g.append(
+      svg("text", { x: 0, y: 12, style: "font: 600 12px sans-serif", fill: cssVar("--fg") || "#222" }, this.opts.title),
+    );
     const body = svg("g", { transform: "translate(0,18)" });
     const v = this.view;
     const vis = visibleCells(v, this.data.rows, this.data.cols, this.plotW, this.plotH);
@@ -374,19 +450,38 @@ export class ZoomMap {
     cells.width = w;
     cells.height = h;
     cells.getContext("2d").drawImage(this.levels.build(0), vis.c0, vis.r0, w, h, 0, 0, w, h);
-    body.append(svg("image", {
-      x: this.left + (vis.c0 - v.x0) * v.scale, y: this.top + (vis.r0 - v.y0) * v.scale, width: w * v.scale, height: h * v.scale,
-      href: cells.toDataURL("image/png"), preserveAspectRatio: "none", style: "image-rendering: pixelated",
-    }));
+    body.append(
+      svg("image", {
+        x: this.left + (vis.c0 - v.x0) * v.scale,
+        y: this.top + (vis.r0 - v.y0) * v.scale,
+        width: w * v.scale,
+        height: h * v.scale,
+        href: cells.toDataURL("image/png"),
+        preserveAspectRatio: "none",
+        style: "image-rendering: pixelated",
+      }),
+    );
     if (v.scale >= MIN_LABELLED_CELL) {
       const font = Math.min(FONT_PX, Math.floor(v.scale) - 1);
       const labels = svg("g", { fill: cssVar("--fg") || "#222", style: `font: ${font}px sans-serif` });
       for (let r = vis.r0; r < vis.r1; r++) {
-        labels.append(svg("text", { x: this.left - 4, y: (this.top + (r - v.y0 + 0.5) * v.scale + 4).toFixed(1), "text-anchor": "end" }, tokenLabel(this.data.rowLabels[r])));
+        labels.append(
+          svg(
+            "text",
+            { x: this.left - 4, y: (this.top + (r - v.y0 + 0.5) * v.scale + 4).toFixed(1), "text-anchor": "end" },
+            tokenLabel(this.data.rowLabels[r]),
+          ),
+        );
       }
       for (let c = vis.c0; c < vis.c1; c++) {
         const cx = (this.left + (c - v.x0 + 0.5) * v.scale).toFixed(1);
-        labels.append(svg("text", { transform: `translate(${cx},${this.top - 4}) rotate(-60)` }, tokenLabel(this.data.colLabels[c])));
+        labels.append(
+          svg(
+            "text",
+            { transform: `translate(${cx},${this.top - 4}) rotate(-60)` },
+            tokenLabel(this.data.colLabels[c]),
+          ),
+        );
       }
       body.append(labels);
     }

@@ -44,8 +44,10 @@ def sparse_head_change(a, b, q, k):
     (counts_a, idx_a, w_a), (counts_b, idx_b, w_b) = a, b
     counts_a, counts_b = np.asarray(counts_a), np.asarray(counts_b)
     if counts_a.shape != counts_b.shape or counts_a.ndim != 2 or counts_a.shape[1] != q:
-        raise ValueError("sparse_head_change needs counts [heads, %d] of the same shape, got %s and %s"
-                         % (q, counts_a.shape, counts_b.shape))
+        raise ValueError(
+            "sparse_head_change needs counts [heads, %d] of the same shape, got %s and %s"
+            % (q, counts_a.shape, counts_b.shape)
+        )
     heads = counts_a.shape[0]
     rows = heads * q
 

@@ -80,7 +80,7 @@ def layered_capacity(augmented, layer):
     n = augmented[0].shape[0]
     capacity = np.zeros(((layer + 2) * n, (layer + 2) * n))
     for t in range(1, layer + 2):
-        capacity[t * n:(t + 1) * n, (t - 1) * n:t * n] = augmented[t - 1]
+        capacity[t * n : (t + 1) * n, (t - 1) * n : t * n] = augmented[t - 1]
     return capacity
 
 
@@ -95,8 +95,9 @@ def flow_relevance(augmented, layer, queries):
     return np.divide(out, sums, out=np.zeros_like(out), where=sums > 0)
 
 
-def attention_flow(attentions, *, layer=-1, queries=None, example=0, attention_mask=None, residual=RESIDUAL,
-                   max_tokens=MAX_FLOW_TOKENS):
+def attention_flow(
+    attentions, *, layer=-1, queries=None, example=0, attention_mask=None, residual=RESIDUAL, max_tokens=MAX_FLOW_TOKENS
+):
     """Attention flow to `layer` (default the last): float32 `[len(queries), q]`, row r being how
     much position queries[r] (default every position) draws on each input token, rows summing
     to 1. Inputs as for `attention_rollout`; longer than `max_tokens` raises (q^2 max-flow
@@ -104,8 +105,10 @@ def attention_flow(attentions, *, layer=-1, queries=None, example=0, attention_m
     layers = self_attention_layers(attentions, example, attention_mask)
     n = layers[0].shape[1]
     if max_tokens is not None and n > max_tokens:
-        raise ValueError("attention flow of %d tokens solves %d max-flow problems: above max_tokens=%d; raise it "
-                         "to wait, or use attention_rollout" % (n, n * n, max_tokens))
+        raise ValueError(
+            "attention flow of %d tokens solves %d max-flow problems: above max_tokens=%d; raise it "
+            "to wait, or use attention_rollout" % (n, n * n, max_tokens)
+        )
     rollout = Rollout(residual)
     for a in layers:
         rollout.add(a)

@@ -33,12 +33,15 @@ def _crossings(values, threshold, upward):
     steps = np.arange(values.shape[0])[:, None]
     first = np.where(defined.any(0), np.argmax(defined, 0), -1)
     last = np.where(defined.any(0), values.shape[0] - 1 - np.argmax(defined[::-1], 0), -1)
-    heads = np.flatnonzero((first >= 0) & ~across[first.clip(0), np.arange(values.shape[1])]
-                           & across[last.clip(0), np.arange(values.shape[1])])
+    heads = np.flatnonzero(
+        (first >= 0)
+        & ~across[first.clip(0), np.arange(values.shape[1])]
+        & across[last.clip(0), np.arange(values.shape[1])]
+    )
     out = []
     for h in heads:
         behind = np.flatnonzero(defined[:, h] & ~across[:, h])[-1]  # the last step not across
-        stays = np.flatnonzero(defined[behind + 1:, h])[0] + behind + 1
+        stays = np.flatnonzero(defined[behind + 1 :, h])[0] + behind + 1
         first_across = np.flatnonzero(across[:, h] & (steps[:, 0] > first[h]))[0]
         out.append((h, stays, behind, first_across))
     return out
@@ -75,13 +78,21 @@ def formed_heads(steps, scores, thresholds=None, step_a=None, step_b=None):
         heads = series.shape[2]
         for key, upward in (("formed", True), ("lost", False)):
             for h, stays, behind, first in _crossings(flat, threshold, upward):
-                out[key].append({
-                    "label": label, "metric": metric, "threshold": threshold,
-                    "layer": int(h // heads), "head": int(h % heads),
-                    "step": steps[stays], "previous_step": steps[behind], "first_step": steps[first],
-                    "score_before": float(flat[behind, h]), "score_at": float(flat[stays, h]),
-                    "score_final": float(flat[-1, h]),
-                })
+                out[key].append(
+                    {
+                        "label": label,
+                        "metric": metric,
+                        "threshold": threshold,
+                        "layer": int(h // heads),
+                        "head": int(h % heads),
+                        "step": steps[stays],
+                        "previous_step": steps[behind],
+                        "first_step": steps[first],
+                        "score_before": float(flat[behind, h]),
+                        "score_at": float(flat[stays, h]),
+                        "score_final": float(flat[-1, h]),
+                    }
+                )
     for key in ("formed", "lost"):
         out[key].sort(key=lambda e: (e["step"], e["layer"], e["head"], e["label"]))
     return out

@@ -50,18 +50,14 @@ def _thresholds(thresholds):
         raise TypeError("thresholds must be a dict {label: value}, got %s" % type(thresholds).__name__)
     for label, value in thresholds.items():
         if label not in merged:
-            raise ValueError(
-                "unknown label %r in thresholds: use %s" % (label, ", ".join(LABEL_PRIORITY))
-            )
+            raise ValueError("unknown label %r in thresholds: use %s" % (label, ", ".join(LABEL_PRIORITY)))
         if value is None:  # None switches a label off
             merged[label] = None
             continue
         metric = merged[label][0]
         if isinstance(value, tuple):
             if len(value) != 2:
-                raise TypeError(
-                    "threshold for %r must be a value or (metric, value), got %r" % (label, value)
-                )
+                raise TypeError("threshold for %r must be a value or (metric, value), got %r" % (label, value))
             metric, value = value
             if metric not in METRICS:
                 raise ValueError("threshold for %r names unknown metric %r" % (label, metric))
@@ -87,8 +83,7 @@ def _score_arrays(scores):
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2 or (shape is not None and values.shape != shape):
             raise ValueError(
-                "scores[%r] has shape %s; every metric must be the same [layers, heads]"
-                % (name, values.shape)
+                "scores[%r] has shape %s; every metric must be the same [layers, heads]" % (name, values.shape)
             )
         shape = values.shape
         arrays[name] = values
@@ -104,9 +99,7 @@ def head_labels_all(scores, thresholds=None):
             continue
         with np.errstate(invalid="ignore"):
             hits.append((label, arrays[rule[0]] > rule[1]))  # NaN never passes
-    return [
-        [tuple(label for label, hit in hits if hit[l, h]) for h in range(heads)] for l in range(layers)
-    ]
+    return [[tuple(label for label, hit in hits if hit[li, h]) for h in range(heads)] for li in range(layers)]
 
 
 def label_heads(scores, thresholds=None):

@@ -79,4 +79,4 @@ def _special_wrapping(tokenizer, special):
     text = [k for k, i in enumerate(ids) if i not in special]
     if not text:
         return [], []
-    return ids[:text[0]], ids[text[-1] + 1:]
+    return ids[: text[0]], ids[text[-1] + 1 :]

@@ -78,9 +78,12 @@ def upper_nonzero(layer, rows=64):
 def numpy_row0(layer, entropy, maximum, window):
     """What a causal record leaves out (docs/patterns.md): the first query row's own values, and
     the weight the first `window` rows put on the first `window` keys (their whole window)."""
-    return {"row0": layer[:, 0, :].astype(np.float64), "entropy0": entropy[:, 0].astype(np.float64),
-            "confidence0": maximum[:, 0].astype(np.float64),
-            "lead": layer[:, :window, :window].sum(axis=(1, 2), dtype=np.float64)}
+    return {
+        "row0": layer[:, 0, :].astype(np.float64),
+        "entropy0": entropy[:, 0].astype(np.float64),
+        "confidence0": maximum[:, 0].astype(np.float64),
+        "lead": layer[:, :window, :window].sum(axis=(1, 2), dtype=np.float64),
+    }
 
 
 def torch_layer_reductions(layer, union, pair_weights, check_upper, window):
@@ -107,10 +110,13 @@ def torch_layer_reductions(layer, union, pair_weights, check_upper, window):
     entropy = -(x * torch.log(x + tiny)).sum(-1)
     maximum = x.amax(-1)
     return {
-        "diagonals": diagonals, "totals": totals,
-        "entropy": entropy.double().sum(-1).cpu().numpy(), "confidence": maximum.double().sum(-1).cpu().numpy(),
+        "diagonals": diagonals,
+        "totals": totals,
+        "entropy": entropy.double().sum(-1).cpu().numpy(),
+        "confidence": maximum.double().sum(-1).cpu().numpy(),
         "column_sums": x.sum(1, dtype=torch.float64).cpu().numpy(),
-        "row0": x[:, 0, :].double().cpu().numpy(), "entropy0": entropy[:, 0].double().cpu().numpy(),
+        "row0": x[:, 0, :].double().cpu().numpy(),
+        "entropy0": entropy[:, 0].double().cpu().numpy(),
         "confidence0": maximum[:, 0].double().cpu().numpy(),
         "lead": x[:, :window, :window].sum((1, 2), dtype=torch.float64).cpu().numpy(),
         "upper": bool(torch.triu(x, 1).any()) if check_upper else None,

@@ -80,16 +80,16 @@ def self_attention_layers(attention, example=0, attention_mask=None, strict=True
     `strict=False` takes rows that sum to less than 1 (a sparse record's kept weights)."""
     q = _query_count(attention)
     placeholders = ["t%d" % i for i in range(q)]  # rollout needs no tokens; describe() wants some
-    part = inputs.describe(attention, placeholders, attention_mask=attention_mask, example=example,
-                           max_tokens=math.inf)
+    part = inputs.describe(attention, placeholders, attention_mask=attention_mask, example=example, max_tokens=math.inf)
     layers = []
     for index in range(part.shape[0]):
         if strict:
             part.check_layer(index, None, lambda h, row, i=index: "layer %d, head %d, query %d" % (i, h, row))
         layer = part.float_layer(index)
         if not strict and not (np.isfinite(layer).all() and (layer >= 0).all() and (layer.sum(-1) <= 1.02).all()):
-            raise ValueError("attention layer %d has weights that are negative, not finite, or rows summing "
-                             "above 1" % index)
+            raise ValueError(
+                "attention layer %d has weights that are negative, not finite, or rows summing above 1" % index
+            )
         layers.append(layer)
     return layers
 

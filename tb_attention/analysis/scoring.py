@@ -38,8 +38,16 @@ METRICS = (
     "confidence",
 )
 # Metrics that relate query i to key i +- offset; undefined for cross-attention.
-POSITIONAL = ("previous_token", "next_token", "self", "same_token_other_sentence", "word_pieces", "induction",
-              "duplicate_token", "local_window")
+POSITIONAL = (
+    "previous_token",
+    "next_token",
+    "self",
+    "same_token_other_sentence",
+    "word_pieces",
+    "induction",
+    "duplicate_token",
+    "local_window",
+)
 _DIAGONALS = {"previous_token": -1, "next_token": 1, "self": 0}
 # `local_window`: keys i - LOCAL_WINDOW < j <= i (the query and the 7 positions before it).
 LOCAL_WINDOW = 8
@@ -169,16 +177,23 @@ class PatternScorer:
         else:
             totals = flat @ self.dense_weights
         entropy, maximum, column_sums = row_reductions(layer[None], self.threads)
-        out = {"diagonals": diagonals, "totals": totals, "entropy": entropy[0].sum(-1, dtype=np.float64),
-               "confidence": maximum[0].sum(-1, dtype=np.float64), "column_sums": column_sums[0],
-               "upper": upper_nonzero(layer) if self.check_upper and self.causal else None}
+        out = {
+            "diagonals": diagonals,
+            "totals": totals,
+            "entropy": entropy[0].sum(-1, dtype=np.float64),
+            "confidence": maximum[0].sum(-1, dtype=np.float64),
+            "column_sums": column_sums[0],
+            "upper": upper_nonzero(layer) if self.check_upper and self.causal else None,
+        }
         out.update(numpy_row0(layer, entropy[0], maximum[0], LOCAL_WINDOW))
         return out
 
     def add_layer(self, index, layer, head_start=0):
         """Scores of layer `index`, heads `head_start` onwards (a layer may come in blocks of heads)."""
         if type(layer).__module__.split(".")[0] == "torch":
-            r = torch_layer_reductions(layer, self.union, self.pair_weights, self.check_upper and self.causal, LOCAL_WINDOW)
+            r = torch_layer_reductions(
+                layer, self.union, self.pair_weights, self.check_upper and self.causal, LOCAL_WINDOW
+            )
         else:
             r = self._numpy_reductions(np.ascontiguousarray(layer, dtype=np.float32))
         if r["upper"]:

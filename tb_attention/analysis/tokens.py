@@ -21,14 +21,14 @@ def surface(token):
     """Token text without its word-start marker: the marker encodes a space, not text."""
     for marker in WORD_START_MARKERS:
         if token.startswith(marker):
-            return token[len(marker):]
+            return token[len(marker) :]
     return token
 
 
 def is_punctuation(token):
     text = surface(token)
     if text.startswith(WORDPIECE_CONTINUATION):
-        text = text[len(WORDPIECE_CONTINUATION):]
+        text = text[len(WORDPIECE_CONTINUATION) :]
     return bool(text) and all(unicodedata.category(c).startswith("P") for c in text)
 
 
@@ -67,10 +67,7 @@ def check_specials(special_tokens):
     if special_tokens is None:
         return DEFAULT_SPECIAL_TOKENS
     if isinstance(special_tokens, (str, bytes)) or not hasattr(special_tokens, "__iter__"):
-        raise TypeError(
-            "special_tokens must be a collection of token strings, got %s"
-            % type(special_tokens).__name__
-        )
+        raise TypeError("special_tokens must be a collection of token strings, got %s" % type(special_tokens).__name__)
     specials = frozenset(special_tokens)
     bad = [t for t in specials if not isinstance(t, str)]
     if bad:

@@ -34,7 +34,9 @@ def dense_nbytes(heads, q, k, precision):
 def decode_dense(raw, heads, q, k, precision):
     """Float32 `[heads, q, k]` of a dense block's raw bytes."""
     if len(raw) != dense_nbytes(heads, q, k, precision):
-        raise FormatError("attention block holds %d bytes, expected %d" % (len(raw), dense_nbytes(heads, q, k, precision)))
+        raise FormatError(
+            "attention block holds %d bytes, expected %d" % (len(raw), dense_nbytes(heads, q, k, precision))
+        )
     stored = np.frombuffer(raw, dtype=precisions.dtype(precision)).reshape(heads, q, k)
     return precisions.dequantize(stored, precision)
 
@@ -93,26 +95,32 @@ KEPT_DTYPE = np.dtype("<f4")
 
 def sparse_nbytes(heads, q, k, nnz, precision):
     return heads * q * (COUNT_DTYPE.itemsize + KEPT_DTYPE.itemsize) + nnz * (
-        index_dtype(k).itemsize + precisions.dtype(precision).itemsize)
+        index_dtype(k).itemsize + precisions.dtype(precision).itemsize
+    )
 
 
 def encode_sparse(counts, kept, indices, values, k, precision):
     """Raw bytes of a sparse block: keys kept per row (uint32 [heads * q]), the weight they hold
     before quantising (float32 [heads * q]), their key indices, ascending within each row
     (uint16, or uint32 past 65536 keys, [nnz]), and their weights in the precision ([nnz])."""
-    return b"".join((
-        np.ascontiguousarray(counts, dtype=COUNT_DTYPE).tobytes(),
-        np.ascontiguousarray(kept, dtype=KEPT_DTYPE).tobytes(),
-        np.ascontiguousarray(indices, dtype=index_dtype(k)).tobytes(),
-        precisions.quantize(np.asarray(values, dtype=np.float32), precision).tobytes(),
-    ))
+    return b"".join(
+        (
+            np.ascontiguousarray(counts, dtype=COUNT_DTYPE).tobytes(),
+            np.ascontiguousarray(kept, dtype=KEPT_DTYPE).tobytes(),
+            np.ascontiguousarray(indices, dtype=index_dtype(k)).tobytes(),
+            precisions.quantize(np.asarray(values, dtype=np.float32), precision).tobytes(),
+        )
+    )
 
 
 def decode_sparse(raw, heads, q, k, nnz, precision, stored=False):
     """(counts [heads, q], kept mass [heads, q], indices [nnz], weights [nnz]: float32, or as
     stored with `stored=True`)."""
     if len(raw) != sparse_nbytes(heads, q, k, nnz, precision):
-        raise FormatError("sparse attention block holds %d bytes, expected %d" % (len(raw), sparse_nbytes(heads, q, k, nnz, precision)))
+        raise FormatError(
+            "sparse attention block holds %d bytes, expected %d"
+            % (len(raw), sparse_nbytes(heads, q, k, nnz, precision))
+        )
     rows = heads * q
     counts = np.frombuffer(raw, COUNT_DTYPE, rows, 0)
     kept = np.frombuffer(raw, KEPT_DTYPE, rows, rows * COUNT_DTYPE.itemsize)
@@ -121,8 +129,12 @@ def decode_sparse(raw, heads, q, k, nnz, precision, stored=False):
     values = np.frombuffer(raw, precisions.dtype(precision), nnz, offset + nnz * index_dtype(k).itemsize)
     if int(counts.sum(dtype=np.int64)) != nnz or (nnz and int(indices.max()) >= k):
         raise FormatError("sparse attention block is inconsistent (its counts or key indices are out of range)")
-    return (counts.reshape(heads, q), kept.reshape(heads, q), indices,
-            values if stored else precisions.dequantize(values, precision))
+    return (
+        counts.reshape(heads, q),
+        kept.reshape(heads, q),
+        indices,
+        values if stored else precisions.dequantize(values, precision),
+    )
 
 
 def densify(counts, indices, values, heads, q, k):
@@ -143,7 +155,7 @@ def select_keys(weights, top_k=None, top_mass=None):
     limit = k if top_k is None else min(int(top_k), k)
     if top_mass is None:
         if limit < k:
-            order = np.argpartition(rows, k - limit, axis=1)[:, k - limit:]
+            order = np.argpartition(rows, k - limit, axis=1)[:, k - limit :]
             keep = np.zeros(rows.shape, dtype=bool)
             np.put_along_axis(keep, order, True, axis=1)
         else:

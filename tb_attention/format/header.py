@@ -10,7 +10,8 @@ blob_base + l) or `blocks` / `head_block` / `thumbnails` (v2: payload chunk refe
 
 import json
 
-from tb_attention.format import metadata, precision as precisions
+from tb_attention.format import metadata
+from tb_attention.format import precision as precisions
 from tb_attention.format.errors import FormatError
 from tb_attention.format.payload import COMPRESSION, check_ref
 
@@ -22,8 +23,9 @@ def encode_header(header):
     return json.dumps(header, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def make_part(kind, shape, precision, tokens, key_tokens=None, sentence_b_start=None, patterns=None,
-              layer_ids=None, head_ids=None):
+def make_part(
+    kind, shape, precision, tokens, key_tokens=None, sentence_b_start=None, patterns=None, layer_ids=None, head_ids=None
+):
     """A v2 part without its payload references (the writer adds them)."""
     return {
         "kind": kind,
@@ -105,14 +107,17 @@ def _is_token_list(tokens, count):
 
 
 def _check_ids(ids, count, name):
-    if ids is not None and not (isinstance(ids, list) and len(ids) == count and all(_is_int(i) for i in ids)
-                                and len(set(ids)) == count):
+    if ids is not None and not (
+        isinstance(ids, list) and len(ids) == count and all(_is_int(i) for i in ids) and len(set(ids)) == count
+    ):
         raise FormatError("attention header has bad %s: %r" % (name, ids))
 
 
 def _check_part(part):
     if not isinstance(part, dict) or part.get("kind") not in KINDS:
-        raise FormatError("attention header has a part of unknown kind: %r" % (part.get("kind") if isinstance(part, dict) else part,))
+        raise FormatError(
+            "attention header has a part of unknown kind: %r" % (part.get("kind") if isinstance(part, dict) else part,)
+        )
     shape = part.get("shape")
     if not isinstance(shape, list) or len(shape) != 4 or not all(_is_int(n, 1) for n in shape):
         raise FormatError("attention header has a bad shape: %r" % (shape,))
@@ -136,17 +141,26 @@ def _check_part(part):
 
 
 def _table(table, layers, n_blocks):
-    return isinstance(table, list) and len(table) == layers and all(
-        isinstance(b, list) and len(b) == n_blocks for b in table)
+    return (
+        isinstance(table, list)
+        and len(table) == layers
+        and all(isinstance(b, list) and len(b) == n_blocks for b in table)
+    )
 
 
 def _check_sparse(part, layers, n_blocks):
     sparse, nnz = part.get("sparse"), part.get("nnz")
     top_k = sparse.get("top_k") if isinstance(sparse, dict) else None
     top_mass = sparse.get("top_mass") if isinstance(sparse, dict) else None
-    if not isinstance(sparse, dict) or (top_k is None and top_mass is None) or not (
-        top_k is None or _is_int(top_k, 1)) or not (
-        top_mass is None or (isinstance(top_mass, (int, float)) and not isinstance(top_mass, bool) and 0 < top_mass <= 1)):
+    if (
+        not isinstance(sparse, dict)
+        or (top_k is None and top_mass is None)
+        or not (top_k is None or _is_int(top_k, 1))
+        or not (
+            top_mass is None
+            or (isinstance(top_mass, (int, float)) and not isinstance(top_mass, bool) and 0 < top_mass <= 1)
+        )
+    ):
         raise FormatError("attention part %r has a bad sparse rule: %r" % (part["kind"], sparse))
     if not _table(nnz, layers, n_blocks) or not all(_is_int(n) for row in nnz for n in row):
         raise FormatError("attention part %r has a bad nnz table" % part["kind"])
@@ -170,8 +184,13 @@ def _check_payload(part):
     if thumbnails is not None:
         size = thumbnails.get("size") if isinstance(thumbnails, dict) else None
         chunks = thumbnails.get("chunks") if isinstance(thumbnails, dict) else None
-        if not (isinstance(size, list) and len(size) == 2 and all(_is_int(n, 1) for n in size)
-                and isinstance(chunks, list) and len(chunks) == layers):
+        if not (
+            isinstance(size, list)
+            and len(size) == 2
+            and all(_is_int(n, 1) for n in size)
+            and isinstance(chunks, list)
+            and len(chunks) == layers
+        ):
             raise FormatError("attention part %r has a bad thumbnail table" % part["kind"])
         for ref in chunks:
             check_ref(ref)

@@ -18,8 +18,7 @@ def check_version(version, what):
     """Raise ValueError unless `version` is a format version this tb-attention reads."""
     if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(
-            "%s of format version %r; this tb-attention reads up to %d: upgrade it"
-            % (what, version, FORMAT_VERSION)
+            "%s of format version %r; this tb-attention reads up to %d: upgrade it" % (what, version, FORMAT_VERSION)
         )
     return version
 
@@ -28,9 +27,7 @@ def create_summary_metadata():
     """SummaryMetadata of an attention blob sequence (TensorBoard keeps the first one per tag)."""
     content = json.dumps({"version": FORMAT_VERSION}).encode("utf-8")
     return summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=PLUGIN_NAME, content=content
-        ),
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=PLUGIN_NAME, content=content),
         data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
     )
 

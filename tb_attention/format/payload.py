@@ -93,7 +93,7 @@ class PayloadFile:
     def _write(self, data):
         view = memoryview(data)
         while view:
-            view = view[self._file.write(view):]
+            view = view[self._file.write(view) :]
         self._offset += len(data)
 
     def tell(self):

@@ -16,9 +16,7 @@ PRECISIONS = {
 
 def check_precision(precision):
     if precision not in PRECISIONS:
-        raise ValueError(
-            "unknown precision %r: use one of %s" % (precision, ", ".join(sorted(PRECISIONS)))
-        )
+        raise ValueError("unknown precision %r: use one of %s" % (precision, ", ".join(sorted(PRECISIONS))))
     return precision
 
 

@@ -12,9 +12,7 @@ def scores_to_json(scores):
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2:
             raise ValueError("scores[%r] must be [layers, heads], got shape %s" % (name, values.shape))
-        out[str(name)] = [
-            [round(float(v), 5) if math.isfinite(v) else None for v in row] for row in values
-        ]
+        out[str(name)] = [[round(float(v), 5) if math.isfinite(v) else None for v in row] for row in values]
     return out
 
 
@@ -29,17 +27,11 @@ def scores_from_json(obj):
         if len({len(r) for r in rows}) != 1:
             raise ValueError("pattern scores[%r] has rows of different lengths" % (name,))
         try:
-            values = np.array(
-                [[np.nan if v is None else float(v) for v in row] for row in rows], dtype=np.float32
-            )
+            values = np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=np.float32)
         except (TypeError, ValueError):
-            raise ValueError(
-                "pattern scores[%r] holds a value that is neither a number nor null" % (name,)
-            ) from None
+            raise ValueError("pattern scores[%r] holds a value that is neither a number nor null" % (name,)) from None
         if shape is not None and values.shape != shape:
-            raise ValueError(
-                "pattern scores[%r] is %s but other metrics are %s" % (name, values.shape, shape)
-            )
+            raise ValueError("pattern scores[%r] is %s but other metrics are %s" % (name, values.shape, shape))
         shape = values.shape
         out[name] = values
     return out

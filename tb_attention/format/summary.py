@@ -9,9 +9,7 @@ def blob_sequence_tensor(blobs):
     """A rank-1 DT_STRING tensor: the only form both TensorBoard loaders keep as a blob sequence."""
     return tensor_pb2.TensorProto(
         dtype=types_pb2.DT_STRING,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(blobs))]
-        ),
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(blobs))]),
         string_val=list(blobs),
     )
 

@@ -20,15 +20,35 @@ def _log_dir(trainer):
 class _AttentionHooks:
     """Lightning hooks over a ProbeLogger (mixed into the namespace's Callback)."""
 
-    def __init__(self, tokenizer, probes, *, model=None, log_dir=None, every_n_steps=None, tag_prefix="probe",
-                 precision="uint8", max_length=128, all_ranks=False, **storage):
+    def __init__(
+        self,
+        tokenizer,
+        probes,
+        *,
+        model=None,
+        log_dir=None,
+        every_n_steps=None,
+        tag_prefix="probe",
+        precision="uint8",
+        max_length=128,
+        all_ranks=False,
+        **storage,
+    ):
         super().__init__()
         if model is not None and not callable(model):
-            raise TypeError("model must be a function of the LightningModule returning the Hugging Face model, got %r"
-                            % (model,))
-        self.probe_logger = ProbeLogger(tokenizer, probes, tag_prefix=tag_prefix, precision=precision,
-                                        max_length=max_length, all_ranks=all_ranks, every_n_steps=every_n_steps,
-                                        storage=storage)
+            raise TypeError(
+                "model must be a function of the LightningModule returning the Hugging Face model, got %r" % (model,)
+            )
+        self.probe_logger = ProbeLogger(
+            tokenizer,
+            probes,
+            tag_prefix=tag_prefix,
+            precision=precision,
+            max_length=max_length,
+            all_ranks=all_ranks,
+            every_n_steps=every_n_steps,
+            storage=storage,
+        )
         self._model = model
         self._given_log_dir = log_dir
         self.log_dir = log_dir
@@ -48,8 +68,10 @@ class _AttentionHooks:
         self.probe_logger.reset()
         self.log_dir = self._given_log_dir or _log_dir(trainer)
         if self.log_dir is None and trainer.is_global_zero:
-            raise ValueError("tb_attention's AttentionCallback found no TensorBoardLogger: give the Trainer one "
-                             "(lightning's default logger is one) or pass log_dir=")
+            raise ValueError(
+                "tb_attention's AttentionCallback found no TensorBoardLogger: give the Trainer one "
+                "(lightning's default logger is one) or pass log_dir="
+            )
         if self.probe_logger.all_ranks and trainer.world_size > 1:
             self.log_dir = trainer.strategy.broadcast(self.log_dir, src=0)
         self._log(trainer, pl_module)
@@ -75,7 +97,8 @@ class _AttentionHooks:
 def callback_class(namespace):
     """AttentionCallback for the Lightning of `namespace` ("lightning.pytorch" or "pytorch_lightning")."""
     base = importlib.import_module(namespace).Callback
-    doc = """Logs the attention of a few probe inputs into the TensorBoardLogger's run, while %s trains.
+    doc = (
+        """Logs the attention of a few probe inputs into the TensorBoardLogger's run, while %s trains.
 
     trainer = Trainer(callbacks=[AttentionCallback(tokenizer, probes)])   # logger: TensorBoardLogger
 
@@ -87,5 +110,7 @@ def callback_class(namespace):
     function of the LightningModule returning the Hugging Face model to probe (default: its
     `.model` if that has a config, else the module itself); `log_dir`: default the
     TensorBoardLogger's `log_dir`. Training results are exactly those without the callback.
-    """ % namespace
+    """
+        % namespace
+    )
     return type("AttentionCallback", (_AttentionHooks, base), {"__doc__": doc, "__module__": "tb_attention.lightning"})

@@ -20,8 +20,18 @@ def _positive_int_or_none(value, name):
 class ProbeLogger:
     """Probes tokenised for their model on first use; `log(model, step, log_dir, is_main)`."""
 
-    def __init__(self, tokenizer, probes, *, tag_prefix="probe", precision="uint8", max_length=128,
-                 all_ranks=False, every_n_steps=None, storage=None):
+    def __init__(
+        self,
+        tokenizer,
+        probes,
+        *,
+        tag_prefix="probe",
+        precision="uint8",
+        max_length=128,
+        all_ranks=False,
+        every_n_steps=None,
+        storage=None,
+    ):
         check_precision(precision)
         _positive_int_or_none(every_n_steps, "every_n_steps")
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
@@ -68,8 +78,16 @@ class ProbeLogger:
             inputs = self._inputs(probe, model)
             attentions = probe_attention(model, inputs)
             if writes:
-                _writer.add_attention(log_dir, probe.tag, global_step=step, precision=self.precision,
-                                      all_ranks=self.all_ranks, **attentions, **inputs.log_kwargs, **self.storage)
+                _writer.add_attention(
+                    log_dir,
+                    probe.tag,
+                    global_step=step,
+                    precision=self.precision,
+                    all_ranks=self.all_ranks,
+                    **attentions,
+                    **inputs.log_kwargs,
+                    **self.storage,
+                )
         # No flush here: training must not wait for encoding; the writer thread makes each record
         # visible as soon as it is written, and the end of training flushes.
         self.logged_steps.add(step)

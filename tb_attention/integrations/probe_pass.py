@@ -75,8 +75,11 @@ def needs_every_rank(model):
     return any(isinstance(p, DTensor) or hasattr(p, "ds_id") for p in model.parameters())
 
 
-_ATTENTIONS = {"encoder_attentions": "encoder_attention", "decoder_attentions": "decoder_attention",
-               "cross_attentions": "cross_attention"}
+_ATTENTIONS = {
+    "encoder_attentions": "encoder_attention",
+    "decoder_attentions": "decoder_attention",
+    "cross_attentions": "cross_attention",
+}
 
 
 def probe_attention(model, inputs):
@@ -99,7 +102,8 @@ def probe_attention(model, inputs):
         if not attentions or any(layer is None for layer in attentions):
             raise ValueError(
                 "%s returned no %s with output_attentions=True (attention implementation %r computes "
-                "none): load the model with attn_implementation=\"eager\""
-                % (type(model).__name__, field, getattr(config, "_attn_implementation", None)))
+                'none): load the model with attn_implementation="eager"'
+                % (type(model).__name__, field, getattr(config, "_attn_implementation", None))
+            )
         out[argument] = tuple(layer.detach() for layer in attentions)
     return out

@@ -6,8 +6,10 @@ import dataclasses
 import re
 from typing import Optional
 
-_KINDS = ("a non-empty str, a (sentence_a, sentence_b) pair of strs (for an encoder-decoder model: "
-          "(source, target)), a list of chat messages ({'role': ..., 'content': ...}), or token ids")
+_KINDS = (
+    "a non-empty str, a (sentence_a, sentence_b) pair of strs (for an encoder-decoder model: "
+    "(source, target)), a list of chat messages ({'role': ..., 'content': ...}), or token ids"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,8 +22,13 @@ class Probe:
 
 
 def _is_messages(probe):
-    return isinstance(probe, (list, tuple)) and bool(probe) and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in probe)
+    return (
+        isinstance(probe, (list, tuple))
+        and bool(probe)
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in probe
+        )
+    )
 
 
 def _parse(index, probe):
@@ -47,8 +54,10 @@ def _slug(text, limit=40):
 def named_probes(probes, tag_prefix):
     """[Probe] from a list of probes (tags from their text) or a {name: probe} dict."""
     if isinstance(probes, (str, bytes)) or not hasattr(probes, "__iter__"):
-        raise TypeError("probes must be a list of probes, or a dict of them by name (each %s); got %s"
-                        % (_KINDS, type(probes).__name__))
+        raise TypeError(
+            "probes must be a list of probes, or a dict of them by name (each %s); got %s"
+            % (_KINDS, type(probes).__name__)
+        )
     if isinstance(probes, dict):
         items = []
         for name, probe in probes.items():
@@ -120,21 +129,36 @@ def encode(probe, tokenizer, model, max_length):
             raise ValueError("probe %s: an encoder-decoder model reads (source, target) pairs of texts" % probe.tag)
         enc = tokenizer(probe.text, text_target=probe.pair, truncation=True, max_length=max_length, return_tensors="pt")
         decoder_input_ids = _decoder_input_ids(model, enc.pop("labels"))
-        inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                  "decoder_input_ids": decoder_input_ids}
-        kwargs = {"encoder_tokens": ids_to_tokens(enc["input_ids"][0].tolist()),
-                  "decoder_tokens": ids_to_tokens(decoder_input_ids[0].tolist())}
+        inputs = {
+            "input_ids": enc["input_ids"],
+            "attention_mask": enc["attention_mask"],
+            "decoder_input_ids": decoder_input_ids,
+        }
+        kwargs = {
+            "encoder_tokens": ids_to_tokens(enc["input_ids"][0].tolist()),
+            "decoder_tokens": ids_to_tokens(decoder_input_ids[0].tolist()),
+        }
         return ProbeInputs(inputs, kwargs, seq2seq=True)
     if probe.token_ids is not None:
         ids = torch.tensor([list(probe.token_ids)[:max_length]])
-        return ProbeInputs({"input_ids": ids, "attention_mask": torch.ones_like(ids)},
-                           {"tokens": ids_to_tokens(ids[0].tolist())})
+        return ProbeInputs(
+            {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, {"tokens": ids_to_tokens(ids[0].tolist())}
+        )
     if probe.messages is not None:
-        enc = tokenizer.apply_chat_template(list(probe.messages), tokenize=True, return_dict=True, return_tensors="pt",
-                                            truncation=True, max_length=max_length)
+        enc = tokenizer.apply_chat_template(
+            list(probe.messages),
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+            truncation=True,
+            max_length=max_length,
+        )
         ids = enc["input_ids"]
-        return ProbeInputs({"input_ids": ids, "attention_mask": enc.get("attention_mask", torch.ones_like(ids))},
-                           {"tokens": ids_to_tokens(ids[0].tolist())})
+        return ProbeInputs(
+            {"input_ids": ids, "attention_mask": enc.get("attention_mask", torch.ones_like(ids))},
+            {"tokens": ids_to_tokens(ids[0].tolist())},
+        )
     enc = tokenizer(probe.text, probe.pair, truncation=True, max_length=max_length, return_tensors="pt")
-    return ProbeInputs(dict(enc), {"tokens": ids_to_tokens(enc["input_ids"][0].tolist()),
-                                   "sentence_b_start": sentence_b_start(enc)})
+    return ProbeInputs(
+        dict(enc), {"tokens": ids_to_tokens(enc["input_ids"][0].tolist()), "sentence_b_start": sentence_b_start(enc)}
+    )

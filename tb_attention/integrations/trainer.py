@@ -41,7 +41,8 @@ def _trainer_log_dir(args):
             return os.path.dirname(max(ours, key=os.path.getmtime))
         logger.warning(
             "tb_attention: Trainer's TensorBoard run directory under %s was not found (is "
-            "AttentionCallback placed before TensorBoardCallback?); pass log_dir= to choose one", runs
+            "AttentionCallback placed before TensorBoardCallback?); pass log_dir= to choose one",
+            runs,
         )
     from transformers.integrations.integration_utils import default_logdir
 
@@ -82,11 +83,29 @@ class AttentionCallback(TrainerCallback):
     the callback.
     """
 
-    def __init__(self, tokenizer, probes, *, log_dir=None, every_n_steps=None, tag_prefix="probe",
-                 precision="uint8", max_length=128, all_ranks=False, **storage):
-        self.probe_logger = ProbeLogger(tokenizer, probes, tag_prefix=tag_prefix, precision=precision,
-                                        max_length=max_length, all_ranks=all_ranks, every_n_steps=every_n_steps,
-                                        storage=storage)
+    def __init__(
+        self,
+        tokenizer,
+        probes,
+        *,
+        log_dir=None,
+        every_n_steps=None,
+        tag_prefix="probe",
+        precision="uint8",
+        max_length=128,
+        all_ranks=False,
+        **storage,
+    ):
+        self.probe_logger = ProbeLogger(
+            tokenizer,
+            probes,
+            tag_prefix=tag_prefix,
+            precision=precision,
+            max_length=max_length,
+            all_ranks=all_ranks,
+            every_n_steps=every_n_steps,
+            storage=storage,
+        )
         self._given_log_dir = os.fspath(log_dir) if log_dir is not None else None
         self.log_dir = self._given_log_dir  # resolved at each on_train_begin when not given
 

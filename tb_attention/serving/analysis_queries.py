@@ -24,8 +24,10 @@ def _check_part(part):
     if part.cross or q != k:
         raise BadRequest("rollout needs self-attention: attention of kind %r is cross-attention" % part.kind)
     if q > MAX_ROLLOUT_TOKENS:
-        raise BadRequest("rollout of %d tokens is refused (at most %d): it multiplies %d x %d matrices per layer"
-                         % (q, MAX_ROLLOUT_TOKENS, q, q))
+        raise BadRequest(
+            "rollout of %d tokens is refused (at most %d): it multiplies %d x %d matrices per layer"
+            % (q, MAX_ROLLOUT_TOKENS, q, q)
+        )
 
 
 def _head_mean(queries, ctx, run, record, part, layer):
@@ -64,7 +66,7 @@ def rollout(queries, ctx, experiment_id, run, tag, step, kind=None, layer=None):
     if layer is not None:
         if layer >= values.shape[0]:
             raise NotFound("layer %d is out of range (0..%d)" % (layer, values.shape[0] - 1))
-        values = values[layer:layer + 1]
+        values = values[layer : layer + 1]
     values = np.ascontiguousarray(values, dtype="<f4")
     return ArrayPayload(values.shape, "float32", 1.0, values.tobytes)
 
@@ -81,8 +83,10 @@ def _relevance_row(queries, ctx, run, record, part, query, layer, method):
     if method == "rollout":
         return _rollout_of(queries, ctx, run, record, part)[0][layer, query]
     if q > MAX_FLOW_TOKENS:
-        raise BadRequest("attention flow is computed for at most %d tokens (this record has %d): use method=rollout"
-                         % (MAX_FLOW_TOKENS, q))
+        raise BadRequest(
+            "attention flow is computed for at most %d tokens (this record has %d): use method=rollout"
+            % (MAX_FLOW_TOKENS, q)
+        )
     key = ("flow", record.ref.key, part.kind, layer, query)
     row = queries._answers.get(key)
     if row is None:
@@ -99,8 +103,16 @@ def relevance(queries, ctx, experiment_id, run, tag, query, layer=None, kind=Non
     if method not in METHODS:
         raise BadRequest("method must be rollout or flow, got %r" % method[:40])
     refs = queries.store.steps(ctx, experiment_id, run, tag)
-    out = {"run": run, "tag": tag, "query": query, "layer": layer, "method": method, "steps": [], "relevance": [],
-           "tokens": None}
+    out = {
+        "run": run,
+        "tag": tag,
+        "query": query,
+        "layer": layer,
+        "method": method,
+        "steps": [],
+        "relevance": [],
+        "tokens": None,
+    }
     for record in queries._readable(ctx, run, tag, refs):
         part = record.parts.get(kind) if kind else record.part()
         if part is not None and not part.cross:

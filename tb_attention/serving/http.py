@@ -3,9 +3,8 @@
 import json
 
 import numpy as np
-from werkzeug import wrappers
-
 from tensorboard import errors as tb_errors
+from werkzeug import wrappers
 
 from tb_attention.format.errors import FormatError
 from tb_attention.format.metadata import MAX_STEP

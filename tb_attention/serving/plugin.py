@@ -52,9 +52,14 @@ def _optional_int(request, name):
 
 def _layer_args(request):
     return _step_args(request) + (
-        http.int_arg(request, "layer", maximum=2**31), _kind(request), http.int_list_arg(request, "heads"),
-        request.args.get("form"), request.args.get("reduce"), _optional_int(request, "q_start"),
-        _optional_int(request, "q_end"))
+        http.int_arg(request, "layer", maximum=2**31),
+        _kind(request),
+        http.int_list_arg(request, "heads"),
+        request.args.get("form"),
+        request.args.get("reduce"),
+        _optional_int(request, "q_start"),
+        _optional_int(request, "q_end"),
+    )
 
 
 def _change_args(request):
@@ -69,8 +74,12 @@ def _rollout_args(request):
 
 
 def _relevance_args(request):
-    return _run_tag(request) + (http.int_arg(request, "query", maximum=2**31), _optional_int(request, "layer"),
-                                _kind(request), request.args.get("method"))
+    return _run_tag(request) + (
+        http.int_arg(request, "query", maximum=2**31),
+        _optional_int(request, "layer"),
+        _kind(request),
+        request.args.get("method"),
+    )
 
 
 def _formed_args(request):
@@ -162,8 +171,9 @@ class AttentionPlugin(base_plugin.TBPlugin):
         node = self._files.get(name)
         if node is None:
             return http.error(404, "no such file: %r" % name[:100])
-        return http.response(node.read_bytes(), content_type=static.content_type(name),
-                             headers={"Cache-Control": "no-cache"})
+        return http.response(
+            node.read_bytes(), content_type=static.content_type(name), headers={"Cache-Control": "no-cache"}
+        )
 
     def _serve_index(self, request):
         return self._static_response("index.js")
@@ -171,7 +181,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
     def _serve_static(self, request):
         prefix = "/data/plugin/%s/static/" % metadata.PLUGIN_NAME
         path = request.path
-        return self._static_response(path[path.find(prefix) + len(prefix):] if prefix in path else "")
+        return self._static_response(path[path.find(prefix) + len(prefix) :] if prefix in path else "")
 
 
 class AttentionLoader(base_plugin.TBLoader):
@@ -189,9 +199,7 @@ class AttentionLoader(base_plugin.TBLoader):
             samples.setdefault(metadata.PLUGIN_NAME, 0)
         elif isinstance(samples, str):
             if metadata.PLUGIN_NAME + "=" not in samples:
-                flags.samples_per_plugin = ",".join(
-                    p for p in (samples, metadata.PLUGIN_NAME + "=0") if p
-                )
+                flags.samples_per_plugin = ",".join(p for p in (samples, metadata.PLUGIN_NAME + "=0") if p)
 
     def load(self, context):
         return AttentionPlugin(context)

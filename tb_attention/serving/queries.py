@@ -36,8 +36,9 @@ class ArrayPayload:
 
 
 def _stored_payload(shape, part_precision, raw, encoded=None):
-    return ArrayPayload(shape, precision.dtype(part_precision).name, precision.scale(part_precision), raw, encoded,
-                        part_precision)
+    return ArrayPayload(
+        shape, precision.dtype(part_precision).name, precision.scale(part_precision), raw, encoded, part_precision
+    )
 
 
 def _float16_payload(values):
@@ -52,8 +53,10 @@ def _query_rows(queries, q_start, q_end):
     first = 0 if q_start is None else q_start
     end = queries if q_end is None else q_end
     if not 0 <= first < end <= queries:
-        raise BadRequest("query rows [%d, %d) are out of range: the layer has %d queries (0 <= q_start < q_end <= %d)"
-                         % (first, end, queries, queries))
+        raise BadRequest(
+            "query rows [%d, %d) are out of range: the layer has %d queries (0 <= q_start < q_end <= %d)"
+            % (first, end, queries, queries)
+        )
     return first, end
 
 
@@ -65,7 +68,9 @@ def _sparse_rows(blocks_of_layer, wanted, rows, k, reduce, part_precision):
     mult = {}
     for h in wanted:
         mult[h] = mult.get(h, 0) + 1
-    out = np.zeros((1 if reduce else len(wanted), n, k), dtype=np.float32 if reduce else precision.dtype(part_precision))
+    out = np.zeros(
+        (1 if reduce else len(wanted), n, k), dtype=np.float32 if reduce else precision.dtype(part_precision)
+    )
     for (h0, h1), counts, _, indices, weights in blocks_of_layer:
         q = counts.shape[1]
         offsets = np.zeros(counts.size + 1, dtype=np.int64)
@@ -148,8 +153,21 @@ class AttentionQueries:
 
     # -- binary --------------------------------------------------------------------------------
 
-    def layer(self, ctx, experiment_id, run, tag, step, layer, kind=None, heads=None, form=None,
-              reduce=None, q_start=None, q_end=None):
+    def layer(
+        self,
+        ctx,
+        experiment_id,
+        run,
+        tag,
+        step,
+        layer,
+        kind=None,
+        heads=None,
+        form=None,
+        reduce=None,
+        q_start=None,
+        q_end=None,
+    ):
         """One layer of one step (the given heads, else every head): `[heads, q, k]` dense (sparse
         records densified), or with form="kept" the weight each sparse row kept, `[heads, q]`.
         `q_start`/`q_end` keep the query rows [q_start, q_end); reduce="mean" averages the listed
@@ -176,7 +194,9 @@ class AttentionQueries:
             return self._layer_selection(ctx, run, record, part, layer, heads, rows or (0, q), reduce)
         if heads is None and record.version <= 1:
             blob = self.store.v1_blob(ctx, record, part, layer)
-            return _stored_payload((count, q, k), part.precision, lambda: zlib.decompress(blob), ("deflate", bytes(blob)))
+            return _stored_payload(
+                (count, q, k), part.precision, lambda: zlib.decompress(blob), ("deflate", bytes(blob))
+            )
         if heads is None and part.encoding == "dense":
             chunks = self.store.block_chunks(run, record, part, layer)
             for data, (h0, h1), size, _ in chunks:  # 422 rather than a 200 the panel cannot decode
@@ -196,16 +216,22 @@ class AttentionQueries:
         _, n_heads, _, k = part.shape
         wanted = list(range(n_heads)) if heads is None else list(heads)
         if record.version >= 2 and part.encoding == "sparse":
-            out = _sparse_rows(self.store.sparse_layer(run, record, part, layer), wanted, rows, k, reduce, part.precision)
+            out = _sparse_rows(
+                self.store.sparse_layer(run, record, part, layer), wanted, rows, k, reduce, part.precision
+            )
         else:
             block = part.layout["head_block"] if record.version >= 2 else n_heads
             out = None
             for b in sorted({h // block for h in wanted}):
                 slots = [i for i, h in enumerate(wanted) if h // block == b]
                 values = self.store.layer(ctx, run, record, part, layer, [wanted[i] for i in slots], stored=not reduce)
-                values = values[:, rows[0]:rows[1]]
+                values = values[:, rows[0] : rows[1]]
                 if reduce:
-                    out = values.sum(axis=0, dtype=np.float32) if out is None else out + values.sum(axis=0, dtype=np.float32)
+                    out = (
+                        values.sum(axis=0, dtype=np.float32)
+                        if out is None
+                        else out + values.sum(axis=0, dtype=np.float32)
+                    )
                 else:
                     if out is None:
                         out = np.zeros((len(wanted),) + values.shape[1:], dtype=values.dtype)
@@ -213,7 +239,9 @@ class AttentionQueries:
             if reduce:
                 out = (out / np.float32(len(wanted)))[None]
         if reduce:
-            return ArrayPayload(out.shape, "float32", 1.0, np.ascontiguousarray(out, dtype="<f4").tobytes, None, part.precision)
+            return ArrayPayload(
+                out.shape, "float32", 1.0, np.ascontiguousarray(out, dtype="<f4").tobytes, None, part.precision
+            )
         return _stored_payload(out.shape, part.precision, np.ascontiguousarray(out).tobytes)
 
     def thumbnails(self, ctx, experiment_id, run, tag, step, kind=None):
@@ -253,14 +281,17 @@ class AttentionQueries:
     # Rollout, flow and heads that formed: serving/analysis_queries.py.
     def rollout(self, ctx, experiment_id, run, tag, step, kind=None, layer=None):
         from tb_attention.serving import analysis_queries
+
         return analysis_queries.rollout(self, ctx, experiment_id, run, tag, step, kind, layer)
 
     def relevance(self, ctx, experiment_id, run, tag, query, layer=None, kind=None, method=None):
         from tb_attention.serving import analysis_queries
+
         return analysis_queries.relevance(self, ctx, experiment_id, run, tag, query, layer, kind, method)
 
     def formed(self, ctx, experiment_id, run, tag, kind=None, step_a=None, step_b=None):
         from tb_attention.serving import analysis_queries
+
         return analysis_queries.formed(self, ctx, experiment_id, run, tag, kind, step_a, step_b)
 
     def change(self, ctx, experiment_id, a, b, kind=None):
@@ -286,30 +317,41 @@ class AttentionQueries:
         layers, heads, q, k = part_a.shape
         if part_a.encoding == part_b.encoding == "sparse":
             # Over the kept keys only: a 2048-token record keeps 32 of each row's 2048.
-            js = np.array([
-                sparse_head_change(kept_keys(self.store.sparse_layer(run_a, record_a, part_a, l)),
-                                   kept_keys(self.store.sparse_layer(run_b, record_b, part_b, l)), q, k)
-                for l in range(layers)
-            ]).round(6)
+            js = np.array(
+                [
+                    sparse_head_change(
+                        kept_keys(self.store.sparse_layer(run_a, record_a, part_a, li)),
+                        kept_keys(self.store.sparse_layer(run_b, record_b, part_b, li)),
+                        q,
+                        k,
+                    )
+                    for li in range(layers)
+                ]
+            ).round(6)
         else:
             # One block of heads at a time: two whole long records in float32 could take gigabytes.
             per_block = max(1, min(heads, (64 << 20) // (4 * q * k)))
-            js = np.array([
-                np.concatenate([
-                    head_change(self.store.layer(ctx, run_a, record_a, part_a, l, hs)[None],
-                                self.store.layer(ctx, run_b, record_b, part_b, l, hs)[None])[0]
-                    for hs in (list(range(h, min(heads, h + per_block))) for h in range(0, heads, per_block))
-                ])
-                for l in range(layers)
-            ]).round(6)
+            js = np.array(
+                [
+                    np.concatenate(
+                        [
+                            head_change(
+                                self.store.layer(ctx, run_a, record_a, part_a, li, hs)[None],
+                                self.store.layer(ctx, run_b, record_b, part_b, li, hs)[None],
+                            )[0]
+                            for hs in (list(range(h, min(heads, h + per_block))) for h in range(0, heads, per_block))
+                        ]
+                    )
+                    for li in range(layers)
+                ]
+            ).round(6)
         order = np.argsort(-js, axis=None)
         return {
             "kind": part_a.kind,
             "js": js.tolist(),
             "layer_mean": js.mean(axis=1).round(6).tolist(),
             "ranking": [
-                {"layer": int(i // js.shape[1]), "head": int(i % js.shape[1]), "js": float(js.flat[i])}
-                for i in order
+                {"layer": int(i // js.shape[1]), "head": int(i % js.shape[1]), "js": float(js.flat[i])} for i in order
             ],
             "same_tokens": part_a.tokens == part_b.tokens and part_a.key_tokens == part_b.key_tokens,
         }

@@ -93,10 +93,17 @@ def from_header(ref, header, nbytes):
         layers, heads = p["shape"][:2]
         layout = {k: p[k] for k in ("blob_base", "blocks", "head_block", "thumbnails", "nnz") if k in p}
         parts[kind] = Part(
-            kind=kind, shape=tuple(p["shape"]), precision=p["precision"], tokens=p["tokens"],
-            key_tokens=p.get("key_tokens"), sentence_b_start=p.get("sentence_b_start"),
-            patterns=_patterns(p.get("patterns")), layer_ids=p.get("layer_ids") or list(range(layers)),
-            head_ids=p.get("head_ids") or list(range(heads)), layout=layout,
-            encoding=p.get("encoding", "dense"), sparse=p.get("sparse"),
+            kind=kind,
+            shape=tuple(p["shape"]),
+            precision=p["precision"],
+            tokens=p["tokens"],
+            key_tokens=p.get("key_tokens"),
+            sentence_b_start=p.get("sentence_b_start"),
+            patterns=_patterns(p.get("patterns")),
+            layer_ids=p.get("layer_ids") or list(range(layers)),
+            head_ids=p.get("head_ids") or list(range(heads)),
+            layout=layout,
+            encoding=p.get("encoding", "dense"),
+            sparse=p.get("sparse"),
         )
     return Record(ref=ref, version=header["version"], file=header.get("file"), parts=parts, nbytes=nbytes)

@@ -43,7 +43,7 @@ class RunDirectories:
             elif run == name:
                 out.append(root)
             elif run.startswith(name + "/"):
-                out.append(join(root, run[len(name) + 1:]))
+                out.append(join(root, run[len(name) + 1 :]))
         return out
 
     def find(self, run, relative_file):

@@ -5,7 +5,9 @@ import time
 
 import numpy as np
 
-from tb_attention.format import blocks, header as headers, layers_v1, metadata, payload, precision as precisions
+from tb_attention.format import blocks, layers_v1, metadata, payload
+from tb_attention.format import header as headers
+from tb_attention.format import precision as precisions
 from tb_attention.format.errors import FormatError
 from tb_attention.storage import files
 from tb_attention.storage.cache import LRU
@@ -39,9 +41,7 @@ class AttentionStore:
 
     def tags(self, ctx, experiment_id):
         """`{run: {tag: BlobSequenceTimeSeries}}` of attention tags with readable metadata."""
-        listing = self._provider.list_blob_sequences(
-            ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME
-        )
+        listing = self._provider.list_blob_sequences(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
         result = {}
         for run, tags in listing.items():
             for tag, series in tags.items():
@@ -131,13 +131,18 @@ class AttentionStore:
         path = self._payload_path(run, record)
         nnz_table = part.layout.get("nnz")
         out = []
-        for b, ((h0, h1), ref) in enumerate(zip(blocks.block_ranges(n_heads, head_block), part.layout["blocks"][layer])):
+        for b, ((h0, h1), ref) in enumerate(
+            zip(blocks.block_ranges(n_heads, head_block), part.layout["blocks"][layer])
+        ):
             if needed is None or b in needed:
                 what = "layer %d heads %d-%d" % (layer, h0, h1 - 1)
                 data = payload.verify(files.read_range(path, ref[0], ref[1]), ref, what)
                 nnz = nnz_table[layer][b] if nnz_table else None
-                size = blocks.dense_nbytes(h1 - h0, q, k, part.precision) if nnz is None else (
-                    blocks.sparse_nbytes(h1 - h0, q, k, nnz, part.precision))
+                size = (
+                    blocks.dense_nbytes(h1 - h0, q, k, part.precision)
+                    if nnz is None
+                    else (blocks.sparse_nbytes(h1 - h0, q, k, nnz, part.precision))
+                )
                 out.append((data, (h0, h1), size, nnz))
         return out
 
@@ -149,8 +154,11 @@ class AttentionStore:
         for data, (h0, h1), size, nnz in self.block_chunks(run, record, part, layer, heads):
             raw = payload.decompress(data, size, "layer %d heads %d-%d" % (layer, h0, h1 - 1))
             if nnz is None:
-                out[h0] = (np.frombuffer(raw, dtype=precisions.dtype(part.precision)).reshape(h1 - h0, q, k) if stored
-                           else blocks.decode_dense(raw, h1 - h0, q, k, part.precision))
+                out[h0] = (
+                    np.frombuffer(raw, dtype=precisions.dtype(part.precision)).reshape(h1 - h0, q, k)
+                    if stored
+                    else blocks.decode_dense(raw, h1 - h0, q, k, part.precision)
+                )
             else:
                 out[h0] = blocks.decode_sparse(raw, h1 - h0, q, k, nnz, part.precision, stored=stored)
         return out
@@ -205,7 +213,7 @@ class AttentionStore:
 
     def attention(self, ctx, run, record, part):
         """Float32 `[layers, heads, q, k]` of a whole part."""
-        return np.stack([self.layer(ctx, run, record, part, l) for l in range(part.shape[0])])
+        return np.stack([self.layer(ctx, run, record, part, li) for li in range(part.shape[0])])
 
     def thumbnails(self, ctx, run, record, part, size=blocks.THUMBNAIL):
         """Float32 `[layers, heads, rows, cols]`: each head max-pooled (stored ones when logged)."""
@@ -222,4 +230,6 @@ class AttentionStore:
                 out.append(blocks.decode_thumbnails(raw, heads, rows, cols))
             return np.stack(out)
         rows, cols = blocks.thumbnail_shape(q, k, size)
-        return np.stack([blocks.pool_max(self.layer(ctx, run, record, part, l), rows, cols) for l in range(part.shape[0])])
+        return np.stack(
+            [blocks.pool_max(self.layer(ctx, run, record, part, li), rows, cols) for li in range(part.shape[0])]
+        )

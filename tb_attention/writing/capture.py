@@ -22,6 +22,8 @@ from tb_attention.writing.layer_encoding import encode_numpy, encode_torch, head
 from tb_attention.writing.threads import encoding_pool
 
 logger = logging.getLogger("tb_attention")
+
+
 class InputChanged(RuntimeError):
     """The caller changed a logged tensor in place before the writer read it."""
 
@@ -52,8 +54,9 @@ class CapturedPart:
         if self.part.torch and self.part.device == "cpu":
             self.versions = self.part.versions()
             return self
-        self.encoded = [[self._encode(i, layer, b) for b in range(len(self.ranges))]
-                        for i, layer in enumerate(self.plan.layer_ids)]
+        self.encoded = [
+            [self._encode(i, layer, b) for b in range(len(self.ranges))] for i, layer in enumerate(self.plan.layer_ids)
+        ]
         self.nbytes = sum(e.nbytes for row in self.encoded for e in row)
         return self
 
@@ -91,7 +94,8 @@ class CapturedPart:
         if before is not None and view._version != before:
             raise InputChanged(
                 "attention layer %d was changed in place before it was written; the record is dropped (pass "
-                "a tensor you do not reuse, e.g. outputs.attentions, or a copy)" % layer)
+                "a tensor you do not reuse, e.g. outputs.attentions, or a copy)" % layer
+            )
 
     def encoded_blocks(self):
         """(stored layer index, [EncodedBlock per block]) in order; on the writer's thread, reading

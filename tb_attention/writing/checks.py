@@ -36,9 +36,7 @@ def check_tokens(tokens, count, name, max_tokens):
     tokens = list(tokens)
     for i, token in enumerate(tokens):
         if not isinstance(token, str):
-            raise TypeError(
-                "%s[%d] is %r (%s): every token must be a str" % (name, i, token, type(token).__name__)
-            )
+            raise TypeError("%s[%d] is %r (%s): every token must be a str" % (name, i, token, type(token).__name__))
         check_text(token, "%s[%d]" % (name, i))
     if not tokens:
         raise ValueError("%s is empty: an empty sequence cannot be logged" % name)
@@ -100,7 +98,9 @@ def check_row_stats(sums, minimum, where):
     """
     if not np.isfinite(sums).all():
         h, q = np.argwhere(~np.isfinite(sums))[0]
-        raise ValueError("attention contains %s (first at %s)" % ("NaN" if np.isnan(sums[h, q]) else "inf", where(h, q)))
+        raise ValueError(
+            "attention contains %s (first at %s)" % ("NaN" if np.isnan(sums[h, q]) else "inf", where(h, q))
+        )
     if minimum < -1e-6:
         raise ValueError(
             "attention has negative weights (min %.4g): expected softmax probabilities; this looks "

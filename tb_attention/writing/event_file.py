@@ -36,9 +36,7 @@ def masked_crc32c(data):
 def frame_record(data):
     """One TFRecord: length, masked CRC of the length, data, masked CRC of the data."""
     header = struct.pack("<Q", len(data))
-    return b"".join(
-        (header, struct.pack("<I", masked_crc32c(header)), data, struct.pack("<I", masked_crc32c(data)))
-    )
+    return b"".join((header, struct.pack("<I", masked_crc32c(header)), data, struct.pack("<I", masked_crc32c(data))))
 
 
 def writer_id(now=None):
@@ -127,7 +125,7 @@ class AttentionEventWriter:
     def _write_event(self, event):
         data = memoryview(frame_record(event.SerializeToString()))
         while data:
-            data = data[self._file.write(data):]
+            data = data[self._file.write(data) :]
 
     def _run(self):
         lower_thread_priority()

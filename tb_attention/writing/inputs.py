@@ -67,7 +67,7 @@ def _check_dtype(layer, index):
             raise TypeError("attention layer %d has dtype %s: expected floating-point weights" % (index, layer.dtype))
         return
     dtype = np.asarray(layer).dtype if not hasattr(layer, "dtype") else layer.dtype
-    if dtype == object or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+    if dtype == np.dtype(object) or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
         raise TypeError("attention layer %d has dtype %s: expected floating-point weights" % (index, dtype))
 
 
@@ -86,7 +86,9 @@ def _example_layers(attention, example):
         if batched and _shape(layer)[0] != _shape(layers[0])[0]:
             raise ValueError("layer %d has batch size %d, layer 0 has %d" % (i, _shape(layer)[0], _shape(layers[0])[0]))
         if shape[0] != first[0]:
-            raise ValueError("layer %d has %d heads, layer 0 has %d: heads must not differ across layers" % (i, shape[0], first[0]))
+            raise ValueError(
+                "layer %d has %d heads, layer 0 has %d: heads must not differ across layers" % (i, shape[0], first[0])
+            )
         if shape[1:] != first[1:]:
             raise ValueError("layer %d has [q, k] = %s, layer 0 has %s" % (i, list(shape[1:]), list(first[1:])))
         _check_dtype(layer, i)
@@ -157,7 +159,7 @@ class PartInput:
         if heads is not None and list(heads) != list(range(self.shape[1])):
             heads = list(heads)
             if heads == list(range(heads[0], heads[-1] + 1)):
-                x = x[heads[0]:heads[-1] + 1]  # a run of heads: a view, no copy
+                x = x[heads[0] : heads[-1] + 1]  # a run of heads: a view, no copy
             else:
                 x = x[heads]
         if self.keep_q is not None:
@@ -214,8 +216,18 @@ def _index(indices, like):
     return torch.as_tensor(indices, device=like.device)
 
 
-def describe(attention, tokens, *, key_tokens=None, sentence_b_start=None, attention_mask=None,
-             key_attention_mask=None, example=0, max_tokens=DEFAULT_MAX_TOKENS, kind=None):
+def describe(
+    attention,
+    tokens,
+    *,
+    key_tokens=None,
+    sentence_b_start=None,
+    attention_mask=None,
+    key_attention_mask=None,
+    example=0,
+    max_tokens=DEFAULT_MAX_TOKENS,
+    kind=None,
+):
     """A checked `PartInput`; raises on bad input. Reads no weight (see PartInput.check_layer)."""
     for given, name, mask in ((tokens, "tokens", attention_mask), (key_tokens, "key_tokens", key_attention_mask)):
         if mask is None:
@@ -237,7 +249,9 @@ def describe(attention, tokens, *, key_tokens=None, sentence_b_start=None, atten
         k = q if not cross else k
     if key_attention_mask is not None:
         if not cross:
-            raise ValueError("key_attention_mask is for cross-attention (with key_tokens); attention_mask covers self-attention")
+            raise ValueError(
+                "key_attention_mask is for cross-attention (with key_tokens); attention_mask covers self-attention"
+            )
         # Encoder padding: drop the padded key columns (and padded key tokens, if given so).
         keep_k = _mask_indices(key_attention_mask, k, example, "key")
         if hasattr(key_tokens, "__len__") and not isinstance(key_tokens, (str, bytes)) and len(key_tokens) == k:
@@ -250,9 +264,19 @@ def describe(attention, tokens, *, key_tokens=None, sentence_b_start=None, atten
         key_tokens = check_tokens(key_tokens, k, "key_tokens", max_tokens)
     sentence_b_start = check_sentence_b_start(sentence_b_start, q)
     if q * k == 0:
-        raise ValueError("attention of shape %s is empty: an empty sequence cannot be logged" % ((len(views), heads, q, k),))
-    return PartInput(views, tokens, key_tokens, sentence_b_start, keep_q, keep_k, (len(views), heads, q, k),
-                     kind or ("cross" if cross else "self"))
+        raise ValueError(
+            "attention of shape %s is empty: an empty sequence cannot be logged" % ((len(views), heads, q, k),)
+        )
+    return PartInput(
+        views,
+        tokens,
+        key_tokens,
+        sentence_b_start,
+        keep_q,
+        keep_k,
+        (len(views), heads, q, k),
+        kind or ("cross" if cross else "self"),
+    )
 
 
 def _where(layer):

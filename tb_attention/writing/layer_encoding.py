@@ -8,7 +8,8 @@ from typing import Optional
 
 import numpy as np
 
-from tb_attention.format import blocks, precision as precisions
+from tb_attention.format import blocks
+from tb_attention.format import precision as precisions
 from tb_attention.format.payload import compress
 
 
@@ -50,8 +51,11 @@ def encode_numpy(weights, plan):
     thumbnails = _thumbnails(weights, plan, blocks.encode_thumbnails)
     if plan.sparse:
         counts, kept, indices, values = blocks.select_keys(weights, plan.top_k, plan.top_mass)
-        return EncodedBlock(compress(blocks.encode_sparse(counts, kept, indices, values, k, plan.precision)),
-                            int(indices.size), thumbnails)
+        return EncodedBlock(
+            compress(blocks.encode_sparse(counts, kept, indices, values, k, plan.precision)),
+            int(indices.size),
+            thumbnails,
+        )
     return EncodedBlock(compress(blocks.encode_dense(weights, plan.precision)), None, thumbnails)
 
 
@@ -83,8 +87,7 @@ def _select_torch(x, top_k, top_mass):
     indices, values, keep = (t.gather(1, order) for t in (indices, values, keep))
     counts = keep.sum(dim=1)
     kept = (values.double() * keep).sum(dim=1)
-    return (counts.cpu().numpy(), kept.float().cpu().numpy(), indices[keep].cpu().numpy(),
-            values[keep].cpu().numpy())
+    return (counts.cpu().numpy(), kept.float().cpu().numpy(), indices[keep].cpu().numpy(), values[keep].cpu().numpy())
 
 
 def _thumbnails_torch(x):

@@ -7,7 +7,8 @@ import logging
 import numbers
 from typing import List, Optional
 
-from tb_attention.format import blocks, precision as precisions
+from tb_attention.format import blocks
+from tb_attention.format import precision as precisions
 
 logger = logging.getLogger("tb_attention")
 
@@ -74,7 +75,9 @@ def _check_sparsity(top_k, top_mass):
 
 
 def _check_budget(max_bytes):
-    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 1):
+    if max_bytes is not None and (
+        isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 1
+    ):
         raise ValueError("max_bytes must be a positive int (bytes) or None (no limit), got %r" % (max_bytes,))
 
 
@@ -94,31 +97,51 @@ def _mb(n):
     return "%.0f MB" % (n / 1e6) if n >= 1e7 else "%.1f MB" % (n / 1e6)
 
 
-def plan_record(parts, precision, layers=None, heads=None, top_k=None, top_mass=None, max_bytes=DEFAULT_MAX_BYTES,
-                what="attention"):
+def plan_record(
+    parts, precision, layers=None, heads=None, top_k=None, top_mass=None, max_bytes=DEFAULT_MAX_BYTES, what="attention"
+):
     """A PartPlan per PartInput; raises ValueError when the record cannot fit max_bytes."""
     precisions.check_precision(precision)
     _check_sparsity(top_k, top_mass)
     _check_budget(max_bytes)
     plans = [
-        PartPlan(_subset(layers, p.shape[0], "layers"), _subset(heads, p.shape[1], "heads"), p.shape[2], p.shape[3],
-                 precision, top_k, top_mass)
+        PartPlan(
+            _subset(layers, p.shape[0], "layers"),
+            _subset(heads, p.shape[1], "heads"),
+            p.shape[2],
+            p.shape[3],
+            precision,
+            top_k,
+            top_mass,
+        )
         for p in parts
     ]
     total = sum(p.stored_bytes() for p in plans)
     if max_bytes is None or total <= max_bytes:
         return plans
-    options = ("pass layers= or heads= to log a subset, a smaller top_k=, a coarser precision, "
-               "or max_bytes=None to store it all")
+    options = (
+        "pass layers= or heads= to log a subset, a smaller top_k=, a coarser precision, "
+        "or max_bytes=None to store it all"
+    )
     if top_k is not None or top_mass is not None:
-        raise ValueError("%s would hold %s, over max_bytes=%s even sparse: %s" % (what, _mb(total), _mb(max_bytes), options))
+        raise ValueError(
+            "%s would hold %s, over max_bytes=%s even sparse: %s" % (what, _mb(total), _mb(max_bytes), options)
+        )
     fitting = _fitting_top_k(plans, max_bytes)
     if fitting is None:
-        raise ValueError("%s would hold %s (over max_bytes=%s), and keeping one key per query still does not fit: %s"
-                         % (what, _mb(total), _mb(max_bytes), options))
+        raise ValueError(
+            "%s would hold %s (over max_bytes=%s), and keeping one key per query still does not fit: %s"
+            % (what, _mb(total), _mb(max_bytes), options)
+        )
     sparse = [dataclasses.replace(p, top_k=fitting) for p in plans]
     logger.warning(
         "tb_attention: %s would hold %s dense, over max_bytes=%s: storing the %d strongest keys per query "
         "instead (sparse, at most %s, each row's kept weight recorded); pass top_k=, layers=, heads= or "
-        "max_bytes=None to choose", what, _mb(total), _mb(max_bytes), fitting, _mb(sum(p.stored_bytes() for p in sparse)))
+        "max_bytes=None to choose",
+        what,
+        _mb(total),
+        _mb(max_bytes),
+        fitting,
+        _mb(sum(p.stored_bytes() for p in sparse)),
+    )
     return sparse

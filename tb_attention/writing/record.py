@@ -1,7 +1,8 @@
 """Building one v2 record on the writer thread: each part's encoded blocks go to the payload file
 (with each layer's thumbnails), then the index event that points to them is returned."""
 
-from tb_attention.format import blocks, header as headers, summary
+from tb_attention.format import blocks, summary
+from tb_attention.format import header as headers
 from tb_attention.format.scores import scores_to_json
 
 
@@ -16,7 +17,12 @@ def write_part(payload_file, captured):
             thumbnails.append(payload_file.append(b"".join(block.thumbnails for block in row)))
     scores = captured.patterns()
     header = headers.make_part(
-        part.kind, plan.shape, plan.precision, part.tokens, part.key_tokens, part.sentence_b_start,
+        part.kind,
+        plan.shape,
+        plan.precision,
+        part.tokens,
+        part.key_tokens,
+        part.sentence_b_start,
         None if scores is None else scores_to_json(scores),
         layer_ids=plan.layer_ids if len(plan.layer_ids) != part.shape[0] else None,
         head_ids=plan.head_ids if len(plan.head_ids) != part.shape[1] else None,

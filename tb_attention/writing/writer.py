@@ -115,8 +115,17 @@ def distributed_rank():
 
 
 # Metrics summarised as scalars with `pattern_scalars=True`: the strongest head for each.
-SCALAR_PATTERNS = ("previous_token", "next_token", "same_token", "word_pieces", "delimiter", "self", "induction",
-                   "duplicate_token", "sink")
+SCALAR_PATTERNS = (
+    "previous_token",
+    "next_token",
+    "same_token",
+    "word_pieces",
+    "delimiter",
+    "self",
+    "induction",
+    "duplicate_token",
+    "sink",
+)
 
 
 def _pattern_scalars(tag, scores):
@@ -141,12 +150,35 @@ def _scorer(part, part_plan, special):
 
 
 def add_attention(
-    writer, tag, attention=None, tokens=None, global_step=None, *,
-    encoder_attention=None, decoder_attention=None, cross_attention=None, encoder_tokens=None, decoder_tokens=None,
-    encoder_attention_mask=None, decoder_attention_mask=None,
-    sentence_b_start=None, key_tokens=None, attention_mask=None, key_attention_mask=None, example=0,
-    precision="uint8", layers=None, heads=None, top_k=None, top_mass=None, max_bytes=plan.DEFAULT_MAX_BYTES,
-    walltime=None, max_tokens=inputs.DEFAULT_MAX_TOKENS, all_ranks=False, special_tokens=None, pattern_scalars=False,
+    writer,
+    tag,
+    attention=None,
+    tokens=None,
+    global_step=None,
+    *,
+    encoder_attention=None,
+    decoder_attention=None,
+    cross_attention=None,
+    encoder_tokens=None,
+    decoder_tokens=None,
+    encoder_attention_mask=None,
+    decoder_attention_mask=None,
+    sentence_b_start=None,
+    key_tokens=None,
+    attention_mask=None,
+    key_attention_mask=None,
+    example=0,
+    precision="uint8",
+    layers=None,
+    heads=None,
+    top_k=None,
+    top_mass=None,
+    max_bytes=plan.DEFAULT_MAX_BYTES,
+    walltime=None,
+    max_tokens=inputs.DEFAULT_MAX_TOKENS,
+    all_ranks=False,
+    special_tokens=None,
+    pattern_scalars=False,
 ):
     """Log the attention of one example under `tag` at `global_step`.
 
@@ -194,25 +226,50 @@ def add_attention(
     seq2seq = dict(encoder=encoder_attention, decoder=decoder_attention, cross=cross_attention)
     if any(a is not None for a in seq2seq.values()):
         if attention is not None:
-            raise TypeError("pass either attention (one kind) or encoder_attention / decoder_attention / "
-                            "cross_attention (an encoder-decoder model), not both")
-        parts = _seq2seq_parts(seq2seq, encoder_tokens, decoder_tokens, encoder_attention_mask, decoder_attention_mask,
-                               example, max_tokens)
+            raise TypeError(
+                "pass either attention (one kind) or encoder_attention / decoder_attention / "
+                "cross_attention (an encoder-decoder model), not both"
+            )
+        parts = _seq2seq_parts(
+            seq2seq, encoder_tokens, decoder_tokens, encoder_attention_mask, decoder_attention_mask, example, max_tokens
+        )
     else:
         if attention is None:
-            raise TypeError("attention is missing: pass outputs.attentions (or encoder_attention=... for an "
-                            "encoder-decoder model)")
-        parts = [inputs.describe(
-            attention, tokens, key_tokens=key_tokens, sentence_b_start=sentence_b_start, attention_mask=attention_mask,
-            key_attention_mask=key_attention_mask, example=example, max_tokens=max_tokens,
-        )]
-    _log_parts(writer, tag, step, wall_time, parts, dict(precision=precision, layers=layers, heads=heads, top_k=top_k,
-               top_mass=top_mass, max_bytes=max_bytes), all_ranks, special_tokens, pattern_scalars)
+            raise TypeError(
+                "attention is missing: pass outputs.attentions (or encoder_attention=... for an encoder-decoder model)"
+            )
+        parts = [
+            inputs.describe(
+                attention,
+                tokens,
+                key_tokens=key_tokens,
+                sentence_b_start=sentence_b_start,
+                attention_mask=attention_mask,
+                key_attention_mask=key_attention_mask,
+                example=example,
+                max_tokens=max_tokens,
+            )
+        ]
+    _log_parts(
+        writer,
+        tag,
+        step,
+        wall_time,
+        parts,
+        dict(precision=precision, layers=layers, heads=heads, top_k=top_k, top_mass=top_mass, max_bytes=max_bytes),
+        all_ranks,
+        special_tokens,
+        pattern_scalars,
+    )
 
 
 def _seq2seq_parts(attentions, encoder_tokens, decoder_tokens, encoder_mask, decoder_mask, example, max_tokens):
     """The described parts of an encoder-decoder record: encoder, decoder, cross (those given)."""
-    needs = {"encoder": ("encoder_tokens",), "decoder": ("decoder_tokens",), "cross": ("encoder_tokens", "decoder_tokens")}
+    needs = {
+        "encoder": ("encoder_tokens",),
+        "decoder": ("decoder_tokens",),
+        "cross": ("encoder_tokens", "decoder_tokens"),
+    }
     given = {"encoder_tokens": encoder_tokens, "decoder_tokens": decoder_tokens}
     parts = []
     for kind, attention in attentions.items():
@@ -222,15 +279,40 @@ def _seq2seq_parts(attentions, encoder_tokens, decoder_tokens, encoder_mask, dec
         if missing:
             raise TypeError("%s_attention needs %s" % (kind, " and ".join(missing)))
         if kind == "encoder":
-            parts.append(inputs.describe(attention, encoder_tokens, attention_mask=encoder_mask, example=example,
-                                         max_tokens=max_tokens, kind=kind))
+            parts.append(
+                inputs.describe(
+                    attention,
+                    encoder_tokens,
+                    attention_mask=encoder_mask,
+                    example=example,
+                    max_tokens=max_tokens,
+                    kind=kind,
+                )
+            )
         elif kind == "decoder":
-            parts.append(inputs.describe(attention, decoder_tokens, attention_mask=decoder_mask, example=example,
-                                         max_tokens=max_tokens, kind=kind))
+            parts.append(
+                inputs.describe(
+                    attention,
+                    decoder_tokens,
+                    attention_mask=decoder_mask,
+                    example=example,
+                    max_tokens=max_tokens,
+                    kind=kind,
+                )
+            )
         else:
-            parts.append(inputs.describe(attention, decoder_tokens, key_tokens=encoder_tokens, attention_mask=decoder_mask,
-                                         key_attention_mask=encoder_mask, example=example, max_tokens=max_tokens,
-                                         kind=kind))
+            parts.append(
+                inputs.describe(
+                    attention,
+                    decoder_tokens,
+                    key_tokens=encoder_tokens,
+                    attention_mask=decoder_mask,
+                    key_attention_mask=encoder_mask,
+                    example=example,
+                    max_tokens=max_tokens,
+                    kind=kind,
+                )
+            )
     return parts
 
 

@@ -5,8 +5,12 @@ import pytest
 from playwright import sync_api
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
 ]
 IDLE = "() => { const r = document.querySelector('.tba'); return r && r.dataset.renders && !r.dataset.busy; }"
 
@@ -23,8 +27,14 @@ class Panel:
         self.context = browser.new_context(viewport={"width": 1300, "height": 900}, accept_downloads=True)
         self.page = self.context.new_page()
         self.errors, self.dialogs = [], []
-        self.page.on("console", lambda m: m.type == "error" and "favicon.ico" not in (m.location or {}).get("url", "")
-                     and self.errors.append(m.text))
+        self.page.on(
+            "console",
+            lambda m: (
+                m.type == "error"
+                and "favicon.ico" not in (m.location or {}).get("url", "")
+                and self.errors.append(m.text)
+            ),
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
 
@@ -56,7 +66,9 @@ class Panel:
         before = self.renders() if renders is None else renders
         action()
         self.page.wait_for_function(
-            "n => { const r = document.querySelector('.tba'); return +r.dataset.renders > n && !r.dataset.busy; }", arg=before)
+            "n => { const r = document.querySelector('.tba'); return +r.dataset.renders > n && !r.dataset.busy; }",
+            arg=before,
+        )
 
     def attr(self, selector, name):
         return self.page.get_attribute(selector, name)
@@ -117,7 +129,9 @@ def png_ink(page, data, background=(255, 255, 255)):
 def cell_colour(page, figure, r, c):
     """RGBA drawn at the centre of heat-map cell (r, c) of `figure`."""
     cell, left, top = page.evaluate(
-        "f => { const m = document.querySelector(f); return [+m.dataset.cell, +m.dataset.left, +m.dataset.top]; }", figure)
+        "f => { const m = document.querySelector(f); return [+m.dataset.cell, +m.dataset.left, +m.dataset.top]; }",
+        figure,
+    )
     return page.eval_on_selector(figure + " .hm-canvas", PIXEL, [left + (c + 0.5) * cell, top + (r + 0.5) * cell])
 
 
@@ -126,14 +140,20 @@ def scale_colour(page, value, theme="light", lo=0, hi=1, scale="sequential"):
     return page.evaluate(
         "async ([v, theme, lo, hi, scale]) => { const m = await import('./static/colors.js');"
         " const t = scale === 'sequential' ? m.sequentialScale(theme) : m.divergingScale(theme);"
-        " return m.cssColor(t, v, lo, hi); }", [value, theme, lo, hi, scale])
+        " return m.cssColor(t, v, lo, hi); }",
+        [value, theme, lo, hi, scale],
+    )
 
 
 def hover_cell(page, figure, r, c):
     """Hover heat-map cell (r, c) of `figure`; returns (weight, read-out text)."""
-    box = page.eval_on_selector(figure + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
+    box = page.eval_on_selector(
+        figure + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }"
+    )
     cell, left, top = page.evaluate(
-        "f => { const m = document.querySelector(f); return [+m.dataset.cell, +m.dataset.left, +m.dataset.top]; }", figure)
+        "f => { const m = document.querySelector(f); return [+m.dataset.cell, +m.dataset.left, +m.dataset.top]; }",
+        figure,
+    )
     page.mouse.move(box[0] + left + (c + 0.5) * cell, box[1] + top + (r + 0.5) * cell)
     page.wait_for_function("([f, v]) => document.querySelector(f).dataset.hover === v", arg=[figure, f"{r},{c}"])
     return float(page.get_attribute(figure, "data-value")), page.inner_text(figure + " .hm-readout")

@@ -14,8 +14,9 @@ def write_run(run_dir, steps, tag="p", layers=2, heads=3, n=5, seed_base=0, prec
 
     Returns `{step: float32 [layers, heads, n, n]}` as logged.
     """
-    import tb_attention
     from torch.utils.tensorboard import SummaryWriter
+
+    import tb_attention
 
     writer = SummaryWriter(str(run_dir))
     logged = {}
@@ -35,8 +36,9 @@ def write_steps(run_dir, tag, steps, layers=2, heads=3, n=5):
     import tb_attention
 
     for step in steps:
-        tb_attention.add_attention(str(run_dir), tag, peaky_attention(layers, heads, n, seed=step), tokens_for(n),
-                                   global_step=step)
+        tb_attention.add_attention(
+            str(run_dir), tag, peaky_attention(layers, heads, n, seed=step), tokens_for(n), global_step=step
+        )
     tb_attention.flush()
 
 
@@ -48,7 +50,8 @@ def write_unreadable_run(run_dir, tag, step=0):
     import numpy as np
     from tensorboard.compat.proto import event_pb2
 
-    from tb_attention.format import header as headers, layers_v1, summary
+    from tb_attention.format import header as headers
+    from tb_attention.format import layers_v1, summary
     from tb_attention.writing import event_file
 
     a = peaky_attention(2, 3, 5, seed=0).astype(np.float32)
@@ -68,13 +71,18 @@ def write_v1_records(run_dir, records, tag, precision="uint8"):
 
     from tensorboard.compat.proto import event_pb2
 
-    from tb_attention.format import header as headers, layers_v1, summary
+    from tb_attention.format import header as headers
+    from tb_attention.format import layers_v1, summary
     from tb_attention.writing import event_file
 
     os.makedirs(str(run_dir), exist_ok=True)
     path = os.path.join(str(run_dir), event_file.event_file_name())
     with open(path, "wb") as f:
-        f.write(event_file.frame_record(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()))
+        f.write(
+            event_file.frame_record(
+                event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()
+            )
+        )
         for step, a, tokens in records:
             blobs = layers_v1.encode(a, headers.make_v1_header(a.shape, tokens, None, None, precision))
             event = summary.attention_event(tag, blobs, step, time.time())
@@ -91,7 +99,7 @@ def frames(data):
     """`[(offset, size)]` of each complete TFRecord in `data` (an event file's bytes)."""
     out, offset = [], 0
     while offset + 12 <= len(data):
-        (length,) = struct.unpack("<Q", data[offset:offset + 8])
+        (length,) = struct.unpack("<Q", data[offset : offset + 8])
         size = 8 + 4 + length + 4
         if offset + size > len(data):
             break
@@ -105,7 +113,7 @@ def last_record_bytes(path):
     with open(path, "rb") as f:
         data = f.read()
     offset, size = frames(data)[-1]
-    return data[offset:offset + size]
+    return data[offset : offset + size]
 
 
 def tree_snapshot(root):

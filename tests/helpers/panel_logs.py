@@ -41,17 +41,21 @@ def write_logs(logdir, minilm, seed_a, seed_b, long_tokens=512):
     sentence_b = int(enc["token_type_ids"][0].tolist().index(1))
     for i, step in enumerate(SEED_STEPS):
         att = _nudged_attention(minilm, enc, seed=step, scale=0.6 * i)
-        tb_attention.add_attention(str(logdir / "finetune"), SEED_TAG, att, tokens, global_step=step,
-                                   sentence_b_start=sentence_b)
+        tb_attention.add_attention(
+            str(logdir / "finetune"), SEED_TAG, att, tokens, global_step=step, sentence_b_start=sentence_b
+        )
     att = _nudged_attention(minilm, enc, seed=7, scale=0.4)
-    tb_attention.add_attention(str(logdir / "baseline"), SEED_TAG, att, tokens, global_step=0,
-                               sentence_b_start=sentence_b)
+    tb_attention.add_attention(
+        str(logdir / "baseline"), SEED_TAG, att, tokens, global_step=0, sentence_b_start=sentence_b
+    )
     n = len(HOSTILE_TOKENS)
-    tb_attention.add_attention(str(logdir / "hostile"), "xss", peaky_attention(2, 4, n, 1, 2.0),
-                               HOSTILE_TOKENS, global_step=0)
+    tb_attention.add_attention(
+        str(logdir / "hostile"), "xss", peaky_attention(2, 4, n, 1, 2.0), HOSTILE_TOKENS, global_step=0
+    )
     long_tokens_list = ["tok%d" % i for i in range(long_tokens)]
-    tb_attention.add_attention(str(logdir / "long"), "long", peaky_attention(2, 12, long_tokens, 2),
-                               long_tokens_list, global_step=0)
+    tb_attention.add_attention(
+        str(logdir / "long"), "long", peaky_attention(2, 12, long_tokens, 2), long_tokens_list, global_step=0
+    )
     tb_attention.flush()
     return tokens, sentence_b
 
@@ -67,5 +71,5 @@ def line_count(layer, threshold, heads=None, q=(0, None), k=(0, None)):
     """How many lines the head view draws for `layer` [H, Q, K]: every weight at or above its
     `threshold` (the view says which in data-line-threshold / data-hover-threshold)."""
     a = layer if heads is None else layer[list(heads)]
-    a = a[:, q[0]:q[1], k[0]:k[1]]
+    a = a[:, q[0] : q[1], k[0] : k[1]]
     return int((a >= np.float32(threshold)).sum())

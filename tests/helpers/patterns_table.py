@@ -11,8 +11,16 @@ from tb_attention.analysis import labels as head_labels
 from tb_attention.analysis.scoring import head_patterns
 
 # Metrics shown with the strongest head, besides the labelled ones.
-STRONGEST = ("same_token", "same_token_other_sentence", "word_pieces", "confidence", "induction", "duplicate_token",
-             "local_window", "sink")
+STRONGEST = (
+    "same_token",
+    "same_token_other_sentence",
+    "word_pieces",
+    "confidence",
+    "induction",
+    "duplicate_token",
+    "local_window",
+    "sink",
+)
 
 
 def _head(layer, head, value):
@@ -25,22 +33,26 @@ def seed_table(scores):
     lines = ["| label | metric > threshold | heads (layer, head, score) |", "|---|---|---|"]
     for label, (metric, threshold) in head_labels.DEFAULT_THRESHOLDS.items():
         picked = np.argwhere(labels == label)
-        heads = ", ".join(_head(l, h, scores[metric][l, h]) for l, h in picked) or "none"
+        heads = ", ".join(_head(li, h, scores[metric][li, h]) for li, h in picked) or "none"
         lines.append("| `%s` | `%s` > %g | %s |" % (label, metric, threshold, heads))
     mixed = int((labels == head_labels.MIXED).sum())
     lines.append("| `mixed` | none of the above | %d of %d heads |" % (mixed, labels.size))
     lines += ["", "| metric | strongest head |", "|---|---|"]
     for metric in STRONGEST:
         values = scores[metric]
-        l, h = np.unravel_index(np.nanargmax(values), values.shape)
-        lines.append("| `%s` | %s |" % (metric, _head(l, h, values[l, h])))
-    lines += ["", "| layer | delimiter | cls | sep | previous_token | next_token | entropy |", "|---|---|---|---|---|---|---|"]
-    for l in range(labels.shape[0]):
+        li, h = np.unravel_index(np.nanargmax(values), values.shape)
+        lines.append("| `%s` | %s |" % (metric, _head(li, h, values[li, h])))
+    lines += [
+        "",
+        "| layer | delimiter | cls | sep | previous_token | next_token | entropy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for li in range(labels.shape[0]):
         cells = " | ".join(
-            "%.2f" % np.nanmean(scores[m][l])
+            "%.2f" % np.nanmean(scores[m][li])
             for m in ("delimiter", "cls", "sep", "previous_token", "next_token", "entropy")
         )
-        lines.append("| %d | %s |" % (l, cells))
+        lines.append("| %d | %s |" % (li, cells))
     return "\n".join(lines) + "\n"
 
 

@@ -43,15 +43,25 @@ class TensorBoardProcess:
             env = dict(os.environ, **(self.env or {}))
             self.proc = subprocess.Popen(
                 [
-                    sys.executable, "-m", "tensorboard.main",
-                    "--logdir", self.logdir,
-                    "--host", "127.0.0.1",
-                    "--port", str(self.port),
-                    "--load_fast", self.load_fast,
-                    "--reload_interval", str(self.reload_interval),
+                    sys.executable,
+                    "-m",
+                    "tensorboard.main",
+                    "--logdir",
+                    self.logdir,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--load_fast",
+                    self.load_fast,
+                    "--reload_interval",
+                    str(self.reload_interval),
                     *self.extra_args,
                 ],
-                stdout=fd, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                stdout=fd,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
             os.close(fd)
             deadline = time.time() + timeout

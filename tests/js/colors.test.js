@@ -2,7 +2,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { cssColor, divergingScale, headColor, indexOf, paint, poolFarthest, sequentialScale } from "../../frontend/colors.js";
+import {
+  cssColor,
+  divergingScale,
+  headColor,
+  indexOf,
+  paint,
+  poolFarthest,
+  sequentialScale,
+} from "../../frontend/colors.js";
 
 test("scale ends are the palette's ends", () => {
   const light = sequentialScale("light");

@@ -22,7 +22,10 @@ test("float32 little-endian is exact", () => {
 });
 
 test("a payload of the wrong size or an unknown dtype is refused with a message", () => {
-  assert.throws(() => decodeWeights(new ArrayBuffer(5), "uint8", 4), (e) => e instanceof DecodeError && /5 bytes, expected 4/.test(e.message));
+  assert.throws(
+    () => decodeWeights(new ArrayBuffer(5), "uint8", 4),
+    (e) => e instanceof DecodeError && /5 bytes, expected 4/.test(e.message),
+  );
   assert.throws(() => decodeWeights(new ArrayBuffer(4), "int4", 8), /unknown dtype "int4"/);
   assert.throws(() => decodeWeights(new ArrayBuffer(4), "uint8", 4, NaN), /bad scale/);
   assert.equal(dtypeSize("float16"), 2);

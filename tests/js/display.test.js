@@ -32,7 +32,10 @@ test("display slab: words merged after hiding; hidden word columns flagged", () 
   assert.equal(d.rows, 2);
   assert.equal(d.cols, 2);
   assert.deepEqual(Array.from(d.hiddenCols), [1, 0]);
-  assert.deepEqual(d.colItems.map((w) => w.text), ["[CLS]", "strawberries"]);
+  assert.deepEqual(
+    d.colItems.map((w) => w.text),
+    ["[CLS]", "strawberries"],
+  );
   near(d.data[3], 1); // strawberries -> strawberries: every row renormalised to 1
   near(d.hiddenMass[1], (0.5 + 0.2) / 2);
   // Without hiding or merging the data passes through as it is.

@@ -2,7 +2,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { centredWindow, defaultWindowRows, findTokens, followScroll, nextMatch, windowRange } from "../../frontend/views/head_bar.js";
+import {
+  centredWindow,
+  defaultWindowRows,
+  findTokens,
+  followScroll,
+  nextMatch,
+  windowRange,
+} from "../../frontend/views/head_bar.js";
 import { forEachLine } from "../../frontend/views/head_lines.js";
 
 test("windows stay inside the input", () => {
@@ -36,10 +43,18 @@ test("top-k keeps each row's strongest lines; slabs hold a window of rows of som
   const layer = { queries: 2, keys: 4, data: new Float32Array([0.1, 0.4, 0.3, 0.2, 0.7, 0.1, 0.1, 0.1]) };
   const seen = [];
   forEachLine(layer, [0], [0, 2], [0, 4], 0.05, (h, q, k) => seen.push([q, k]), 2);
-  assert.deepEqual(seen, [[0, 1], [0, 2], [1, 0], [1, 1]]);
+  assert.deepEqual(seen, [
+    [0, 1],
+    [0, 2],
+    [1, 0],
+    [1, 1],
+  ]);
   // A slab of head 5's rows 10..11 only.
   const slab = { keys: 4, data: layer.data, dataRow0: 10, dataRows: 2, slot: (h) => (h === 5 ? 0 : -1) };
   const rows = [];
   forEachLine(slab, [5], [9, 12], [0, 4], 0.35, (h, q, k, w) => rows.push([h, q, k, w]));
-  assert.deepEqual(rows, [[5, 10, 1, Math.fround(0.4)], [5, 11, 0, Math.fround(0.7)]]);
+  assert.deepEqual(rows, [
+    [5, 10, 1, Math.fround(0.4)],
+    [5, 11, 0, Math.fround(0.7)],
+  ]);
 });

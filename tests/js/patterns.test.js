@@ -29,23 +29,57 @@ test("a head's series skips steps without scores or without the metric", () => {
   const body = {
     steps: [0, 10, 20, 30],
     scores: [
-      { induction: [[0.1, 0.2], [0.0, 0.05]] },
+      {
+        induction: [
+          [0.1, 0.2],
+          [0.0, 0.05],
+        ],
+      },
       null,
-      { induction: [[0.1, 0.2], [0.5, null]] },
-      { previous_token: [[0.9, 0.1], [0.1, 0.1]] }, // a record of the old metric set
+      {
+        induction: [
+          [0.1, 0.2],
+          [0.5, null],
+        ],
+      },
+      {
+        previous_token: [
+          [0.9, 0.1],
+          [0.1, 0.1],
+        ],
+      }, // a record of the old metric set
     ],
   };
-  assert.deepEqual(headSeries(body, "induction", 1, 0), [[0, 0.0], [20, 0.5]]);
+  assert.deepEqual(headSeries(body, "induction", 1, 0), [
+    [0, 0.0],
+    [20, 0.5],
+  ]);
   assert.deepEqual(headSeries(body, "induction", 1, 1), [[0, 0.05]]);
   assert.deepEqual(headSeries(body, "induction", 5, 0), []);
 });
 
 test("thresholds come from the rules; the chart range holds points, 0..1 and the threshold", () => {
-  const rules = { thresholds: [{ label: "induction", metric: "induction", threshold: 0.4 }, { label: "broad", metric: "entropy", threshold: 3.8 }] };
+  const rules = {
+    thresholds: [
+      { label: "induction", metric: "induction", threshold: 0.4 },
+      { label: "broad", metric: "entropy", threshold: 3.8 },
+    ],
+  };
   assert.equal(thresholdOf(rules, "induction"), 0.4);
   assert.equal(thresholdOf(rules, "entropy"), 3.8);
   assert.equal(thresholdOf(rules, "confidence"), null);
-  const range = chartRange([{ points: [[0, 0.2], [50, 0.7]] }, { points: [[10, 1.5]] }], 3.8);
+  const range = chartRange(
+    [
+      {
+        points: [
+          [0, 0.2],
+          [50, 0.7],
+        ],
+      },
+      { points: [[10, 1.5]] },
+    ],
+    3.8,
+  );
   assert.deepEqual(range, { x0: 0, x1: 50, y0: 0, y1: 3.8 });
 });
 

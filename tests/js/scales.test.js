@@ -36,19 +36,37 @@ test("log floor: the power of ten under the smallest positive value", () => {
 
 test("legend ticks span the scale", () => {
   const lin = ticks(makeScale("linear", 0, 1));
-  assert.deepEqual(lin.map((t) => t.label), ["0", "0.25", "0.5", "0.75", "1"]);
+  assert.deepEqual(
+    lin.map((t) => t.label),
+    ["0", "0.25", "0.5", "0.75", "1"],
+  );
   assert.equal(lin[4].at, 1);
   const log = ticks(makeScale("log", 0, 1, 1e-4));
-  assert.deepEqual(log.map((t) => t.label), ["1e\u22124", "1e\u22123", "0.01", "0.1", "1"]);
+  assert.deepEqual(
+    log.map((t) => t.label),
+    ["1e\u22124", "1e\u22123", "0.01", "0.1", "1"],
+  );
   assert.equal(log[0].at, 0);
   const sq = ticks(makeScale("sqrt", 0, 1));
-  assert.deepEqual(sq.map((t) => t.label), ["0", "0.1", "0.25", "0.5", "1"]);
+  assert.deepEqual(
+    sq.map((t) => t.label),
+    ["0", "0.1", "0.25", "0.5", "1"],
+  );
   assert.equal(sq[2].at, 128 / 255); // sqrt(0.25) = half-way
 });
 
 test("painting masks hidden columns", () => {
   const px = new Uint8ClampedArray(2 * 2 * 4);
-  paintScaled(px, new Float32Array([0, 1, 1, 0]), 2, 2, sequentialScale("light"), makeScale("linear"), new Uint8Array([0, 1]), [9, 9, 9]);
+  paintScaled(
+    px,
+    new Float32Array([0, 1, 1, 0]),
+    2,
+    2,
+    sequentialScale("light"),
+    makeScale("linear"),
+    new Uint8Array([0, 1]),
+    [9, 9, 9],
+  );
   assert.deepEqual(Array.from(px.slice(0, 8)), [255, 255, 255, 255, 9, 9, 9, 255]);
   assert.deepEqual(Array.from(px.slice(8, 12)), [8, 48, 107, 255]);
 });
@@ -95,5 +113,14 @@ test("a signed square-root scale keeps small differences visible, 0 in the middl
   assert.equal(s.index(0.005), Math.round(127.5 + 0.1 * 127.5));
   assert.equal(s.index(-0.005), Math.round(127.5 - 0.1 * 127.5));
   assert.equal(s.index(NaN), 128);
-  assert.deepEqual(ticks(s).map((t) => [t.label, Math.round(t.at * 100) / 100]), [["\u22120.5", 0], ["\u22120.13", 0.25], ["0", 0.5], ["0.13", 0.75], ["0.5", 1]]);
+  assert.deepEqual(
+    ticks(s).map((t) => [t.label, Math.round(t.at * 100) / 100]),
+    [
+      ["\u22120.5", 0],
+      ["\u22120.13", 0.25],
+      ["0", 0.5],
+      ["0.13", 0.75],
+      ["0.5", 1],
+    ],
+  );
 });

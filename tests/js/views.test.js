@@ -30,16 +30,37 @@ test("lines at or above the threshold, grouped by head and opacity bucket", () =
   const data = new Float32Array([0.5, 0.5, 0, 0.01, 0.03, 0.96, /* head 1 */ 1, 0, 0, 0, 0.25, 0.75]);
   const layer = { heads: 2, queries: 2, keys: 3, data };
   const seen = [];
-  forEachLine(layer, [0, 1], [0, 2], [0, 3], 0.02, (h, q, k, w) => seen.push([h, q, k]));
-  assert.deepEqual(seen, [[0, 0, 0], [0, 0, 1], [0, 1, 1], [0, 1, 2], [1, 0, 0], [1, 1, 1], [1, 1, 2]]);
-  const { count, groups } = collectLines(layer, [1], [0, 2], [0, 3], 0.02, (q) => 10 * q, (k) => 100 + k);
+  forEachLine(layer, [0, 1], [0, 2], [0, 3], 0.02, (h, q, k) => seen.push([h, q, k]));
+  assert.deepEqual(seen, [
+    [0, 0, 0],
+    [0, 0, 1],
+    [0, 1, 1],
+    [0, 1, 2],
+    [1, 0, 0],
+    [1, 1, 1],
+    [1, 1, 2],
+  ]);
+  const { count, groups } = collectLines(
+    layer,
+    [1],
+    [0, 2],
+    [0, 3],
+    0.02,
+    (q) => 10 * q,
+    (k) => 100 + k,
+  );
   assert.equal(count, 3);
   const byBucket = Object.fromEntries(groups.map((g) => [g.bucket, g.ys]));
   assert.deepEqual(byBucket, { 19: [0, 100], 5: [10, 101], 15: [10, 102] }); // 1.0, 0.25, 0.75
 });
 
 test("rule text states each label's metric and threshold", () => {
-  const rules = { thresholds: [{ label: "broad", metric: "entropy", threshold: 3.8 }, { label: "cls", metric: "cls", threshold: 0.6 }] };
+  const rules = {
+    thresholds: [
+      { label: "broad", metric: "entropy", threshold: 3.8 },
+      { label: "cls", metric: "cls", threshold: 0.6 },
+    ],
+  };
   assert.equal(ruleText(rules), "broad: entropy > 3.8; cls: cls > 0.6");
 });
 
@@ -51,8 +72,14 @@ test("compare defaults B to the last step, or the first when A is the last", () 
 });
 
 test("export file names keep the layer for per-layer views only, and only safe characters", () => {
-  assert.equal(fileName({ run: "a/b", tag: "probe/x y", step: 3, layer: 2, view: "head" }, "png"), "attention_a-b_probe-x-y_step3_layer2_head.png");
-  assert.equal(fileName({ run: "r", tag: "t", step: 3, layer: 2, view: "model" }, "svg"), "attention_r_t_step3_model.svg");
+  assert.equal(
+    fileName({ run: "a/b", tag: "probe/x y", step: 3, layer: 2, view: "head" }, "png"),
+    "attention_a-b_probe-x-y_step3_layer2_head.png",
+  );
+  assert.equal(
+    fileName({ run: "r", tag: "t", step: 3, layer: 2, view: "model" }, "svg"),
+    "attention_r_t_step3_model.svg",
+  );
 });
 
 test("the compare view's difference is B - A with its largest magnitude", () => {

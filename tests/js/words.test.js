@@ -18,9 +18,22 @@ test("WordPiece: ## pieces join the word before them", () => {
 });
 
 test("GPT-2 byte BPE: a piece without \u0120 continues the word; markers are not shown", () => {
-  const toks = ["<|begin_of_text|>", "The", "\u0120straw", "berries", "\u0120are", "\u0120red", ".", "\u0120", "\u010a"];
+  const toks = [
+    "<|begin_of_text|>",
+    "The",
+    "\u0120straw",
+    "berries",
+    "\u0120are",
+    "\u0120red",
+    ".",
+    "\u0120",
+    "\u010a",
+  ];
   assert.deepEqual(Array.from(wordIds(toks)), [0, 1, 2, 2, 3, 4, 4, 5, 5]);
-  assert.deepEqual(words(toks).map((w) => w.text), ["<|begin_of_text|>", "The", "strawberries", "are", "red.", " \n"]);
+  assert.deepEqual(
+    words(toks).map((w) => w.text),
+    ["<|begin_of_text|>", "The", "strawberries", "are", "red.", " \n"],
+  );
   assert.deepEqual(prettyTokens(toks), ["<|begin_of_text|>", "The", "straw", "berries", "are", "red", ".", " ", "\n"]);
   assert.equal(convention(toks), "bytebpe");
 });

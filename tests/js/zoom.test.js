@@ -2,7 +2,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { cellAt, centreOn, clampView, fitView, levelFor, panBy, sameView, visibleCells, zoomAt, MAX_CELL_PX } from "../../frontend/zoom.js";
+import {
+  cellAt,
+  centreOn,
+  clampView,
+  fitView,
+  levelFor,
+  panBy,
+  sameView,
+  visibleCells,
+  zoomAt,
+  MAX_CELL_PX,
+} from "../../frontend/zoom.js";
 
 const N = 2048;
 const W = 640;
