@@ -92,7 +92,7 @@ class AttentionCallback(TrainerCallback):
         every_n_steps=None,
         tag_prefix="probe",
         precision="uint8",
-        max_length=128,
+        max_length=None,
         all_ranks=False,
         **storage,
     ):
