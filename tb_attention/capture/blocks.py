@@ -49,77 +49,97 @@ def head_runs(heads, group, per_run):
     return runs
 
 
-def _allowed(inputs, example, r0, r1, device):
-    """Bool `[rows, keys]` of the keys each row may see, or None when every key is allowed."""
-    mask = inputs.mask
+@dataclasses.dataclass
+class RowBlock:
+    """Query rows [r0, r1) of one batch row, with what the mask says of them (computed once for
+    every head): the key range [lo, hi) any of them may see, which of those keys each row may
+    see (None: all), the rows that see no key at all, and a tensor mask's additive part."""
+
+    example: int
+    r0: int
+    r1: int
+    lo: int
+    hi: int
+    allowed: Optional[torch.Tensor] = None  # bool [rows, hi - lo]
+    blind: Optional[torch.Tensor] = None  # bool [rows]: rows that see no key (their weights are 0)
+    additive: Optional[torch.Tensor] = None  # float [rows, hi - lo]
+
+
+def row_block(inputs, example, r0, r1):
+    """The RowBlock of rows [r0, r1): the mask evaluated for these rows only."""
+    mask, keys = inputs.mask, inputs.key.shape[2]
     if mask is None:
-        return None
-    if hasattr(mask, "block"):  # a MaskSpec: evaluated for these rows only
-        return mask.block(r0, r1, device)[example if mask.batch_size > 1 else 0, 0]
-    rows = mask[example if mask.shape[0] > 1 else 0, 0, r0:r1]
-    return rows if rows.dtype == torch.bool else rows > torch.finfo(rows.dtype).min / 2
+        return RowBlock(example, r0, r1, 0, keys)
+    if hasattr(mask, "block"):  # a MaskSpec
+        allowed = mask.block(r0, r1, inputs.query.device)[example if mask.batch_size > 1 else 0, 0]
+        additive = None
+    else:  # a mask tensor the model built itself: boolean, or additive float (0 / min)
+        rows = mask[example if mask.shape[0] > 1 else 0, 0, r0:r1]
+        allowed = rows if rows.dtype == torch.bool else rows > torch.finfo(rows.dtype).min / 2
+        additive = None if rows.dtype == torch.bool else rows
+    seen = torch.nonzero(allowed.any(0)).flatten()
+    if seen.numel() == 0:
+        return RowBlock(example, r0, r1, 0, 0)
+    lo, hi = int(seen[0]), int(seen[-1]) + 1
+    allowed = allowed[:, lo:hi]
+    blind = ~allowed.any(1)
+    return RowBlock(
+        example,
+        r0,
+        r1,
+        lo,
+        hi,
+        None if bool(allowed.all()) else allowed,
+        blind if bool(blind.any()) else None,
+        None if additive is None else additive[:, lo:hi],
+    )
 
 
-def _additive(inputs, example, r0, r1):
-    """The additive float part of a tensor mask for these rows (eager masks hold 0 / min)."""
-    mask = inputs.mask
-    if isinstance(mask, torch.Tensor) and mask.dtype != torch.bool:
-        return mask[example if mask.shape[0] > 1 else 0, 0, r0:r1].float()
-    return None
-
-
-def block_weights(inputs, example, h0, h1, r0, r1):
-    """Float32 `[h1 - h0, r1 - r0, keys]` softmax weights of query heads [h0, h1) and rows
-    [r0, r1) of batch row `example`, computed as eager attention does (scores in the model's
-    dtype, softmax in float32, weights rounded to the model's dtype), and the key range
-    `(lo, hi)` outside which they are 0 (keys the mask hides from every row are not computed)."""
+def block_weights(inputs, h0, h1, rows):
+    """Float32 `[h1 - h0, rows, hi - lo]`: the softmax weights of query heads [h0, h1) for a
+    RowBlock, over its key range (every other key's weight is 0), as eager attention computes
+    them: scores in the model's dtype, softmax in float32, weights rounded to the model's dtype."""
     dtype = inputs.query.dtype
+    example, r0, r1, lo, hi = rows.example, rows.r0, rows.r1, rows.lo, rows.hi
+    if hi <= lo:
+        return torch.zeros(h1 - h0, r1 - r0, 0, device=inputs.query.device)
     q = inputs.query[example, h0:h1, r0:r1]
     # One KV head for the run (grouped-query attention), or one per query head.
     k = inputs.key[example, h0 // inputs.group] if inputs.group > 1 else inputs.key[example, h0:h1]
-    keys = k.shape[-2]
-    allowed = _allowed(inputs, example, r0, r1, q.device)
-    lo, hi = 0, keys
-    if allowed is not None:
-        seen = torch.nonzero(allowed.any(0)).flatten()
-        if seen.numel() == 0:
-            return torch.zeros(h1 - h0, r1 - r0, keys, device=q.device), (0, 0)
-        lo, hi = int(seen[0]), int(seen[-1]) + 1
-        allowed = allowed[:, lo:hi]
-    scores = torch.matmul(q, k[..., lo:hi, :].transpose(-1, -2)) * inputs.scaling
+    scores = torch.matmul(q, k[..., lo:hi, :].transpose(-1, -2)).mul_(inputs.scaling)
     if inputs.position_bias is not None:
         bias = inputs.position_bias
         scores = scores + bias[example if bias.shape[0] > 1 else 0, h0:h1, r0:r1, lo:hi]
     if inputs.softcap is not None:
         scores = torch.tanh(scores / inputs.softcap) * inputs.softcap
-    additive = _additive(inputs, example, r0, r1)
-    if additive is not None:
-        scores = scores + additive[:, lo:hi].to(scores.dtype)
+    if rows.additive is not None:
+        scores = scores + rows.additive.to(scores.dtype)
     scores = scores.float()
-    if allowed is not None:
-        scores.masked_fill_(~allowed, float("-inf"))
+    if rows.allowed is not None:
+        scores.masked_fill_(~rows.allowed, float("-inf"))
     weights = _softmax(scores, None if inputs.sinks is None else inputs.sinks[h0:h1].float())
+    if rows.blind is not None:
+        weights[:, rows.blind] = 0.0
     if dtype != torch.float32:
         weights = weights.to(dtype).float()
-    if lo == 0 and hi == keys:
-        return weights, (lo, hi)
-    full = torch.zeros(h1 - h0, r1 - r0, keys, device=q.device)
-    full[:, :, lo:hi] = weights
-    return full, (lo, hi)
+    return weights
 
 
 def _softmax(scores, sinks):
     """Row softmax in float32; with learned sinks, each head's sink logit takes its share of every
     row (and is dropped: rows then sum below 1). Rows that see no key are 0, not NaN."""
     if sinks is None:
-        weights = torch.softmax(scores, -1)
-        return torch.nan_to_num_(weights, nan=0.0)
+        return torch.softmax(scores, -1)
     top = torch.maximum(scores.amax(-1, keepdim=True), sinks[:, None, None])
     weights = torch.exp(scores - top)
     total = weights.sum(-1, keepdim=True) + torch.exp(sinks[:, None, None] - top)
     return weights.div_(total)
 
 
-def rows_per_block(heads, keys, block_bytes):
-    """Query rows per block so that a block of `heads` x rows x `keys` float32 stays near `block_bytes`."""
-    return max(1, block_bytes // (4 * max(1, heads) * max(1, keys)))
+def rows_per_block(keys, block_bytes, most=256):
+    """Query rows per block: a power of two up to `most`, so that one head's rows x `keys` float32
+    stay within `block_bytes` (smaller blocks skip more of a causal mask's hidden keys)."""
+    rows = most
+    while rows > 1 and 4 * rows * keys > block_bytes:
+        rows //= 2
+    return rows

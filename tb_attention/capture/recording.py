@@ -7,6 +7,7 @@ import logging
 from types import SimpleNamespace
 from typing import Optional
 
+from tb_attention.capture.blocks import rows_per_block
 from tb_attention.capture.session import BLOCK_BYTES
 from tb_attention.writing import plan as plans
 from tb_attention.writing.stream import PartBuilder, layout_for
@@ -105,9 +106,7 @@ class RecordSink:
         part = StreamedPart(
             call.kind, tokens, key_tokens, sentence_b, shape, PartBuilder(plan, layout, consumers), scores
         )
-        per_block = max(1, BLOCK_BYTES // (4 * shape[3]))
-        if layout.band_rows:
-            per_block = min(per_block, layout.band_rows)
+        per_block = rows_per_block(call.keys, BLOCK_BYTES, layout.band_rows or 256)
         return _PartState(
             part,
             rows,
@@ -129,15 +128,16 @@ class RecordSink:
             return None
         return sorted(state.head_index), state.rows_per_block
 
-    def block(self, call, head, row, weights):
+    def block(self, call, head, row, weights, key_start=0):
         state = self.states[call.kind]
         rows, cols = state.rows, state.cols
         a, z = max(row, rows.start), min(row + weights.shape[1], rows.end)
+        c, e = max(key_start, cols.start), min(key_start + weights.shape[2], cols.end)
         if a >= z:
             return
-        weights = weights[:, a - row : z - row, cols.start : cols.end]
+        weights = weights[:, a - row : z - row, max(0, c - key_start) : max(0, e - key_start)]
         layer = state.layer_index[call.layer]
-        state.part.builder.add(layer, state.head_index[head], a - rows.start, weights)
+        state.part.builder.add(layer, state.head_index[head], a - rows.start, weights, max(0, c - cols.start))
 
     def end_layer(self, call):
         state = self.states[call.kind]

@@ -17,7 +17,7 @@ from typing import Optional
 
 import torch
 
-from tb_attention.capture.blocks import LayerInputs, block_weights, head_runs
+from tb_attention.capture.blocks import LayerInputs, block_weights, head_runs, row_block
 from tb_attention.capture.masks import describe_mask
 
 NAME = "tb_attention_capture"
@@ -186,12 +186,11 @@ class Session:
 
     def _capture(self, inputs, call, plan):
         heads, rows = plan
-        for h0, h1 in head_runs(heads, inputs.group, _per_run(rows, call.keys)):
-            for r0 in range(0, call.queries, rows):
-                r1 = min(call.queries, r0 + rows)
-                weights, _ = block_weights(inputs, self.example, h0, h1, r0, r1)
-                self.sink.block(call, h0, r0, weights)
-                del weights
+        runs = head_runs(heads, inputs.group, _per_run(rows, call.keys))
+        for r0 in range(0, call.queries, rows):
+            block = row_block(inputs, self.example, r0, min(call.queries, r0 + rows))
+            for h0, h1 in runs:
+                self.sink.block(call, h0, r0, block_weights(inputs, h0, h1, block), block.lo)
 
     def _own_output(self, inputs, call, plan):
         """The output `[batch, q, heads, dv]` from the blocks, every batch row and head; the
@@ -201,19 +200,20 @@ class Session:
         out = torch.empty(batch, heads, queries, value.shape[-1], dtype=inputs.query.dtype, device=value.device)
         wanted = set(plan[0]) if plan is not None else set()
         rows = plan[1] if plan is not None else max(1, BLOCK_BYTES // (4 * max(1, call.keys)))
+        runs = head_runs(list(range(heads)), inputs.group, _per_run(rows, call.keys))
         for b in range(batch):
-            for h0, h1 in head_runs(list(range(heads)), inputs.group, _per_run(rows, call.keys)):
-                v = value[b, h0 // inputs.group].float() if inputs.group > 1 else value[b, h0:h1].float()
-                for r0 in range(0, queries, rows):
-                    r1 = min(queries, r0 + rows)
-                    weights, (lo, hi) = block_weights(inputs, b, h0, h1, r0, r1)
-                    out[b, h0:h1, r0:r1] = torch.matmul(weights[:, :, lo:hi], v[..., lo:hi, :]).to(out.dtype)
+            for r0 in range(0, queries, rows):
+                block = row_block(inputs, b, r0, min(queries, r0 + rows))
+                for h0, h1 in runs:
+                    weights = block_weights(inputs, h0, h1, block)
+                    v = value[b, h0 // inputs.group] if inputs.group > 1 else value[b, h0:h1]
+                    v = v[..., block.lo : block.hi, :].float()
+                    out[b, h0:h1, block.r0 : block.r1] = torch.matmul(weights, v).to(out.dtype)
                     if b == self.example and wanted:
-                        self._hand_over(call, weights, h0, h1, r0, wanted)
-                    del weights
+                        self._hand_over(call, weights, h0, h1, block, wanted)
         return out.transpose(1, 2).contiguous()
 
-    def _hand_over(self, call, weights, h0, h1, r0, wanted):
+    def _hand_over(self, call, weights, h0, h1, block, wanted):
         """The wanted heads of a block computed for the output, in runs, to the sink."""
         for a, b in head_runs([h for h in range(h0, h1) if h in wanted], 1 << 30, 1 << 30):
-            self.sink.block(call, a, r0, weights[a - h0 : b - h0])
+            self.sink.block(call, a, block.r0, weights[a - h0 : b - h0], block.lo)

@@ -29,6 +29,9 @@ def select_torch(x, top_k, top_mass):
     heads, q, k = x.shape
     rows = x.float().reshape(heads * q, k)
     limit = k if top_k is None else min(int(top_k), k)
+    if limit == 0:
+        empty = np.zeros(heads * q)
+        return empty.astype(np.uint32), empty.astype(np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32)
     if top_mass is None:
         values, indices = torch.topk(rows, limit, dim=1, sorted=False)
         keep = values > 0
@@ -58,17 +61,19 @@ class Chunk:
             self.pieces = [[] for _ in range(heads)]  # per head: (row offset, counts, kept, indices, values)
             self.dense = None
         else:
-            self.dense = np.empty((heads, rows, keys), dtype=precisions.dtype(plan.precision))
+            self.dense = np.zeros((heads, rows, keys), dtype=precisions.dtype(plan.precision))
         self.nnz = None
 
-    def add(self, head, row, weights):
-        """Heads [head, head + n) x rows [row, row + m) of this chunk (chunk coordinates), torch."""
-        n, m = weights.shape[0], weights.shape[1]
+    def add(self, head, row, weights, key_start=0):
+        """Heads [head, head + n) x rows [row, row + m) of this chunk (chunk coordinates), torch
+        weights of keys [key_start, key_start + width) (the others are 0)."""
+        n, m, width = weights.shape
         if self.dense is not None:
             stored = quantize_torch(weights, self.plan.precision).cpu().numpy()
-            self.dense[head : head + n, row : row + m] = stored
+            self.dense[head : head + n, row : row + m, key_start : key_start + width] = stored
         else:
             counts, kept, indices, values = select_torch(weights, self.plan.top_k, self.plan.top_mass)
+            indices = indices + key_start
             offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
             for i in range(n):
                 a, b = offsets[i * m], offsets[(i + 1) * m]

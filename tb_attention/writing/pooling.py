@@ -18,16 +18,23 @@ class MaxGrid:
         rows, cols = grid_shape(queries, keys, factor)
         self.values = torch.zeros(heads, rows, cols, dtype=torch.float32, device=device)
 
-    def add(self, head_start, row_start, weights):
-        """Take a block `[heads, rows, keys]` (any float dtype) of rows from `row_start`."""
+    def add(self, head_start, row_start, weights, key_start=0):
+        """Take a block `[heads, rows, width]` (any float dtype): rows from `row_start`, keys
+        [key_start, key_start + width) (the others hold 0 and change no maximum)."""
         f = self.factor
         x = weights.float()
-        heads, rows, keys = x.shape
+        heads, rows, width = x.shape
+        if width == 0:
+            return
+        lead = key_start % f  # align the block's keys to the grid's cells
         if f > 1:
-            x = torch.nn.functional.max_pool1d(x.reshape(heads * rows, 1, keys), f, f, ceil_mode=True)
+            if lead:
+                x = torch.nn.functional.pad(x, (lead, 0))
+            x = torch.nn.functional.max_pool1d(x.reshape(heads * rows, 1, x.shape[-1]), f, f, ceil_mode=True)
             x = x.reshape(heads, rows, -1)
+        c0 = key_start // f
         cells = torch.arange(row_start, row_start + rows, device=x.device) // f
-        target = self.values[head_start : head_start + heads]
+        target = self.values[head_start : head_start + heads, :, c0 : c0 + x.shape[-1]]
         target.index_reduce_(1, cells, x, "amax", include_self=True)
 
 

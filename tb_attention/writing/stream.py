@@ -72,19 +72,22 @@ class PartBuilder:
         factors = self.layout.overview + ([self.layout.thumbnail] if self.layout.thumbnail else [])
         return min(factors) if factors else None
 
-    def add(self, layer, head, row, weights):
-        for consumer in self.consumers:
-            consumer.add_block(layer, head, row, weights)
+    def add(self, layer, head, row, weights, key_start=0):
+        """Block `[heads, rows, width]` of keys [key_start, key_start + width) (others are 0)."""
+        if self.consumers:
+            full = _full_width(weights, key_start, self.plan.keys)
+            for consumer in self.consumers:
+                consumer.add_block(layer, head, row, full)
         finest = self._finest()
         if finest is not None:
             grid = self.grids.get(layer)
             if grid is None:
                 _, heads, q, k = self.plan.shape
                 grid = self.grids[layer] = MaxGrid(heads, q, k, finest, weights.device)
-            grid.add(head, row, weights)
-        self._store(layer, head, row, weights)
+            grid.add(head, row, weights, key_start)
+        self._store(layer, head, row, weights, key_start)
 
-    def _store(self, layer, head, row, weights):
+    def _store(self, layer, head, row, weights, key_start):
         d0, d1 = self.layout.detail
         rows = weights.shape[1]
         if row + rows <= d0 or row >= d1:
@@ -96,16 +99,17 @@ class PartBuilder:
             for band, (r0, r1) in enumerate(self.bands):
                 s, e = max(r0, row), min(r1, row + rows)
                 if s < e:
-                    self._fill(layer, b, band, a - h0, s - r0, weights[a - head : z - head, s - row : e - row])
+                    block = weights[a - head : z - head, s - row : e - row]
+                    self._fill(layer, b, band, a - h0, s - r0, block, key_start)
 
-    def _fill(self, layer, b, band, head, row, weights):
+    def _fill(self, layer, b, band, head, row, weights, key_start):
         key = (layer, b, band)
         chunk = self.open.get(key)
         if chunk is None:
             h0, h1 = self.ranges[b]
             r0, r1 = self.bands[band]
             chunk = self.open[key] = Chunk(h1 - h0, r1 - r0, self.plan.keys, self.plan)
-        if chunk.add(head, row, weights):
+        if chunk.add(head, row, weights, key_start):
             raw = chunk.raw()
             self.chunks[key] = (compress_later(raw), chunk.nnz)
             del self.open[key]
@@ -187,6 +191,15 @@ class PartBuilder:
                 "chunks": chunks,
             }
         return out
+
+
+def _full_width(weights, key_start, keys):
+    """A block widened to every key (zeros outside its range), for consumers that take whole rows."""
+    if key_start == 0 and weights.shape[-1] == keys:
+        return weights
+    full = weights.new_zeros(weights.shape[:-1] + (keys,))
+    full[..., key_start : key_start + weights.shape[-1]] = weights
+    return full
 
 
 def _float16(tensor):
