@@ -73,6 +73,7 @@ def test_structure_is_recorded_kv_heads_and_windows(tmp_path):
     assert header.kv_heads == [0, 0, 1, 1]  # 4 query heads reading 2 KV heads
     # Gemma 2 alternates sliding (window 7) and global layers.
     assert header.windows == [7, None, 7, None]
+    assert header.causal is True
 
 
 def test_padding_is_dropped_from_the_record(tmp_path):

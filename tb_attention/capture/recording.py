@@ -9,8 +9,9 @@ from typing import Optional
 
 from tb_attention.capture.blocks import rows_per_block
 from tb_attention.capture.session import BLOCK_BYTES
+from tb_attention.writing import budget
 from tb_attention.writing import plan as plans
-from tb_attention.writing.stream import PartBuilder, layout_for
+from tb_attention.writing.stream import PartBuilder
 from tb_attention.writing.streamed import StreamedPart
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,16 @@ def layer_counts(model):
         return {"encoder": encoder, "decoder": decoder, "cross": decoder}
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     return {"self": getattr(text, "num_hidden_layers", None)}
+
+
+def _sample_rows(start, end, spans=4, rows=16):
+    """Row ranges spread over [start, end): where a plan samples the record's weights."""
+    n = end - start
+    if n <= spans * rows:
+        return [(start, end)]
+    return [
+        (start + n * (2 * i + 1) // (2 * spans), start + n * (2 * i + 1) // (2 * spans) + rows) for i in range(spans)
+    ]
 
 
 @dataclasses.dataclass
@@ -68,6 +79,7 @@ class _PartState:
     rows_per_block: int
     windows: dict
     kv: Optional[list] = None
+    causal: bool = False
 
 
 class RecordSink:
@@ -92,12 +104,14 @@ class RecordSink:
         tokens, key_tokens, sentence_b = self.inputs.tokens(call.kind, (rows.start, rows.end), (cols.start, cols.end))
         shape = (count, call.heads, rows.end - rows.start, cols.end - cols.start)
         storage = dict(self.storage)
-        shares = max(1, len(self.counts))
-        if storage.get("max_bytes") is not None:
-            storage["max_bytes"] = storage["max_bytes"] // shares
+        max_bytes = storage.pop("max_bytes", plans.DEFAULT_MAX_BYTES)
+        if max_bytes is not None:
+            max_bytes //= max(1, len(self.counts))  # the kinds of a record share its budget
         what = "%s attention" % call.kind
-        plan = plans.plan_record([SimpleNamespace(shape=shape)], what=what, **storage)[0]
-        layout = layout_for(plan)
+        plan = plans.plan_record([SimpleNamespace(shape=shape)], what=what, max_bytes=None, **storage)[0]
+        heads = sorted({plan.head_ids[0], plan.head_ids[-1]})
+        sample = call.sample(heads, _sample_rows(rows.start, rows.end))[:, :, cols.start : cols.end]
+        plan, layout = budget.plan_storage(plan, budget.measure_costs(sample, plan.precision), max_bytes, what)
         consumers, scores = [], (lambda: None)
         if self.scorer is not None:
             consumer = self.scorer(plan.shape, tokens, key_tokens, sentence_b)
@@ -124,6 +138,7 @@ class RecordSink:
         group = max(1, call.heads // max(1, call.kv_heads))
         state.kv = [h // group for h in range(call.heads)] if group > 1 else None
         state.windows[call.layer] = call.window
+        state.causal = bool(getattr(call.module, "is_causal", False)) and call.kind != "cross"
         if call.layer not in state.layer_index:
             return None
         return sorted(state.head_index), state.rows_per_block
@@ -158,6 +173,7 @@ class RecordSink:
             state.part.structure = {
                 "kv_heads": None if state.kv is None else [state.kv[h] for h in plan.head_ids],
                 "windows": windows if any(w is not None for w in windows) else None,
+                "causal": state.causal,
             }
             out.append(state.part)
         return out

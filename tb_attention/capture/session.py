@@ -13,7 +13,7 @@ call), then `end_layer(call)`.
 import dataclasses
 import sys
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -43,6 +43,7 @@ class LayerCall:
     keys: int
     window: Optional[int]  # sliding window of this layer (None: global)
     module: object
+    sample: Callable = None  # sample(heads, row_ranges) -> float32 numpy [heads, rows, keys]
 
 
 def register():
@@ -136,7 +137,32 @@ class Session:
         _, heads, kv_heads, queries, keys = inputs.shape
         mask = inputs.mask
         window = getattr(mask, "local_size", None) or kwargs.get("sliding_window")
-        return LayerCall(kind, layer, heads, kv_heads, queries, keys, window, module)
+        return LayerCall(
+            kind,
+            layer,
+            heads,
+            kv_heads,
+            queries,
+            keys,
+            window,
+            module,
+            lambda heads, ranges: self._sample(inputs, heads, ranges),
+        )
+
+    def _sample(self, inputs, heads, ranges):
+        """Float32 numpy `[len(heads), rows, keys]`: the example's weights of these heads over the
+        row ranges (a sample the record's plan measures its costs on)."""
+        keys = inputs.key.shape[2]
+        out = []
+        for h in heads:
+            rows = []
+            for r0, r1 in ranges:
+                block = row_block(inputs, self.example, r0, r1)
+                full = torch.zeros(r1 - r0, keys, device=inputs.query.device)
+                full[:, block.lo : block.hi] = block_weights(inputs, h, h + 1, block)[0]
+                rows.append(full)
+            out.append(torch.cat(rows))
+        return torch.stack(out).cpu().numpy()
 
     def attend(self, module, query, key, value, mask, scaling, dropout, kwargs):
         inputs = LayerInputs(

@@ -191,10 +191,13 @@ def _check_rows(part, q):
 
 
 def _check_structure(part, layers, heads):
-    """Format 3: the KV head of each stored query head, each stored layer's sliding window."""
+    """Format 3: the KV head of each stored query head, each stored layer's sliding window, and
+    whether its queries see only earlier keys (causal)."""
     kv = part.get("kv_heads")
     if kv is not None and not (isinstance(kv, list) and len(kv) == heads and all(_is_int(h) for h in kv)):
         raise FormatError("attention part %r has bad kv_heads: %r" % (part["kind"], kv))
+    if part.get("causal") not in (None, True, False):
+        raise FormatError("attention part %r has a bad causal flag: %r" % (part["kind"], part.get("causal")))
     windows = part.get("windows")
     if windows is not None and not (
         isinstance(windows, list) and len(windows) == layers and all(w is None or _is_int(w, 1) for w in windows)

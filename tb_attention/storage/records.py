@@ -39,6 +39,7 @@ class Part:
     sparse: Optional[dict] = None  # the sparse rule: {"top_k": k, "top_mass": m}
     kv_heads: Optional[List[int]] = None  # format 3: the KV head each stored query head reads
     windows: Optional[list] = None  # format 3: each stored layer's sliding window (None: global)
+    causal: Optional[bool] = None  # format 3: queries see only earlier keys (None: not recorded)
 
     @property
     def cross(self):
@@ -60,6 +61,7 @@ class Part:
             "sparse": self.sparse,
             "kv_heads": self.kv_heads,
             "windows": self.windows,
+            "causal": self.causal,
         }
 
 
@@ -115,5 +117,6 @@ def from_header(ref, header, nbytes):
             sparse=p.get("sparse"),
             kv_heads=p.get("kv_heads"),
             windows=p.get("windows"),
+            causal=p.get("causal"),
         )
     return Record(ref=ref, version=header["version"], file=header.get("file"), parts=parts, nbytes=nbytes)

@@ -10,7 +10,7 @@ from tb_attention.format.scores import scores_to_json
 from tb_attention.writing.stream import PartBuilder
 
 # Header fields only format 3 has: a record using any of them says version 3.
-V3_FIELDS = ("band_rows", "detail_rows", "overview", "kv_heads", "windows")
+V3_FIELDS = ("band_rows", "detail_rows", "overview", "kv_heads", "windows", "causal")
 
 
 @dataclasses.dataclass
@@ -24,7 +24,7 @@ class StreamedPart:
     model_shape: tuple  # (layers, heads, q, k) of the model's attention (before any subset)
     builder: PartBuilder
     scores: Callable[[], Optional[dict]] = lambda: None
-    structure: dict = dataclasses.field(default_factory=dict)  # kv_heads, windows (docs/format.md)
+    structure: dict = dataclasses.field(default_factory=dict)  # kv_heads, windows, causal (docs/format.md)
 
     def header(self, payload_file):
         plan = self.builder.plan
