@@ -6,7 +6,7 @@ is built on the namespace's own `Callback`, which Lightning checks for."""
 import importlib
 
 from tb_attention.integrations.probe_logger import ProbeLogger
-from tb_attention.writing import writer as _writer
+from tb_attention.log import flush
 
 
 def _log_dir(trainer):
@@ -91,7 +91,7 @@ class _AttentionHooks:
     def on_train_end(self, trainer, pl_module):
         self._log(trainer, pl_module)
         if trainer.is_global_zero or self.probe_logger.all_ranks:
-            _writer.flush()
+            flush()
 
 
 def callback_class(namespace):

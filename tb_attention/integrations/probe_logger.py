@@ -7,7 +7,7 @@ import logging
 from tb_attention.format.precision import check_precision
 from tb_attention.integrations.probe_pass import needs_every_rank, probe_attention
 from tb_attention.integrations.probes import encode, named_probes
-from tb_attention.writing import writer as _writer
+from tb_attention.log import add_attention
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class ProbeLogger:
             inputs = self._inputs(probe, model)
             attentions = probe_attention(model, inputs)
             if writes:
-                _writer.add_attention(
+                add_attention(
                     log_dir,
                     probe.tag,
                     global_step=step,

@@ -4,7 +4,8 @@ steps. `AttentionQueries` delegates its `rollout`, `relevance` and `formed` meth
 
 import numpy as np
 
-from tb_attention.serving.queries import ArrayPayload, BadRequest
+from tb_attention.serving.arrays import float_payload
+from tb_attention.serving.errors import BadRequest
 from tb_attention.storage.errors import NotFound
 
 # Rollout multiplies q x q matrices once per layer: 1024 tokens x 32 layers is ~70 GFLOP, a few
@@ -14,7 +15,7 @@ METHODS = ("rollout", "flow")
 
 
 def _self_part(queries, ctx, experiment_id, run, tag, step, kind):
-    record, part = queries._record_part(ctx, experiment_id, run, tag, step, kind)
+    record, part = queries.record_part(ctx, experiment_id, run, tag, step, kind)
     _check_part(part)
     return record, part
 
@@ -48,14 +49,14 @@ def _rollout_of(queries, ctx, run, record, part, augmented=False):
     from tb_attention.analysis.rollout import Rollout
 
     key = ("rollout", record.ref.key, part.kind, augmented)
-    cached = queries._answers.get(key)
+    cached = queries.cache.get(key)
     if cached is None:
         rollout = Rollout()
         for layer in range(part.shape[0]):
             rollout.add_mean(_head_mean(queries, ctx, run, record, part, layer))
         cached = (rollout.result(), rollout.augmented if augmented else None)
         layers, _, q, _ = part.shape
-        queries._answers.put(key, cached, layers * q * q * (12 if augmented else 4))
+        queries.cache.put(key, cached, layers * q * q * (12 if augmented else 4))
     return cached
 
 
@@ -67,8 +68,7 @@ def rollout(queries, ctx, experiment_id, run, tag, step, kind=None, layer=None):
         if layer >= values.shape[0]:
             raise NotFound("layer %d is out of range (0..%d)" % (layer, values.shape[0] - 1))
         values = values[layer : layer + 1]
-    values = np.ascontiguousarray(values, dtype="<f4")
-    return ArrayPayload(values.shape, "float32", 1.0, values.tobytes)
+    return float_payload(values)
 
 
 def _relevance_row(queries, ctx, run, record, part, query, layer, method):
@@ -88,11 +88,11 @@ def _relevance_row(queries, ctx, run, record, part, query, layer, method):
             % (MAX_FLOW_TOKENS, q)
         )
     key = ("flow", record.ref.key, part.kind, layer, query)
-    row = queries._answers.get(key)
+    row = queries.cache.get(key)
     if row is None:
         augmented = _rollout_of(queries, ctx, run, record, part, augmented=True)[1]
         row = flow_relevance(augmented, layer, [query])[0].astype(np.float32)
-        queries._answers.put(key, row, 4 * q)
+        queries.cache.put(key, row, 4 * q)
     return row
 
 
@@ -113,7 +113,7 @@ def relevance(queries, ctx, experiment_id, run, tag, query, layer=None, kind=Non
         "relevance": [],
         "tokens": None,
     }
-    for record in queries._readable(ctx, run, tag, refs):
+    for record in queries.readable(ctx, run, tag, refs):
         part = record.parts.get(kind) if kind else record.part()
         if part is not None and not part.cross:
             _check_part(part)

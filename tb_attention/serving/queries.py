@@ -1,49 +1,20 @@
 """What each route answers, as plain functions of the store: testable without HTTP, cached where
 the answer can only change with the records it reads (docs/http_api.md)."""
 
-import dataclasses
 import logging
 import zlib
-from typing import Callable, Optional
 
 import numpy as np
 
 from tb_attention.format import payload, precision
 from tb_attention.format.errors import FormatError
+from tb_attention.serving.arrays import float_payload, stored_payload
+from tb_attention.serving.errors import BadRequest
 from tb_attention.storage.cache import LRU
 from tb_attention.storage.errors import NotFound
 
 logger = logging.getLogger(__name__)
 ANSWER_CACHE_BYTES = 64 << 20
-
-
-class BadRequest(ValueError):
-    """A request that cannot be answered as asked: a missing or malformed parameter, or two
-    records that cannot be compared (HTTP 400)."""
-
-
-@dataclasses.dataclass
-class ArrayPayload:
-    """A little-endian array for a binary route: its raw bytes (made on demand), or already
-    encoded bytes with their HTTP content-coding, which may be sent as they are."""
-
-    shape: tuple
-    dtype: str  # uint8, float16, float32
-    scale: float  # weight = value * scale
-    raw: Callable[[], bytes]
-    encoded: Optional[tuple] = None  # (content-coding, bytes)
-    precision: Optional[str] = None
-
-
-def _stored_payload(shape, part_precision, raw, encoded=None):
-    return ArrayPayload(
-        shape, precision.dtype(part_precision).name, precision.scale(part_precision), raw, encoded, part_precision
-    )
-
-
-def _float16_payload(values):
-    values = np.ascontiguousarray(values, dtype="<f2")
-    return ArrayPayload(values.shape, "float16", 1.0, values.tobytes)
 
 
 def _query_rows(queries, q_start, q_end):
@@ -97,7 +68,7 @@ class AttentionQueries:
 
     def __init__(self, store, cache_bytes=ANSWER_CACHE_BYTES):
         self.store = store
-        self._answers = LRU(1024, cache_bytes)  # (route, records...) -> answer
+        self.cache = LRU(1024, cache_bytes)  # (route, records...) -> answer
 
     # -- listings ------------------------------------------------------------------------------
 
@@ -117,7 +88,7 @@ class AttentionQueries:
             }
         }
 
-    def _readable(self, ctx, run, tag, refs):
+    def readable(self, ctx, run, tag, refs):
         """Decoded records of every step whose header decodes; unreadable ones are logged, skipped."""
         out = []
         for ref in refs:
@@ -129,7 +100,7 @@ class AttentionQueries:
 
     def steps(self, ctx, experiment_id, run, tag):
         """Every readable step of a (run, tag): its attention kinds, each with tokens and shape."""
-        records = self._readable(ctx, run, tag, self.store.steps(ctx, experiment_id, run, tag))
+        records = self.readable(ctx, run, tag, self.store.steps(ctx, experiment_id, run, tag))
         return {
             "run": run,
             "tag": tag,
@@ -144,7 +115,7 @@ class AttentionQueries:
             ],
         }
 
-    def _record_part(self, ctx, experiment_id, run, tag, step, kind):
+    def record_part(self, ctx, experiment_id, run, tag, step, kind):
         record = self.store.record(ctx, self.store.find_step(ctx, experiment_id, run, tag, step))
         try:
             return record, record.part(kind)
@@ -172,7 +143,7 @@ class AttentionQueries:
         records densified), or with form="kept" the weight each sparse row kept, `[heads, q]`.
         `q_start`/`q_end` keep the query rows [q_start, q_end); reduce="mean" averages the listed
         heads into one (float32 `[1, rows, k]`, or `[1, rows]` kept), one block at a time."""
-        record, part = self._record_part(ctx, experiment_id, run, tag, step, kind)
+        record, part = self.record_part(ctx, experiment_id, run, tag, step, kind)
         _, n_heads, q, k = part.shape
         if heads is not None and not all(0 <= h < n_heads for h in heads):
             raise NotFound("heads %s are out of range (0..%d)" % (list(heads), n_heads - 1))
@@ -187,14 +158,14 @@ class AttentionQueries:
             kept = np.asarray(kept, dtype=np.float32)[:, slice(*rows) if rows else slice(None)]
             if reduce:
                 kept = kept.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
-            return ArrayPayload(kept.shape, "float32", 1.0, np.ascontiguousarray(kept, dtype="<f4").tobytes)
+            return float_payload(kept)
         if form not in (None, "dense"):
             raise BadRequest("form must be dense or kept, got %r" % form)
         if reduce or rows:
             return self._layer_selection(ctx, run, record, part, layer, heads, rows or (0, q), reduce)
         if heads is None and record.version <= 1:
             blob = self.store.v1_blob(ctx, record, part, layer)
-            return _stored_payload(
+            return stored_payload(
                 (count, q, k), part.precision, lambda: zlib.decompress(blob), ("deflate", bytes(blob))
             )
         if heads is None and part.encoding == "dense":
@@ -206,9 +177,9 @@ class AttentionQueries:
             def raw():
                 return b"".join(payload.decompress(data, size, "layer %d" % layer) for data, _, size, _ in chunks)
 
-            return _stored_payload((count, q, k), part.precision, raw, ("zstd", b"".join(c[0] for c in chunks)))
+            return stored_payload((count, q, k), part.precision, raw, ("zstd", b"".join(c[0] for c in chunks)))
         stored = np.ascontiguousarray(self.store.layer(ctx, run, record, part, layer, heads, stored=True)).tobytes()
-        return _stored_payload((count, q, k), part.precision, lambda: stored)
+        return stored_payload((count, q, k), part.precision, lambda: stored)
 
     def _layer_selection(self, ctx, run, record, part, layer, heads, rows, reduce):
         """Query rows [r0, r1) of the listed heads, as stored, or their mean (float32), read one
@@ -239,19 +210,17 @@ class AttentionQueries:
             if reduce:
                 out = (out / np.float32(len(wanted)))[None]
         if reduce:
-            return ArrayPayload(
-                out.shape, "float32", 1.0, np.ascontiguousarray(out, dtype="<f4").tobytes, None, part.precision
-            )
-        return _stored_payload(out.shape, part.precision, np.ascontiguousarray(out).tobytes)
+            return float_payload(out, part_precision=part.precision)
+        return stored_payload(out.shape, part.precision, np.ascontiguousarray(out).tobytes)
 
     def thumbnails(self, ctx, experiment_id, run, tag, step, kind=None):
         """Every head of every layer, max-pooled to at most 64 x 64: float16 [layers, heads, r, c]."""
-        record, part = self._record_part(ctx, experiment_id, run, tag, step, kind)
+        record, part = self.record_part(ctx, experiment_id, run, tag, step, kind)
         key = ("thumbnails", record.ref.key, part.kind)
-        cached = self._answers.get(key)
+        cached = self.cache.get(key)
         if cached is None:
-            cached = _float16_payload(self.store.thumbnails(ctx, run, record, part))
-            self._answers.put(key, cached, 2 * int(np.prod(cached.shape)))
+            cached = float_payload(self.store.thumbnails(ctx, run, record, part), "float16")
+            self.cache.put(key, cached, 2 * int(np.prod(cached.shape)))
         return cached
 
     # -- analysis ------------------------------------------------------------------------------
@@ -260,7 +229,7 @@ class AttentionQueries:
         """Head-pattern scores and labels of every step of a (run, tag), and the labelling rules."""
         refs = self.store.steps(ctx, experiment_id, run, tag)
         key = ("patterns", experiment_id, run, tag, kind, tuple(ref.key for ref in refs))
-        cached = self._answers.get(key)
+        cached = self.cache.get(key)
         if cached is not None:
             return cached
         from tb_attention.analysis import labels
@@ -268,14 +237,14 @@ class AttentionQueries:
 
         out = {"run": run, "tag": tag, "steps": [], "scores": [], "head_labels": [], "rules": labels.describe()}
         size = 0
-        for record in self._readable(ctx, run, tag, refs):
+        for record in self.readable(ctx, run, tag, refs):
             part = record.parts.get(kind) if kind else record.part()
             scores = part.patterns if part is not None else None
             out["steps"].append(record.ref.step)
             out["scores"].append(scores_to_json(scores) if scores else None)
             out["head_labels"].append(labels.labels_json(scores) if scores else None)
             size += 6 * record.nbytes  # decoded JSON takes about six times its text
-        self._answers.put(key, out, size)
+        self.cache.put(key, out, size)
         return out
 
     # Rollout, flow and heads that formed: serving/analysis_queries.py.
@@ -296,13 +265,13 @@ class AttentionQueries:
 
     def change(self, ctx, experiment_id, a, b, kind=None):
         """Per-head Jensen-Shannon divergence between records `a` and `b`, each (run, tag, step)."""
-        record_a, part_a = self._record_part(ctx, experiment_id, *a, kind)
-        record_b, part_b = self._record_part(ctx, experiment_id, *b, part_a.kind)
+        record_a, part_a = self.record_part(ctx, experiment_id, *a, kind)
+        record_b, part_b = self.record_part(ctx, experiment_id, *b, part_a.kind)
         key = ("change", record_a.ref.key, record_b.ref.key, part_a.kind)
-        cached = self._answers.get(key)
+        cached = self.cache.get(key)
         if cached is None:
             cached = self._compute_change(ctx, (a[0], record_a, part_a), (b[0], record_b, part_b))
-            self._answers.put(key, cached, 64 * part_a.shape[0] * part_a.shape[1])
+            self.cache.put(key, cached, 64 * part_a.shape[0] * part_a.shape[1])
         return cached
 
     def _compute_change(self, ctx, a, b):
