@@ -1,19 +1,14 @@
 """What each route answers, as plain functions of the store: testable without HTTP, cached where
 the answer can only change with the records it reads (docs/http_api.md)."""
 
-import logging
-import zlib
-
 import numpy as np
 
-from tb_attention.format import payload, precision
-from tb_attention.format.errors import FormatError
+from tb_attention.format import precision
 from tb_attention.serving.arrays import float_payload, stored_payload
 from tb_attention.serving.errors import BadRequest
 from tb_attention.storage.cache import LRU
 from tb_attention.storage.errors import NotFound
 
-logger = logging.getLogger(__name__)
 ANSWER_CACHE_BYTES = 64 << 20
 
 
@@ -88,19 +83,9 @@ class AttentionQueries:
             }
         }
 
-    def readable(self, ctx, run, tag, refs):
-        """Decoded records of every step whose header decodes; unreadable ones are logged, skipped."""
-        out = []
-        for ref in refs:
-            try:
-                out.append(self.store.record(ctx, ref))
-            except FormatError as e:
-                logger.warning("skipping unreadable attention record %s/%s@%d: %s", run, tag, ref.step, e)
-        return out
-
     def steps(self, ctx, experiment_id, run, tag):
         """Every readable step of a (run, tag): its attention kinds, each with tokens and shape."""
-        records = self.readable(ctx, run, tag, self.store.steps(ctx, experiment_id, run, tag))
+        records = self.store.records(ctx, run, tag, self.store.steps(ctx, experiment_id, run, tag))
         return {
             "run": run,
             "tag": tag,
@@ -114,13 +99,6 @@ class AttentionQueries:
                 for r in records
             ],
         }
-
-    def record_part(self, ctx, experiment_id, run, tag, step, kind):
-        record = self.store.record(ctx, self.store.find_step(ctx, experiment_id, run, tag, step))
-        try:
-            return record, record.part(kind)
-        except KeyError as e:
-            raise NotFound(e.args[0]) from None
 
     # -- binary --------------------------------------------------------------------------------
 
@@ -143,8 +121,8 @@ class AttentionQueries:
         records densified), or with form="kept" the weight each sparse row kept, `[heads, q]`.
         `q_start`/`q_end` keep the query rows [q_start, q_end); reduce="mean" averages the listed
         heads into one (float32 `[1, rows, k]`, or `[1, rows]` kept), one block at a time."""
-        record, part = self.record_part(ctx, experiment_id, run, tag, step, kind)
-        _, n_heads, q, k = part.shape
+        stored = self.store.part(ctx, experiment_id, run, tag, step, kind)
+        _, n_heads, q, k = stored.part.shape
         if heads is not None and not all(0 <= h < n_heads for h in heads):
             raise NotFound("heads %s are out of range (0..%d)" % (list(heads), n_heads - 1))
         if reduce not in (None, "mean"):
@@ -152,7 +130,7 @@ class AttentionQueries:
         rows = _query_rows(q, q_start, q_end)
         count = n_heads if heads is None else len(heads)
         if form == "kept":
-            kept = self.store.kept_mass(run, record, part, layer, heads)
+            kept = stored.kept_mass(layer, heads)
             if kept is None:
                 raise BadRequest("this record is dense: every query row keeps all of its weight")
             kept = np.asarray(kept, dtype=np.float32)[:, slice(*rows) if rows else slice(None)]
@@ -162,40 +140,28 @@ class AttentionQueries:
         if form not in (None, "dense"):
             raise BadRequest("form must be dense or kept, got %r" % form)
         if reduce or rows:
-            return self._layer_selection(ctx, run, record, part, layer, heads, rows or (0, q), reduce)
-        if heads is None and record.version <= 1:
-            blob = self.store.v1_blob(ctx, record, part, layer)
-            return stored_payload(
-                (count, q, k), part.precision, lambda: zlib.decompress(blob), ("deflate", bytes(blob))
-            )
-        if heads is None and part.encoding == "dense":
-            chunks = self.store.block_chunks(run, record, part, layer)
-            for data, (h0, h1), size, _ in chunks:  # 422 rather than a 200 the panel cannot decode
-                if payload.frame_size(data) != size:
-                    raise FormatError("layer %d heads %d-%d: payload chunk has the wrong size" % (layer, h0, h1 - 1))
+            return self._layer_selection(stored, layer, heads, rows or (0, q), reduce)
+        encoded = stored.encoded_layer(layer) if heads is None else None
+        if encoded is not None:
+            coding, data, raw = encoded
+            return stored_payload((count, q, k), stored.part.precision, raw, (coding, data))
+        values = np.ascontiguousarray(stored.layer(layer, heads, stored=True)).tobytes()
+        return stored_payload((count, q, k), stored.part.precision, lambda: values)
 
-            def raw():
-                return b"".join(payload.decompress(data, size, "layer %d" % layer) for data, _, size, _ in chunks)
-
-            return stored_payload((count, q, k), part.precision, raw, ("zstd", b"".join(c[0] for c in chunks)))
-        stored = np.ascontiguousarray(self.store.layer(ctx, run, record, part, layer, heads, stored=True)).tobytes()
-        return stored_payload((count, q, k), part.precision, lambda: stored)
-
-    def _layer_selection(self, ctx, run, record, part, layer, heads, rows, reduce):
+    def _layer_selection(self, stored, layer, heads, rows, reduce):
         """Query rows [r0, r1) of the listed heads, as stored, or their mean (float32), read one
         block of heads at a time: a long layer is never densified whole."""
+        part = stored.part
         _, n_heads, _, k = part.shape
         wanted = list(range(n_heads)) if heads is None else list(heads)
-        if record.version >= 2 and part.encoding == "sparse":
-            out = _sparse_rows(
-                self.store.sparse_layer(run, record, part, layer), wanted, rows, k, reduce, part.precision
-            )
+        if part.encoding == "sparse":
+            out = _sparse_rows(stored.sparse_layer(layer), wanted, rows, k, reduce, part.precision)
         else:
-            block = part.layout["head_block"] if record.version >= 2 else n_heads
+            block = stored.head_block()
             out = None
             for b in sorted({h // block for h in wanted}):
                 slots = [i for i, h in enumerate(wanted) if h // block == b]
-                values = self.store.layer(ctx, run, record, part, layer, [wanted[i] for i in slots], stored=not reduce)
+                values = stored.layer(layer, [wanted[i] for i in slots], stored=not reduce)
                 values = values[:, rows[0] : rows[1]]
                 if reduce:
                     out = (
@@ -215,11 +181,11 @@ class AttentionQueries:
 
     def thumbnails(self, ctx, experiment_id, run, tag, step, kind=None):
         """Every head of every layer, max-pooled to at most 64 x 64: float16 [layers, heads, r, c]."""
-        record, part = self.record_part(ctx, experiment_id, run, tag, step, kind)
-        key = ("thumbnails", record.ref.key, part.kind)
+        stored = self.store.part(ctx, experiment_id, run, tag, step, kind)
+        key = ("thumbnails",) + stored.key
         cached = self.cache.get(key)
         if cached is None:
-            cached = float_payload(self.store.thumbnails(ctx, run, record, part), "float16")
+            cached = float_payload(stored.thumbnails(), "float16")
             self.cache.put(key, cached, 2 * int(np.prod(cached.shape)))
         return cached
 
@@ -237,7 +203,7 @@ class AttentionQueries:
 
         out = {"run": run, "tag": tag, "steps": [], "scores": [], "head_labels": [], "rules": labels.describe()}
         size = 0
-        for record in self.readable(ctx, run, tag, refs):
+        for record in self.store.records(ctx, run, tag, refs):
             part = record.parts.get(kind) if kind else record.part()
             scores = part.patterns if part is not None else None
             out["steps"].append(record.ref.step)
@@ -265,19 +231,19 @@ class AttentionQueries:
 
     def change(self, ctx, experiment_id, a, b, kind=None):
         """Per-head Jensen-Shannon divergence between records `a` and `b`, each (run, tag, step)."""
-        record_a, part_a = self.record_part(ctx, experiment_id, *a, kind)
-        record_b, part_b = self.record_part(ctx, experiment_id, *b, part_a.kind)
-        key = ("change", record_a.ref.key, record_b.ref.key, part_a.kind)
+        stored_a = self.store.part(ctx, experiment_id, *a, kind)
+        stored_b = self.store.part(ctx, experiment_id, *b, stored_a.part.kind)
+        key = ("change",) + stored_a.key + stored_b.key
         cached = self.cache.get(key)
         if cached is None:
-            cached = self._compute_change(ctx, (a[0], record_a, part_a), (b[0], record_b, part_b))
-            self.cache.put(key, cached, 64 * part_a.shape[0] * part_a.shape[1])
+            cached = self._compute_change(stored_a, stored_b)
+            self.cache.put(key, cached, 64 * stored_a.part.shape[0] * stored_a.part.shape[1])
         return cached
 
-    def _compute_change(self, ctx, a, b):
+    def _compute_change(self, stored_a, stored_b):
         from tb_attention.analysis.change import head_change, kept_keys, sparse_head_change
 
-        (run_a, record_a, part_a), (run_b, record_b, part_b) = a, b
+        part_a, part_b = stored_a.part, stored_b.part
         if part_a.shape != part_b.shape:
             raise BadRequest(
                 "the two records differ in shape (%s vs %s): compare records of the same input"
@@ -288,12 +254,7 @@ class AttentionQueries:
             # Over the kept keys only: a 2048-token record keeps 32 of each row's 2048.
             js = np.array(
                 [
-                    sparse_head_change(
-                        kept_keys(self.store.sparse_layer(run_a, record_a, part_a, li)),
-                        kept_keys(self.store.sparse_layer(run_b, record_b, part_b, li)),
-                        q,
-                        k,
-                    )
+                    sparse_head_change(kept_keys(stored_a.sparse_layer(li)), kept_keys(stored_b.sparse_layer(li)), q, k)
                     for li in range(layers)
                 ]
             ).round(6)
@@ -304,10 +265,7 @@ class AttentionQueries:
                 [
                     np.concatenate(
                         [
-                            head_change(
-                                self.store.layer(ctx, run_a, record_a, part_a, li, hs)[None],
-                                self.store.layer(ctx, run_b, record_b, part_b, li, hs)[None],
-                            )[0]
+                            head_change(stored_a.layer(li, hs)[None], stored_b.layer(li, hs)[None])[0]
                             for hs in (list(range(h, min(heads, h + per_block))) for h in range(0, heads, per_block))
                         ]
                     )
