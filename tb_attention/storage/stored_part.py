@@ -41,7 +41,7 @@ class StoredPart:
         if not 0 <= layer < layers_count:
             raise NotFound("layer %d is out of range (0..%d)" % (layer, layers_count - 1))
 
-    def _check_heads(self, heads):
+    def check_heads(self, heads):
         """`heads` as a list (None: every head); raises NotFound for one out of range."""
         if heads is None:
             return None
@@ -53,7 +53,7 @@ class StoredPart:
     def layer(self, layer, heads=None, stored=False):
         """`[len(heads), q, k]` of one layer (every head by default): float32 weights, or the
         stored values (`stored=True`: the precision's dtype); sparse records densified."""
-        heads = self._check_heads(heads)
+        heads = self.check_heads(heads)
         self._check_layer(layer)
         return layers.dense_layer(self, layer, heads, stored)
 
@@ -62,7 +62,7 @@ class StoredPart:
         quantising); None for dense records, which keep every weight."""
         if self.part.encoding != "sparse":
             return None
-        heads = self._check_heads(heads)
+        heads = self.check_heads(heads)
         self._check_layer(layer)
         return layers.kept_mass(self, layer, heads)
 
@@ -77,7 +77,7 @@ class StoredPart:
     def block_chunks(self, layer, heads=None):
         """[(verified zstd chunk, (first head, end head), raw size, nnz)] of the format-2 blocks
         of a layer that hold `heads` (every block by default)."""
-        heads = self._check_heads(heads)
+        heads = self.check_heads(heads)
         self._check_layer(layer)
         return layers.block_chunks(self, layer, heads)
 
