@@ -91,6 +91,15 @@ def parse_sentence_b_start(sentence_b_start, count):
     return value
 
 
+def check_kept_rows(weights, index):
+    """Weights read back from a sparse record (`[heads, q, k]`, the dropped keys 0) must be finite
+    and non-negative, each row summing to at most 1 (within the tolerance of a softmax row)."""
+    if not (np.isfinite(weights).all() and (weights >= 0).all() and (weights.sum(-1) <= 1 + ROW_SUM_TOLERANCE).all()):
+        raise ValueError(
+            "attention layer %d has weights that are negative, not finite, or rows summing above 1" % index
+        )
+
+
 def row_namer(layer, head_ids=None):
     """`where(h, q)` for `check_row_stats`: "layer 3, head 1, query 7" (`head_ids`: the model's
     numbers of the checked heads, when a subset)."""

@@ -3,6 +3,7 @@ every rank when the model is sharded (each rank must join its collectives), writ
 process only (or on every rank into a run of its own, with all_ranks)."""
 
 import logging
+import os
 
 from tb_attention.format.precision import check_precision
 from tb_attention.integrations.probe_pass import needs_every_rank, probe_attention
@@ -91,3 +92,40 @@ class ProbeLogger:
         # No flush here: training must not wait for encoding; the writer thread makes each record
         # visible as soon as it is written, and the end of training flushes.
         self.logged_steps.add(step)
+
+
+class ProbeCallbackBase:
+    """What the training-framework callbacks share: their options (those of
+    `tb_attention.AttentionCallback`), the ProbeLogger made of them, and the log dir given (else
+    found by the callback when training starts)."""
+
+    def __init__(
+        self,
+        tokenizer,
+        probes,
+        *,
+        log_dir=None,
+        every_n_steps=None,
+        tag_prefix="probe",
+        precision="uint8",
+        max_length=128,
+        all_ranks=False,
+        **storage,
+    ):
+        super().__init__()
+        self.probe_logger = ProbeLogger(
+            tokenizer,
+            probes,
+            tag_prefix=tag_prefix,
+            precision=precision,
+            max_length=max_length,
+            all_ranks=all_ranks,
+            every_n_steps=every_n_steps,
+            storage=storage,
+        )
+        self._given_log_dir = os.fspath(log_dir) if log_dir is not None else None
+        self.log_dir = self._given_log_dir  # resolved when training starts when not given
+
+    @property
+    def probes(self):
+        return self.probe_logger.probes
