@@ -26,7 +26,7 @@ _EXPORTS = {
     "attention_rollout": "tb_attention.analysis.rollout",
     "attention_flow": "tb_attention.analysis.flow",
     "formed_heads": "tb_attention.analysis.formed",
-    "induction_probe": "tb_attention.analysis.probes",
+    "induction_probe": "tb_attention.analysis.induction_probe",
     "AttentionCallback": "tb_attention.integrations.trainer",
     "ProbeLogger": "tb_attention.integrations.probe_logger",
 }

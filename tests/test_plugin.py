@@ -122,7 +122,7 @@ def test_change_equals_head_change_of_the_stored_records(client, records):
 def test_patterns_route_serves_each_records_stored_scores_and_their_labels(client, records):
     data = client_json(client, "/patterns?run=run_a&tag=probe/x")
     assert data["steps"] == list(range(0, 30, 3))
-    assert data["rules"] == labels.describe()
+    assert data["rules"] == labels.rules_json()
     for step, scores, head_labels in zip(data["steps"], data["scores"], data["head_labels"]):
         stored = records["run_a", step].patterns
         assert set(scores) == set(stored)

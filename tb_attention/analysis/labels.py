@@ -30,7 +30,7 @@ LABEL_PRIORITY = tuple(DEFAULT_THRESHOLDS)
 MIXED = "mixed"
 
 
-def describe():
+def rules_json():
     """The labelling rules as JSON for the panel: it shows them and keeps no copy."""
     return {
         "metrics": list(METRICS),

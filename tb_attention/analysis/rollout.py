@@ -14,7 +14,7 @@ from tb_attention.inputs.checks import check_kept_rows, row_namer
 RESIDUAL = 0.5  # the paper's weight of the identity (the residual stream)
 
 
-def check_residual(residual):
+def parse_residual(residual):
     if isinstance(residual, bool) or not isinstance(residual, numbers.Real) or not 0 <= residual <= 1:
         raise ValueError("residual must be a number in [0, 1] (the identity's weight), got %r" % (residual,))
     return float(residual)
@@ -40,7 +40,7 @@ class Rollout:
     never has to be read whole; `layers` holds float32 `[q, q]` rollout up to each layer."""
 
     def __init__(self, residual=RESIDUAL):
-        self.residual = check_residual(residual)
+        self.residual = parse_residual(residual)
         self.joint = None
         self.layers = []
         self.augmented = []

@@ -134,7 +134,7 @@ class PatternScorer:
         else:
             key_tokens = self.tokens
         sentence_b_start = parse_sentence_b_start(sentence_b_start, q)
-        specials = token_classes.check_specials(special_tokens)
+        specials = token_classes.parse_special_tokens(special_tokens)
         masks = _pair_masks(self.tokens, key_tokens, self.cross, sentence_b_start, specials)
         self.mask_names = [n for n in masks if not (self.cross and n in POSITIONAL)]
         stacked = np.stack([masks[n].ravel() for n in self.mask_names])  # [masks, q * k]

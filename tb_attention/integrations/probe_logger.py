@@ -6,8 +6,8 @@ import logging
 import os
 
 from tb_attention.format.precision import check_precision
+from tb_attention.integrations.probe_inputs import named_probes, tokenize_probe
 from tb_attention.integrations.probe_pass import needs_every_rank, probe_attention
-from tb_attention.integrations.probes import encode, named_probes
 from tb_attention.log import add_attention
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class ProbeLogger:
     def _inputs(self, probe, model):
         key = (probe.tag, bool(getattr(getattr(model, "config", None), "is_encoder_decoder", False)))
         if key not in self._encoded:
-            self._encoded[key] = encode(probe, self.tokenizer, model, self.max_length)
+            self._encoded[key] = tokenize_probe(probe, self.tokenizer, model, self.max_length)
         return self._encoded[key]
 
     def log(self, model, step, log_dir, is_main):

@@ -82,7 +82,7 @@ class AnalysisAnswers:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        out = {"run": run, "tag": tag, "steps": [], "scores": [], "head_labels": [], "rules": labels.describe()}
+        out = {"run": run, "tag": tag, "steps": [], "scores": [], "head_labels": [], "rules": labels.rules_json()}
         size = 0
         for record in self.store.records(ctx, run, tag, refs):
             part = record.parts.get(kind) if kind else record.part()

@@ -44,7 +44,7 @@ class Answers:
                     "step": r.ref.step,
                     "wall_time": r.ref.wall_time,
                     "kinds": list(r.parts),
-                    "parts": {kind: part.describe() for kind, part in r.parts.items()},
+                    "parts": {kind: part.to_json() for kind, part in r.parts.items()},
                 }
                 for r in self.store.records(ctx, request.run, request.tag, refs)
             ],
