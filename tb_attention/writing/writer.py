@@ -114,12 +114,13 @@ def distributed_rank():
 
 def log_record(writer, record, storage, *, all_ranks=False, scorer_for=None, scalars=None):
     """Plan, check and capture the parts of a `RecordInput` (tb_attention/inputs/record.py), then
-    queue it for the writer thread. `storage`: `plan_record`'s options (precision, layers, heads, top_k, top_mass,
-    max_bytes). `scorer_for(part, plan)`, when given, makes each part's scorer (or None): an
-    object fed every stored block of weights as it is encoded, `add_layer(stored layer, weights
-    [heads, q, k], first head)`, whose `result()` ({metric: [layers, heads]}) the record stores
-    as the part's pattern scores; `scalars(scores of the first part)` gives `{tag: value}` logged
-    beside the record. Under torch.distributed only rank 0 writes unless `all_ranks`."""
+    queue it for the writer thread. `storage`: `plan_record`'s options (precision, layers, heads,
+    top_k, top_mass, max_bytes). `scorer_for(part, plan)`, when given, makes each part's scorer
+    (or None): an object fed every stored block of weights as it is encoded, `add_layer(stored
+    layer, weights [heads, q, k], first head)`, whose `result()` ({metric: [layers, heads]}) the
+    record stores as the part's pattern scores; `scalars(scores of the first part)` gives
+    `{tag: value}` logged beside the record. Under torch.distributed only rank 0 writes unless
+    `all_ranks`."""
     plans = plan.plan_record(record.parts, what="%s at step %d" % (record.tag, record.step), **storage)
     captured = [CapturedPart(p, pp, None).check() for p, pp in zip(record.parts, plans)]
     rank = distributed_rank()
