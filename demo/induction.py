@@ -93,7 +93,7 @@ def batch(generator, size):
 
 def probe_ids(seed=1234):
     """The logged probe: one fixed repeated sequence (the same in every run)."""
-    from tb_attention.analysis.probes import repeated_random_tokens
+    from tb_attention.analysis.induction_probe import repeated_random_tokens
 
     return [0] + repeated_random_tokens(range(1, VOCAB), LENGTH, seed=seed)
 

@@ -5,18 +5,20 @@
 
 Importing this package imports neither torch nor transformers.
 
-Layout: `writing/` logs attention (`add_attention`), `format/` is the record format both ends
-share, `serving/` the TensorBoard plugin and its routes, `analysis/` the head-pattern metrics,
-`integrations/` the training-framework callbacks, `reader.py` reads logs back in Python; the panel
-lives in the repository's `frontend/` and ships inside the package.
+Layout, lowest layer first (each imports only from layers below it; tests/test_structure.py):
+`format/` is the record format both ends share; `inputs/` checks what users pass; `writing/`
+writes records and `storage/` reads them; `analysis/` holds the head-pattern metrics; on top,
+`log.py` (`add_attention`: writing with scores), `reader.py` (`read_attention`), `integrations/`
+(the training-framework callbacks) and `serving/` (the TensorBoard plugin and its routes). The
+panel lives in the repository's `frontend/` and ships inside the package.
 """
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "add_attention": "tb_attention.writing.writer",
-    "flush": "tb_attention.writing.writer",
-    "close": "tb_attention.writing.writer",
+    "add_attention": "tb_attention.log",
+    "flush": "tb_attention.log",
+    "close": "tb_attention.log",
     "read_attention": "tb_attention.reader",
     "AttentionRecord": "tb_attention.reader",
     "head_patterns": "tb_attention.analysis.scoring",
@@ -24,7 +26,7 @@ _EXPORTS = {
     "attention_rollout": "tb_attention.analysis.rollout",
     "attention_flow": "tb_attention.analysis.flow",
     "formed_heads": "tb_attention.analysis.formed",
-    "induction_probe": "tb_attention.analysis.probes",
+    "induction_probe": "tb_attention.analysis.induction_probe",
     "AttentionCallback": "tb_attention.integrations.trainer",
     "ProbeLogger": "tb_attention.integrations.probe_logger",
 }

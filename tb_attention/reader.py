@@ -26,9 +26,10 @@ class AttentionRecord:
     stored form.
     """
 
-    def __init__(self, store, ctx, run, tag, record, part):
-        self._store, self._ctx, self._record, self._part = store, ctx, record, part
-        self.run, self.tag, self.step, self.wall_time = run, tag, record.ref.step, record.ref.wall_time
+    def __init__(self, tag, stored):
+        self._stored = stored  # storage.stored_part.StoredPart
+        record, part = stored.record, stored.part
+        self.run, self.tag, self.step, self.wall_time = stored.run, tag, record.ref.step, record.ref.wall_time
         self.kind, self.kinds = part.kind, list(record.parts)
         self.tokens, self.key_tokens = part.tokens, part.key_tokens
         self.sentence_b_start, self.precision = part.sentence_b_start, part.precision
@@ -39,31 +40,28 @@ class AttentionRecord:
 
     def layer(self, index, heads=None):
         """Float32 `[heads, queries, keys]` of stored layer `index` (the given heads, else all)."""
-        return self._store.layer(self._ctx, self.run, self._record, self._part, index, heads)
+        return self._stored.layer(index, heads)
 
     def kept_mass(self, index, heads=None):
         """Float32 `[heads, queries]`: the weight each row of stored layer `index` kept (before
         quantising), or None for a dense record (every row keeps all its weight)."""
-        return self._store.kept_mass(self.run, self._record, self._part, index, heads)
+        return self._stored.kept_mass(index, heads)
 
     def sparse_layer(self, index):
         """The stored form of a sparse layer: per block of heads `((first, end), counts [heads,
         queries], kept [heads, queries], key indices, float32 weights)`, rows in order and key
         indices ascending within each row (`counts` says how many belong to each row)."""
-        return self._store.sparse_layer(self.run, self._record, self._part, index)
+        return self._stored.sparse_layer(index)
 
     @functools.cached_property
     def attention(self):
         """Float32 `[layers, heads, queries, keys]` of the whole part (read on first use)."""
-        return self._store.attention(self._ctx, self.run, self._record, self._part)
+        return self._stored.attention()
 
     def part(self, kind):
-        """This step as another attention kind of the same record (e.g. "cross")."""
-        try:
-            part = self._record.part(kind)
-        except KeyError as e:
-            raise KeyError(e.args[0]) from None
-        return AttentionRecord(self._store, self._ctx, self.run, self.tag, self._record, part)
+        """This step as another attention kind of the same record (e.g. "cross"); KeyError names
+        the kinds it has."""
+        return AttentionRecord(self.tag, self._stored.other(kind))
 
     def __repr__(self):
         return "AttentionRecord(run=%r, tag=%r, step=%d, kind=%r, shape=%s)" % (
@@ -111,7 +109,7 @@ def read_attention(logdir, run=None, tag=None, step=None, kind=None):
             for ref in store.steps(ctx, "", run_name, tag_name):
                 if step is not None and ref.step != step:
                     continue
-                record = store.record(ctx, ref)
+                record = store.index.record(ctx, ref)
                 if kind is not None and kind not in record.parts:
                     continue
-                yield AttentionRecord(store, ctx, run_name, tag_name, record, record.part(kind))
+                yield AttentionRecord(tag_name, store.open(ctx, run_name, record, kind))

@@ -1,5 +1,5 @@
 """Heads that formed (tb_attention/analysis/formed.py) on hand-made score series, and the
-induction probe (tb_attention/analysis/probes.py) on the packaged tokenizer."""
+induction probe (tb_attention/analysis/induction_probe.py) on the packaged tokenizer."""
 
 import numpy as np
 import pytest
@@ -65,7 +65,9 @@ def test_custom_thresholds_apply():
 
 
 def test_induction_probe_is_seeded_repeated_and_free_of_special_tokens(minilm):
-    tokenizer, _ = minilm
+    from tb_attention.integrations.probe_inputs import named_probes, tokenize_probe
+
+    tokenizer, model = minilm
     probe = induction_probe(tokenizer, length=20, seed=3)
     assert probe == induction_probe(tokenizer, length=20, seed=3)
     assert probe != induction_probe(tokenizer, length=20, seed=4)
@@ -74,8 +76,10 @@ def test_induction_probe_is_seeded_repeated_and_free_of_special_tokens(minilm):
     body = ids[1:-1]
     assert body[:20] == body[20:] and len(set(body[:20])) == 20
     assert not set(body) & set(tokenizer.all_special_ids)
-    encoding, tokens = probe.encode(tokenizer)
-    assert encoding["input_ids"].tolist() == [ids] and tokens == tokenizer.convert_ids_to_tokens(ids)
+    (named,) = named_probes([probe], "probe")  # as the callbacks tokenise it
+    inputs = tokenize_probe(named, tokenizer, model, max_length=128)
+    assert named.tag == "probe/induction" and inputs.model_inputs["input_ids"].tolist() == [ids]
+    assert inputs.log_kwargs == {"tokens": tokenizer.convert_ids_to_tokens(ids)}
     raw = induction_probe(tokenizer, length=5, special_tokens=False)
     assert len(raw.token_ids) == 10 and raw.name == "induction"
     with pytest.raises(ValueError, match="length"):

@@ -302,7 +302,7 @@ def test_bad_arguments_are_named(minilm, probes, kwargs, error, message):
 
 
 def test_tags_from_text_and_names(minilm):
-    from tb_attention.integrations.probes import encode
+    from tb_attention.integrations.probe_inputs import tokenize_probe
 
     tokenizer, model = minilm
     listed = tb_attention.AttentionCallback(tokenizer, ["Same start here!", "Same start here?", (SEED_A, SEED_B)])
@@ -313,10 +313,10 @@ def test_tags_from_text_and_names(minilm):
     ]
     named = tb_attention.AttentionCallback(tokenizer, {"store": (SEED_A, SEED_B)}, tag_prefix="")
     assert [p.tag for p in named.probes] == ["store"]
-    inputs = encode(named.probes[0], tokenizer, model, 128)
+    inputs = tokenize_probe(named.probes[0], tokenizer, model, 128)
     assert inputs.log_kwargs == {"tokens": SEED_TOKENS, "sentence_b_start": SEED_TOKENS.index("at")}
     truncated = tb_attention.AttentionCallback(tokenizer, ["word " * 100], max_length=16)
-    assert len(encode(truncated.probes[0], tokenizer, model, 16).log_kwargs["tokens"]) == 16
+    assert len(tokenize_probe(truncated.probes[0], tokenizer, model, 16).log_kwargs["tokens"]) == 16
 
 
 def test_importing_the_package_imports_neither_torch_nor_transformers():

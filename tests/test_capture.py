@@ -128,7 +128,7 @@ class _Tokenizer(Tokens):
 def test_probe_logger_captures_models_on_the_interface_and_falls_back_to_eager(family, tmp_path):
     """Bloom computes attention without transformers' attention interface: its probes take the
     eager `output_attentions` path; Llama's the capture. Both records equal eager attention."""
-    from tb_attention.analysis.probes import TokenProbe
+    from tb_attention.analysis.induction_probe import TokenProbe
     from tb_attention.integrations.probe_pass import on_attention_interface
 
     model = tiny_model(family)

@@ -45,7 +45,7 @@ def status_of(client, **params):
 def index(logdir, run, step):
     """The decoded index header of one step (to find its chunks)."""
     (record,) = tb_attention.read_attention(str(logdir), run=run, tag=TAG, step=step)
-    return record._part.layout
+    return record._stored.part.layout
 
 
 def test_a_corrupt_chunk_fails_that_block_only(tmp_path):
@@ -175,7 +175,7 @@ def test_payload_files_rotate_and_every_record_stays_readable(tmp_path, monkeypa
     names = sorted(os.listdir(tmp_path / "r" / "plugins" / "tb_attention"))
     assert len(names) == 4 and all(n.endswith(".tbattn") for n in names)
     records = {r.step: r for r in tb_attention.read_attention(str(tmp_path))}
-    assert len({r._record.file for r in records.values()}) == 4
+    assert len({r._stored.record.file for r in records.values()}) == 4
     for step, r in records.items():
         assert np.abs(r.attention - logged[step]).max() <= UINT8_BOUND
 

@@ -122,7 +122,7 @@ def test_change_equals_head_change_of_the_stored_records(client, records):
 def test_patterns_route_serves_each_records_stored_scores_and_their_labels(client, records):
     data = client_json(client, "/patterns?run=run_a&tag=probe/x")
     assert data["steps"] == list(range(0, 30, 3))
-    assert data["rules"] == labels.describe()
+    assert data["rules"] == labels.rules_json()
     for step, scores, head_labels in zip(data["steps"], data["scores"], data["head_labels"]):
         stored = records["run_a", step].patterns
         assert set(scores) == set(stored)
@@ -133,10 +133,12 @@ def test_patterns_route_serves_each_records_stored_scores_and_their_labels(clien
 
 
 def test_answers_are_cached_until_the_records_change(tmp_path):
-    # The plain functions behind the routes, without HTTP.
+    # The plain answers behind the routes, without HTTP.
     from tensorboard import context
 
-    from tb_attention.serving.queries import AttentionQueries
+    from tb_attention.serving.analysis_answers import AnalysisAnswers
+    from tb_attention.serving.requests import ChangeRequest, SeriesRequest
+    from tb_attention.storage.cache import LRU
     from tb_attention.storage.rundirs import RunDirectories
     from tb_attention.storage.store import AttentionStore
     from tests.helpers.http import multiplexer_provider
@@ -147,17 +149,18 @@ def test_answers_are_cached_until_the_records_change(tmp_path):
         )
     tb_attention.flush()
     mux, provider = multiplexer_provider(tmp_path)
-    queries = AttentionQueries(AttentionStore(provider, RunDirectories(logdir=str(tmp_path))))
+    answers = AnalysisAnswers(AttentionStore(provider, RunDirectories(logdir=str(tmp_path))), LRU(1024, 64 << 20))
     ctx = context.RequestContext()
-    first = queries.patterns(ctx, "", "run_a", "probe/x")
-    assert queries.patterns(ctx, "", "run_a", "probe/x") is first
-    change = queries.change(ctx, "", ("run_a", "probe/x", 0), ("run_a", "probe/x", 3))
-    assert queries.change(ctx, "", ("run_a", "probe/x", 0), ("run_a", "probe/x", 3)) is change
+    patterns = SeriesRequest(run="run_a", tag="probe/x")
+    first = answers.patterns(ctx, "", patterns)
+    assert answers.patterns(ctx, "", patterns) is first
+    change = answers.change(ctx, "", ChangeRequest(run="run_a", tag="probe/x", step_a=0, step_b=3))
+    assert answers.change(ctx, "", ChangeRequest(run="run_a", tag="probe/x", step_a=0, step_b=3)) is change
     # A new step: the patterns answer is computed afresh and lists it.
     tb_attention.add_attention(tmp_path / "run_a", "probe/x", softmax_attention((3, 4, 7, 7), seed=999), TOKENS, 30)
     tb_attention.flush()
     mux.Reload()
-    again = queries.patterns(ctx, "", "run_a", "probe/x")
+    again = answers.patterns(ctx, "", patterns)
     assert again is not first and again["steps"][-1] == 30
 
 

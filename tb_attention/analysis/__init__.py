@@ -2,4 +2,4 @@
 per-row passes over attention, `scoring` turns them into per-head pattern scores, `labels` names
 heads by threshold, `change` measures how a head changed between two records, `formed` finds the
 heads that crossed a threshold during training, `rollout` and `flow` follow attention across
-layers (Abnar & Zuidema 2020), `probes` builds the induction probe."""
+layers (Abnar & Zuidema 2020), `induction_probe` builds the induction probe."""

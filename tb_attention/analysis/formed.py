@@ -5,6 +5,7 @@ from which they stayed above (docs/patterns.md, "Heads that formed")."""
 import numpy as np
 
 from tb_attention.analysis import labels
+from tb_attention.format.scores import null_to_nan
 
 
 def _series(scores, metric):
@@ -14,7 +15,7 @@ def _series(scores, metric):
     for s in scores:
         values = None if not s else s.get(metric)
         if isinstance(values, list):  # the stored JSON form: null for NaN
-            values = [[np.nan if v is None else v for v in row] for row in values]
+            values = null_to_nan(values)
         arrays.append(None if values is None else np.asarray(values, dtype=np.float64))
     shapes = [a.shape for a in arrays if a is not None and a.ndim == 2]
     if not shapes:

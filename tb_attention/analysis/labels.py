@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from tb_attention.analysis.scoring import METRICS
+from tb_attention.format.scores import null_to_nan
 
 DEFAULT_THRESHOLDS = {
     # label: (metric, threshold); a head gets the label when metric > threshold (docs/patterns.md).
@@ -29,7 +30,7 @@ LABEL_PRIORITY = tuple(DEFAULT_THRESHOLDS)
 MIXED = "mixed"
 
 
-def describe():
+def rules_json():
     """The labelling rules as JSON for the panel: it shows them and keeps no copy."""
     return {
         "metrics": list(METRICS),
@@ -79,7 +80,7 @@ def _score_arrays(scores):
     arrays, shape = {}, None
     for name, values in scores.items():
         if isinstance(values, list):  # the stored JSON form: null for NaN
-            values = [[np.nan if v is None else v for v in row] for row in values]
+            values = null_to_nan(values)
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2 or (shape is not None and values.shape != shape):
             raise ValueError(

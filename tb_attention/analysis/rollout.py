@@ -8,12 +8,13 @@ import numbers
 
 import numpy as np
 
-from tb_attention.writing import inputs
+from tb_attention.inputs.attention import parse_attention
+from tb_attention.inputs.checks import check_kept_rows, row_namer
 
 RESIDUAL = 0.5  # the paper's weight of the identity (the residual stream)
 
 
-def check_residual(residual):
+def parse_residual(residual):
     if isinstance(residual, bool) or not isinstance(residual, numbers.Real) or not 0 <= residual <= 1:
         raise ValueError("residual must be a number in [0, 1] (the identity's weight), got %r" % (residual,))
     return float(residual)
@@ -39,7 +40,7 @@ class Rollout:
     never has to be read whole; `layers` holds float32 `[q, q]` rollout up to each layer."""
 
     def __init__(self, residual=RESIDUAL):
-        self.residual = check_residual(residual)
+        self.residual = parse_residual(residual)
         self.joint = None
         self.layers = []
         self.augmented = []
@@ -79,17 +80,15 @@ def self_attention_layers(attention, example=0, attention_mask=None, strict=True
     `add_attention` takes (Hugging Face `outputs.attentions`, `[L, H, q, k]`, `[L, B, H, q, k]`).
     `strict=False` takes rows that sum to less than 1 (a sparse record's kept weights)."""
     q = _query_count(attention)
-    placeholders = ["t%d" % i for i in range(q)]  # rollout needs no tokens; describe() wants some
-    part = inputs.describe(attention, placeholders, attention_mask=attention_mask, example=example, max_tokens=math.inf)
+    placeholders = ["t%d" % i for i in range(q)]  # rollout needs no tokens; parse_attention() wants some
+    part = parse_attention(attention, placeholders, attention_mask=attention_mask, example=example, max_tokens=math.inf)
     layers = []
     for index in range(part.shape[0]):
         if strict:
-            part.check_layer(index, None, lambda h, row, i=index: "layer %d, head %d, query %d" % (i, h, row))
+            part.check_layer(index, None, row_namer(index))
         layer = part.float_layer(index)
-        if not strict and not (np.isfinite(layer).all() and (layer >= 0).all() and (layer.sum(-1) <= 1.02).all()):
-            raise ValueError(
-                "attention layer %d has weights that are negative, not finite, or rows summing above 1" % index
-            )
+        if not strict:
+            check_kept_rows(layer, index)
         layers.append(layer)
     return layers
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from tb_attention.analysis import tokens as token_classes
 from tb_attention.analysis.reductions import numpy_row0, row_reductions, torch_layer_reductions, upper_nonzero
-from tb_attention.writing import inputs
+from tb_attention.inputs.attention import prepare
+from tb_attention.inputs.checks import parse_sentence_b_start, parse_tokens
 
 # Output order of `compute_patterns` (and so of the JSON stored in each record header). Records
 # logged before a metric existed lack it: readers treat a missing metric as not computed.
@@ -124,16 +125,16 @@ class PatternScorer:
     def __init__(self, shape, tokens, key_tokens=None, sentence_b_start=None, special_tokens=None, threads=None):
         layers, heads, q, k = (int(n) for n in shape)
         self.shape, self.threads = (layers, heads, q, k), threads
-        self.tokens = inputs.check_tokens(tokens, q, "tokens", max_tokens=math.inf)
+        self.tokens = parse_tokens(tokens, q, "tokens", max_tokens=math.inf)
         self.cross = key_tokens is not None
         if self.cross:
-            key_tokens = inputs.check_tokens(key_tokens, k, "key_tokens", max_tokens=math.inf)
+            key_tokens = parse_tokens(key_tokens, k, "key_tokens", max_tokens=math.inf)
         elif q != k:
             raise ValueError("attention has %d queries but %d keys: for cross-attention pass key_tokens" % (q, k))
         else:
             key_tokens = self.tokens
-        sentence_b_start = inputs.check_sentence_b_start(sentence_b_start, q)
-        specials = token_classes.check_specials(special_tokens)
+        sentence_b_start = parse_sentence_b_start(sentence_b_start, q)
+        specials = token_classes.parse_special_tokens(special_tokens)
         masks = _pair_masks(self.tokens, key_tokens, self.cross, sentence_b_start, specials)
         self.mask_names = [n for n in masks if not (self.cross and n in POSITIONAL)]
         stacked = np.stack([masks[n].ravel() for n in self.mask_names])  # [masks, q * k]
@@ -248,9 +249,9 @@ def compute_patterns(attention, tokens, key_tokens=None, sentence_b_start=None, 
     """Pattern scores of one example: metric name -> float32 `[layers, heads]` (see METRICS).
 
     `attention` is validated float32 `[layers, heads, q, k]` with rows summing to 1 (as
-    `inputs.prepare` returns it). `key_tokens` given means cross-attention: the positional metrics
-    (POSITIONAL) are NaN and token-identity metrics compare query text with key text. A metric
-    with no valid query for this input (e.g. `cls` without a [CLS] token) is NaN.
+    `inputs.attention.prepare` returns it). `key_tokens` given means cross-attention: the
+    positional metrics (POSITIONAL) are NaN and token-identity metrics compare query text with key
+    text. A metric with no valid query for this input (e.g. `cls` without a [CLS] token) is NaN.
     """
     attention = np.asarray(attention)
     if attention.ndim != 4:
@@ -269,7 +270,7 @@ def head_patterns(attention, tokens, sentence_b_start=None, special_tokens=None,
     arrays or tensors. `options` are `add_attention`'s input options (`key_tokens`,
     `attention_mask`, `key_attention_mask`, `example`, `max_tokens`), read the same way.
     Raises ValueError/TypeError for bad input."""
-    array, tokens, key_tokens, sentence_b_start = inputs.prepare(
+    array, tokens, key_tokens, sentence_b_start = prepare(
         attention, tokens, sentence_b_start=sentence_b_start, **options
     )
     return compute_patterns(array, tokens, key_tokens, sentence_b_start, special_tokens)

@@ -62,7 +62,7 @@ def word_ids(tokens, specials):
     return ids
 
 
-def check_specials(special_tokens):
+def parse_special_tokens(special_tokens):
     """The special-token set to use: the default set, or the user's collection of strs."""
     if special_tokens is None:
         return DEFAULT_SPECIAL_TOKENS

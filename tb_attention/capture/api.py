@@ -8,7 +8,7 @@ import time
 from tb_attention.capture.recording import RecordSink
 from tb_attention.capture.session import Session
 from tb_attention.capture.tokens import ForwardTokens
-from tb_attention.writing import inputs as checks
+from tb_attention.inputs import checks
 from tb_attention.writing import plan as plans
 from tb_attention.writing.streamed import record_job
 from tb_attention.writing.writer import distributed_rank, event_writer_for
@@ -85,8 +85,8 @@ class AttentionCapture:
             raise ValueError("nothing captured yet: call the model inside `with tb_attention.capture(model) as cap:`")
         if not isinstance(tag, str) or not tag:
             raise TypeError("tag must be a non-empty str, got %r" % (tag,))
-        step = checks.check_step(global_step)
-        wall_time = checks.check_walltime(walltime)
+        step = checks.parse_step(global_step)
+        wall_time = checks.parse_walltime(walltime)
         rank = distributed_rank()
         if rank is not None and rank != 0 and not all_ranks:
             return

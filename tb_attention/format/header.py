@@ -74,7 +74,7 @@ def decode_header(blob):
     if version <= 1:
         if header.get("compression") != V1_COMPRESSION:
             raise FormatError("attention header has an unknown precision or compression")
-        part = _check_part(dict(header, kind="cross" if header.get("key_tokens") is not None else "self"))
+        part = _parse_part(dict(header, kind="cross" if header.get("key_tokens") is not None else "self"))
         part["blob_base"] = 1
         return {"version": version, "file": None, "compression": V1_COMPRESSION, "parts": {part["kind"]: part}}
     parts = header.get("parts")
@@ -85,7 +85,7 @@ def decode_header(blob):
         raise FormatError("attention header has no parts")
     out = {}
     for part in parts:
-        part = _check_payload(_check_part(part))
+        part = _check_payload(_parse_part(part))
         if part["kind"] in out:
             raise FormatError("attention header repeats the part %r" % part["kind"])
         out[part["kind"]] = part
@@ -113,7 +113,7 @@ def _check_ids(ids, count, name):
         raise FormatError("attention header has bad %s: %r" % (name, ids))
 
 
-def _check_part(part):
+def _parse_part(part):
     if not isinstance(part, dict) or part.get("kind") not in KINDS:
         raise FormatError(
             "attention header has a part of unknown kind: %r" % (part.get("kind") if isinstance(part, dict) else part,)

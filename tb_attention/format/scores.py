@@ -16,6 +16,14 @@ def scores_to_json(scores):
     return out
 
 
+def null_to_nan(rows, dtype=np.float64):
+    """An array of the stored JSON form (`[[float | None]]`), null as NaN; TypeError/ValueError
+    for a value that is neither a number nor null, or ragged rows."""
+    values = np.array(rows, dtype=object)
+    values[np.equal(values, None)] = np.nan
+    return values.astype(dtype)
+
+
 def scores_from_json(obj):
     """Inverse of `scores_to_json`: metric -> float32 `[layers, heads]` (None -> NaN)."""
     if not isinstance(obj, dict):
@@ -27,7 +35,7 @@ def scores_from_json(obj):
         if len({len(r) for r in rows}) != 1:
             raise ValueError("pattern scores[%r] has rows of different lengths" % (name,))
         try:
-            values = np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=np.float32)
+            values = null_to_nan(rows, np.float32)
         except (TypeError, ValueError):
             raise ValueError("pattern scores[%r] holds a value that is neither a number nor null" % (name,)) from None
         if shape is not None and values.shape != shape:

@@ -15,7 +15,7 @@ def blob_sequence_tensor(blobs):
 
 
 def attention_pb(tag, blobs):
-    """A `Summary` holding one attention record (see `codec.encode`) under `tag`."""
+    """A `Summary` holding one attention record (its blobs: the header, format 1 also its layers) under `tag`."""
     value = summary_pb2.Summary.Value(
         tag=tag, metadata=metadata.create_summary_metadata(), tensor=blob_sequence_tensor(blobs)
     )

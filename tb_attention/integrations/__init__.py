@@ -1,3 +1,4 @@
-"""Training integrations: `probes` turns the user's probe texts into tokenised inputs,
-`probe_pass` runs them through the model without changing training, `trainer` is the Hugging Face
-`Trainer` callback."""
+"""Training integrations: `probe_inputs` names the user's probes and tokenises them for a model,
+`probe_pass` runs them through the model without changing training, `probe_logger` logs them on a
+schedule (and holds what every callback shares), `trainer` is the Hugging Face `Trainer`
+callback, `lightning_callback` the Lightning one."""

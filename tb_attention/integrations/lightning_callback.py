@@ -5,8 +5,8 @@ is built on the namespace's own `Callback`, which Lightning checks for."""
 
 import importlib
 
-from tb_attention.integrations.probe_logger import ProbeLogger
-from tb_attention.writing import writer as _writer
+from tb_attention.integrations.probe_logger import ProbeCallbackBase
+from tb_attention.log import flush
 
 
 def _log_dir(trainer):
@@ -17,41 +17,16 @@ def _log_dir(trainer):
     return None
 
 
-class _AttentionHooks:
+class _AttentionHooks(ProbeCallbackBase):
     """Lightning hooks over a ProbeLogger (mixed into the namespace's Callback)."""
 
-    def __init__(
-        self,
-        tokenizer,
-        probes,
-        *,
-        model=None,
-        log_dir=None,
-        every_n_steps=None,
-        tag_prefix="probe",
-        precision="uint8",
-        max_length=None,
-        all_ranks=False,
-        **storage,
-    ):
-        super().__init__()
+    def __init__(self, tokenizer, probes, *, model=None, **options):
         if model is not None and not callable(model):
             raise TypeError(
                 "model must be a function of the LightningModule returning the Hugging Face model, got %r" % (model,)
             )
-        self.probe_logger = ProbeLogger(
-            tokenizer,
-            probes,
-            tag_prefix=tag_prefix,
-            precision=precision,
-            max_length=max_length,
-            all_ranks=all_ranks,
-            every_n_steps=every_n_steps,
-            storage=storage,
-        )
+        super().__init__(tokenizer, probes, **options)
         self._model = model
-        self._given_log_dir = log_dir
-        self.log_dir = log_dir
 
     def _hf_model(self, pl_module):
         """The model the probes run through: `model(pl_module)` if given, else the module's
@@ -91,7 +66,7 @@ class _AttentionHooks:
     def on_train_end(self, trainer, pl_module):
         self._log(trainer, pl_module)
         if trainer.is_global_zero or self.probe_logger.all_ranks:
-            _writer.flush()
+            flush()
 
 
 def callback_class(namespace):

@@ -3,8 +3,10 @@ every rank when the model is sharded (each rank must join its collectives), writ
 process only (or on every rank into a run of its own, with all_ranks)."""
 
 import logging
+import os
 
 from tb_attention.format.precision import check_precision
+from tb_attention.integrations.probe_inputs import named_probes, tokenize_probe
 from tb_attention.integrations.probe_pass import (
     capture_probe,
     needs_every_rank,
@@ -12,8 +14,7 @@ from tb_attention.integrations.probe_pass import (
     plain_forward,
     probe_attention,
 )
-from tb_attention.integrations.probes import encode, named_probes
-from tb_attention.writing import writer as _writer
+from tb_attention.log import add_attention
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class ProbeLogger:
     def _inputs(self, probe, model):
         key = (probe.tag, bool(getattr(getattr(model, "config", None), "is_encoder_decoder", False)))
         if key not in self._encoded:
-            self._encoded[key] = encode(probe, self.tokenizer, model, self.max_length)
+            self._encoded[key] = tokenize_probe(probe, self.tokenizer, model, self.max_length)
         return self._encoded[key]
 
     def log(self, model, step, log_dir, is_main):
@@ -90,7 +91,7 @@ class ProbeLogger:
             if not on_attention_interface(model):
                 attentions = probe_attention(model, inputs)
                 if writes:
-                    _writer.add_attention(
+                    add_attention(
                         log_dir,
                         probe.tag,
                         global_step=step,
@@ -107,3 +108,40 @@ class ProbeLogger:
         # No flush here: training must not wait for encoding; the writer thread makes each record
         # visible as soon as it is written, and the end of training flushes.
         self.logged_steps.add(step)
+
+
+class ProbeCallbackBase:
+    """What the training-framework callbacks share: their options (those of
+    `tb_attention.AttentionCallback`), the ProbeLogger made of them, and the log dir given (else
+    found by the callback when training starts)."""
+
+    def __init__(
+        self,
+        tokenizer,
+        probes,
+        *,
+        log_dir=None,
+        every_n_steps=None,
+        tag_prefix="probe",
+        precision="uint8",
+        max_length=None,
+        all_ranks=False,
+        **storage,
+    ):
+        super().__init__()
+        self.probe_logger = ProbeLogger(
+            tokenizer,
+            probes,
+            tag_prefix=tag_prefix,
+            precision=precision,
+            max_length=max_length,
+            all_ranks=all_ranks,
+            every_n_steps=every_n_steps,
+            storage=storage,
+        )
+        self._given_log_dir = os.fspath(log_dir) if log_dir is not None else None
+        self.log_dir = self._given_log_dir  # resolved when training starts when not given
+
+    @property
+    def probes(self):
+        return self.probe_logger.probes

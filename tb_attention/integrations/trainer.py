@@ -13,8 +13,8 @@ import socket
 import torch
 from transformers import TrainerCallback
 
-from tb_attention.integrations.probe_logger import ProbeLogger
-from tb_attention.writing import writer as _writer
+from tb_attention.integrations.probe_logger import ProbeCallbackBase
+from tb_attention.log import flush
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _trainer_log_dir(args):
     return os.path.join(args.output_dir or ".", default_logdir())
 
 
-class AttentionCallback(TrainerCallback):
+class AttentionCallback(ProbeCallbackBase, TrainerCallback):
     """Logs the attention of a few probe inputs into Trainer's TensorBoard run.
 
     It logs at the start of training (the pre-trained baseline), after every evaluation, after
@@ -71,7 +71,7 @@ class AttentionCallback(TrainerCallback):
       every_n_steps: also log every N optimizer steps.
       tag_prefix: first part of every tag ("" for none).
       precision: "uint8" (max error 1/510), "float16" or "float32".
-      max_length: probes are truncated to this many tokens.
+      max_length: probes are truncated to this many tokens (default: the tokenizer's own limit).
       all_ranks: in distributed training every process writes, each into a run of its own
         (`<log_dir>/rank<k>`, under rank 0's run directory); default: the main process only.
       **storage: add_attention's long-input options (`layers`, `heads`, `top_k`, `top_mass`,
@@ -82,36 +82,6 @@ class AttentionCallback(TrainerCallback):
     to eager attention for the probe pass only, so training results are exactly those without
     the callback.
     """
-
-    def __init__(
-        self,
-        tokenizer,
-        probes,
-        *,
-        log_dir=None,
-        every_n_steps=None,
-        tag_prefix="probe",
-        precision="uint8",
-        max_length=None,
-        all_ranks=False,
-        **storage,
-    ):
-        self.probe_logger = ProbeLogger(
-            tokenizer,
-            probes,
-            tag_prefix=tag_prefix,
-            precision=precision,
-            max_length=max_length,
-            all_ranks=all_ranks,
-            every_n_steps=every_n_steps,
-            storage=storage,
-        )
-        self._given_log_dir = os.fspath(log_dir) if log_dir is not None else None
-        self.log_dir = self._given_log_dir  # resolved at each on_train_begin when not given
-
-    @property
-    def probes(self):
-        return self.probe_logger.probes
 
     # Trainer events -------------------------------------------------------------------------
 
@@ -141,7 +111,7 @@ class AttentionCallback(TrainerCallback):
     def on_train_end(self, args, state, control, model=None, **kwargs):
         self._log(model, state)
         if state.is_world_process_zero or self.probe_logger.all_ranks:
-            _writer.flush()
+            flush()
 
     def _log(self, model, state):
         if model is None:

@@ -8,7 +8,7 @@ from werkzeug import wrappers
 
 from tb_attention.format.errors import FormatError
 from tb_attention.format.metadata import MAX_STEP
-from tb_attention.serving.queries import BadRequest
+from tb_attention.serving.errors import BadRequest
 from tb_attention.storage.errors import NotFound
 
 _READ_METHODS = ("GET", "HEAD")

@@ -1,4 +1,5 @@
-"""The TensorBoard plugin: thin HTTP routes over `queries` (docs/http_api.md), and the panel."""
+"""The TensorBoard plugin: thin HTTP routes (docs/http_api.md), each parsing one typed request
+(`requests`) and handing it to its answer (`answers`, `analysis_answers`), and the panel."""
 
 import zlib
 
@@ -8,83 +9,16 @@ from tensorboard.plugins import base_plugin
 
 from tb_attention.format import metadata
 from tb_attention.format.payload import compress
-from tb_attention.serving import http, static
-from tb_attention.serving.queries import AttentionQueries
+from tb_attention.serving import http, requests, static
+from tb_attention.serving.analysis_answers import AnalysisAnswers
+from tb_attention.serving.answers import ANSWER_CACHE_BYTES, Answers
+from tb_attention.storage.cache import LRU
 from tb_attention.storage.rundirs import RunDirectories
 from tb_attention.storage.store import AttentionStore
 
 
 def _context(request):
     return tb_context.from_environ(request.environ), plugin_util.experiment_id(request.environ)
-
-
-# Each data route: the query (an AttentionQueries method) and how its arguments come from the
-# request; the query's answer is the response.
-
-
-def _no_args(request):
-    return ()
-
-
-def _run_tag(request):
-    return http.string_arg(request, "run"), http.string_arg(request, "tag")
-
-
-def _kind(request):
-    return request.args.get("kind") or None
-
-
-def _run_tag_kind(request):
-    return _run_tag(request) + (_kind(request),)
-
-
-def _step_args(request):
-    return _run_tag(request) + (http.int_arg(request, "step"),)
-
-
-def _thumbnail_args(request):
-    return _step_args(request) + (_kind(request),)
-
-
-def _optional_int(request, name):
-    return None if request.args.get(name) is None else http.int_arg(request, name, maximum=2**31)
-
-
-def _layer_args(request):
-    return _step_args(request) + (
-        http.int_arg(request, "layer", maximum=2**31),
-        _kind(request),
-        http.int_list_arg(request, "heads"),
-        request.args.get("form"),
-        request.args.get("reduce"),
-        _optional_int(request, "q_start"),
-        _optional_int(request, "q_end"),
-    )
-
-
-def _change_args(request):
-    run, tag = _run_tag(request)
-    a = (run, tag, http.int_arg(request, "step_a"))
-    b = (request.args.get("run_b", run), request.args.get("tag_b", tag), http.int_arg(request, "step_b"))
-    return a, b, _kind(request)
-
-
-def _rollout_args(request):
-    return _step_args(request) + (_kind(request), _optional_int(request, "layer"))
-
-
-def _relevance_args(request):
-    return _run_tag(request) + (
-        http.int_arg(request, "query", maximum=2**31),
-        _optional_int(request, "layer"),
-        _kind(request),
-        request.args.get("method"),
-    )
-
-
-def _formed_args(request):
-    steps = [None if request.args.get(n) is None else http.int_arg(request, n) for n in ("step_a", "step_b")]
-    return _run_tag_kind(request) + tuple(steps)
 
 
 # Below this many bytes an array is sent as it is: compressing it would not pay.
@@ -120,40 +54,44 @@ def _json_response(request, answer):
     return http.json_response(answer)
 
 
-# route: (query, arguments from the request, response from the request and the answer)
-DATA_ROUTES = {
-    "/tags": ("tags", _no_args, _json_response),
-    "/steps": ("steps", _run_tag, _json_response),
-    "/layer": ("layer", _layer_args, _array_response),
-    "/thumbnails": ("thumbnails", _thumbnail_args, _array_response),
-    "/patterns": ("patterns", _run_tag_kind, _json_response),
-    "/change": ("change", _change_args, _json_response),
-    "/rollout": ("rollout", _rollout_args, _array_response),
-    "/relevance": ("relevance", _relevance_args, _json_response),
-    "/formed": ("formed", _formed_args, _json_response),
-}
+def data_routes(answers, analysis):
+    """route: (its request type, the answer method that takes it, the response of the answer).
+    Every answer method is called as `method(ctx, experiment_id, request)`."""
+    return {
+        "/tags": (requests.TagsRequest, answers.tags, _json_response),
+        "/steps": (requests.StepsRequest, answers.steps, _json_response),
+        "/layer": (requests.LayerRequest, answers.layer, _array_response),
+        "/thumbnails": (requests.StepRequest, answers.thumbnails, _array_response),
+        "/patterns": (requests.SeriesRequest, analysis.patterns, _json_response),
+        "/change": (requests.ChangeRequest, analysis.change, _json_response),
+        "/rollout": (requests.RolloutRequest, analysis.rollout, _array_response),
+        "/relevance": (requests.RelevanceRequest, analysis.relevance, _json_response),
+        "/formed": (requests.FormedRequest, analysis.formed, _json_response),
+    }
 
 
 class AttentionPlugin(base_plugin.TBPlugin):
     plugin_name = metadata.PLUGIN_NAME
 
     def __init__(self, context):
-        self._queries = AttentionQueries(AttentionStore(context.data_provider, RunDirectories.from_context(context)))
+        store = AttentionStore(context.data_provider, RunDirectories.from_context(context))
+        cache = LRU(1024, ANSWER_CACHE_BYTES)  # (route, records...) -> answer
+        self._routes = data_routes(Answers(store, cache), AnalysisAnswers(store, cache))
         self._files = static.frontend_files()
 
     def get_plugin_apps(self):
         apps = {"/index.js": http.route(self._serve_index), "/static/*": http.route(self._serve_static)}
-        for path, (name, parse, respond) in DATA_ROUTES.items():
-            apps[path] = http.route(self._data_handler(getattr(self._queries, name), parse, respond))
+        for path, (request_type, answer, respond) in self._routes.items():
+            apps[path] = http.route(self._data_handler(request_type, answer, respond))
         return apps
 
     @staticmethod
-    def _data_handler(query, parse, respond):
+    def _data_handler(request_type, answer, respond):
         def handle(request):
             ctx, eid = _context(request)
-            return respond(request, query(ctx, eid, *parse(request)))
+            return respond(request, answer(ctx, eid, requests.parse(request_type, request)))
 
-        handle.__name__ = query.__name__
+        handle.__name__ = answer.__name__
         return handle
 
     def is_active(self):

@@ -45,7 +45,7 @@ class Part:
     def cross(self):
         return self.key_tokens is not None
 
-    def describe(self):
+    def to_json(self):
         """JSON of what a view needs to lay the part out."""
         return {
             "kind": self.kind,

@@ -18,6 +18,7 @@ import collections
 import logging
 
 from tb_attention.format import blocks
+from tb_attention.inputs.checks import row_namer
 from tb_attention.writing.layer_encoding import encode_numpy, encode_torch, head_block
 from tb_attention.writing.threads import encoding_pool
 
@@ -26,10 +27,6 @@ logger = logging.getLogger("tb_attention")
 
 class InputChanged(RuntimeError):
     """The caller changed a logged tensor in place before the writer read it."""
-
-
-def _where(part, plan, layer):
-    return lambda h, q: "layer %d, head %d, query %d" % (layer, plan.head_ids[h], q)
 
 
 class CapturedPart:
@@ -45,7 +42,7 @@ class CapturedPart:
     def check(self):
         """On the caller's thread: every stored layer's weights are softmax rows, or raise."""
         for layer in self.plan.layer_ids:
-            self.part.check_layer(layer, self.plan.head_ids, _where(self.part, self.plan, layer))
+            self.part.check_layer(layer, self.plan.head_ids, row_namer(layer, self.plan.head_ids))
         return self
 
     def capture(self):

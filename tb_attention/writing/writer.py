@@ -1,17 +1,15 @@
-"""`add_attention`: log one example's attention from a training or evaluation loop."""
+"""Writing records: one background event writer per log dir (found from a SummaryWriter or a
+path, flushed and closed with it), and `log_record`, which checks, captures and queues one record.
+The public `add_attention` (tb_attention/log.py) composes this with the pattern scores."""
 
-import logging
 import os
 import sys
 import threading
-import time
 
-import numpy as np
-
-from tb_attention.writing import inputs, plan
+from tb_attention.writing import plan
+from tb_attention.writing.capture import CapturedPart
 from tb_attention.writing.event_file import AttentionEventWriter
-
-logger = logging.getLogger(__name__)
+from tb_attention.writing.record import index_event, write_part
 
 _registry_lock = threading.Lock()
 _writers = {}  # real log-dir path -> AttentionEventWriter
@@ -114,230 +112,22 @@ def distributed_rank():
     return None
 
 
-# Metrics summarised as scalars with `pattern_scalars=True`: the strongest head for each.
-SCALAR_PATTERNS = (
-    "previous_token",
-    "next_token",
-    "same_token",
-    "word_pieces",
-    "delimiter",
-    "self",
-    "induction",
-    "duplicate_token",
-    "sink",
-)
-
-
-def _pattern_scalars(tag, scores):
-    """`{"<tag>/patterns/<metric>_max": strongest head's score}` for the Scalars tab."""
-    out = {}
-    for name in SCALAR_PATTERNS:
-        values = scores.get(name) if scores else None
-        if values is not None and np.isfinite(values).any():
-            out["%s/patterns/%s_max" % (tag, name)] = float(np.nanmax(values))
-    return out
-
-
-def _scorer(part, part_plan, special):
-    """A PatternScorer for the stored layers and heads of one part, or None if it cannot be made."""
-    from tb_attention.analysis.scoring import PatternScorer
-
-    try:
-        return PatternScorer(part_plan.shape, part.tokens, part.key_tokens, part.sentence_b_start, special, threads=1)
-    except Exception:  # a failure here must never cost the attention itself
-        logger.exception("tb_attention: pattern scores failed; attention is logged without them")
-        return None
-
-
-def add_attention(
-    writer,
-    tag,
-    attention=None,
-    tokens=None,
-    global_step=None,
-    *,
-    encoder_attention=None,
-    decoder_attention=None,
-    cross_attention=None,
-    encoder_tokens=None,
-    decoder_tokens=None,
-    encoder_attention_mask=None,
-    decoder_attention_mask=None,
-    sentence_b_start=None,
-    key_tokens=None,
-    attention_mask=None,
-    key_attention_mask=None,
-    example=0,
-    precision="uint8",
-    layers=None,
-    heads=None,
-    top_k=None,
-    top_mass=None,
-    max_bytes=plan.DEFAULT_MAX_BYTES,
-    walltime=None,
-    max_tokens=inputs.DEFAULT_MAX_TOKENS,
-    all_ranks=False,
-    special_tokens=None,
-    pattern_scalars=False,
-):
-    """Log the attention of one example under `tag` at `global_step`.
-
-    Args:
-      writer: a `torch.utils.tensorboard.SummaryWriter`, a tensorboardX `SummaryWriter`, or a
-        log-dir path. With a SummaryWriter, its `flush()` and `close()` also flush this data.
-      tag: name of the probe, e.g. "probe/store".
-      attention: Hugging Face `outputs.attentions` as is (a tuple of `[batch, heads, q, k]`), or
-        an array/tensor `[layers, heads, q, k]` or `[layers, batch, heads, q, k]`; numpy or torch
-        on any device, float16/bfloat16/float32.
-      tokens: the query tokens (strings), e.g. `tokenizer.convert_ids_to_tokens(ids)`.
-      global_step: non-negative int (None means 0, as in SummaryWriter).
-      encoder_attention, decoder_attention, cross_attention, encoder_tokens, decoder_tokens:
-        an encoder-decoder model's `outputs.encoder_attentions` / `decoder_attentions` /
-        `cross_attentions` and its tokens, instead of `attention` and `tokens` (bertviz's
-        names): one record of three kinds, shown with an encoder / decoder / cross selector.
-        `encoder_attention_mask` / `decoder_attention_mask` drop each side's padding.
-      sentence_b_start: index of the first token of sentence B, as in bertviz.
-      key_tokens: key tokens for cross-attention (q != k).
-      attention_mask: 1/0 per position (or `[batch, seq]`); padded positions are dropped.
-      key_attention_mask: for cross-attention, 1/0 per key position (the encoder's padding).
-      example: which row of the batch to log.
-      precision: "uint8" (max abs error 1/510, default), "float16" or "float32".
-      layers, heads: log only these layers / heads (the model's numbers; default all).
-      top_k: store only the top_k strongest keys of each query row (sparse), with the weight
-        each row kept; top_mass: the fewest keys holding that share of each row (at most top_k).
-      max_bytes: the most a record may hold before compression (default 256 MiB). A dense
-        record above it is stored sparse instead (the strongest keys per query, as many as
-        fit), which is logged; an explicit top_k/top_mass above it raises. None: no limit.
-      walltime: seconds since the epoch (default: now).
-      max_tokens: refuse longer sequences unless raised (they are large to store and draw).
-      special_tokens: token texts counted as delimiters by the pattern scores (default: the
-        usual [CLS]/[SEP]/<s>/</s>/... set; see docs/patterns.md).
-      pattern_scalars: also log the strongest head's score per pattern as scalars
-        (`<tag>/patterns/<metric>_max`), for TensorBoard's Scalars tab. Off by default.
-      all_ranks: under torch.distributed only rank 0 writes by default (other ranks validate and
-        return); with True every rank writes, into a run of its own, `<logdir>/rank<k>`.
-
-    On the caller's thread the input is checked (every stored weight, on its own device) and
-    GPU tensors are encoded on the GPU; CPU tensors are read by background threads, encoded,
-    compressed and written there (see docs/format.md). Raises ValueError/TypeError for bad
-    input, logging nothing.
-    """
-    step, wall_time = _check_call(tag, global_step, walltime)
-    seq2seq = dict(encoder=encoder_attention, decoder=decoder_attention, cross=cross_attention)
-    if any(a is not None for a in seq2seq.values()):
-        if attention is not None:
-            raise TypeError(
-                "pass either attention (one kind) or encoder_attention / decoder_attention / "
-                "cross_attention (an encoder-decoder model), not both"
-            )
-        parts = _seq2seq_parts(
-            seq2seq, encoder_tokens, decoder_tokens, encoder_attention_mask, decoder_attention_mask, example, max_tokens
-        )
-    else:
-        if attention is None:
-            raise TypeError(
-                "attention is missing: pass outputs.attentions (or encoder_attention=... for an encoder-decoder model)"
-            )
-        parts = [
-            inputs.describe(
-                attention,
-                tokens,
-                key_tokens=key_tokens,
-                sentence_b_start=sentence_b_start,
-                attention_mask=attention_mask,
-                key_attention_mask=key_attention_mask,
-                example=example,
-                max_tokens=max_tokens,
-            )
-        ]
-    _log_parts(
-        writer,
-        tag,
-        step,
-        wall_time,
-        parts,
-        dict(precision=precision, layers=layers, heads=heads, top_k=top_k, top_mass=top_mass, max_bytes=max_bytes),
-        all_ranks,
-        special_tokens,
-        pattern_scalars,
-    )
-
-
-def _seq2seq_parts(attentions, encoder_tokens, decoder_tokens, encoder_mask, decoder_mask, example, max_tokens):
-    """The described parts of an encoder-decoder record: encoder, decoder, cross (those given)."""
-    needs = {
-        "encoder": ("encoder_tokens",),
-        "decoder": ("decoder_tokens",),
-        "cross": ("encoder_tokens", "decoder_tokens"),
-    }
-    given = {"encoder_tokens": encoder_tokens, "decoder_tokens": decoder_tokens}
-    parts = []
-    for kind, attention in attentions.items():
-        if attention is None:
-            continue
-        missing = [name for name in needs[kind] if given[name] is None]
-        if missing:
-            raise TypeError("%s_attention needs %s" % (kind, " and ".join(missing)))
-        if kind == "encoder":
-            parts.append(
-                inputs.describe(
-                    attention,
-                    encoder_tokens,
-                    attention_mask=encoder_mask,
-                    example=example,
-                    max_tokens=max_tokens,
-                    kind=kind,
-                )
-            )
-        elif kind == "decoder":
-            parts.append(
-                inputs.describe(
-                    attention,
-                    decoder_tokens,
-                    attention_mask=decoder_mask,
-                    example=example,
-                    max_tokens=max_tokens,
-                    kind=kind,
-                )
-            )
-        else:
-            parts.append(
-                inputs.describe(
-                    attention,
-                    decoder_tokens,
-                    key_tokens=encoder_tokens,
-                    attention_mask=decoder_mask,
-                    key_attention_mask=encoder_mask,
-                    example=example,
-                    max_tokens=max_tokens,
-                    kind=kind,
-                )
-            )
-    return parts
-
-
-def _check_call(tag, global_step, walltime):
-    if not isinstance(tag, str) or not tag:
-        raise TypeError("tag must be a non-empty str, got %r" % (tag,))
-    inputs.check_text(tag, "tag")
-    step = inputs.check_step(global_step)
-    walltime = inputs.check_walltime(walltime)
-    return step, time.time() if walltime is None else walltime
-
-
-def _log_parts(writer, tag, step, wall_time, parts, storage, all_ranks, special_tokens, pattern_scalars):
-    """Plan, check and capture the parts of one record, then queue it for the writer thread."""
-    from tb_attention.writing.capture import CapturedPart
-    from tb_attention.writing.record import index_event, write_part
-
-    plans = plan.plan_record(parts, what="%s at step %d" % (tag, step), **storage)
-    special = None if special_tokens is None else [str(t) for t in special_tokens]
-    captured = [CapturedPart(p, pp, None).check() for p, pp in zip(parts, plans)]
+def log_record(writer, record, storage, *, all_ranks=False, scorer_for=None, scalars=None):
+    """Plan, check and capture the parts of a `RecordInput` (tb_attention/inputs/record.py), then
+    queue it for the writer thread. `storage`: `plan_record`'s options (precision, layers, heads,
+    top_k, top_mass, max_bytes). `scorer_for(part, plan)`, when given, makes each part's scorer
+    (or None): an object fed every stored block of weights as it is encoded, `add_layer(stored
+    layer, weights [heads, q, k], first head)`, whose `result()` ({metric: [layers, heads]}) the
+    record stores as the part's pattern scores; `scalars(scores of the first part)` gives
+    `{tag: value}` logged beside the record. Under torch.distributed only rank 0 writes unless
+    `all_ranks`."""
+    plans = plan.plan_record(record.parts, what="%s at step %d" % (record.tag, record.step), **storage)
+    captured = [CapturedPart(p, pp, None).check() for p, pp in zip(record.parts, plans)]
     rank = distributed_rank()
     if rank is not None and rank != 0 and not all_ranks:
         return  # checked like every rank's input; only rank 0 writes
     for c in captured:
-        c.scorer = _scorer(c.part, c.plan, special)
+        c.scorer = scorer_for(c.part, c.plan) if scorer_for else None
         c.capture()
     if rank is not None and all_ranks:
         writer = os.path.join(_logdir_of(writer), "rank%d" % rank)
@@ -345,7 +135,7 @@ def _log_parts(writer, tag, step, wall_time, parts, storage, all_ranks, special_
 
     def build_event(payload_file):
         written = [write_part(payload_file, c) for c in captured]
-        scalars = _pattern_scalars(tag, written[0][1]) if pattern_scalars else None
-        return index_event(payload_file, tag, step, wall_time, [h for h, _ in written], scalars)
+        extra = scalars(written[0][1]) if scalars else None
+        return index_event(payload_file, record.tag, record.step, record.wall_time, [h for h, _ in written], extra)
 
     event_writer.submit(build_event, sum(c.nbytes for c in captured))

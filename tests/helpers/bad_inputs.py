@@ -1,6 +1,6 @@
-"""Bad inputs of `add_attention` and `inputs.prepare`, each with the error it must raise: shared by
-tests/test_inputs.py (the validation) and tests/test_hardening_bad_input.py (the public call, and
-the table of docs/bad_inputs.md)."""
+"""Bad inputs of `add_attention` and `tb_attention.inputs.attention.prepare`, each with the error
+it must raise: shared by tests/test_inputs.py (the validation) and tests/test_hardening_bad_input.py
+(the public call, and the table of docs/bad_inputs.md)."""
 
 import numpy as np
 import torch

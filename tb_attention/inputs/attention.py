@@ -1,7 +1,7 @@
-"""What users pass (Hugging Face `outputs.attentions`, arrays, tensors) as one described input:
+"""What users pass (Hugging Face `outputs.attentions`, arrays, tensors) as one checked input:
 its shape, tokens and masks checked, its layers read one at a time and never copied whole.
 
-`describe` checks everything that needs no weight; `PartInput.check_layer` checks one layer's
+`parse_attention` checks everything that needs no weight; `PartInput.check_layer` checks one layer's
 weights (on the tensor's own device); `PartInput.float_layer` gives one layer as float32 numpy.
 `prepare` is the all-at-once form (a float32 `[layers, heads, q, k]` copy) for analysis calls.
 """
@@ -12,15 +12,13 @@ from typing import List, Optional
 
 import numpy as np
 
-from tb_attention.writing.checks import (  # noqa: F401  (the checks, for callers of this module)
+from tb_attention.inputs.checks import (
     DEFAULT_MAX_TOKENS,
     check_row_stats,
-    check_sentence_b_start,
-    check_step,
-    check_text,
     check_token_count,
-    check_tokens,
-    check_walltime,
+    parse_sentence_b_start,
+    parse_tokens,
+    row_namer,
 )
 
 _FORMS = (
@@ -216,7 +214,7 @@ def _index(indices, like):
     return torch.as_tensor(indices, device=like.device)
 
 
-def describe(
+def parse_attention(
     attention,
     tokens,
     *,
@@ -259,10 +257,10 @@ def describe(
         k = keep_k.size
     if not cross and q != k:
         raise ValueError("attention has %d queries but %d keys: for cross-attention pass key_tokens" % (q, k))
-    tokens = check_tokens(tokens, q, "tokens", max_tokens)
+    tokens = parse_tokens(tokens, q, "tokens", max_tokens)
     if cross:
-        key_tokens = check_tokens(key_tokens, k, "key_tokens", max_tokens)
-    sentence_b_start = check_sentence_b_start(sentence_b_start, q)
+        key_tokens = parse_tokens(key_tokens, k, "key_tokens", max_tokens)
+    sentence_b_start = parse_sentence_b_start(sentence_b_start, q)
     if q * k == 0:
         raise ValueError(
             "attention of shape %s is empty: an empty sequence cannot be logged" % ((len(views), heads, q, k),)
@@ -279,15 +277,11 @@ def describe(
     )
 
 
-def _where(layer):
-    return lambda h, q: "layer %d, head %d, query %d" % (layer, h, q)
-
-
 def prepare(attention, tokens, **options):
     """Validated `(attention float32 [layers, heads, q, k] (a copy), tokens, key_tokens,
-    sentence_b_start)`; raises on bad input. `options` as `describe`'s."""
-    part = describe(attention, tokens, **options)
+    sentence_b_start)`; raises on bad input. `options` as `parse_attention`'s."""
+    part = parse_attention(attention, tokens, **options)
     for index in range(part.shape[0]):
-        part.check_layer(index, None, _where(index))
+        part.check_layer(index, None, row_namer(index))
     array = np.stack([part.float_layer(index) for index in range(part.shape[0])])
     return array, part.tokens, part.key_tokens, part.sentence_b_start

@@ -4,7 +4,8 @@ next token an induction head attends to (docs/patterns.md, "The induction probe"
 
     callback = tb_attention.AttentionCallback(tokenizer, [tb_attention.induction_probe(tokenizer)])
 
-Imports neither torch nor transformers until a probe is encoded.
+Builds the probe only (imports neither torch nor transformers); the training integrations
+tokenise it for their model (integrations/probe_inputs.py).
 """
 
 import dataclasses
@@ -30,15 +31,6 @@ class TokenProbe:
         if not ids or not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in ids):
             raise TypeError("TokenProbe token_ids must be a non-empty sequence of non-negative ints")
         object.__setattr__(self, "token_ids", tuple(int(i) for i in ids))
-
-    def encode(self, tokenizer, max_length=None):
-        """(encoding {"input_ids", "attention_mask"}: torch `[1, n]`, tokens) for `tokenizer`'s
-        model, cut to `max_length` tokens as text probes are."""
-        import torch
-
-        ids = list(self.token_ids[:max_length] if max_length else self.token_ids)
-        encoding = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
-        return encoding, list(tokenizer.convert_ids_to_tokens(ids))
 
 
 def repeated_random_tokens(vocabulary, length=DEFAULT_LENGTH, seed=0, repeats=2):

@@ -119,7 +119,7 @@ def _decoder_input_ids(model, labels):
     return shifted
 
 
-def encode(probe, tokenizer, model, max_length):
+def tokenize_probe(probe, tokenizer, model, max_length):
     """ProbeInputs of `probe` for `model` (an encoder-decoder model reads (source, target) pairs)."""
     import torch
 

@@ -1,5 +1,6 @@
 """Checks of what users pass with attention (steps, wall times, tokens, sentence B, weights),
-each with an error that names the problem."""
+each with an error that names the problem. `check_*` only check; `parse_*` check and return the
+value in its stored form (a step as int, tokens as a list of str, ...)."""
 
 import numbers
 
@@ -30,7 +31,7 @@ def check_token_count(tokens, name, max_tokens):
         )
 
 
-def check_tokens(tokens, count, name, max_tokens):
+def parse_tokens(tokens, count, name, max_tokens):
     if isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__len__"):
         raise TypeError("%s must be a list of strings, got %s" % (name, type(tokens).__name__))
     tokens = list(tokens)
@@ -46,7 +47,7 @@ def check_tokens(tokens, count, name, max_tokens):
     return [str(t) for t in tokens]
 
 
-def check_step(step):
+def parse_step(step):
     """TensorBoard steps are non-negative int64; None means step 0, as in SummaryWriter."""
     if step is None:
         return 0
@@ -67,7 +68,7 @@ def check_step(step):
     return step
 
 
-def check_walltime(walltime):
+def parse_walltime(walltime):
     """Seconds since the epoch, finite: the Rust loader stops reading a file at a NaN wall time."""
     if walltime is None:
         return None
@@ -79,7 +80,7 @@ def check_walltime(walltime):
     return value
 
 
-def check_sentence_b_start(sentence_b_start, count):
+def parse_sentence_b_start(sentence_b_start, count):
     if sentence_b_start is None:
         return None
     if isinstance(sentence_b_start, bool) or not isinstance(sentence_b_start, numbers.Integral):
@@ -88,6 +89,21 @@ def check_sentence_b_start(sentence_b_start, count):
     if not 0 < value < count:
         raise ValueError("sentence_b_start=%d must lie inside the %d tokens (1..%d)" % (value, count, count - 1))
     return value
+
+
+def check_kept_rows(weights, index):
+    """Weights read back from a sparse record (`[heads, q, k]`, the dropped keys 0) must be finite
+    and non-negative, each row summing to at most 1 (within the tolerance of a softmax row)."""
+    if not (np.isfinite(weights).all() and (weights >= 0).all() and (weights.sum(-1) <= 1 + ROW_SUM_TOLERANCE).all()):
+        raise ValueError(
+            "attention layer %d has weights that are negative, not finite, or rows summing above 1" % index
+        )
+
+
+def row_namer(layer, head_ids=None):
+    """`where(h, q)` for `check_row_stats`: "layer 3, head 1, query 7" (`head_ids`: the model's
+    numbers of the checked heads, when a subset)."""
+    return lambda h, q: "layer %d, head %d, query %d" % (layer, h if head_ids is None else head_ids[h], q)
 
 
 def check_row_stats(sums, minimum, where):

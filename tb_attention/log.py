@@ -1,0 +1,162 @@
+"""The public logging calls: `add_attention` writes one record (tb_attention/writing) with the
+pattern scores of every stored head (tb_attention/analysis) computed as its blocks are encoded;
+`flush` and `close` reach every writer of the process.
+
+    import tb_attention
+    tb_attention.add_attention(writer, "probe/store", outputs.attentions, tokens, global_step=step)
+"""
+
+import functools
+import logging
+
+import numpy as np
+
+from tb_attention.analysis.scoring import PatternScorer
+from tb_attention.inputs.checks import DEFAULT_MAX_TOKENS
+from tb_attention.inputs.record import parse_record
+from tb_attention.writing.plan import DEFAULT_MAX_BYTES
+from tb_attention.writing.writer import close, flush, log_record
+
+__all__ = ["add_attention", "close", "flush"]
+
+logger = logging.getLogger(__name__)
+
+# Metrics summarised as scalars with `pattern_scalars=True`: the strongest head for each.
+SCALAR_PATTERNS = (
+    "previous_token",
+    "next_token",
+    "same_token",
+    "word_pieces",
+    "delimiter",
+    "self",
+    "induction",
+    "duplicate_token",
+    "sink",
+)
+
+
+def _pattern_scalars(tag, scores):
+    """`{"<tag>/patterns/<metric>_max": strongest head's score}` for the Scalars tab."""
+    out = {}
+    for name in SCALAR_PATTERNS:
+        values = scores.get(name) if scores else None
+        if values is not None and np.isfinite(values).any():
+            out["%s/patterns/%s_max" % (tag, name)] = float(np.nanmax(values))
+    return out
+
+
+def _scorer(part, part_plan, special):
+    """A PatternScorer for the stored layers and heads of one part, or None if it cannot be made."""
+    try:
+        return PatternScorer(part_plan.shape, part.tokens, part.key_tokens, part.sentence_b_start, special, threads=1)
+    except Exception:  # a failure here must never cost the attention itself
+        logger.exception("tb_attention: pattern scores failed; attention is logged without them")
+        return None
+
+
+def _scorers(special_tokens):
+    """`scorer_for` of `log_record`: each part's PatternScorer, with these special tokens."""
+    return functools.partial(_scorer, special=None if special_tokens is None else [str(t) for t in special_tokens])
+
+
+def add_attention(
+    writer,
+    tag,
+    attention=None,
+    tokens=None,
+    global_step=None,
+    *,
+    encoder_attention=None,
+    decoder_attention=None,
+    cross_attention=None,
+    encoder_tokens=None,
+    decoder_tokens=None,
+    encoder_attention_mask=None,
+    decoder_attention_mask=None,
+    sentence_b_start=None,
+    key_tokens=None,
+    attention_mask=None,
+    key_attention_mask=None,
+    example=0,
+    precision="uint8",
+    layers=None,
+    heads=None,
+    top_k=None,
+    top_mass=None,
+    max_bytes=DEFAULT_MAX_BYTES,
+    walltime=None,
+    max_tokens=DEFAULT_MAX_TOKENS,
+    all_ranks=False,
+    special_tokens=None,
+    pattern_scalars=False,
+):
+    """Log the attention of one example under `tag` at `global_step`.
+
+    Args:
+      writer: a `torch.utils.tensorboard.SummaryWriter`, a tensorboardX `SummaryWriter`, or a
+        log-dir path. With a SummaryWriter, its `flush()` and `close()` also flush this data.
+      tag: name of the probe, e.g. "probe/store".
+      attention: Hugging Face `outputs.attentions` as is (a tuple of `[batch, heads, q, k]`), or
+        an array/tensor `[layers, heads, q, k]` or `[layers, batch, heads, q, k]`; numpy or torch
+        on any device, float16/bfloat16/float32.
+      tokens: the query tokens (strings), e.g. `tokenizer.convert_ids_to_tokens(ids)`.
+      global_step: non-negative int (None means 0, as in SummaryWriter).
+      encoder_attention, decoder_attention, cross_attention, encoder_tokens, decoder_tokens:
+        an encoder-decoder model's `outputs.encoder_attentions` / `decoder_attentions` /
+        `cross_attentions` and its tokens, instead of `attention` and `tokens` (bertviz's
+        names): one record of three kinds, shown with an encoder / decoder / cross selector.
+        `encoder_attention_mask` / `decoder_attention_mask` drop each side's padding.
+      sentence_b_start: index of the first token of sentence B, as in bertviz.
+      key_tokens: key tokens for cross-attention (q != k).
+      attention_mask: 1/0 per position (or `[batch, seq]`); padded positions are dropped.
+      key_attention_mask: for cross-attention, 1/0 per key position (the encoder's padding).
+      example: which row of the batch to log.
+      precision: "uint8" (max abs error 1/510, default), "float16" or "float32".
+      layers, heads: log only these layers / heads (the model's numbers; default all).
+      top_k: store only the top_k strongest keys of each query row (sparse), with the weight
+        each row kept; top_mass: the fewest keys holding that share of each row (at most top_k).
+      max_bytes: the most a record may hold before compression (default 256 MiB). A dense
+        record above it is stored sparse instead (the strongest keys per query, as many as
+        fit), which is logged; an explicit top_k/top_mass above it raises. None: no limit.
+      walltime: seconds since the epoch (default: now).
+      max_tokens: refuse longer sequences unless raised (they are large to store and draw).
+      special_tokens: token texts counted as delimiters by the pattern scores (default: the
+        usual [CLS]/[SEP]/<s>/</s>/... set; see docs/patterns.md).
+      pattern_scalars: also log the strongest head's score per pattern as scalars
+        (`<tag>/patterns/<metric>_max`), for TensorBoard's Scalars tab. Off by default.
+      all_ranks: under torch.distributed only rank 0 writes by default (other ranks validate and
+        return); with True every rank writes, into a run of its own, `<logdir>/rank<k>`.
+
+    On the caller's thread the input is checked (every stored weight, on its own device) and
+    GPU tensors are encoded on the GPU; CPU tensors are read by background threads, encoded,
+    compressed and written there (see docs/format.md). Raises ValueError/TypeError for bad
+    input, logging nothing.
+    """
+    record = parse_record(
+        tag=tag,
+        global_step=global_step,
+        walltime=walltime,
+        attention=attention,
+        tokens=tokens,
+        encoder_attention=encoder_attention,
+        decoder_attention=decoder_attention,
+        cross_attention=cross_attention,
+        encoder_tokens=encoder_tokens,
+        decoder_tokens=decoder_tokens,
+        encoder_attention_mask=encoder_attention_mask,
+        decoder_attention_mask=decoder_attention_mask,
+        sentence_b_start=sentence_b_start,
+        key_tokens=key_tokens,
+        attention_mask=attention_mask,
+        key_attention_mask=key_attention_mask,
+        example=example,
+        max_tokens=max_tokens,
+    )
+    log_record(
+        writer,
+        record,
+        dict(precision=precision, layers=layers, heads=heads, top_k=top_k, top_mass=top_mass, max_bytes=max_bytes),
+        all_ranks=all_ranks,
+        scorer_for=_scorers(special_tokens),
+        scalars=functools.partial(_pattern_scalars, tag) if pattern_scalars else None,
+    )

@@ -1,0 +1,70 @@
+"""What the listing and layer routes answer (docs/http_api.md), as plain methods of the store
+taking one typed request (serving/requests.py): testable without HTTP, cached where the answer
+can only change with the records it reads. The analysis routes: serving/analysis_answers.py."""
+
+import numpy as np
+
+from tb_attention.serving.arrays import float_payload
+from tb_attention.serving.layer_answers import layer_answer
+
+ANSWER_CACHE_BYTES = 64 << 20
+
+
+class Answers:
+    """The listing and layer routes' answers over an `AttentionStore`, cached in `cache` (an LRU
+    shared with the other routes)."""
+
+    def __init__(self, store, cache):
+        self.store, self.cache = store, cache
+
+    def tags(self, ctx, experiment_id, request):
+        """Runs and their attention tags."""
+        return {
+            "runs": {
+                run: {
+                    tag: {
+                        "max_step": series.max_step,
+                        "max_wall_time": series.max_wall_time,
+                        "display_name": series.display_name or tag,
+                    }
+                    for tag, series in tags.items()
+                }
+                for run, tags in self.store.tags(ctx, experiment_id).items()
+            }
+        }
+
+    def steps(self, ctx, experiment_id, request):
+        """Every readable step of a (run, tag): its attention kinds, each with tokens and shape."""
+        refs = self.store.steps(ctx, experiment_id, request.run, request.tag)
+        return {
+            "run": request.run,
+            "tag": request.tag,
+            "steps": [
+                {
+                    "step": r.ref.step,
+                    "wall_time": r.ref.wall_time,
+                    "kinds": list(r.parts),
+                    "parts": {kind: part.to_json() for kind, part in r.parts.items()},
+                }
+                for r in self.store.records(ctx, request.run, request.tag, refs)
+            ],
+        }
+
+    def layer(self, ctx, experiment_id, request):
+        """One layer of one step (serving/layer_answers.py)."""
+        stored = self.store.part(
+            ctx, experiment_id, run=request.run, tag=request.tag, step=request.step, kind=request.kind
+        )
+        return layer_answer(stored, request)
+
+    def thumbnails(self, ctx, experiment_id, request):
+        """Every head of every layer, max-pooled to at most 64 x 64: float16 [layers, heads, r, c]."""
+        stored = self.store.part(
+            ctx, experiment_id, run=request.run, tag=request.tag, step=request.step, kind=request.kind
+        )
+        key = ("thumbnails",) + stored.key
+        cached = self.cache.get(key)
+        if cached is None:
+            cached = float_payload(stored.thumbnails(), "float16")
+            self.cache.put(key, cached, 2 * int(np.prod(cached.shape)))  # float16
+        return cached

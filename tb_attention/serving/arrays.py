@@ -1,0 +1,35 @@
+"""The answer of a binary route: a little-endian array, with what the client needs to read it
+(shape, wire dtype, scale) and, when the stored bytes can be sent as they are, their coding."""
+
+import dataclasses
+from typing import Callable, Optional
+
+import numpy as np
+
+from tb_attention.format import precision
+
+
+@dataclasses.dataclass
+class ArrayPayload:
+    """A little-endian array for a binary route: its raw bytes (made on demand), or already
+    encoded bytes with their HTTP content-coding, which may be sent as they are."""
+
+    shape: tuple
+    dtype: str  # uint8, float16, float32
+    scale: float  # weight = value * scale
+    raw: Callable[[], bytes]
+    encoded: Optional[tuple] = None  # (content-coding, bytes)
+    precision: Optional[str] = None
+
+
+def stored_payload(shape, part_precision, raw, encoded=None):
+    """Values in a record's stored precision (uint8 with its scale, or floats)."""
+    return ArrayPayload(
+        shape, precision.dtype(part_precision).name, precision.scale(part_precision), raw, encoded, part_precision
+    )
+
+
+def float_payload(values, dtype="float32", part_precision=None):
+    """Float weights (`float16` or `float32` on the wire), scale 1."""
+    values = np.ascontiguousarray(values, dtype="<f2" if dtype == "float16" else "<f4")
+    return ArrayPayload(values.shape, dtype, 1.0, values.tobytes, None, part_precision)

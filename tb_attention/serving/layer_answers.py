@@ -1,0 +1,118 @@
+"""The answer of /layer (docs/http_api.md) for a `LayerRequest` on a `StoredPart`, one function
+per form of the answer: a whole layer (its stored bytes sent as they are when they can be), query
+rows as stored, the mean of heads, or the weight each sparse row kept. A long layer is read one
+block of heads at a time and never densified whole."""
+
+import collections
+
+import numpy as np
+
+from tb_attention.format import precision
+from tb_attention.serving.arrays import float_payload, stored_payload
+from tb_attention.serving.errors import BadRequest
+
+
+def query_rows(queries, q_start, q_end):
+    """(first, end) of the query rows asked for, or None for all of them."""
+    if q_start is None and q_end is None:
+        return None
+    first = 0 if q_start is None else q_start
+    end = queries if q_end is None else q_end
+    if not 0 <= first < end <= queries:
+        raise BadRequest(
+            "query rows [%d, %d) are out of range: the layer has %d queries (0 <= q_start < q_end <= %d)"
+            % (first, end, queries, queries)
+        )
+    return first, end
+
+
+def layer_answer(stored, request):
+    """The ArrayPayload of a LayerRequest on its StoredPart."""
+    _, n_heads, q, _ = stored.part.shape
+    heads = stored.check_heads(request.heads)
+    rows = query_rows(q, request.q_start, request.q_end)
+    if request.form == "kept":
+        return _kept(stored, request.layer, heads, rows, mean=bool(request.reduce))
+    if request.reduce or rows:
+        wanted = list(range(n_heads)) if heads is None else heads
+        return _rows(stored, request.layer, wanted, rows or (0, q), mean=bool(request.reduce))
+    return _whole_layer(stored, request.layer, heads)
+
+
+def _whole_layer(stored, layer, heads):
+    """Every query row of the listed heads as stored: the stored bytes as they are for a whole
+    dense layer, else the heads read from their blocks."""
+    _, n_heads, q, k = stored.part.shape
+    shape = (n_heads if heads is None else len(heads), q, k)
+    encoded = stored.encoded_layer(layer) if heads is None else None
+    if encoded is not None:
+        coding, data, raw = encoded
+        return stored_payload(shape, stored.part.precision, raw, (coding, data))
+    values = np.ascontiguousarray(stored.layer(layer, heads, stored=True)).tobytes()
+    return stored_payload(shape, stored.part.precision, lambda: values)
+
+
+def _kept(stored, layer, heads, rows, mean):
+    """Float32 `[heads, rows]` of the weight each sparse row kept, or `[1, rows]` of the mean row's."""
+    kept = stored.kept_mass(layer, heads)
+    if kept is None:
+        raise BadRequest("this record is dense: every query row keeps all of its weight")
+    kept = np.asarray(kept, dtype=np.float32)[:, slice(*rows) if rows else slice(None)]
+    if mean:
+        kept = kept.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+    return float_payload(kept)
+
+
+def _rows(stored, layer, wanted, rows, mean):
+    """Query rows [r0, r1) of the `wanted` heads as stored, or their mean (float32 `[1, rows, k]`)."""
+    read = _sparse_rows if stored.part.encoding == "sparse" else _dense_rows
+    out = read(stored, layer, wanted, rows, mean)
+    if mean:
+        return float_payload(out, part_precision=stored.part.precision)
+    return stored_payload(out.shape, stored.part.precision, np.ascontiguousarray(out).tobytes)
+
+
+def _dense_rows(stored, layer, wanted, rows, mean):
+    """Rows of the `wanted` heads of a dense layer, one stored block of heads at a time."""
+    block = stored.head_block()
+    out = None
+    for b in sorted({h // block for h in wanted}):
+        slots = [i for i, h in enumerate(wanted) if h // block == b]
+        values = stored.layer(layer, [wanted[i] for i in slots], stored=not mean)[:, rows[0] : rows[1]]
+        if mean:
+            total = values.sum(axis=0, dtype=np.float32)
+            out = total if out is None else out + total
+        else:
+            if out is None:
+                out = np.zeros((len(wanted),) + values.shape[1:], dtype=values.dtype)
+            out[slots] = values
+    return (out / np.float32(len(wanted)))[None] if mean else out
+
+
+def _sparse_rows(stored, layer, wanted, rows, mean):
+    """Rows of the `wanted` heads of a sparse layer, densified (stored dtype), or their mean
+    (float32); only the kept weights of those rows are touched."""
+    part_precision, k = stored.part.precision, stored.part.shape[3]
+    r0, r1 = rows
+    n = r1 - r0
+    times = collections.Counter(wanted)  # a head listed twice counts twice in the mean
+    out = np.zeros((1 if mean else len(wanted), n, k), dtype=np.float32 if mean else precision.dtype(part_precision))
+    for (h0, h1), counts, _, indices, weights in stored.sparse_layer(layer):
+        q = counts.shape[1]
+        offsets = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts.ravel(), out=offsets[1:])
+        for h in range(h0, h1):
+            if h not in times:
+                continue
+            j = h - h0
+            a, b = offsets[j * q + r0], offsets[j * q + r1]
+            flat = np.repeat(np.arange(n, dtype=np.int64) * k, counts[j, r0:r1].astype(np.int64)) + indices[a:b]
+            if mean:
+                out[0].reshape(-1)[flat] += weights[a:b] * np.float32(times[h])  # keys are unique within a row
+            else:
+                values = precision.quantize(weights[a:b], part_precision)
+                for slot in (i for i, x in enumerate(wanted) if x == h):
+                    out[slot].reshape(-1)[flat] = values
+    if mean:
+        out /= np.float32(len(wanted))
+    return out
