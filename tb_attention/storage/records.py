@@ -62,7 +62,17 @@ class Part:
             "kv_heads": self.kv_heads,
             "windows": self.windows,
             "causal": self.causal,
+            "detail_rows": self.layout.get("detail_rows"),
+            "levels": self.levels(),
         }
+
+    def levels(self):
+        """The pooling factors a region of this part can be read at from stored pooled levels
+        (coarser factors pool them further; finer ones read the detail)."""
+        overview = self.layout.get("overview") or {}
+        thumbnails = self.layout.get("thumbnails") or {}
+        factors = list(overview.get("factors", [])) + ([thumbnails["factor"]] if thumbnails.get("factor") else [])
+        return sorted(set(factors))
 
 
 @dataclasses.dataclass(frozen=True)

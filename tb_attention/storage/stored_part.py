@@ -7,7 +7,7 @@ and the record's `RecordBytes` (`sources`: event blobs, payload chunks through `
 
 import numpy as np
 
-from tb_attention.storage import layers
+from tb_attention.storage import layers, regions
 from tb_attention.storage.errors import NotFound
 from tb_attention.storage.thumbnails import thumbnails
 
@@ -90,6 +90,13 @@ class StoredPart:
     def head_block(self):
         """Heads per stored block (format 1: the whole layer is one block)."""
         return self.part.layout["head_block"] if self.version >= 2 else self.part.shape[1]
+
+    def region(self, layer, heads, rows, cols, factor=1):
+        """Float32 `[len(heads), rows', cols']`: max-pooled cells of `factor` over query rows
+        [rows) x keys [cols), from the stored overview or detail; NaN where nothing is stored."""
+        heads = self.check_heads(heads) or list(range(self.part.shape[1]))
+        self._check_layer(layer)
+        return regions.region(self, layer, heads, rows, cols, factor)
 
     def thumbnails(self):
         """Float32 `[layers, heads, rows, cols]`: each head max-pooled (the stored ones when logged)."""
