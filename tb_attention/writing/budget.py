@@ -3,10 +3,10 @@ written: chunks are compressed as they are made), estimated from a sample of its
 
 1. dense, when the whole record compresses into the budget (a record that compresses well stays
    dense);
-2. else, per query row, its strongest keys and the weight they hold (at most DEFAULT_TOP_K, fewer
-   when that does not fit), beside a max-pooled overview of every head;
-3. else that per-row detail for a window of the last query rows only (the rest through the
-   overview).
+2. else, per query row, its strongest keys and the weight they hold (DEFAULT_TOP_K, down to
+   MIN_TOP_K when that does not fit), beside a max-pooled overview of every head;
+3. else DEFAULT_TOP_K keys per row for a window of the last query rows only (the others through
+   the overview and thumbnails).
 
 The log says what was chosen (docs/format.md, "Long inputs: the byte budget")."""
 
@@ -24,6 +24,9 @@ logger = logging.getLogger("tb_attention")
 # The most keys per row a sparse record keeps unless the caller asks for more: a 32k-token row's
 # strongest 32 keys hold most of its weight in trained heads, and more costs bytes on every row.
 DEFAULT_TOP_K = 32
+# Fewer keys than this per row say little (the strongest is often just the sink): past it, the
+# record keeps DEFAULT_TOP_K keys for a window of the last rows instead.
+MIN_TOP_K = 8
 # Compressed overview bytes per raw byte (float16 max-pooled cells; a causal half compresses away).
 OVERVIEW_RATIO = 0.6
 OVERVIEW_SHARE = 0.25  # the overview takes at most this share of the budget
@@ -94,7 +97,7 @@ def plan_storage(plan, costs, max_bytes, what="attention"):
     left = max_bytes - _overview_bytes(layout, plan.shape)
     rows = layers * heads * q
     top_k = DEFAULT_TOP_K
-    while top_k > 1 and rows * costs.sparse_per_row(top_k) > left:
+    while top_k > MIN_TOP_K and rows * costs.sparse_per_row(top_k) > left:
         top_k //= 2
     sparse = dataclasses.replace(plan, top_k=min(top_k, k))
     detail = (0, q)

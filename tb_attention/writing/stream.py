@@ -48,7 +48,7 @@ def layout_for(plan, detail=None, overview_cells=OVERVIEW_CELLS):
     head_block = 1 if band_rows else blocks.heads_per_block(heads, q, k, plan.precision)
     overview = []
     if q >= OVERVIEW_MIN_QUERIES:
-        finest = factor_for(max(q, k), overview_cells)
+        finest = max(2, factor_for(max(q, k), overview_cells))  # factor 1 would be the dense record
         overview = [finest * 4**i for i in range(8) if -(-max(q, k) // (finest * 4**i)) >= blocks.THUMBNAIL]
     thumbnail = factor_for(max(q, k), blocks.THUMBNAIL) if blocks.stores_thumbnails(q, k, plan.precision) else None
     return Layout(head_block, band_rows, detail or (0, q), overview, thumbnail)
