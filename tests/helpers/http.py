@@ -16,9 +16,10 @@ def q(**params):
 
 
 def decode_layer_response(headers, body):
-    """Float32 `[heads, q, k]` of a `/layer` response, from its headers and body alone (as the
-    panel decodes it: the content-coding, then dtype and scale the server names)."""
-    heads, n_q, n_k = map(int, headers["X-Attention-Shape"].split(","))
+    """Float32 `[heads, q, k]` of a `/layer` response (or of the shape another array route
+    names), from its headers and body alone (as the panel decodes it: the content-coding, then
+    dtype and scale the server names)."""
+    shape = tuple(map(int, headers["X-Attention-Shape"].split(",")))
     coding = headers.get("Content-Encoding")
     assert coding in (None, "deflate", "zstd"), coding
     if coding == "deflate":
@@ -30,8 +31,8 @@ def decode_layer_response(headers, body):
     else:
         raw = body
     dtype = {"uint8": "u1", "float16": "<f2", "float32": "<f4"}[headers["X-Attention-Dtype"]]
-    assert len(raw) == heads * n_q * n_k * np.dtype(dtype).itemsize, (len(raw), headers["X-Attention-Shape"])
-    values = np.frombuffer(raw, dtype=dtype).reshape(heads, n_q, n_k).astype(np.float32)
+    assert len(raw) == int(np.prod(shape)) * np.dtype(dtype).itemsize, (len(raw), headers["X-Attention-Shape"])
+    values = np.frombuffer(raw, dtype=dtype).reshape(shape).astype(np.float32)
     return values * np.float32(float(headers["X-Attention-Scale"]))
 
 
