@@ -34,7 +34,7 @@ def only(logdir, tag):
 
 
 def test_over_the_budget_a_dense_record_is_stored_sparse_and_the_log_says_so(tmp_path, llm, caplog):
-    dense_bytes = llm.size  # uint8
+    dense_bytes = 2 * llm.size  # log16
     with caplog.at_level(logging.WARNING, logger="tb_attention"):
         tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 7, max_bytes=dense_bytes // 3)
     tb_attention.flush()
@@ -42,11 +42,11 @@ def test_over_the_budget_a_dense_record_is_stored_sparse_and_the_log_says_so(tmp
     rec = only(tmp_path, "p")
     assert rec.encoding == "sparse" and rec.sparse["top_k"] >= 1
     assert "p at step 7" in message and "storing the %d strongest keys per query" % rec.sparse["top_k"] in message
-    stored = plans.PartPlan(list(range(3)), list(range(4)), N, N, "uint8", top_k=rec.sparse["top_k"]).stored_bytes()
+    stored = plans.PartPlan(list(range(3)), list(range(4)), N, N, "log16", top_k=rec.sparse["top_k"]).stored_bytes()
     assert stored <= dense_bytes // 3
     # The largest power of two that fits: twice as many keys would not.
     assert (
-        plans.PartPlan(list(range(3)), list(range(4)), N, N, "uint8", top_k=2 * rec.sparse["top_k"]).stored_bytes()
+        plans.PartPlan(list(range(3)), list(range(4)), N, N, "log16", top_k=2 * rec.sparse["top_k"]).stored_bytes()
         > dense_bytes // 3
     )
 

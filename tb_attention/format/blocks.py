@@ -24,21 +24,25 @@ def block_ranges(heads, head_block):
 
 def encode_dense(weights, precision):
     """Raw bytes of float weights `[heads, q, k]` in the stored precision."""
-    return precisions.quantize(weights, precision).tobytes()
+    return precisions.pack(precisions.quantize(weights, precision), precision)
 
 
 def dense_nbytes(heads, q, k, precision):
     return heads * q * k * precisions.dtype(precision).itemsize
 
 
-def decode_dense(raw, heads, q, k, precision):
-    """Float32 `[heads, q, k]` of a dense block's raw bytes."""
+def stored_dense(raw, heads, q, k, precision):
+    """`[heads, q, k]` of a dense block's raw bytes, as stored (the precision's dtype)."""
     if len(raw) != dense_nbytes(heads, q, k, precision):
         raise FormatError(
             "attention block holds %d bytes, expected %d" % (len(raw), dense_nbytes(heads, q, k, precision))
         )
-    stored = np.frombuffer(raw, dtype=precisions.dtype(precision)).reshape(heads, q, k)
-    return precisions.dequantize(stored, precision)
+    return precisions.unpack(raw, precision, heads * q * k).reshape(heads, q, k)
+
+
+def decode_dense(raw, heads, q, k, precision):
+    """Float32 `[heads, q, k]` of a dense block's raw bytes."""
+    return precisions.dequantize(stored_dense(raw, heads, q, k, precision), precision)
 
 
 def thumbnail_shape(q, k, size=THUMBNAIL):
@@ -108,7 +112,7 @@ def encode_sparse(counts, kept, indices, values, k, precision):
             np.ascontiguousarray(counts, dtype=COUNT_DTYPE).tobytes(),
             np.ascontiguousarray(kept, dtype=KEPT_DTYPE).tobytes(),
             np.ascontiguousarray(indices, dtype=index_dtype(k)).tobytes(),
-            precisions.quantize(np.asarray(values, dtype=np.float32), precision).tobytes(),
+            precisions.pack(precisions.quantize(np.asarray(values, dtype=np.float32), precision), precision),
         )
     )
 
@@ -126,7 +130,7 @@ def decode_sparse(raw, heads, q, k, nnz, precision, stored=False):
     kept = np.frombuffer(raw, KEPT_DTYPE, rows, rows * COUNT_DTYPE.itemsize)
     offset = rows * (COUNT_DTYPE.itemsize + KEPT_DTYPE.itemsize)
     indices = np.frombuffer(raw, index_dtype(k), nnz, offset)
-    values = np.frombuffer(raw, precisions.dtype(precision), nnz, offset + nnz * index_dtype(k).itemsize)
+    values = precisions.unpack(raw, precision, nnz, offset + nnz * index_dtype(k).itemsize)
     if int(counts.sum(dtype=np.int64)) != nnz or (nnz and int(indices.max()) >= k):
         raise FormatError("sparse attention block is inconsistent (its counts or key indices are out of range)")
     return (

@@ -6,6 +6,7 @@ is built on the namespace's own `Callback`, which Lightning checks for."""
 import importlib
 
 from tb_attention.integrations.probe_logger import ProbeLogger
+from tb_attention.writing import plan
 from tb_attention.writing import writer as _writer
 
 
@@ -29,7 +30,7 @@ class _AttentionHooks:
         log_dir=None,
         every_n_steps=None,
         tag_prefix="probe",
-        precision="uint8",
+        precision=plan.DEFAULT_PRECISION,
         max_length=128,
         all_ranks=False,
         **storage,

@@ -7,6 +7,7 @@ import logging
 from tb_attention.format.precision import check_precision
 from tb_attention.integrations.probe_pass import needs_every_rank, probe_attention
 from tb_attention.integrations.probes import encode, named_probes
+from tb_attention.writing import plan
 from tb_attention.writing import writer as _writer
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class ProbeLogger:
         probes,
         *,
         tag_prefix="probe",
-        precision="uint8",
+        precision=plan.DEFAULT_PRECISION,
         max_length=128,
         all_ranks=False,
         every_n_steps=None,

@@ -14,6 +14,7 @@ import torch
 from transformers import TrainerCallback
 
 from tb_attention.integrations.probe_logger import ProbeLogger
+from tb_attention.writing import plan
 from tb_attention.writing import writer as _writer
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class AttentionCallback(TrainerCallback):
         and attention share one run.
       every_n_steps: also log every N optimizer steps.
       tag_prefix: first part of every tag ("" for none).
-      precision: "uint8" (max error 1/510), "float16" or "float32".
+      precision: "log16" (default: within 1/510, and 6 % from 1e-6 on), "uint8", "float16" or "float32".
       max_length: probes are truncated to this many tokens.
       all_ranks: in distributed training every process writes, each into a run of its own
         (`<log_dir>/rank<k>`, under rank 0's run directory); default: the main process only.
@@ -91,7 +92,7 @@ class AttentionCallback(TrainerCallback):
         log_dir=None,
         every_n_steps=None,
         tag_prefix="probe",
-        precision="uint8",
+        precision=plan.DEFAULT_PRECISION,
         max_length=128,
         all_ranks=False,
         **storage,

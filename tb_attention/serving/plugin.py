@@ -1,5 +1,6 @@
 """The TensorBoard plugin: thin HTTP routes over `queries` (docs/http_api.md), and the panel."""
 
+import base64
 import zlib
 
 from tensorboard import context as tb_context
@@ -103,6 +104,10 @@ def _array_response(request, payload):
     }
     if payload.precision:
         headers["X-Attention-Precision"] = payload.precision
+    if payload.table is not None:  # weight = table[value] x scale: float32 little-endian, base64
+        headers["X-Attention-Table"] = base64.b64encode(payload.table.astype("<f4").tobytes()).decode("ascii")
+    if payload.planes:  # the values' bytes in planes (low bytes, then high bytes) per group of this many
+        headers["X-Attention-Planes"] = str(payload.planes)
     if payload.encoded and http.accepts_encoding(request, payload.encoded[0]):
         coding, body = payload.encoded
     else:

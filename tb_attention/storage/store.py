@@ -155,7 +155,7 @@ class AttentionStore:
             raw = payload.decompress(data, size, "layer %d heads %d-%d" % (layer, h0, h1 - 1))
             if nnz is None:
                 out[h0] = (
-                    np.frombuffer(raw, dtype=precisions.dtype(part.precision)).reshape(h1 - h0, q, k)
+                    blocks.stored_dense(raw, h1 - h0, q, k, part.precision)
                     if stored
                     else blocks.decode_dense(raw, h1 - h0, q, k, part.precision)
                 )

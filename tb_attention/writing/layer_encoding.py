@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from tb_attention.format import blocks
+from tb_attention.format import blocks, log16
 from tb_attention.format import precision as precisions
 from tb_attention.format.payload import compress
 
@@ -59,9 +59,25 @@ def encode_numpy(weights, plan):
     return EncodedBlock(compress(blocks.encode_dense(weights, plan.precision)), None, thumbnails)
 
 
+_LOG16_TABLES = {}  # device: log16's code table there
+
+
+def _log16_codes(device):
+    """log16's code table (by a float32's top 16 bits) as an int16 tensor on `device`."""
+    import torch
+
+    table = _LOG16_TABLES.get(device)
+    if table is None:
+        table = _LOG16_TABLES[device] = torch.from_numpy(log16.codes().view(np.int16)).to(device)
+    return table
+
+
 def _quantize_torch(x, precision):
     import torch
 
+    if precision == "log16":
+        top = x.float().contiguous().view(torch.int32).bitwise_right_shift(16).bitwise_and_(0xFFFF)
+        return _log16_codes(x.device)[top.long()]  # int16 here, uint16 once on the host
     if precision == "uint8":
         return (x.float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)
     return x.to(torch.float16 if precision == "float16" else torch.float32)
@@ -106,6 +122,6 @@ def encode_torch(x, plan):
         counts, kept, indices, values = _select_torch(x, plan.top_k, plan.top_mass)
         raw, nnz = blocks.encode_sparse(counts, kept, indices, values, k, plan.precision), int(indices.size)
     else:
-        stored = _quantize_torch(x, plan.precision).cpu().numpy()
-        raw, nnz = np.ascontiguousarray(stored, dtype=precisions.dtype(plan.precision)).tobytes(), None
+        stored = _quantize_torch(x, plan.precision).cpu().numpy().view(precisions.dtype(plan.precision))
+        raw, nnz = precisions.pack(stored, plan.precision), None
     return EncodedBlock(None, nnz, _thumbnails(x, plan, _thumbnails_torch), raw=raw)
