@@ -150,18 +150,21 @@ def densify(counts, indices, values, heads, q, k):
 
 
 def select_keys(weights, top_k=None, top_mass=None):
-    """The keys a sparse block keeps of float32 `[heads, q, k]`: per row the `top_k` strongest,
-    or the fewest strongest holding `top_mass` of the row's weight (at most `top_k` when both
-    are given); never a zero weight. Returns (counts, kept mass, indices, weights), row-major,
-    indices ascending within each row."""
+    """The keys a sparse block keeps of float32 `[heads, q, k]`: per row the `top_k` strongest
+    (ties at the threshold to the lower key index), or the fewest strongest holding `top_mass`
+    of the row's weight (at most `top_k` when both are given); never a zero weight. Returns
+    (counts, kept mass, indices, weights), row-major, indices ascending within each row.
+    (The writer selects in torch when it is installed: writing/layer_encoding.py, the same keys.)"""
     heads, q, k = weights.shape
     rows = weights.reshape(heads * q, k)
     limit = k if top_k is None else min(int(top_k), k)
     if top_mass is None:
         if limit < k:
-            order = np.argpartition(rows, k - limit, axis=1)[:, k - limit :]
-            keep = np.zeros(rows.shape, dtype=bool)
-            np.put_along_axis(keep, order, True, axis=1)
+            threshold = np.partition(rows, k - limit, axis=1)[:, k - limit, None]  # the limit-th largest
+            keep = rows > threshold
+            ties = rows == threshold
+            need = limit - keep.sum(axis=1)
+            keep |= ties & (np.cumsum(ties, axis=1) <= need[:, None])
         else:
             keep = np.ones(rows.shape, dtype=bool)
     else:
