@@ -15,13 +15,13 @@ Run: python bench/precision.py [--repeat 2] [--inputs minilm128,minilm512,llm204
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import zstandard  # noqa: E402
 
+from bench.compression import best_time  # noqa: E402
 from bench.llm_attention import diffuse_llama_attentions, llm_layer  # noqa: E402
 from tb_attention.format import precision as precisions  # noqa: E402
 
@@ -160,21 +160,12 @@ def blocks_of(attention):
     return [flat[i : i + per] for i in range(0, len(flat), per)]
 
 
-def best(fn, repeat):
-    elapsed = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        elapsed = min(elapsed, time.perf_counter() - start)
-    return elapsed, out
-
-
 def measure(attention, encode, decode, repeat):
     cctx, dctx = zstandard.ZstdCompressor(level=1), zstandard.ZstdDecompressor()
     parts = blocks_of(attention)
-    t_enc, raws = best(lambda: [encode(b) for b in parts], repeat)
-    t_zstd, chunks = best(lambda: [cctx.compress(r) for r in raws], 1)
-    t_dec, decoded = best(lambda: [decode(dctx.decompress(c), b.size) for c, b in zip(chunks, parts)], repeat)
+    t_enc, raws = best_time(lambda: [encode(b) for b in parts], repeat)
+    t_zstd, chunks = best_time(lambda: [cctx.compress(r) for r in raws], 1)
+    t_dec, decoded = best_time(lambda: [decode(dctx.decompress(c), b.size) for c, b in zip(chunks, parts)], repeat)
     weights = np.concatenate([d.reshape(-1) for d in decoded]).reshape(attention.shape)
     err = np.abs(weights.astype(np.float64) - attention)
     big = attention >= FLOOR

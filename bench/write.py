@@ -50,6 +50,13 @@ def log_as_images(writer, attentions, step):
             )
 
 
+def stored_errors(record, reference):
+    """The record's precision, its largest abs error and relative error (weights >= 1e-6)."""
+    err = np.abs(record.attention.astype(np.float64) - reference)
+    big = reference >= 1e-6
+    return dict(precision=record.precision, max_err=float(err.max()), max_rel=float((err[big] / reference[big]).max()))
+
+
 def bench_tokens(tokenizer, model, n_tokens, repeat):
     batch = encode(tokenizer, n_tokens)
     tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
@@ -90,10 +97,7 @@ def bench_tokens(tokenizer, model, n_tokens, repeat):
         ours_total = (time.perf_counter() - t) / repeat
         writer.close()
         (record,) = tb_attention.read_attention(d, run="ours", tag="probe", step=0)
-        err = np.abs(record.attention.astype(np.float64) - reference)
-        max_err, precision = float(err.max()), record.precision
-        big = reference >= 1e-6
-        max_rel = float((err[big] / reference[big]).max())
+        errors = stored_errors(record, reference)
         ours_bytes = dir_bytes(os.path.join(d, "ours"))  # index and payload files (and an empty scalars file)
         per_record = ours_bytes / (2 * repeat + 1)  # warm-up + probe + end_to_end records
 
@@ -120,9 +124,7 @@ def bench_tokens(tokenizer, model, n_tokens, repeat):
         images_total_ms=images_total * 1e3,
         record_mb=per_record / 1e6,
         float32_mb=reference.nbytes / 1e6,
-        max_err=max_err,
-        max_rel=max_rel,
-        precision=precision,
+        **errors,
     )
     return results
 

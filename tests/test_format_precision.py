@@ -113,15 +113,8 @@ def _panel_decode(responses):
     import base64
 
     payload = json.dumps([[dict(h), base64.b64encode(body).decode()] for h, body in responses])
-    out = subprocess.run(
-        ["node", "--input-type=module", "-e", PANEL_DECODE],
-        input=payload,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    node = dict(cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(["node", "--input-type=module", "-e", PANEL_DECODE], input=payload, **node)
     return [np.array(v, dtype=np.float32) for v in json.loads(out.stdout)]
 
 
