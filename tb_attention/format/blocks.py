@@ -149,6 +149,25 @@ def densify(counts, indices, values, heads, q, k):
     return out.reshape(heads, q, k)
 
 
+def strongest(rows, threshold, limit):
+    """Bool `[R, k]`: each row's `limit` strongest keys, given its limit-th largest weight
+    (`threshold`, `[R, 1]`): every key above it, then keys equal to it from the lowest index."""
+    keep = rows > threshold
+    ties = rows == threshold
+    need = limit - keep.sum(axis=1)
+    keep |= ties & (np.cumsum(ties, axis=1) <= need[:, None])
+    return keep
+
+
+def kept_keys(row_index, indices, values, rows):
+    """(counts, kept mass, indices, weights) of the keys kept in `rows` rows (row-major, key
+    indices ascending within each row), zero weights dropped; the kept mass summed in order."""
+    nonzero = values > 0
+    row_index, indices, values = row_index[nonzero], indices[nonzero], values[nonzero]
+    kept = np.bincount(row_index, weights=values.astype(np.float64), minlength=rows)
+    return np.bincount(row_index, minlength=rows), kept.astype(np.float32), indices, values
+
+
 def select_keys(weights, top_k=None, top_mass=None):
     """The keys a sparse block keeps of float32 `[heads, q, k]`: per row the `top_k` strongest
     (ties at the threshold to the lower key index), or the fewest strongest holding `top_mass`
@@ -161,10 +180,7 @@ def select_keys(weights, top_k=None, top_mass=None):
     if top_mass is None:
         if limit < k:
             threshold = np.partition(rows, k - limit, axis=1)[:, k - limit, None]  # the limit-th largest
-            keep = rows > threshold
-            ties = rows == threshold
-            need = limit - keep.sum(axis=1)
-            keep |= ties & (np.cumsum(ties, axis=1) <= need[:, None])
+            keep = strongest(rows, threshold, limit)
         else:
             keep = np.ones(rows.shape, dtype=bool)
     else:
@@ -174,9 +190,5 @@ def select_keys(weights, top_k=None, top_mass=None):
         take = (before < top_mass * rows.sum(axis=1, dtype=np.float64)[:, None]) & (np.arange(k) < limit)
         keep = np.zeros(rows.shape, dtype=bool)
         np.put_along_axis(keep, order, take, axis=1)
-    keep &= rows > 0
-    counts = keep.sum(axis=1)
     row_index, indices = np.nonzero(keep)
-    values = rows[row_index, indices]
-    kept = np.bincount(row_index, weights=values.astype(np.float64), minlength=heads * q)
-    return counts, kept.astype(np.float32), indices, values
+    return kept_keys(row_index, indices, rows[row_index, indices], heads * q)

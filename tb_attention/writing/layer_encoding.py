@@ -84,25 +84,25 @@ def _quantize_torch(x, precision):
 
 
 def _top_k(rows, limit):
-    """(key indices [R, limit], ascending within each row; their weights): each row's `limit`
-    strongest keys, ties at the threshold going to the lower key index (as blocks.select_keys)."""
+    """(key indices, weights), numpy `[R, limit]`, indices ascending within each row: each row's
+    `limit` strongest keys (limit < k), ties at the threshold to the lower key index (as
+    blocks.select_keys). torch.topk runs on the rows' device; what follows is small."""
     import torch
 
-    values, indices = torch.topk(rows, limit, dim=1, sorted=False)
-    threshold = values.amin(dim=1, keepdim=True)
-    # topk breaks ties as it likes: redo the rows where more keys tie at the threshold than it kept
+    values, indices = torch.topk(rows, limit + 1, dim=1)  # sorted: the threshold, and the next
+    threshold, after = values[:, limit - 1], values[:, limit]
+    # topk breaks ties as it likes: redo the rows where a key left out ties with the threshold
     # (a zero threshold is no tie: zeros are never kept).
-    tied = (torch.count_nonzero(rows >= threshold, dim=1) > limit) & (threshold[:, 0] > 0)
-    if bool(tied.any()):
-        r = tied.nonzero()[:, 0]
-        sub, at = rows[r], threshold[r]
-        ties = sub == at
-        need = limit - torch.count_nonzero(sub > at, dim=1)
-        chosen = (sub > at) | (ties & (ties.cumsum(dim=1) <= need[:, None]))
-        indices[r] = chosen.nonzero()[:, 1].reshape(len(r), limit)
-        values[r] = sub.gather(1, indices[r])
-    indices, order = torch.sort(indices, dim=1)
-    return indices, values.gather(1, order)
+    tied = ((after == threshold) & (threshold > 0)).nonzero()[:, 0]
+    values, indices = values[:, :limit].cpu().numpy(), indices[:, :limit].cpu().numpy()
+    if len(tied):
+        sub = rows[tied].cpu().numpy()
+        r = tied.cpu().numpy()
+        chosen = blocks.strongest(sub, values[r, limit - 1 :], limit)
+        indices[r] = np.nonzero(chosen)[1].reshape(len(r), limit)
+        values[r] = np.take_along_axis(sub, indices[r], axis=1)
+    order = np.argsort(indices, axis=1)
+    return np.take_along_axis(indices, order, axis=1), np.take_along_axis(values, order, axis=1)
 
 
 def _select_torch(x, top_k, top_mass):
@@ -112,20 +112,21 @@ def _select_torch(x, top_k, top_mass):
     heads, q, k = x.shape
     rows = x.float().reshape(heads * q, k)
     limit = k if top_k is None else min(int(top_k), k)
-    if top_mass is None:
+    if top_mass is None and limit < k:
         indices, values = _top_k(rows, limit)
-        keep = values > 0
+        row_index = np.repeat(np.arange(heads * q), limit)
+        return blocks.kept_keys(row_index, indices.reshape(-1), values.reshape(-1), heads * q)
+    if top_mass is None:
+        keep = torch.ones_like(rows, dtype=torch.bool)
     else:
-        values, indices = torch.sort(rows, dim=1, descending=True, stable=True)
-        values, indices = values[:, :limit], indices[:, :limit]
-        before = torch.cumsum(values, dim=1, dtype=torch.float64) - values
-        keep = (before < top_mass * rows.sum(dim=1, dtype=torch.float64)[:, None]) & (values > 0)
-        # Row-major, ascending key index within each row (as the numpy path), kept entries only.
-        order = torch.argsort(torch.where(keep, indices, k), dim=1)
-        indices, values, keep = (t.gather(1, order) for t in (indices, values, keep))
-    counts = keep.sum(dim=1)
-    kept = (values.double() * keep).sum(dim=1)
-    return (counts.cpu().numpy(), kept.float().cpu().numpy(), indices[keep].cpu().numpy(), values[keep].cpu().numpy())
+        values, order = torch.sort(rows, dim=1, descending=True, stable=True)
+        before = torch.cumsum(values, dim=1, dtype=torch.float64) - values  # weight held by stronger keys
+        take = before < top_mass * rows.sum(dim=1, dtype=torch.float64)[:, None]
+        take[:, limit:] = False
+        keep = torch.zeros_like(rows, dtype=torch.bool).scatter_(1, order, take)
+    row_index, indices = keep.nonzero(as_tuple=True)  # row-major: key indices ascending in each row
+    values = rows[row_index, indices]
+    return blocks.kept_keys(row_index.cpu().numpy(), indices.cpu().numpy(), values.cpu().numpy(), heads * q)
 
 
 def select(weights, top_k, top_mass):
