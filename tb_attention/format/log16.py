@@ -10,7 +10,7 @@ The grid is built once from these rules over the cells of float32's top 16 bits 
 and 7 mantissa bits): consecutive cells are merged while the merged group still meets every bound
 for every float32 in it, and each group is represented by the value that minimises its worst
 relative error. So the bounds hold exactly for every input, and encoding is one table look-up.
-About 450 codes: log-spaced (12 % apart) below 0.01, 1/256 apart above 0.2, graded between. Codes
+444 codes: log-spaced (12 % apart) up to 0.005, 1/256 apart from 0.25 on, graded between. Codes
 ascend with the weight (0 is 0.0, the last is 1.0), so small weights take the low byte only.
 
 The grid is part of the format: records store codes, readers decode them with `values()`, and a
