@@ -58,3 +58,26 @@ def hf_llm_attentions(layers, heads, n, seed=0, dtype="bfloat16"):
         out.append(torch.softmax(logits, dim=-1).to(getattr(torch, dtype))[None])
         del logits
     return tuple(out)
+
+
+def diffuse_llama_attentions(n, layers=2, heads=8, seed=0):
+    """`outputs.attentions` (float32 `[1, heads, n, n]` per layer) of a random-init Llama (eager
+    attention) on `n` random tokens: diffuse causal heads, most weights near 1 / position."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=1000,
+        hidden_size=32 * heads,
+        intermediate_size=64 * heads,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max(n, 64),
+        attn_implementation="eager",
+    )
+    model = LlamaForCausalLM(config).eval()
+    ids = torch.randint(1, config.vocab_size, (1, n), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return model(ids, output_attentions=True).attentions

@@ -16,6 +16,7 @@ from tb_attention.format.errors import FormatError
 from tb_attention.format.payload import COMPRESSION, check_ref
 
 V1_COMPRESSION = "zlib"
+V1_PRECISIONS = ("uint8", "float16", "float32")  # format 1 stores plain little-endian values
 KINDS = ("self", "cross", "encoder", "decoder")
 
 
@@ -72,7 +73,7 @@ def decode_header(blob):
     except ValueError as e:
         raise FormatError(str(e)) from None
     if version <= 1:
-        if header.get("compression") != V1_COMPRESSION:
+        if header.get("compression") != V1_COMPRESSION or header.get("precision") not in V1_PRECISIONS:
             raise FormatError("attention header has an unknown precision or compression")
         part = _parse_part(dict(header, kind="cross" if header.get("key_tokens") is not None else "self"))
         part["blob_base"] = 1

@@ -9,6 +9,7 @@ from tb_attention.format.precision import check_precision
 from tb_attention.integrations.probe_inputs import named_probes, tokenize_probe
 from tb_attention.integrations.probe_pass import needs_every_rank, probe_attention
 from tb_attention.log import add_attention
+from tb_attention.writing import plan as plans
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class ProbeLogger:
         probes,
         *,
         tag_prefix="probe",
-        precision="uint8",
+        precision=plans.DEFAULT_PRECISION,
         max_length=128,
         all_ranks=False,
         every_n_steps=None,
@@ -107,7 +108,7 @@ class ProbeCallbackBase:
         log_dir=None,
         every_n_steps=None,
         tag_prefix="probe",
-        precision="uint8",
+        precision=plans.DEFAULT_PRECISION,
         max_length=128,
         all_ranks=False,
         **storage,

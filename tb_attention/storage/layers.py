@@ -62,7 +62,7 @@ def _decoded(stored, layer, heads, as_stored):
         raw = payload.decompress(data, size, "layer %d heads %d-%d" % (layer, h0, h1 - 1))
         if nnz is None:
             out[h0] = (
-                np.frombuffer(raw, dtype=precisions.dtype(part.precision)).reshape(h1 - h0, q, k)
+                blocks.stored_dense(raw, h1 - h0, q, k, part.precision)
                 if as_stored
                 else blocks.decode_dense(raw, h1 - h0, q, k, part.precision)
             )
