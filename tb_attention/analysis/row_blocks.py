@@ -1,0 +1,151 @@
+"""What one block of query rows `[heads, rows, keys]` adds to each head's pattern scores: per-head
+sums over its rows, in numpy or in torch on the block's device (only these sums, the first row
+and a few per-row values go to the host). Everything a metric needs comes from per-token arrays
+(pairs.py) and the block itself: no array of queries x keys is ever built.
+"""
+
+import numpy as np
+
+from tb_attention.analysis import span
+from tb_attention.analysis.reductions import row_reductions, upper_nonzero
+
+# `local_window`: keys i - LOCAL_WINDOW < j <= i (the query and the 7 positions before it).
+LOCAL_WINDOW = 8
+# Diagonal offsets summed per block: -7..0 make local_window, -1 / 0 / 1 previous / self / next.
+BAND = tuple(range(1 - LOCAL_WINDOW, 2))
+# Token-identity pairs are gathered over at most this many weights per head at a time.
+_PAIR_WEIGHTS = 1 << 20
+
+
+class BlockSpec:
+    """What the reductions of a block need to know about the input: the token-identity
+    relations [(name, Relation)], the key classes [(name, key positions)], and whether the
+    positional metrics (diagonals, span) apply (self-attention)."""
+
+    def __init__(self, relations, members, positional):
+        self.relations, self.members, self.positional = relations, members, positional
+        self._device_members = {}
+
+    def torch_members(self, torch, device):
+        if device not in self._device_members:
+            self._device_members[device] = [torch.as_tensor(m, device=device) for _, m in self.members]
+        return self._device_members[device]
+
+
+def _pair_totals(x, row_start, relations, total):
+    """[heads] per relation: the block's weight on that relation's pairs, a few rows at a time."""
+    n, k = x.shape[1:]
+    acc = [0.0] * len(relations)
+    step = max(1, _PAIR_WEIGHTS // k)
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        for c, (_, relation) in enumerate(relations):
+            acc[c] = acc[c] + total(x[:, s:e], relation, row_start + s, row_start + e)
+    return acc
+
+
+def _numpy_pairs(rows, relation, r0, r1):
+    flat = rows.reshape(rows.shape[0], -1)  # a view
+    if 4 * relation.pair_count(r0, r1) >= flat.shape[1]:  # dense (e.g. one token repeated)
+        return flat @ relation.dense_mask(r0, r1).reshape(-1).astype(np.float32)
+    return np.take(flat, relation.flat_pairs(r0, r1), axis=1).sum(axis=1, dtype=np.float64)
+
+
+def _torch_pairs(rows, relation, r0, r1):
+    import torch
+
+    mask = relation.dense_mask(r0, r1, torch, rows.device)
+    return torch.einsum("hrk,rk->h", rows, mask.to(rows.dtype)).double()
+
+
+def _span(x, row_start, sums, moments, one_sided):
+    """Per head: sums over the block's valid rows of span_mean and span_p90, and their count."""
+    heads, n, k = x.shape
+    ops = span.ops_for(x)
+    qi = ops.arange(heads * n, x) % n + row_start
+    flat = [a.reshape(heads * n, -1) for a in (x, sums, moments)]
+    mean, p90, valid = span.span_rows(flat[0], qi, flat[1], flat[2], one_sided)
+    per_head = {name: ops.where(valid, ops.float64(v), 0.0) for name, v in (("span_mean", mean), ("span_p90", p90))}
+    per_head["span_count"] = ops.float64(valid)
+    return {name: v.reshape(heads, n).sum(-1) for name, v in per_head.items()}
+
+
+def _lead(x, row_start):
+    """The weight rows i < LOCAL_WINDOW put on keys j < LOCAL_WINDOW (their whole causal window)."""
+    return x[:, : max(0, LOCAL_WINDOW - row_start), :LOCAL_WINDOW]
+
+
+def numpy_block(x, row_start, spec, check_upper, threads=1):
+    """The per-head sums (see scoring.PatternScorer) of float32 `x` [heads, rows, keys], query
+    rows row_start onwards, in numpy."""
+    entropy, maximum, column_sums, *groups = row_reductions(x[None], threads, groups=spec.positional)
+    entropy, maximum, column_sums = entropy[0], maximum[0], column_sums[0]
+    out = {
+        "entropy": entropy.sum(-1, dtype=np.float64),
+        "confidence": maximum.sum(-1, dtype=np.float64),
+        "classes": [column_sums[:, m].sum(-1) for _, m in spec.members],
+        "pairs": _pair_totals(x, row_start, spec.relations, _numpy_pairs),
+        "upper": upper_nonzero(x, row_start) if check_upper else None,
+        "lead": _lead(x, row_start).sum(axis=(1, 2), dtype=np.float64),
+    }
+    if spec.positional:
+        out["band"] = [np.diagonal(x, row_start + o, 1, 2).sum(-1, dtype=np.float64) for o in BAND]
+        out.update(_span(x, row_start, groups[0][0], groups[1][0], check_upper and not out["upper"]))
+    if row_start == 0:
+        out.update(row0=x[:, 0], entropy0=entropy[:, 0], confidence0=maximum[:, 0])
+    out["rows"] = x.shape[1]
+    return _to_host(out, np.asarray)
+
+
+def _torch_groups(torch, x):
+    """torch version of reductions._group_sums for [heads, rows, keys]."""
+    k = x.shape[2]
+    full = k // span.GROUP
+    offsets = torch.arange(span.GROUP, device=x.device, dtype=x.dtype)
+    sums, moments = [], []
+    if full:
+        blocks = x[..., : full * span.GROUP].reshape(x.shape[0], x.shape[1], full, span.GROUP)
+        sums.append(blocks.sum(-1))
+        moments.append(blocks @ offsets)
+    if k > full * span.GROUP:
+        tail = x[..., full * span.GROUP :]
+        sums.append(tail.sum(-1, keepdim=True))
+        moments.append((tail @ offsets[: tail.shape[-1]])[..., None])
+    sums = torch.cat(sums, -1)
+    sums[..., 0] = x[..., 1 : min(span.GROUP, k)].sum(-1)  # the sink left out
+    return sums, torch.cat(moments, -1)
+
+
+def torch_block(x, row_start, spec, check_upper):
+    """numpy_block for a torch tensor on any device: reduced there, only the sums come back."""
+    import torch
+
+    x = x.detach().float().contiguous()
+    entropy = -(x * torch.log(x + torch.finfo(torch.float32).tiny)).sum(-1)
+    maximum = x.amax(-1)
+    members = spec.torch_members(torch, x.device)
+    out = {
+        "entropy": entropy.double().sum(-1),
+        "confidence": maximum.double().sum(-1),
+        "classes": [x.index_select(2, m).sum((1, 2), dtype=torch.float64) for m in members],
+        "pairs": _pair_totals(x, row_start, spec.relations, _torch_pairs),
+        "upper": bool(torch.triu(x, row_start + 1).any()) if check_upper else None,
+        "lead": _lead(x, row_start).sum((1, 2), dtype=torch.float64),
+    }
+    if spec.positional:
+        out["band"] = [torch.diagonal(x, row_start + o, 1, 2).sum(-1, dtype=torch.float64) for o in BAND]
+        out.update(_span(x, row_start, *_torch_groups(torch, x), check_upper and not out["upper"]))
+    if row_start == 0:
+        out.update(row0=x[:, 0], entropy0=entropy[:, 0], confidence0=maximum[:, 0])
+    out["rows"] = x.shape[1]
+    return _to_host(out, lambda t: t.cpu().numpy() if hasattr(t, "cpu") else np.asarray(t))
+
+
+def _to_host(out, host):
+    """Every value as float64 numpy; lists of [heads] become [heads, n]."""
+    for name, value in out.items():
+        if isinstance(value, list):
+            out[name] = np.stack([host(v) for v in value], 1).astype(np.float64) if value else None
+        elif value is not None and not isinstance(value, (bool, int)):
+            out[name] = host(value).astype(np.float64)
+    return out
