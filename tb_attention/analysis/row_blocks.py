@@ -15,6 +15,8 @@ LOCAL_WINDOW = 8
 BAND = tuple(range(1 - LOCAL_WINDOW, 2))
 # Token-identity pairs are gathered over at most this many weights per head at a time.
 _PAIR_WEIGHTS = 1 << 20
+# The span's per-row block prefix sums are built for at most this many entries at a time.
+_SPAN_PREFIX = 1 << 18
 
 
 class BlockSpec:
@@ -45,10 +47,13 @@ def _pair_totals(x, row_start, relations, total):
 
 
 def _numpy_pairs(rows, relation, r0, r1):
-    flat = rows.reshape(rows.shape[0], -1)  # a view
+    flat = rows.reshape(rows.shape[0], -1)  # a view: each head's rows are contiguous
     if 4 * relation.pair_count(r0, r1) >= flat.shape[1]:  # dense (e.g. one token repeated)
         return flat @ relation.dense_mask(r0, r1).reshape(-1).astype(np.float32)
-    return np.take(flat, relation.flat_pairs(r0, r1), axis=1).sum(axis=1, dtype=np.float64)
+    index = relation.flat_pairs(r0, r1)
+    # Head by head: np.take copies an array that is not contiguous, as the heads together
+    # are not when these rows are part of a larger block.
+    return np.array([np.take(head, index).sum(dtype=np.float64) for head in flat])
 
 
 def _torch_pairs(rows, relation, r0, r1):
@@ -62,12 +67,17 @@ def _span(x, row_start, sums, moments, one_sided):
     """Per head: sums over the block's valid rows of span_mean and span_p90, and their count."""
     heads, n, k = x.shape
     ops = span.ops_for(x)
-    qi = ops.arange(heads * n, x) % n + row_start
     flat = [a.reshape(heads * n, -1) for a in (x, sums, moments)]
-    mean, p90, valid = span.span_rows(flat[0], qi, flat[1], flat[2], one_sided)
-    per_head = {name: ops.where(valid, ops.float64(v), 0.0) for name, v in (("span_mean", mean), ("span_p90", p90))}
-    per_head["span_count"] = ops.float64(valid)
-    return {name: v.reshape(heads, n).sum(-1) for name, v in per_head.items()}
+    qi = ops.arange(heads * n, x) % n + row_start
+    per_row = {"span_mean": [], "span_p90": [], "span_count": []}
+    step = max(64, _SPAN_PREFIX // sums.shape[-1])  # rows at a time: bounds the prefix sums
+    for start in range(0, heads * n, step):
+        rows = slice(start, start + step)
+        mean, p90, valid = span.span_rows(flat[0][rows], qi[rows], flat[1][rows], flat[2][rows], one_sided)
+        per_row["span_mean"].append(ops.where(valid, mean, 0.0))
+        per_row["span_p90"].append(ops.where(valid, ops.float64(p90), 0.0))
+        per_row["span_count"].append(ops.float64(valid))
+    return {name: ops.concat(parts).reshape(heads, n).sum(-1) for name, parts in per_row.items()}
 
 
 def _lead(x, row_start):

@@ -42,6 +42,8 @@ class _Numpy:
     def row_max(a):
         return a.max(-1)
 
+    concat = staticmethod(np.concatenate)
+
 
 class _Torch:
     def __init__(self, torch):
@@ -70,6 +72,9 @@ class _Torch:
     def row_max(self, a):
         return a.amax(-1)
 
+    def concat(self, parts):
+        return self.torch.cat(parts)
+
 
 def ops_for(array):
     """The array operations span_rows needs, for numpy arrays or torch tensors."""
@@ -95,9 +100,6 @@ class _Rows:
         self.row = ops.arange(n, qi) * self.k
         self.ps_row = ops.arange(n, qi) * (self.nb + 1)
         self.offsets = ops.arange(GROUP, qi)[None, :]
-        # Cumulative sums along GROUP weights as a product with a triangle of ones: far faster
-        # than cumsum along such a short axis.
-        self.triangle = ops.float64(self.offsets.T <= self.offsets)
 
     def ps_at(self, block):
         return self.ops.take(self.ps, self.ps_row + block)
@@ -160,7 +162,7 @@ def _p90(rows, target):
     w_left = ops.take(rows.flat, rows.row[:, None] + left.clip(0, k - 1))
     w_right = ops.take(rows.flat, rows.row[:, None] + right.clip(0, k - 1))
     step = ops.where(left >= 1, ops.float64(w_left), 0.0) + ops.where((d >= 1) & (right < k), ops.float64(w_right), 0.0)
-    hit = reached[:, None] + step @ rows.triangle >= target[:, None]
+    hit = reached[:, None] + step.cumsum(-1) >= target[:, None]
     return ops.where(hit.any(-1), a + 1 + ops.first_true(hit), a + GROUP)
 
 
@@ -175,7 +177,7 @@ def _one_sided_p90(rows, total):
     pos = first[:, None] + rows.offsets
     w = ops.float64(ops.take(rows.flat, rows.row[:, None] + pos.clip(max=rows.k - 1)))
     w[:, 0] *= first > 0  # the sink
-    before = rows.ps_at(block)[:, None] + w @ rows.triangle - w  # non-sink weight before each key
+    before = rows.ps_at(block)[:, None] + w.cumsum(-1) - w  # non-sink weight before each key
     ok = (before <= limit[:, None]) & (pos <= qi[:, None]) & (pos >= 1)
     return qi - ops.row_max(ops.where(ok, pos, 0))
 
