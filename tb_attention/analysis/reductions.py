@@ -1,5 +1,5 @@
 """Per-row passes over attention (numpy, optionally threaded) that several scores share: entropy,
-max weight, column sums and the block sums the span needs; and the causal check of a row block."""
+max weight, column sums and the sums the span needs; and the causal check of a row block."""
 
 import numpy as np
 
@@ -10,35 +10,63 @@ _BLOCK_BYTES = 1 << 18
 # Above this many weights, heads are split across threads (numpy releases the GIL in its loops).
 _THREAD_MIN_WEIGHTS = 1 << 22
 _MAX_THREADS = 4
-_OFFSETS = np.arange(GROUP, dtype=np.float32)
+# The span's distance sums accumulate in float32 over at most this many keys, then in float64.
+_SEGMENT = 4096
 
 
-def _group_sums(r, sums, moments):
-    """Into sums / moments [rows, ceil(k / GROUP)]: each row's sum over every block of GROUP keys
-    (the sink, key 0, left out) and sum_j a_j (j - block start) within each block."""
-    k = r.shape[1]
-    full = k // GROUP
-    if full:
-        # einsum, not a matrix-vector product: BLAS would wake its threads for every chunk, and
-        # on a busy machine waiting for them costs more than the sums.
-        blocks = r[:, : full * GROUP].reshape(r.shape[0], full, GROUP)  # a view
-        np.einsum("rbg->rb", blocks, out=sums[:, :full])
-        np.einsum("rbg,g->rb", blocks, _OFFSETS, out=moments[:, :full])
-    if k > full * GROUP:
-        tail = r[:, full * GROUP :]
-        sums[:, full] = tail.sum(axis=1)
-        moments[:, full] = np.einsum("rg,g->r", tail, _OFFSETS[: tail.shape[1]])
-    sums[:, 0] = r[:, 1 : min(GROUP, k)].sum(axis=1)
+class _SpanSums:
+    """Per row of a block whose first row is query `row_start` (span.py): the sums over blocks of
+    GROUP keys, the sink (key 0) left out, and sum_{j >= 1} a_j |i - j|. |i - j| is read from one
+    vector of |t| (a Toeplitz view), so no rows x keys distance array is made."""
+
+    def __init__(self, rows, keys, row_start):
+        self.rows, self.keys = rows, keys
+        # u[t] = |j - i| for t = j - (i - row_start) + rows - 1.
+        self.u = np.abs(np.arange(keys + rows - 1) - (rows - 1) - row_start).astype(np.float32)
+        self._views = {}
+
+    def _distances(self, start, count, first, size, segments=1):
+        """|i - j| for rows start..start+count, keys first..first+size*segments, as a read-only
+        [count, segments, size] view (rows step -1 through u); made once per row offset."""
+        key = (start, count, first)
+        if key not in self._views:
+            t0 = self.rows - 1 - start + first  # t0 - count + 1 >= first >= 1, and the last
+            # index t0 + segments * size - 1 < len(u): the view stays inside u
+            self._views[key] = np.lib.stride_tricks.as_strided(
+                self.u[t0:], (count, segments, size), (-4, 4 * size, 4), writeable=False
+            )
+        return self._views[key]
+
+    def __call__(self, r, start, sums, distance):
+        count, k = r.shape
+        full = k // GROUP
+        if full:  # einsum, not BLAS: its threads would be woken for every chunk of rows
+            np.einsum("rbg->rb", r[:, : full * GROUP].reshape(count, full, GROUP), out=sums[:, :full])
+        if k > full * GROUP:
+            sums[:, full] = r[:, full * GROUP :].sum(axis=1)
+        sums[:, 0] = r[:, 1 : min(GROUP, k)].sum(axis=1)
+        # float32 products summed over _SEGMENT keys at a time, the segments in float64.
+        segments = (k - 1) // _SEGMENT
+        distance[:] = 0.0
+        if segments:
+            x = r[:, 1 : 1 + segments * _SEGMENT].reshape(count, segments, _SEGMENT)
+            d = self._distances(start, count, 1, _SEGMENT, segments)
+            distance += np.einsum("rsc,rsc->rs", x, d).sum(axis=1, dtype=np.float64)
+        first = 1 + segments * _SEGMENT
+        if first < k:
+            d = self._distances(start, count, first, k - first)[:, 0]
+            distance += np.einsum("rc,rc->r", r[:, first:], d)
 
 
 def _head_reductions(rows, out, heads):
     """For heads `heads` of `rows` [heads, q, k]: per-row entropy and max, per-head column sums
-    (and, if `out` has them, per-row block sums and moments)."""
+    (and, if `out` has them, per-row span sums)."""
     q, k = rows.shape[1:]
     block = max(1, min(q, _BLOCK_BYTES // (4 * k)))
     buf = np.empty((block, k), dtype=np.float32)
     tiny = np.finfo(np.float32).tiny
     entropy, maximum, column_sums = out["entropy"], out["maximum"], out["column_sums"]
+    span_sums = out.get("span")
     for h in heads:
         column_sums[h] = 0.0
         for start in range(0, q, block):
@@ -51,13 +79,15 @@ def _head_reductions(rows, out, heads):
             np.add(r, tiny, out=b)
             np.log(b, out=b)
             entropy[h, start : start + block] = -np.einsum("ij,ij->i", b, r)
-            if "sums" in out:
-                _group_sums(r, out["sums"][h, start : start + block], out["moments"][h, start : start + block])
+            if span_sums is not None:
+                where = (h, slice(start, start + block))
+                span_sums(r, start, out["sums"][where], out["distance"][where])
 
 
-def row_reductions(attention, threads=None, groups=False):
+def row_reductions(attention, threads=None, span_from=None):
     """(entropy [L, H, q] nats, max weight [L, H, q], column sums [L, H, k] float64), one pass;
-    with `groups`, also each row's block sums and moments [L, H, q, ceil(k / GROUP)] (span.py).
+    with `span_from` (the query index of the first row), also each row's block sums [L, H, q,
+    ceil(k / GROUP)] and distance sums [L, H, q] (span.py).
 
     Large inputs are split across up to `threads` threads (default: up to 4, by the CPUs)."""
     layers, heads, q, k = attention.shape
@@ -69,9 +99,10 @@ def row_reductions(attention, threads=None, groups=False):
         "maximum": np.empty((layers * heads, q), dtype=np.float32),
         "column_sums": np.empty((layers * heads, k), dtype=np.float64),
     }
-    if groups:
+    if span_from is not None:
         out["sums"] = np.empty((layers * heads, q, -(-k // GROUP)), dtype=np.float32)
-        out["moments"] = np.empty_like(out["sums"])
+        out["distance"] = np.empty((layers * heads, q), dtype=np.float64)
+        out["span"] = _SpanSums(q, k, span_from)
     parts = 1
     if rows.size >= _THREAD_MIN_WEIGHTS:
         import os
@@ -85,6 +116,7 @@ def row_reductions(attention, threads=None, groups=False):
 
         with ThreadPoolExecutor(len(chunks)) as pool:
             list(pool.map(lambda c: _head_reductions(rows, out, c), chunks))
+    out.pop("span", None)
     shaped = [out[name].reshape((layers, heads) + out[name].shape[1:]) for name in out]
     return tuple(shaped)
 

@@ -42,32 +42,36 @@ def _pair_totals(x, row_start, relations, total):
     for s in range(0, n, step):
         e = min(n, s + step)
         for c, (_, relation) in enumerate(relations):
-            acc[c] = acc[c] + total(x[:, s:e], relation, row_start + s, row_start + e)
+            acc[c] = acc[c] + total(x, s, e, relation, row_start)
     return acc
 
 
-def _numpy_pairs(rows, relation, r0, r1):
-    flat = rows.reshape(rows.shape[0], -1)  # a view: each head's rows are contiguous
-    if 4 * relation.pair_count(r0, r1) >= flat.shape[1]:  # dense (e.g. one token repeated)
-        return flat @ relation.dense_mask(r0, r1).reshape(-1).astype(np.float32)
-    index = relation.flat_pairs(r0, r1)
-    # Head by head: np.take copies an array that is not contiguous, as the heads together
-    # are not when these rows are part of a larger block.
-    return np.array([np.take(head, index).sum(dtype=np.float64) for head in flat])
+def _numpy_pairs(x, s, e, relation, row_start):
+    """Rows s..e of the contiguous block x [heads, n, k] (query rows row_start + s..)."""
+    heads, n, k = x.shape
+    r0, r1 = row_start + s, row_start + e
+    if 4 * relation.pair_count(r0, r1) >= (e - s) * k:  # dense (e.g. one token repeated)
+        mask = relation.dense_mask(r0, r1).reshape(-1).astype(np.float32)
+        return np.einsum("hp,p->h", x[:, s:e].reshape(heads, -1), mask).astype(np.float64)
+    # Every head's pairs in one gather from the whole block. float32 sums are pairwise (exact
+    # to about 1e-7); the blocks add up in float64.
+    index = relation.flat_pairs(r0, r1) + s * k
+    index = index[None, :] + (np.arange(heads, dtype=np.int64) * (n * k))[:, None]
+    return np.take(x.reshape(-1), index).sum(axis=1).astype(np.float64)
 
 
-def _torch_pairs(rows, relation, r0, r1):
+def _torch_pairs(x, s, e, relation, row_start):
     import torch
 
-    mask = relation.dense_mask(r0, r1, torch, rows.device)
-    return torch.einsum("hrk,rk->h", rows, mask.to(rows.dtype)).double()
+    mask = relation.dense_mask(row_start + s, row_start + e, torch, x.device)
+    return torch.einsum("hrk,rk->h", x[:, s:e], mask.to(x.dtype)).double()
 
 
-def _span(x, row_start, sums, moments, one_sided):
+def _span(x, row_start, sums, distance, one_sided):
     """Per head: sums over the block's valid rows of span_mean and span_p90, and their count."""
     heads, n, k = x.shape
     ops = span.ops_for(x)
-    flat = [a.reshape(heads * n, -1) for a in (x, sums, moments)]
+    flat = [a.reshape(heads * n, -1) for a in (x, sums)] + [distance.reshape(heads * n)]
     qi = ops.arange(heads * n, x) % n + row_start
     per_row = {"span_mean": [], "span_p90": [], "span_count": []}
     step = max(64, _SPAN_PREFIX // sums.shape[-1])  # rows at a time: bounds the prefix sums
@@ -88,7 +92,8 @@ def _lead(x, row_start):
 def numpy_block(x, row_start, spec, check_upper, threads=1):
     """The per-head sums (see scoring.PatternScorer) of float32 `x` [heads, rows, keys], query
     rows row_start onwards, in numpy."""
-    entropy, maximum, column_sums, *groups = row_reductions(x[None], threads, groups=spec.positional)
+    span_from = row_start if spec.positional else None
+    entropy, maximum, column_sums, *span_sums = row_reductions(x[None], threads, span_from)
     entropy, maximum, column_sums = entropy[0], maximum[0], column_sums[0]
     out = {
         "entropy": entropy.sum(-1, dtype=np.float64),
@@ -100,30 +105,27 @@ def numpy_block(x, row_start, spec, check_upper, threads=1):
     }
     if spec.positional:
         out["band"] = [np.diagonal(x, row_start + o, 1, 2).sum(-1, dtype=np.float64) for o in BAND]
-        out.update(_span(x, row_start, groups[0][0], groups[1][0], check_upper and not out["upper"]))
+        out.update(_span(x, row_start, span_sums[0][0], span_sums[1][0], check_upper and not out["upper"]))
     if row_start == 0:
         out.update(row0=x[:, 0], entropy0=entropy[:, 0], confidence0=maximum[:, 0])
     out["rows"] = x.shape[1]
     return _to_host(out, np.asarray)
 
 
-def _torch_groups(torch, x):
-    """torch version of reductions._group_sums for [heads, rows, keys]."""
-    k = x.shape[2]
+def _torch_span_sums(torch, x, row_start):
+    """torch version of reductions._SpanSums for [heads, rows, keys]: block sums, the sink left
+    out, and sum_{j >= 1} a_j |i - j| per row (float64)."""
+    heads, n, k = x.shape
     full = k // span.GROUP
-    offsets = torch.arange(span.GROUP, device=x.device, dtype=x.dtype)
-    sums, moments = [], []
-    if full:
-        blocks = x[..., : full * span.GROUP].reshape(x.shape[0], x.shape[1], full, span.GROUP)
-        sums.append(blocks.sum(-1))
-        moments.append(blocks @ offsets)
+    sums = [x[..., : full * span.GROUP].reshape(heads, n, full, span.GROUP).sum(-1)] if full else []
     if k > full * span.GROUP:
-        tail = x[..., full * span.GROUP :]
-        sums.append(tail.sum(-1, keepdim=True))
-        moments.append((tail @ offsets[: tail.shape[-1]])[..., None])
+        sums.append(x[..., full * span.GROUP :].sum(-1, keepdim=True))
     sums = torch.cat(sums, -1)
-    sums[..., 0] = x[..., 1 : min(span.GROUP, k)].sum(-1)  # the sink left out
-    return sums, torch.cat(moments, -1)
+    sums[..., 0] = x[..., 1 : min(span.GROUP, k)].sum(-1)
+    keys = torch.arange(1, k, device=x.device, dtype=torch.float32)
+    queries = torch.arange(row_start, row_start + n, device=x.device, dtype=torch.float32)
+    distance = (x[..., 1:] * (keys[None, :] - queries[:, None]).abs()).sum(-1, dtype=torch.float64)
+    return sums, distance
 
 
 def torch_block(x, row_start, spec, check_upper):
@@ -144,7 +146,7 @@ def torch_block(x, row_start, spec, check_upper):
     }
     if spec.positional:
         out["band"] = [torch.diagonal(x, row_start + o, 1, 2).sum(-1, dtype=torch.float64) for o in BAND]
-        out.update(_span(x, row_start, *_torch_groups(torch, x), check_upper and not out["upper"]))
+        out.update(_span(x, row_start, *_torch_span_sums(torch, x, row_start), check_upper and not out["upper"]))
     if row_start == 0:
         out.update(row0=x[:, 0], entropy0=entropy[:, 0], confidence0=maximum[:, 0])
     out["rows"] = x.shape[1]

@@ -1,10 +1,12 @@
 """How far attention reaches, in tokens, the sink left out: `span_mean` and `span_p90`
 (docs/patterns.md) of each query row of a block, in numpy or in torch on the block's device.
 
-Both come from the row's sums over blocks of GROUP keys and first moments within them, computed
-in the same pass as the entropy: the mean distance is exact from those sums and GROUP weights
-around the query; the 0.9-quantile distance is bracketed by a binary search over the block
-sums to GROUP distances, then found exactly among their weights. No cumulative sum over all keys.
+The mean distance comes from each row's sum_j w_j |i - j| and its non-sink weight, computed in
+the same pass as the entropy (reductions.py). The 0.9-quantile distance starts from the row's
+sums over blocks of GROUP keys (same pass): causal rows take the block where the weight before
+it reaches a tenth of the row's, other rows a bisection on distances over the block sums down to
+GROUP candidate distances; then the answer among those GROUP weights. No cumulative sum over all
+keys, and a few operations per row on GROUP-wide arrays.
 """
 
 import numpy as np
@@ -17,6 +19,7 @@ SLACK = 1e-6
 
 
 class _Numpy:
+    float64_type = np.float64
     take = staticmethod(np.take)
     where = staticmethod(np.where)
 
@@ -44,10 +47,20 @@ class _Numpy:
 
     concat = staticmethod(np.concatenate)
 
+    @staticmethod
+    def group_sums(a):
+        """[n, m] -> [n, ceil(m / GROUP)]: sums over GROUP consecutive entries."""
+        n, m = a.shape
+        full = m // GROUP
+        parts = [np.einsum("nsg->ns", a[:, : full * GROUP].reshape(n, full, GROUP))] if full else []
+        if m > full * GROUP:
+            parts.append(a[:, full * GROUP :].sum(axis=1, keepdims=True))
+        return np.concatenate(parts, axis=1)
+
 
 class _Torch:
     def __init__(self, torch):
-        self.torch = torch
+        self.torch, self.float64_type = torch, torch.float64
 
     def take(self, flat, index):
         return flat[index]
@@ -75,6 +88,14 @@ class _Torch:
     def concat(self, parts):
         return self.torch.cat(parts)
 
+    def group_sums(self, a):
+        n, m = a.shape
+        full = m // GROUP
+        parts = [a[:, : full * GROUP].reshape(n, full, GROUP).sum(-1)] if full else []
+        if m > full * GROUP:
+            parts.append(a[:, full * GROUP :].sum(-1, keepdim=True))
+        return self.torch.cat(parts, 1)
+
 
 def ops_for(array):
     """The array operations span_rows needs, for numpy arrays or torch tensors."""
@@ -86,26 +107,46 @@ def ops_for(array):
 
 
 class _Rows:
-    """Lookups into one block's rows: weights, block prefix sums (the sink left out)."""
+    """Lookups into one block's rows: weights, block sums, their prefix sums (the sink left out)."""
 
-    def __init__(self, ops, x2, qi, sums, moments):
+    def __init__(self, ops, x2, qi, sums):
         self.ops, self.qi = ops, qi
         n, self.k = x2.shape
         self.nb = sums.shape[1]
-        firsts = ops.float64(moments) + ops.float64(sums) * (GROUP * ops.arange(self.nb, qi))[None, :]  # sum w_j j
-        # [n, nb + 1]: weight on the blocks before each block (the sink's first moment is 0).
-        self.ps2 = ops.prefix(sums)
-        self.ps, self.pf = self.ps2.reshape(-1), ops.prefix(firsts).reshape(-1)
-        self.flat = x2.reshape(-1)
-        self.row = ops.arange(n, qi) * self.k
-        self.ps_row = ops.arange(n, qi) * (self.nb + 1)
+        self.flat, self.sums = x2.reshape(-1), sums.reshape(-1)
+        self.row, self.sums_row = ops.arange(n, qi) * self.k, ops.arange(n, qi) * self.nb
         self.offsets = ops.arange(GROUP, qi)[None, :]
+        self.window_row = ops.arange(n, qi) * GROUP  # row starts in a flat [n, GROUP]
+        # Prefix sums over super-blocks of GROUP blocks: what the one-sided search needs.
+        self.supers = ops.prefix(ops.group_sums(sums))  # [n, ceil(nb / GROUP) + 1]
+        self.total = self.supers[:, -1]
+        self._ps = None
+        self.levels = {"blocks": (self.sums, self.sums_row, self.nb), "keys": (self.flat, self.row, self.k)}
 
     def ps_at(self, block):
-        return self.ops.take(self.ps, self.ps_row + block)
+        """The weight on the blocks before `block` (0 <= block <= nb), per row."""
+        if self._ps is None:  # only the two-sided search needs every block's prefix
+            n = self.qi.shape[0]
+            self._ps = self.ops.prefix(self.sums.reshape(n, self.nb)).reshape(-1)
+            self._ps_row = self.ops.arange(n, self.qi) * (self.nb + 1)
+        return self.ops.take(self._ps, self._ps_row + block)
 
-    def pf_at(self, block):
-        return self.ops.take(self.pf, self.ps_row + block)
+    def last_at_most(self, level, first, last, before, limit):
+        """Among the GROUP entries first.. of each row at `level` ("blocks": the block sums;
+        "keys": the weights, the sink left out; entries after `last` count as absent), the last
+        whose running sum before it (from `before`) is at most `limit`: (its index, that sum).
+        The first entry always qualifies (`before` <= limit, first <= last)."""
+        ops = self.ops
+        table, row, width = self.levels[level]
+        pos = first[:, None] + self.offsets
+        inside = pos <= last[:, None]
+        w = ops.where(inside, ops.take(table, row[:, None] + pos.clip(max=width - 1)), 0.0)
+        if level == "keys":
+            w[:, 0] *= first > 0  # the sink
+        w = w.cumsum(-1, dtype=ops.float64_type) - w  # the sum before each entry
+        # The running sums grow along the row, so the qualifying entries are a prefix: count them.
+        count = ((w <= (limit - before)[:, None]) & inside).sum(-1)
+        return first + count - 1, before + ops.take(w.reshape(-1), self.window_row + count - 1)
 
     def window(self, first, length):
         """float64 [n, GROUP]: the weights of keys first .. first + length - 1 (length <= GROUP),
@@ -128,17 +169,6 @@ class _Rows:
         """Weight of the block sums touching the keys within distance d: at least their weight."""
         lo, hi = self.bounds(d)
         return self.ps_at((-((-hi) // GROUP)).clip(max=self.nb)) - self.ps_at(lo // GROUP)
-
-
-def _mean(rows, total):
-    """sum_j w_ij |i - j| over non-sink keys: blocks left and right of the query's block from
-    their sums and first moments, the query's own block weight by weight."""
-    qi, nb = rows.qi, rows.nb
-    block = qi // GROUP
-    left = qi * rows.ps_at(block) - rows.pf_at(block)
-    right = (rows.pf_at(block * 0 + nb) - rows.pf_at(block + 1)) - qi * (total - rows.ps_at(block + 1))
-    w, pos = rows.window(block * GROUP, block * 0 + GROUP)
-    return left + right + (w * abs(qi[:, None] - pos)).sum(-1)
 
 
 def _p90(rows, target):
@@ -168,29 +198,28 @@ def _p90(rows, target):
 
 def _one_sided_p90(rows, total):
     """_p90 of rows with no weight right of the query: i - j0, j0 the last key (>= 1) with at
-    most total - target of the non-sink weight before it. Its block from the block sums, then
-    the key among that block's weights."""
+    most total - target of the non-sink weight before it. Its super-block of GROUP blocks from
+    their prefix sums, then its block among GROUP block sums, then the key among GROUP weights."""
     ops, qi = rows.ops, rows.qi
     limit = total * (1 - REACH + SLACK)
-    block = ((rows.ps2 <= limit[:, None]).sum(-1) - 1).clip(max=qi // GROUP)
-    first = block * GROUP
-    pos = first[:, None] + rows.offsets
-    w = ops.float64(ops.take(rows.flat, rows.row[:, None] + pos.clip(max=rows.k - 1)))
-    w[:, 0] *= first > 0  # the sink
-    before = rows.ps_at(block)[:, None] + w.cumsum(-1) - w  # non-sink weight before each key
-    ok = (before <= limit[:, None]) & (pos <= qi[:, None]) & (pos >= 1)
-    return qi - ops.row_max(ops.where(ok, pos, 0))
+    last = qi // GROUP  # no block after the query's own holds weight
+    sup = ((rows.supers <= limit[:, None]).sum(-1) - 1).clip(max=last // GROUP)
+    before = ops.take(rows.supers.reshape(-1), ops.arange(qi.shape[0], qi) * rows.supers.shape[1] + sup)
+    block, before = rows.last_at_most("blocks", sup * GROUP, last, before, limit)
+    key, _ = rows.last_at_most("keys", block * GROUP, qi, before, limit)
+    return qi - key
 
 
-def span_rows(x2, qi, sums, moments, one_sided=False):
+def span_rows(x2, qi, sums, distance, one_sided=False):
     """Per row of `x2` [n, k] (self-attention; query positions `qi` [n] int64): (span_mean
-    [n], span_p90 [n], valid [n]) in the array type of x2. `sums` / `moments` [n, ceil(k /
-    GROUP)]: each row's sums over key blocks of GROUP and first moments sum_j w_j (j - block
-    start) within them. A row is valid when its non-sink weight is above 0. `one_sided`: no row
-    has weight right of its query (causal rows): the same results, faster."""
+    [n], span_p90 [n], valid [n]) in the array type of x2. `sums` [n, ceil(k / GROUP)]: each
+    row's sums over blocks of GROUP keys, the sink (key 0) left out (subtracting it afterwards
+    would cancel: it often holds most of the row); `distance` [n]: sum_{j >= 1} w_j |i - j|. A
+    row is valid when its non-sink weight is above 0. `one_sided`: no row has weight right of its
+    query (causal rows): the same results, faster."""
     ops = ops_for(x2)
-    rows = _Rows(ops, x2, qi, sums, moments)
-    total = rows.ps_at(qi * 0 + rows.nb)
+    rows = _Rows(ops, x2, qi, sums)
+    total = rows.total
     valid = total > 0
     p90 = _one_sided_p90(rows, total) if one_sided else _p90(rows, total * (REACH - SLACK))
-    return _mean(rows, total) / ops.where(valid, total, 1.0), p90, valid
+    return ops.float64(distance) / ops.where(valid, total, 1.0), p90, valid
