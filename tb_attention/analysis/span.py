@@ -20,8 +20,13 @@ SLACK = 1e-6
 
 class _Numpy:
     float64_type = np.float64
-    take = staticmethod(np.take)
     where = staticmethod(np.where)
+
+    @staticmethod
+    def take(flat, index):
+        """flat[index]; an index outside `flat` reads its first or last entry (the callers mask
+        the entries they read outside a row)."""
+        return np.take(flat, index, mode="clip")
 
     @staticmethod
     def arange(n, like):
@@ -63,7 +68,7 @@ class _Torch:
         self.torch, self.float64_type = torch, torch.float64
 
     def take(self, flat, index):
-        return flat[index]
+        return flat[index.clamp(0, flat.shape[0] - 1)]
 
     def where(self, condition, a, b):
         return self.torch.where(condition, a, b)
@@ -121,7 +126,7 @@ class _Rows:
         self.supers = ops.prefix(ops.group_sums(sums))  # [n, ceil(nb / GROUP) + 1]
         self.total = self.supers[:, -1]
         self._ps = None
-        self.levels = {"blocks": (self.sums, self.sums_row, self.nb), "keys": (self.flat, self.row, self.k)}
+        self.levels = {"blocks": (self.sums, self.sums_row), "keys": (self.flat, self.row)}
 
     def ps_at(self, block):
         """The weight on the blocks before `block` (0 <= block <= nb), per row."""
@@ -137,10 +142,10 @@ class _Rows:
         whose running sum before it (from `before`) is at most `limit`: (its index, that sum).
         The first entry always qualifies (`before` <= limit, first <= last)."""
         ops = self.ops
-        table, row, width = self.levels[level]
+        table, row = self.levels[level]
         pos = first[:, None] + self.offsets
         inside = pos <= last[:, None]
-        w = ops.where(inside, ops.take(table, row[:, None] + pos.clip(max=width - 1)), 0.0)
+        w = ops.where(inside, ops.take(table, row[:, None] + pos), 0.0)
         if level == "keys":
             w[:, 0] *= first > 0  # the sink
         w = w.cumsum(-1, dtype=ops.float64_type) - w  # the sum before each entry
@@ -148,18 +153,12 @@ class _Rows:
         count = ((w <= (limit - before)[:, None]) & inside).sum(-1)
         return first + count - 1, before + ops.take(w.reshape(-1), self.window_row + count - 1)
 
-    def window(self, first, length):
-        """float64 [n, GROUP]: the weights of keys first .. first + length - 1 (length <= GROUP),
-        0 outside the keys and at the sink; and those key positions."""
-        pos = first[:, None] + self.offsets
-        keep = (self.offsets < length[:, None]) & (pos >= 1) & (pos < self.k)
-        w = self.ops.take(self.flat, self.row[:, None] + pos.clip(0, self.k - 1))
-        return self.ops.where(keep, self.ops.float64(w), 0.0), pos
-
     def prefix(self, j):
         """Non-sink weight on keys before j (0 <= j <= k), exactly."""
         base = (j // GROUP) * GROUP
-        return self.ps_at(j // GROUP) + self.window(base, j - base)[0].sum(-1)
+        pos = base[:, None] + self.offsets
+        w = self.ops.where((pos < j[:, None]) & (pos >= 1), self.ops.take(self.flat, self.row[:, None] + pos), 0.0)
+        return self.ps_at(j // GROUP) + w.sum(-1, dtype=self.ops.float64_type)
 
     def bounds(self, d):
         """The keys within distance d of the query, the sink left out: [lo, hi)."""
@@ -189,10 +188,9 @@ def _p90(rows, target):
     reached = ops.where(a >= 0, rows.prefix(hi) - rows.prefix(lo), 0.0)
     d = a[:, None] + 1 + rows.offsets
     left, right = qi[:, None] - d, qi[:, None] + d
-    w_left = ops.take(rows.flat, rows.row[:, None] + left.clip(0, k - 1))
-    w_right = ops.take(rows.flat, rows.row[:, None] + right.clip(0, k - 1))
-    step = ops.where(left >= 1, ops.float64(w_left), 0.0) + ops.where((d >= 1) & (right < k), ops.float64(w_right), 0.0)
-    hit = reached[:, None] + step.cumsum(-1) >= target[:, None]
+    step = ops.where(left >= 1, ops.take(rows.flat, rows.row[:, None] + left), 0.0)
+    step = step + ops.where((d >= 1) & (right < k), ops.take(rows.flat, rows.row[:, None] + right), 0.0)
+    hit = reached[:, None] + step.cumsum(-1, dtype=ops.float64_type) >= target[:, None]
     return ops.where(hit.any(-1), a + 1 + ops.first_true(hit), a + GROUP)
 
 
