@@ -64,7 +64,8 @@ def _torch_pairs(x, s, e, relation, row_start):
     import torch
 
     mask = relation.dense_mask(row_start + s, row_start + e, torch, x.device)
-    return torch.einsum("hrk,rk->h", x[:, s:e], mask.to(x.dtype)).double()
+    # A product and a sum, not a matrix product: on a GPU that may run in TF32 (1e-3).
+    return (x[:, s:e] * mask).sum((1, 2), dtype=torch.float64)
 
 
 def _span(x, row_start, sums, distance, one_sided):
