@@ -109,9 +109,8 @@ def test_span_is_nan_for_cross_attention_and_rows_all_on_the_sink():
 
 
 def test_span_has_no_label_and_formed_heads_skip_it():
-    rules = labels.describe()
-    assert {"span_mean", "span_p90"} <= set(rules["metrics"])
-    assert not [t for t in rules["thresholds"] if t["metric"].startswith("span")]
+    assert {"span_mean", "span_p90"} <= set(scoring.METRICS)  # listed in /patterns' rules.metrics
+    assert not [rule for _, rule in labels.active_rules() if rule[0].startswith("span")]
     rng = np.random.default_rng(2)
     scores = scoring.compute_patterns(random_attention(rng, 1, 2, 30), ["w%d" % i for i in range(30)])
     assert labels.label_heads(scores).shape == (1, 2)
