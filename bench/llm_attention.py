@@ -27,6 +27,25 @@ def llm_layer(layer, heads, n, seed=0, dtype=np.float32):
     return out.astype(dtype, copy=False)
 
 
+def llm_rows(layer, heads, n, r0, r1, seed=0):
+    """Query rows r0..r1 of an LLM-shaped layer, `[heads, r1 - r0, n]` float32 (contiguous), made
+    without the rest of the layer (seeded per block of rows: not the rows of `llm_layer`)."""
+    rng = np.random.default_rng([seed, layer, r0])
+    distance = (np.arange(r0, r1)[:, None] - np.arange(n)[None, :]).astype(np.float32)
+    out = rng.standard_normal((heads, r1 - r0, n), dtype=np.float32) * 1.5
+    for h in range(heads):
+        kind = (layer * heads + h) % 4
+        if kind in (0, 1, 2):
+            out[h, :, 0] += 7.0
+        if kind in (1, 3):
+            out[h] += 5.0 * np.exp(-np.maximum(distance, 0) / 2.0)
+    out[:, distance < 0] = -np.inf
+    out -= out.max(axis=2, keepdims=True)
+    np.exp(out, out=out)
+    out /= out.sum(axis=2, keepdims=True)
+    return out
+
+
 def llm_attention(layers, heads, n, seed=0):
     """`[layers, heads, n, n]` float32 (for sizes that fit in memory)."""
     return np.stack([llm_layer(li, heads, n, seed) for li in range(layers)])
@@ -58,3 +77,26 @@ def hf_llm_attentions(layers, heads, n, seed=0, dtype="bfloat16"):
         out.append(torch.softmax(logits, dim=-1).to(getattr(torch, dtype))[None])
         del logits
     return tuple(out)
+
+
+def diffuse_llama_attentions(n, layers=2, heads=8, seed=0):
+    """`outputs.attentions` (float32 `[1, heads, n, n]` per layer) of a random-init Llama (eager
+    attention) on `n` random tokens: diffuse causal heads, most weights near 1 / position."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=1000,
+        hidden_size=32 * heads,
+        intermediate_size=64 * heads,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max(n, 64),
+        attn_implementation="eager",
+    )
+    model = LlamaForCausalLM(config).eval()
+    ids = torch.randint(1, config.vocab_size, (1, n), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return model(ids, output_attentions=True).attentions

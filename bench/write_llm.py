@@ -6,7 +6,11 @@ during the call and the flush, less RSS before it) against the input bytes, the 
 the mode the writer chose; and the training-thread slowdown: a fixed torch workload timed while a
 record encodes in the background, against the same workload alone.
 
-Run: python bench/write_llm.py [--cases dense1024,auto1024,auto2048] [--no-slowdown]
+With `--against DIR` (another checkout, e.g. `git worktree add DIR main`), each case also runs
+with DIR's tb_attention, in the same run, and the ratios of this checkout to it are printed.
+
+Run: python bench/write_llm.py [--cases dense1024,auto1024,auto2048] [--slowdown dense1024] [--no-slowdown]
+                              [--against DIR]
 """
 
 import argparse
@@ -71,7 +75,7 @@ def disk_bytes(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path) for f in names)
 
 
-def run_case(name, slowdown):
+def run_case(name, slowdown, root=ROOT):
     n, options, goal = CASES[name]
     with tempfile.TemporaryDirectory() as logdir:
         start = time.perf_counter()
@@ -79,7 +83,7 @@ def run_case(name, slowdown):
             [
                 sys.executable,
                 "-c",
-                CHILD.replace("ROOT", repr(ROOT)),
+                CHILD.replace("ROOT", repr(root)),
                 str(n),
                 json.dumps(options),
                 logdir,
@@ -96,7 +100,8 @@ def run_case(name, slowdown):
         r["wall"] = time.perf_counter() - start
     gb = r["input_bytes"] / 1e9
     print(
-        "\n== %s: 32 x 32 x %d, bf16 input %.2f GB, options %s (goal: %s)" % (name, n, gb, options or "default", goal)
+        "\n== %s: 32 x 32 x %d, bf16 input %.2f GB, options %s (goal: %s)%s"
+        % (name, n, gb, options or "default", goal, "" if root == ROOT else "\n   with the code of %s" % root)
     )
     print("  mode stored                 %s%s" % (r["encoding"], " %s" % r["sparse"] if r["sparse"] else ""))
     for m in r["messages"]:
@@ -116,16 +121,31 @@ def run_case(name, slowdown):
             "  training-thread slowdown    %+6.1f %%   (a torch workload while the record encodes, vs alone)"
             % (100 * r["slowdown"])
         )
+    return r
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--no-slowdown", action="store_true")
+    parser.add_argument("--slowdown", default="dense1024", help="the cases whose training-thread slowdown is measured")
+    parser.add_argument("--against", help="another checkout: run each case with its code too, side by side")
     args = parser.parse_args()
     print("tb-attention writer at LLM size (CPU, %d cores)" % os.cpu_count())
     for name in args.cases.split(","):
-        run_case(name, not args.no_slowdown and name == "dense1024")
+        slowdown = not args.no_slowdown and name in args.slowdown.split(",")
+        ours = run_case(name, slowdown)
+        if args.against:
+            theirs = run_case(name, slowdown, os.path.abspath(args.against))
+            print(
+                "  this checkout / %s: encode + write %.2f, on disk %.2f, blocking %.2f"
+                % (
+                    args.against,
+                    ours["encode_write"] / theirs["encode_write"],
+                    ours["disk"] / theirs["disk"],
+                    ours["blocking"] / theirs["blocking"],
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 // The plugin's HTTP API (docs/http_api.md): JSON routes and the binary /layer route. The browser
 // undoes the payload's Content-Encoding; decode.js reads the values as the headers describe them.
 
-import { decodeWeights, dtypeSize, parseShape } from "./decode.js";
+import { decodeWeights, dtypeSize, parsePlanes, parseShape, parseTable } from "./decode.js";
 
 export class ApiError extends Error {}
 
@@ -48,7 +48,11 @@ async function fetchArray(route, params, rank, what) {
     const shape = parseShape(resp.headers.get("X-Attention-Shape"), rank);
     const scale = Number(resp.headers.get("X-Attention-Scale") || "1");
     const count = shape.reduce((a, b) => a * b, 1);
-    const data = decodeWeights(await resp.arrayBuffer(), resp.headers.get("X-Attention-Dtype"), count, scale);
+    const coding = {
+      table: parseTable(resp.headers.get("X-Attention-Table")),
+      planes: parsePlanes(resp.headers.get("X-Attention-Planes")),
+    };
+    const data = decodeWeights(await resp.arrayBuffer(), resp.headers.get("X-Attention-Dtype"), count, scale, coding);
     return { shape, precision: resp.headers.get("X-Attention-Precision"), data };
   } catch (e) {
     throw new ApiError(`${what} cannot be read: ${e.message}`);

@@ -1,5 +1,7 @@
 // Decoding a layer payload: little-endian values of the dtype the server names, times the
-// scale it sends (weight = value x scale). Pure functions: no DOM, no network.
+// scale it sends (weight = value x scale); for a coded precision, through the table it sends
+// (weight = table[value] x scale), with the values' bytes in planes when it says so. Pure
+// functions: no DOM, no network.
 
 // Halves decoded through a table: Float16Array is not in every browser TensorBoard supports.
 let halfTable = null;
@@ -21,6 +23,7 @@ function halfToFloatTable() {
 
 const READERS = {
   uint8: { size: 1, read: (view, i) => view.getUint8(i) },
+  uint16: { size: 2, read: (view, i) => view.getUint16(2 * i, true) },
   float16: { size: 2, read: (view, i, table) => table[view.getUint16(2 * i, true)] },
   float32: { size: 4, read: (view, i) => view.getFloat32(4 * i, true) },
 };
@@ -40,8 +43,64 @@ export function dtypeSize(dtype) {
   return reader.size;
 }
 
-/** Float32Array of `count` weights from an ArrayBuffer of `dtype` values times `scale`. */
-export function decodeWeights(buffer, dtype, count, scale = 1) {
+/** The decoding table of an X-Attention-Table header (base64 of little-endian float32, one
+ * weight per stored value), or null without one. */
+export function parseTable(text) {
+  if (!text) return null;
+  let bytes;
+  try {
+    bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  } catch (_) {
+    throw new DecodeError("bad X-Attention-Table header: not base64");
+  }
+  if (!bytes.length || bytes.length % 4) throw new DecodeError(`bad X-Attention-Table header: ${bytes.length} bytes`);
+  const view = new DataView(bytes.buffer);
+  const table = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < table.length; i++) table[i] = view.getFloat32(4 * i, true);
+  return table;
+}
+
+/** The group size of an X-Attention-Planes header (values per group of byte planes), or null. */
+export function parsePlanes(text) {
+  if (!text) return null;
+  const group = Number(text);
+  if (!Number.isInteger(group) || group < 1)
+    throw new DecodeError(`bad X-Attention-Planes header: ${JSON.stringify(text)}`);
+  return group;
+}
+
+// Values stored in byte planes (per group of `group` values: every low byte, then every next
+// byte) back to plain little-endian values.
+function fromPlanes(buffer, size, count, group) {
+  const src = new Uint8Array(buffer);
+  const out = new Uint8Array(count * size);
+  for (let start = 0; start < count; start += group) {
+    const n = Math.min(group, count - start);
+    const base = start * size;
+    for (let b = 0; b < size; b++) {
+      const plane = base + b * n;
+      for (let i = 0; i < n; i++) out[base + i * size + b] = src[plane + i];
+    }
+  }
+  return out.buffer;
+}
+
+function throughTable(values, table, scale) {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const weight = table[values[i]];
+    if (weight === undefined) throw new DecodeError(`stored value ${values[i]} is outside the decoding table`);
+    out[i] = weight * scale;
+  }
+  return out;
+}
+
+/**
+ * Float32Array of `count` weights from an ArrayBuffer of `dtype` values times `scale`; with a
+ * `table` (parseTable), weight = table[value] x scale; with `planes` (parsePlanes), the values'
+ * bytes arrive in planes per group of that many values.
+ */
+export function decodeWeights(buffer, dtype, count, scale = 1, { table = null, planes = null } = {}) {
   const size = dtypeSize(dtype);
   if (buffer.byteLength !== count * size) {
     throw new DecodeError(
@@ -49,6 +108,12 @@ export function decodeWeights(buffer, dtype, count, scale = 1) {
     );
   }
   if (!(Number.isFinite(scale) && scale > 0)) throw new DecodeError(`bad scale ${scale}`);
+  if (planes && size > 1) buffer = fromPlanes(buffer, size, count, planes);
+  if (table) {
+    if (dtype !== "uint8" && dtype !== "uint16") throw new DecodeError(`a decoding table for ${dtype} values`);
+    const values = dtype === "uint8" ? new Uint8Array(buffer) : readUint16(buffer, count);
+    return throughTable(values, table, scale);
+  }
   if (LITTLE_ENDIAN && dtype === "float32" && scale === 1) return new Float32Array(buffer); // no copy of a 16 MB mean
   const out = new Float32Array(count);
   if (dtype === "uint8") {
@@ -63,14 +128,22 @@ export function decodeWeights(buffer, dtype, count, scale = 1) {
   }
   if (LITTLE_ENDIAN && dtype === "float16") {
     const halves = new Uint16Array(buffer);
-    const table = halfToFloatTable();
-    for (let i = 0; i < count; i++) out[i] = table[halves[i]] * scale;
+    const half = halfToFloatTable();
+    for (let i = 0; i < count; i++) out[i] = half[halves[i]] * scale;
     return out;
   }
   const view = new DataView(buffer);
   const { read } = READERS[dtype];
-  const table = dtype === "float16" ? halfToFloatTable() : null;
-  for (let i = 0; i < count; i++) out[i] = read(view, i, table) * scale;
+  const half = dtype === "float16" ? halfToFloatTable() : null;
+  for (let i = 0; i < count; i++) out[i] = read(view, i, half) * scale;
+  return out;
+}
+
+function readUint16(buffer, count) {
+  if (LITTLE_ENDIAN) return new Uint16Array(buffer);
+  const view = new DataView(buffer);
+  const out = new Uint16Array(count);
+  for (let i = 0; i < count; i++) out[i] = view.getUint16(2 * i, true);
   return out;
 }
 

@@ -14,7 +14,7 @@ import numpy as np
 from tb_attention.analysis.scoring import PatternScorer
 from tb_attention.inputs.checks import DEFAULT_MAX_TOKENS
 from tb_attention.inputs.record import parse_record
-from tb_attention.writing.plan import DEFAULT_MAX_BYTES
+from tb_attention.writing.plan import DEFAULT_MAX_BYTES, DEFAULT_PRECISION
 from tb_attention.writing.writer import close, flush, log_record
 
 __all__ = ["add_attention", "close", "flush"]
@@ -78,7 +78,7 @@ def add_attention(
     attention_mask=None,
     key_attention_mask=None,
     example=0,
-    precision="uint8",
+    precision=DEFAULT_PRECISION,
     layers=None,
     heads=None,
     top_k=None,
@@ -111,7 +111,8 @@ def add_attention(
       attention_mask: 1/0 per position (or `[batch, seq]`); padded positions are dropped.
       key_attention_mask: for cross-attention, 1/0 per key position (the encoder's padding).
       example: which row of the batch to log.
-      precision: "uint8" (max abs error 1/510, default), "float16" or "float32".
+      precision: "log16" (default: every weight within 1/510, and within 6 % from 1e-6 on), "uint8"
+        (within 1/510 only), "float16" or "float32".
       layers, heads: log only these layers / heads (the model's numbers; default all).
       top_k: store only the top_k strongest keys of each query row (sparse), with the weight
         each row kept; top_mass: the fewest keys holding that share of each row (at most top_k).

@@ -90,7 +90,7 @@ def test_scores_stay_in_range_on_random_heads(layers, heads, n, seed):
     for name, values in scores.items():
         assert values.shape == (layers, heads) and values.dtype == np.float32
         finite = values[np.isfinite(values)]
-        upper = math.log(n) if name == "entropy" else 1.0
+        upper = {"entropy": math.log(n), "span_mean": n - 1, "span_p90": n - 1}.get(name, 1.0)  # nats, tokens
         assert ((finite >= -1e-6) & (finite <= upper + 1e-5)).all(), (name, finite)
     js = head_change(a, b)
     assert ((js >= 0) & (js <= math.log(2) + 1e-7)).all()

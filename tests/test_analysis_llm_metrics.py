@@ -171,7 +171,7 @@ def test_torch_path_gives_the_numpy_scores_for_causal_records():
     a = np.tril(random_attention(rng, 2, 4, Q))
     a = (a / a.sum(-1, keepdims=True)).astype(np.float32)
     expected = scoring.compute_patterns(a, TOKENS)
-    scorer = scoring.PatternScorer(a.shape, TOKENS)
+    scorer = scoring.PatternScorer(a.shape, TOKENS, torch_cpu=True)
     for index, layer in enumerate(a):
         scorer.add_layer(index, torch.from_numpy(layer[:2]), 0)  # in blocks of heads, as the writer does
         scorer.add_layer(index, torch.from_numpy(layer[2:]), 2)

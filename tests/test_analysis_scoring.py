@@ -411,7 +411,7 @@ def test_torch_reductions_give_the_numpy_scores():
     a = random_attention(rng, 2, 3, 12, zeros=True)
     tokens = ["[CLS]", "i", "went", "to", "the", "store", ".", "[SEP]", "the", "store", "##s", "[SEP]"]
     expected = scoring.compute_patterns(a, tokens, sentence_b_start=8)
-    scorer = scoring.PatternScorer(a.shape, tokens, sentence_b_start=8)
+    scorer = scoring.PatternScorer(a.shape, tokens, sentence_b_start=8, torch_cpu=True)
     for index, layer in enumerate(a):
         scorer.add_layer(index, torch.from_numpy(layer).to(torch.bfloat16 if index else torch.float32))
     got = scorer.result()

@@ -149,7 +149,7 @@ def test_logged_steps_tokens_and_attention_equal_forward_passes(trained, minilm)
     for record in seed.values():
         assert record.tokens == SEED_TOKENS
         assert record.sentence_b_start == SEED_TOKENS.index("at")
-        assert record.precision == "uint8"
+        assert record.precision == "log16"
     assert soup[0].sentence_b_start is None and soup[0].tokens[0] == "[CLS]"
 
     models = {0: _classifier()}

@@ -54,6 +54,7 @@ def test_a_second_writer_appends_after_the_first(tmp_path):
         (12, 128, "uint8", 12),
         (32, 1024, "uint8", 16),
         (32, 2048, "uint8", 4),
+        (32, 2048, "log16", 2),
         (32, 2048, "float32", 1),
         (1, 4096, "float32", 1),
     ],
@@ -66,7 +67,9 @@ def test_blocks_stay_under_their_byte_bound(heads, q, precision, expected):
     assert per_block == 1 or blocks.dense_nbytes(per_block, q, q, precision) <= blocks.BLOCK_BYTES
 
 
-@pytest.mark.parametrize("precision, bound", [("uint8", UINT8_BOUND), ("float16", 2**-12), ("float32", 0)])
+@pytest.mark.parametrize(
+    "precision, bound", [("log16", UINT8_BOUND), ("uint8", UINT8_BOUND), ("float16", 2**-12), ("float32", 0)]
+)
 def test_dense_blocks_round_trip(precision, bound):
     a = softmax_attention((5, 9, 11))
     got = blocks.decode_dense(blocks.encode_dense(a, precision), 5, 9, 11, precision)

@@ -52,7 +52,7 @@ def test_steps_list_every_step_with_tokens(client):
     assert data["steps"][0]["kinds"] == ["self"]
     first = data["steps"][0]["parts"]["self"]
     assert first["tokens"] == TOKENS and first["shape"] == [3, 4, 7, 7]
-    assert first["sentence_b_start"] == 4 and first["precision"] == "uint8"
+    assert first["sentence_b_start"] == 4 and first["precision"] == "log16"
 
 
 def test_layer_payload_equals_logged_values(client, logged):
@@ -61,8 +61,10 @@ def test_layer_payload_equals_logged_values(client, logged):
         response = client.get(BASE + "/layer?" + q(run="run_b", tag="probe/x", step=12, layer=layer))
         assert response.status_code == 200
         assert response.headers["X-Attention-Shape"] == "4,7,7"
-        assert response.headers["X-Attention-Dtype"] == "uint8"
-        assert float(response.headers["X-Attention-Scale"]) == 1 / 255
+        assert (
+            response.headers["X-Attention-Dtype"] == "uint16" and response.headers["X-Attention-Precision"] == "log16"
+        )
+        assert float(response.headers["X-Attention-Scale"]) == 1.0 and response.headers["X-Attention-Table"]
         assert "Content-Encoding" not in response.headers  # the client asked for none
         assert "Accept-Encoding" in response.headers["Vary"]
         values = decode_layer_response(response.headers, response.get_data())
@@ -79,14 +81,15 @@ def test_layer_payload_equals_logged_values(client, logged):
     ],
 )
 def test_layer_content_coding_follows_accept_encoding(tmp_path, accept, coding):
-    a = softmax_attention((2, 6, 40, 40), seed=3)  # 9600 bytes a layer: worth compressing
+    a = softmax_attention((2, 6, 40, 40), seed=3)  # 19200 bytes a layer: worth compressing
     tb_attention.add_attention(tmp_path / "r", "p", a, ["t%d" % i for i in range(40)], 1)
     tb_attention.flush()
     client = wsgi_client(tmp_path)
     headers = {"Accept-Encoding": accept} if accept else {}
     response = client.get(BASE + "/layer?" + q(run="r", tag="p", step=1, layer=1), headers=headers)
     assert response.status_code == 200 and response.headers.get("Content-Encoding") == coding
-    assert len(response.get_data()) < 0.8 * 6 * 40 * 40 if coding else len(response.get_data()) == 6 * 40 * 40
+    raw = 6 * 40 * 40 * 2  # log16: two bytes a weight before compression
+    assert len(response.get_data()) < 0.8 * raw if coding else len(response.get_data()) == raw
     assert np.abs(decode_layer_response(response.headers, response.get_data()) - a[1]).max() <= UINT8_BOUND
 
 

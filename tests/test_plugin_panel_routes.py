@@ -26,7 +26,7 @@ def logs(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("panel_routes")
     att = llm_attention(2, HEADS, N, seed=3)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(blocks, "BLOCK_BYTES", 2 * N * N)  # two uint8 heads per block
+        mp.setattr(blocks, "BLOCK_BYTES", 4 * N * N)  # two heads per block (two bytes a weight)
         tb_attention.add_attention(str(logdir / "dense"), "p", att, TOKENS, 5)
         tb_attention.add_attention(str(logdir / "sparse"), "p", att, TOKENS, 5, top_k=6)
         tb_attention.flush()
@@ -69,7 +69,7 @@ def test_query_rows_of_listed_heads_are_the_stored_weights(logs, run, coding):
         client, coding, run=run, tag="p", step=5, layer=1, heads=",".join(map(str, heads)), q_start=10, q_end=37
     )
     assert headers["X-Attention-Shape"] == "4,27,%d" % N
-    assert headers["X-Attention-Dtype"] == "uint8" and headers["X-Attention-Precision"] == "uint8"
+    assert headers["X-Attention-Dtype"] == "uint16" and headers["X-Attention-Precision"] == "log16"
     np.testing.assert_allclose(got, full[heads, 10:37], rtol=1e-6, atol=0)
     # Every head, rows from q_start to the end; rows from the start to q_end.
     _, got = layer_of(client, coding, run=run, tag="p", step=5, layer=1, q_start=60)

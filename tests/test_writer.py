@@ -40,7 +40,7 @@ def test_torch_summary_writer_round_trip(tmp_path):
     assert [(r.run, r.tag, r.step) for r in got] == [("run", "probe/x", s) for s in (0, 5, 10)]
     for r in got:
         assert r.tokens == TOKENS and r.sentence_b_start == 4 and r.key_tokens is None
-        assert r.precision == "uint8"
+        assert r.precision == "log16"
         assert np.abs(r.attention - logged[r.step]).max() <= 1 / 510 + 1e-7
     writer.close()
 

@@ -34,7 +34,7 @@ def only(logdir, tag):
 
 
 def test_over_the_budget_a_dense_record_is_stored_sparse_and_the_log_says_so(tmp_path, llm, caplog):
-    dense_bytes = llm.size  # uint8
+    dense_bytes = 2 * llm.size  # log16
     with caplog.at_level(logging.WARNING, logger="tb_attention"):
         tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 7, max_bytes=dense_bytes // 3)
     tb_attention.flush()
@@ -42,11 +42,11 @@ def test_over_the_budget_a_dense_record_is_stored_sparse_and_the_log_says_so(tmp
     rec = only(tmp_path, "p")
     assert rec.encoding == "sparse" and rec.sparse["top_k"] >= 1
     assert "p at step 7" in message and "storing the %d strongest keys per query" % rec.sparse["top_k"] in message
-    stored = plans.PartPlan(list(range(3)), list(range(4)), N, N, "uint8", top_k=rec.sparse["top_k"]).stored_bytes()
+    stored = plans.PartPlan(list(range(3)), list(range(4)), N, N, "log16", top_k=rec.sparse["top_k"]).stored_bytes()
     assert stored <= dense_bytes // 3
     # The largest power of two that fits: twice as many keys would not.
     assert (
-        plans.PartPlan(list(range(3)), list(range(4)), N, N, "uint8", top_k=2 * rec.sparse["top_k"]).stored_bytes()
+        plans.PartPlan(list(range(3)), list(range(4)), N, N, "log16", top_k=2 * rec.sparse["top_k"]).stored_bytes()
         > dense_bytes // 3
     )
 
@@ -226,3 +226,33 @@ def test_the_device_path_encodes_as_the_numpy_path(llm, rule, dtype):
     ]
     assert thumbs[0].size == 2 * 64 * 64
     np.testing.assert_allclose(thumbs[0], thumbs[1], atol=1e-3)
+
+
+def _tied_rows():
+    """Rows where the selection must break ties: bfloat16 weights (many equal values), a
+    uniform row, rows with fewer non-zero keys than asked (causal), an all-equal pair."""
+    rows = torch.from_numpy(llm_attention(1, 3, N, seed=4)[0]).to(torch.bfloat16).float()
+    uniform = torch.full((1, N, N), 1.0 / N)
+    return torch.cat([rows, uniform]).contiguous()
+
+
+@pytest.mark.parametrize(
+    "rule", [dict(top_k=1), dict(top_k=7), dict(top_k=N), dict(top_mass=0.5), dict(top_mass=0.9, top_k=5)]
+)
+def test_torch_and_numpy_select_the_same_keys_and_weights(rule):
+    x = _tied_rows()
+    on_torch = layer_encoding.select_torch(x, rule.get("top_k"), rule.get("top_mass"))
+    on_numpy = blocks.select_keys(x.numpy(), rule.get("top_k"), rule.get("top_mass"))
+    for name, a, b in zip(("counts", "kept", "indices", "weights"), on_torch, on_numpy):
+        np.testing.assert_array_equal(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), err_msg=name)
+    counts, _, indices, values = on_numpy
+    assert np.all(values > 0)  # never a zero weight: causal rows keep only their earlier keys
+    rows = np.repeat(np.arange(counts.size), counts)
+    assert np.all((np.diff(indices) > 0) | (np.diff(rows) > 0))  # ascending within each row
+    if rule.get("top_k") == 7:  # ties go to the lower key index: the uniform rows keep keys 0..6
+        uniform = x.shape[0] - 1
+        first = counts[: uniform * N].sum()
+        np.testing.assert_array_equal(indices[first : first + 7], np.arange(7))
+    # A numpy block is selected in torch, without a copy, and the same way.
+    chosen = layer_encoding.select(x.numpy(), rule.get("top_k"), rule.get("top_mass"))
+    np.testing.assert_array_equal(chosen[2], indices)

@@ -1,21 +1,72 @@
-"""Per-row passes over attention that several scores share: entropy, max weight and column sums
-(numpy, optionally threaded), and every per-head reduction of one layer in torch, on its device."""
+"""Per-row passes over attention (numpy, optionally threaded) that several scores share: entropy,
+max weight, column sums and the sums the span needs; and the causal check of a row block."""
 
 import numpy as np
+
+from tb_attention.analysis.span import GROUP
 
 # Row blocks of about this many bytes stay in the L2 cache while several reductions run over them.
 _BLOCK_BYTES = 1 << 18
 # Above this many weights, heads are split across threads (numpy releases the GIL in its loops).
 _THREAD_MIN_WEIGHTS = 1 << 22
 _MAX_THREADS = 4
+# The span's distance sums accumulate in float32 over at most this many keys, then in float64.
+_SEGMENT = 4096
 
 
-def _head_reductions(rows, entropy, maximum, column_sums, heads):
-    """For heads `heads` of `rows` [heads, q, k]: per-row entropy and max, per-head column sums."""
+class _SpanSums:
+    """Per row of a block whose first row is query `row_start` (span.py): the sums over blocks of
+    GROUP keys, the sink (key 0) left out, and sum_{j >= 1} a_j |i - j|. |i - j| is read from one
+    vector of |t| (a Toeplitz view), so no rows x keys distance array is made."""
+
+    def __init__(self, rows, keys, row_start):
+        self.rows, self.keys = rows, keys
+        # u[t] = |j - i| for t = j - (i - row_start) + rows - 1.
+        self.u = np.abs(np.arange(keys + rows - 1) - (rows - 1) - row_start).astype(np.float32)
+        self._views = {}
+
+    def _distances(self, start, count, first, size, segments=1):
+        """|i - j| for rows start..start+count, keys first..first+size*segments, as a read-only
+        [count, segments, size] view (rows step -1 through u); made once per row offset."""
+        key = (start, count, first)
+        if key not in self._views:
+            t0 = self.rows - 1 - start + first  # t0 - count + 1 >= first >= 1, and the last
+            # index t0 + segments * size - 1 < len(u): the view stays inside u
+            self._views[key] = np.lib.stride_tricks.as_strided(
+                self.u[t0:], (count, segments, size), (-4, 4 * size, 4), writeable=False
+            )
+        return self._views[key]
+
+    def __call__(self, r, start, sums, distance):
+        count, k = r.shape
+        full = k // GROUP
+        if full:  # einsum, not BLAS: its threads would be woken for every chunk of rows
+            np.einsum("rbg->rb", r[:, : full * GROUP].reshape(count, full, GROUP), out=sums[:, :full])
+        if k > full * GROUP:
+            sums[:, full] = r[:, full * GROUP :].sum(axis=1)
+        sums[:, 0] = r[:, 1 : min(GROUP, k)].sum(axis=1)
+        # float32 products summed over _SEGMENT keys at a time, the segments in float64.
+        segments = (k - 1) // _SEGMENT
+        distance[:] = 0.0
+        if segments:
+            x = r[:, 1 : 1 + segments * _SEGMENT].reshape(count, segments, _SEGMENT)
+            d = self._distances(start, count, 1, _SEGMENT, segments)
+            distance += np.einsum("rsc,rsc->rs", x, d).sum(axis=1, dtype=np.float64)
+        first = 1 + segments * _SEGMENT
+        if first < k:
+            d = self._distances(start, count, first, k - first)[:, 0]
+            distance += np.einsum("rc,rc->r", r[:, first:], d)
+
+
+def _head_reductions(rows, out, heads):
+    """For heads `heads` of `rows` [heads, q, k]: per-row entropy and max, per-head column sums
+    (and, if `out` has them, per-row span sums)."""
     q, k = rows.shape[1:]
     block = max(1, min(q, _BLOCK_BYTES // (4 * k)))
     buf = np.empty((block, k), dtype=np.float32)
     tiny = np.finfo(np.float32).tiny
+    entropy, maximum, column_sums = out["entropy"], out["maximum"], out["column_sums"]
+    span_sums = out.get("span")
     for h in heads:
         column_sums[h] = 0.0
         for start in range(0, q, block):
@@ -28,19 +79,30 @@ def _head_reductions(rows, entropy, maximum, column_sums, heads):
             np.add(r, tiny, out=b)
             np.log(b, out=b)
             entropy[h, start : start + block] = -np.einsum("ij,ij->i", b, r)
+            if span_sums is not None:
+                where = (h, slice(start, start + block))
+                span_sums(r, start, out["sums"][where], out["distance"][where])
 
 
-def row_reductions(attention, threads=None):
-    """(entropy [L, H, q] nats, max weight [L, H, q], column sums [L, H, k] float64), one pass.
+def row_reductions(attention, threads=None, span_from=None):
+    """(entropy [L, H, q] nats, max weight [L, H, q], column sums [L, H, k] float64), one pass;
+    with `span_from` (the query index of the first row), also each row's block sums [L, H, q,
+    ceil(k / GROUP)] and distance sums [L, H, q] (span.py).
 
     Large inputs are split across up to `threads` threads (default: up to 4, by the CPUs)."""
     layers, heads, q, k = attention.shape
     rows = attention.reshape(layers * heads, q, k)
     if rows.dtype != np.float32:
         rows = rows.astype(np.float32)
-    entropy = np.empty((layers * heads, q), dtype=np.float32)
-    maximum = np.empty((layers * heads, q), dtype=np.float32)
-    column_sums = np.empty((layers * heads, k), dtype=np.float64)
+    out = {
+        "entropy": np.empty((layers * heads, q), dtype=np.float32),
+        "maximum": np.empty((layers * heads, q), dtype=np.float32),
+        "column_sums": np.empty((layers * heads, k), dtype=np.float64),
+    }
+    if span_from is not None:
+        out["sums"] = np.empty((layers * heads, q, -(-k // GROUP)), dtype=np.float32)
+        out["distance"] = np.empty((layers * heads, q), dtype=np.float64)
+        out["span"] = _SpanSums(q, k, span_from)
     parts = 1
     if rows.size >= _THREAD_MIN_WEIGHTS:
         import os
@@ -48,76 +110,28 @@ def row_reductions(attention, threads=None):
         parts = max(1, min(threads or _MAX_THREADS, os.cpu_count() or 1, layers * heads))
     chunks = [c for c in np.array_split(np.arange(layers * heads), parts) if c.size]
     if len(chunks) == 1:
-        _head_reductions(rows, entropy, maximum, column_sums, chunks[0])
+        _head_reductions(rows, out, chunks[0])
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(len(chunks)) as pool:
-            list(pool.map(lambda c: _head_reductions(rows, entropy, maximum, column_sums, c), chunks))
-    return (
-        entropy.reshape(layers, heads, q),
-        maximum.reshape(layers, heads, q),
-        column_sums.reshape(layers, heads, k),
-    )
+            list(pool.map(lambda c: _head_reductions(rows, out, c), chunks))
+    out.pop("span", None)
+    shaped = [out[name].reshape((layers, heads) + out[name].shape[1:]) for name in out]
+    return tuple(shaped)
 
 
-def upper_nonzero(layer, rows=64):
-    """Whether any of `layer` [heads, q, q]'s weights above the diagonal is non-zero (numpy);
-    a causal mask leaves them exactly 0. Per block of rows: the keys right of the block (a view,
-    no copy), then the block's own diagonal square; the scan stops at the first non-zero."""
-    q = layer.shape[1]
-    for start in range(0, q - 1, rows):
-        end = min(q, start + rows)
-        if end < q and layer[:, start:end, end:].any():
+def upper_nonzero(block, row_start=0, rows=64):
+    """Whether any weight of `block` [heads, rows, k] (query rows row_start onwards) lies above
+    the diagonal, key j > query i, and is non-zero (numpy); a causal mask leaves them exactly 0.
+    Per block of rows: the keys right of the block (a view, no copy), then the block's own
+    diagonal square; the scan stops at the first non-zero."""
+    n, k = block.shape[1:]
+    for start in range(0, n, rows):
+        end = min(n, start + rows)
+        first, last = row_start + start, row_start + end  # the global rows of this piece
+        if last < k and block[:, start:end, last:].any():
             return True
-        if np.triu(layer[:, start:end, start:end], 1).any():
+        if np.triu(block[:, start:end, first:last], 1).any():
             return True
     return False
-
-
-def numpy_row0(layer, entropy, maximum, window):
-    """What a causal record leaves out (docs/patterns.md): the first query row's own values, and
-    the weight the first `window` rows put on the first `window` keys (their whole window)."""
-    return {
-        "row0": layer[:, 0, :].astype(np.float64),
-        "entropy0": entropy[:, 0].astype(np.float64),
-        "confidence0": maximum[:, 0].astype(np.float64),
-        "lead": layer[:, :window, :window].sum(axis=(1, 2), dtype=np.float64),
-    }
-
-
-def torch_layer_reductions(layer, union, pair_weights, check_upper, window):
-    """The per-head sums of one layer `[heads, q, k]` as a torch tensor on any device, in torch (a
-    GPU never sends the layer to the host), as numpy: diagonal sums {offset: [H] or None}, pair
-    totals [H, masks], entropy and row-max sums [H], column sums [H, k], the first row's values
-    the first `window` rows' weight on the first `window` keys, and whether any weight lies above
-    the diagonal (`check_upper`; else None)."""
-    import torch
-
-    x = layer.float()
-    heads, q, k = x.shape
-    diagonals = {}
-    for offset in (-1, 0, 1):
-        d = torch.diagonal(x, offset=offset, dim1=1, dim2=2)
-        diagonals[offset] = d.double().sum(-1).cpu().numpy() if d.shape[-1] else None
-    flat = x.reshape(heads, q * k)
-    if union.size:
-        index = torch.as_tensor(union, device=x.device)
-        totals = (flat.index_select(1, index) @ torch.as_tensor(pair_weights, device=x.device)).double().cpu().numpy()
-    else:
-        totals = np.zeros((heads, pair_weights.shape[1]))
-    tiny = torch.finfo(torch.float32).tiny
-    entropy = -(x * torch.log(x + tiny)).sum(-1)
-    maximum = x.amax(-1)
-    return {
-        "diagonals": diagonals,
-        "totals": totals,
-        "entropy": entropy.double().sum(-1).cpu().numpy(),
-        "confidence": maximum.double().sum(-1).cpu().numpy(),
-        "column_sums": x.sum(1, dtype=torch.float64).cpu().numpy(),
-        "row0": x[:, 0, :].double().cpu().numpy(),
-        "entropy0": entropy[:, 0].double().cpu().numpy(),
-        "confidence0": maximum[:, 0].double().cpu().numpy(),
-        "lead": x[:, :window, :window].sum((1, 2), dtype=torch.float64).cpu().numpy(),
-        "upper": bool(torch.triu(x, 1).any()) if check_upper else None,
-    }

@@ -1,20 +1,23 @@
 """Head-pattern scores: how much each head attends to the previous token, [SEP], itself, the
-position after an earlier copy of the query's token (induction), the first position (sink), ...
+position after an earlier copy of the query's token (induction), the first position (sink), how
+far back it reaches (span), ...
 
 Every metric is defined in docs/patterns.md (Clark et al. 2019, Kovaleva et al. 2019, Voita et
 al. 2019, the six patterns of the "Deconstructing BERT" head view, Olsson et al. 2022, Xiao et
-al. 2023). Every metric is a per-(layer, head) reduction over masks known from the tokens, so
-`PatternScorer` takes one layer (or block of heads) at a time, in numpy or in torch on the
-layer's own device. Causal records (nothing above the diagonal) leave out the first query row,
-whose one visible key carries no information.
+al. 2023). Every metric is a per-(layer, head) sum over query rows, so `PatternScorer` takes a
+block of rows of a few heads at a time (row_blocks.py), in numpy or in torch on the block's own
+device, and builds nothing of size queries x keys. Causal records (nothing above the diagonal)
+leave out the first query row, whose one visible key carries no information.
 """
 
 import math
+import numbers
 
 import numpy as np
 
+from tb_attention.analysis import pairs
 from tb_attention.analysis import tokens as token_classes
-from tb_attention.analysis.reductions import numpy_row0, row_reductions, torch_layer_reductions, upper_nonzero
+from tb_attention.analysis.row_blocks import BAND, LOCAL_WINDOW, BlockSpec, numpy_block, torch_block
 from tb_attention.inputs.attention import prepare
 from tb_attention.inputs.checks import parse_sentence_b_start, parse_tokens
 
@@ -37,6 +40,8 @@ METRICS = (
     "punctuation",
     "entropy",
     "confidence",
+    "span_mean",
+    "span_p90",
 )
 # Metrics that relate query i to key i +- offset; undefined for cross-attention.
 POSITIONAL = (
@@ -48,57 +53,12 @@ POSITIONAL = (
     "induction",
     "duplicate_token",
     "local_window",
+    "span_mean",
+    "span_p90",
 )
-_DIAGONALS = {"previous_token": -1, "next_token": 1, "self": 0}
-# `local_window`: keys i - LOCAL_WINDOW < j <= i (the query and the 7 positions before it).
-LOCAL_WINDOW = 8
-
-
-def _earlier_copies(tokens, specials):
-    """[q, q] mask of keys j < i whose token text is exactly query i's (neither a special token)."""
-    ids = {}
-    exact = np.array([ids.setdefault(t, len(ids)) for t in tokens], dtype=np.int64)
-    ordinary = np.array([not token_classes.is_special(t, specials) for t in tokens])
-    same = (exact[:, None] == exact[None, :]) & ordinary[:, None] & ordinary[None, :]
-    return np.tril(same, -1)
-
-
-def _causal_masks(tokens, specials):
-    """duplicate_token, induction (the key after each earlier copy) and local_window masks."""
-    duplicate = _earlier_copies(tokens, specials)
-    induction = np.zeros_like(duplicate)
-    induction[:, 1:] = duplicate[:, :-1]  # p < i, so p + 1 <= i: never a future key
-    n = len(tokens)
-    local = np.tri(n, n, 0, dtype=bool) & ~np.tri(n, n, -LOCAL_WINDOW, dtype=bool)
-    return {"induction": induction, "duplicate_token": duplicate, "local_window": local}
-
-
-def _pair_masks(tokens, key_tokens, cross, sentence_b_start, specials):
-    """Boolean [q, k] masks of the token-identity metrics that apply to this input."""
-    query_text = [token_classes.surface(t) for t in tokens]
-    key_text = query_text if not cross else [token_classes.surface(t) for t in key_tokens]
-    ids = {}
-    query_ids = np.array([ids.setdefault(t, len(ids)) for t in query_text], dtype=np.int64)
-    key_ids = np.array([ids.setdefault(t, len(ids)) for t in key_text], dtype=np.int64)
-    # Identical token text (itself included, for self-attention).
-    same = query_ids[:, None] == key_ids[None, :]
-    masks = {"same_token": same}
-    if not cross and sentence_b_start is not None:
-        # Identical text in the other sentence; special tokens excluded so [SEP] -> [SEP] (a
-        # delimiter pattern) does not count.
-        ordinary = np.array([not token_classes.is_special(t, specials) for t in tokens])
-        in_b = np.arange(len(tokens)) >= sentence_b_start
-        masks["same_token_other_sentence"] = (
-            same & (in_b[:, None] != in_b[None, :]) & ordinary[:, None] & ordinary[None, :]
-        )
-    if not cross:
-        # The other pieces of the query's own word.
-        words = token_classes.word_ids(tokens, specials)
-        pieces = words[:, None] == words[None, :]
-        np.fill_diagonal(pieces, False)
-        masks["word_pieces"] = pieces
-        masks.update(_causal_masks(tokens, specials))
-    return masks
+# In tokens, over the rows with non-sink weight (which rows count depends on the weights).
+SPAN = ("span_mean", "span_p90")
+_OFFSET = {offset: c for c, offset in enumerate(BAND)}
 
 
 def _class_members(key_tokens, specials):
@@ -113,18 +73,24 @@ def _class_members(key_tokens, specials):
 
 
 class PatternScorer:
-    """The pattern scores of one input `[layers, heads, q, k]`, a layer at a time.
+    """The pattern scores of one input `[layers, heads, q, k]`, a block of rows at a time.
 
     `tokens` / `key_tokens` / `sentence_b_start` / `special_tokens` as for `compute_patterns`.
-    `add_layer(l, layer)` takes layer `l` (float32 numpy `[heads, q, k]`, or a torch tensor on
-    any device: reduced there); `result()` gives metric -> float32 `[layers, heads]`. Each metric
-    is kept as a sum over its valid queries and their count, with the first row's share apart:
+    `add_block(layer, head_start, row_start, weights)` takes query rows `row_start ..` of heads
+    `head_start ..` of layer `layer`: `weights` `[heads, rows, k]`, float32 numpy or a torch
+    tensor (on a GPU reduced there; CPU tensors are read as numpy, or in torch with
+    `torch_cpu=True`). The blocks of a head may come in any row order, each row once; nothing
+    of size q x k is built. `add_layer` adds every row of a layer at once. `result()` gives
+    metric -> float32 `[layers, heads]`, NaN for heads not given every row. Each metric is kept
+    as a sum over its valid queries and their count, with the first row's share apart:
     `result()` leaves that row out when every stored head turned out causal.
     """
 
-    def __init__(self, shape, tokens, key_tokens=None, sentence_b_start=None, special_tokens=None, threads=None):
+    def __init__(
+        self, shape, tokens, key_tokens=None, sentence_b_start=None, special_tokens=None, threads=None, torch_cpu=False
+    ):
         layers, heads, q, k = (int(n) for n in shape)
-        self.shape, self.threads = (layers, heads, q, k), threads
+        self.shape, self.threads, self.torch_cpu = (layers, heads, q, k), threads, torch_cpu
         self.tokens = parse_tokens(tokens, q, "tokens", max_tokens=math.inf)
         self.cross = key_tokens is not None
         if self.cross:
@@ -135,109 +101,130 @@ class PatternScorer:
             key_tokens = self.tokens
         sentence_b_start = parse_sentence_b_start(sentence_b_start, q)
         specials = token_classes.parse_special_tokens(special_tokens)
-        masks = _pair_masks(self.tokens, key_tokens, self.cross, sentence_b_start, specials)
-        self.mask_names = [n for n in masks if not (self.cross and n in POSITIONAL)]
-        stacked = np.stack([masks[n].ravel() for n in self.mask_names])  # [masks, q * k]
-        self.union = np.flatnonzero(stacked.any(axis=0))
-        # Sparse (the usual case): gather the weights of every pair once, then sum each metric's
-        # pairs with one small product; dense (e.g. one token repeated): one matrix product.
-        self.pair_weights = stacked[:, self.union].T.astype(np.float32)  # [pairs, masks]
-        self.dense_weights = stacked.T.astype(np.float32) if 4 * self.union.size >= q * k else None
-        self.mask_row0 = stacked[:, :k].T.astype(np.float64)  # [k, masks]: the first query's pairs
-        self.members = _class_members(key_tokens, specials)
+        relations = pairs.token_relations(self.tokens, key_tokens, self.cross, sentence_b_start, specials)
+        members = _class_members(key_tokens, specials)
+        self.spec = BlockSpec(list(relations.items()), list(members.items()), positional=not self.cross)
         # Valid queries of each metric, and whether the first query is one of them.
-        self.count, self.row0_valid = self._valid_queries(masks, q)
+        self.count, self.row0_valid = self._valid_queries(q)
         # A causal record has q == k >= 2 and no weight above the diagonal in any stored head.
         self.check_upper = not self.cross and q >= 2
         self.causal = self.check_upper
-        self.sums = {name: np.full((layers, heads), np.nan) for name in METRICS}
+        self.sums = {name: np.zeros((layers, heads)) for name in METRICS}
         self.row0 = {name: np.zeros((layers, heads)) for name in METRICS}
+        self.span_count = np.zeros((layers, heads))  # the span's valid rows, per head
+        self.rows_seen = np.zeros((layers, heads), dtype=np.int64)
 
-    def _valid_queries(self, masks, q):
-        count = {"previous_token": q - 1, "next_token": q - 1, "self": q, "entropy": q, "confidence": q}
-        row0 = {"previous_token": False, "next_token": q > 1, "self": True, "entropy": True, "confidence": True}
-        for name in self.mask_names:
-            count[name] = int(np.count_nonzero(masks[name].any(axis=1)))
-            row0[name] = bool(masks[name][0].any())
-        for name, member in self.members.items():
+    def _valid_queries(self, q):
+        count = {"previous_token": q - 1, "next_token": q - 1, "self": q, "local_window": q, "entropy": q}
+        row0 = {"previous_token": False, "next_token": q > 1, "self": True, "local_window": True, "entropy": True}
+        count["confidence"], row0["confidence"] = q, True
+        for name, relation in self.spec.relations:
+            valid = relation.valid()
+            count[name], row0[name] = int(np.count_nonzero(valid)), bool(valid[0])
+        for name, member in self.spec.members:
             count[name], row0[name] = (q if member.size else 0), True
         if self.cross:
             for name in POSITIONAL:
                 count[name] = 0
         return count, row0
 
-    def _numpy_reductions(self, layer):
-        heads, q, k = layer.shape
-        diagonals = {}
-        for offset in (-1, 0, 1):
-            d = np.diagonal(layer, offset=offset, axis1=1, axis2=2)
-            diagonals[offset] = d.sum(axis=-1, dtype=np.float64) if d.shape[-1] else None
-        flat = layer.reshape(heads, q * k)
-        if self.dense_weights is None:
-            totals = np.take(flat, self.union, axis=1) @ self.pair_weights  # np.take beats fancy indexing
-        else:
-            totals = flat @ self.dense_weights
-        entropy, maximum, column_sums = row_reductions(layer[None], self.threads)
-        out = {
-            "diagonals": diagonals,
-            "totals": totals,
-            "entropy": entropy[0].sum(-1, dtype=np.float64),
-            "confidence": maximum[0].sum(-1, dtype=np.float64),
-            "column_sums": column_sums[0],
-            "upper": upper_nonzero(layer) if self.check_upper and self.causal else None,
-        }
-        out.update(numpy_row0(layer, entropy[0], maximum[0], LOCAL_WINDOW))
-        return out
+    def _check_block(self, layer, head_start, row_start, shape):
+        layers, heads, q, k = self.shape
+        if len(shape) != 3 or 0 in shape:
+            raise ValueError("a block of attention must be [heads, rows, keys], got shape %s" % (shape,))
+        if shape[2] != k:
+            raise ValueError("the block has %d keys but the attention has %d" % (shape[2], k))
+        for what, start, size, limit in (
+            ("layer", layer, 1, layers),
+            ("head", head_start, shape[0], heads),
+            ("row", row_start, shape[1], q),
+        ):
+            if isinstance(start, bool) or not isinstance(start, numbers.Integral):
+                raise TypeError("the %s index must be an int, got %r" % (what, start))
+            if start < 0 or start + size > limit:
+                raise ValueError("%ss %d..%d are outside the attention's %d" % (what, start, start + size - 1, limit))
+        if (self.rows_seen[layer, head_start : head_start + shape[0]] + shape[1] > q).any():
+            raise ValueError("layer %d: more than its %d query rows added to a head (add each row once)" % (layer, q))
+
+    def add_block(self, layer, head_start, row_start, weights):
+        """Scores of query rows `row_start ..` of heads `head_start ..` of layer `layer`, from
+        `weights` `[heads, rows, k]` (see the class)."""
+        shape = tuple(int(n) for n in weights.shape)
+        self._check_block(layer, head_start, row_start, shape)
+        check = self.check_upper and self.causal
+        if type(weights).__module__.split(".")[0] == "torch":
+            if self.torch_cpu or weights.device.type != "cpu":
+                return self._accumulate(layer, head_start, row_start, torch_block(weights, row_start, self.spec, check))
+            weights = weights.detach().float().numpy()  # float32 CPU tensors are not copied
+        weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self._accumulate(layer, head_start, row_start, numpy_block(weights, row_start, self.spec, check, self.threads))
 
     def add_layer(self, index, layer, head_start=0):
-        """Scores of layer `index`, heads `head_start` onwards (a layer may come in blocks of heads)."""
-        if type(layer).__module__.split(".")[0] == "torch":
-            r = torch_layer_reductions(
-                layer, self.union, self.pair_weights, self.check_upper and self.causal, LOCAL_WINDOW
-            )
-        else:
-            r = self._numpy_reductions(np.ascontiguousarray(layer, dtype=np.float32))
+        """Scores of every row of layer `index`, heads `head_start` onwards (a layer may come in
+        blocks of heads)."""
+        self.add_block(index, head_start, 0, layer)
+
+    def _accumulate(self, layer, head_start, row_start, r):
+        heads = slice(head_start, head_start + r["entropy"].shape[0])
+        s = {name: values[layer, heads] for name, values in self.sums.items()}  # views
         if r["upper"]:
             self.causal = False
-        heads = slice(head_start, head_start + r["entropy"].shape[0])
-        s = {name: values[index, heads] for name, values in self.sums.items()}  # views
-        first = {name: values[index, heads] for name, values in self.row0.items()}
+        if self.spec.positional:
+            band = r["band"]
+            for name, offset in (("previous_token", -1), ("self", 0), ("next_token", 1)):
+                s[name] += band[:, _OFFSET[offset]]
+            s["local_window"] += band[:, : _OFFSET[0] + 1].sum(axis=1)
+            for name in SPAN:
+                s[name] += r[name]
+            self.span_count[layer, heads] += r["span_count"]
+            # Causal rows i < LOCAL_WINDOW see only keys inside their window: those rows are left
+            # out together (the weight they put on their window, kept apart here).
+            self.row0["local_window"][layer, heads] += r["lead"]
+        for c, (name, _) in enumerate(self.spec.relations):
+            s[name] += r["pairs"][:, c]
+        for c, (name, _) in enumerate(self.spec.members):
+            s[name] += r["classes"][:, c]
+        for name in ("entropy", "confidence"):
+            s[name] += r[name]
+        if row_start == 0:
+            self._first_row(layer, heads, r)
+        self.rows_seen[layer, heads] += r["rows"]
+
+    def _first_row(self, layer, heads, r):
+        """The first query row's share of each metric, left out of causal records."""
+        first = {name: values[layer, heads] for name, values in self.row0.items()}  # views
         row0 = r["row0"]
-        if not self.cross:
-            for name, offset in _DIAGONALS.items():
-                if r["diagonals"][offset] is not None:
-                    s[name][:] = r["diagonals"][offset]
+        if self.spec.positional:
             first["self"][:] = row0[:, 0]
             if row0.shape[1] > 1:
                 first["next_token"][:] = row0[:, 1]
-        own = row0 @ self.mask_row0
-        for c, name in enumerate(self.mask_names):
-            s[name][:], first[name][:] = r["totals"][:, c], own[:, c]
-        # Token classes among the keys: sum_i sum_{j in T} a_ij = sum_{j in T} colsum_j.
-        for name, member in self.members.items():
-            s[name][:] = r["column_sums"][:, member].sum(axis=-1)
+        for name, relation in self.spec.relations:
+            first[name][:] = row0[:, relation.flat_pairs(0, 1)].sum(axis=-1)
+        for name, member in self.spec.members:
             first[name][:] = row0[:, member].sum(axis=-1)
         for name in ("entropy", "confidence"):
-            s[name][:], first[name][:] = r[name], r[name + "0"]
-        if "local_window" in first:
-            # Causal rows i < LOCAL_WINDOW see only keys inside their window: those rows are left
-            # out together (the weight they put on their window, kept apart here).
-            first["local_window"][:] = r["lead"]
+            first[name][:] = r[name + "0"]
 
     def result(self):
-        """metric -> float32 [layers, heads]; NaN where a metric does not apply to this input."""
+        """metric -> float32 [layers, heads]; NaN where a metric does not apply to this input, and
+        for heads not given every query row."""
         causal = self.causal and self.check_upper
+        complete = self.rows_seen == self.shape[2]
         out = {}
         for name in METRICS:
-            count = self.count.get(name, 0)
             total = self.sums[name]
-            if causal and name == "local_window":
-                count, total = count - min(LOCAL_WINDOW, self.shape[2]), total - self.row0[name]
-            elif causal and self.row0_valid.get(name):
-                # The first query of a causal record sees one key: its row is fixed, so it weighs 0.
-                count, total = count - 1, total - self.row0[name]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[name] = (total / count if count > 0 else np.full_like(total, np.nan)).astype(np.float32)
+            if name in SPAN:
+                count = self.span_count * (not self.cross)
+            else:
+                count = self.count.get(name, 0)
+                if causal and name == "local_window":
+                    count, total = count - min(LOCAL_WINDOW, self.shape[2]), total - self.row0[name]
+                elif causal and self.row0_valid.get(name):
+                    # The first query of a causal record sees one key: its row is fixed, so it weighs 0.
+                    count, total = count - 1, total - self.row0[name]
+                count = np.full(total.shape, count, dtype=np.float64)
+            score = total / np.where(count > 0, count, 1)
+            out[name] = np.where((count > 0) & complete, score, np.nan).astype(np.float32)
         return out
 
     def is_causal(self):
@@ -249,9 +236,9 @@ def compute_patterns(attention, tokens, key_tokens=None, sentence_b_start=None, 
     """Pattern scores of one example: metric name -> float32 `[layers, heads]` (see METRICS).
 
     `attention` is validated float32 `[layers, heads, q, k]` with rows summing to 1 (as
-    `inputs.attention.prepare` returns it). `key_tokens` given means cross-attention: the
-    positional metrics (POSITIONAL) are NaN and token-identity metrics compare query text with key
-    text. A metric with no valid query for this input (e.g. `cls` without a [CLS] token) is NaN.
+    `inputs.attention.prepare` returns it). `key_tokens` given means cross-attention: the positional metrics
+    (POSITIONAL) are NaN and token-identity metrics compare query text with key text. A metric
+    with no valid query for this input (e.g. `cls` without a [CLS] token) is NaN.
     """
     attention = np.asarray(attention)
     if attention.ndim != 4:

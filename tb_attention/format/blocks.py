@@ -24,21 +24,25 @@ def block_ranges(heads, head_block):
 
 def encode_dense(weights, precision):
     """Raw bytes of float weights `[heads, q, k]` in the stored precision."""
-    return precisions.quantize(weights, precision).tobytes()
+    return precisions.pack(precisions.quantize(weights, precision), precision)
 
 
 def dense_nbytes(heads, q, k, precision):
     return heads * q * k * precisions.dtype(precision).itemsize
 
 
-def decode_dense(raw, heads, q, k, precision):
-    """Float32 `[heads, q, k]` of a dense block's raw bytes."""
+def stored_dense(raw, heads, q, k, precision):
+    """`[heads, q, k]` of a dense block's raw bytes, as stored (the precision's dtype)."""
     if len(raw) != dense_nbytes(heads, q, k, precision):
         raise FormatError(
             "attention block holds %d bytes, expected %d" % (len(raw), dense_nbytes(heads, q, k, precision))
         )
-    stored = np.frombuffer(raw, dtype=precisions.dtype(precision)).reshape(heads, q, k)
-    return precisions.dequantize(stored, precision)
+    return precisions.unpack(raw, precision, heads * q * k).reshape(heads, q, k)
+
+
+def decode_dense(raw, heads, q, k, precision):
+    """Float32 `[heads, q, k]` of a dense block's raw bytes."""
+    return precisions.dequantize(stored_dense(raw, heads, q, k, precision), precision)
 
 
 def thumbnail_shape(q, k, size=THUMBNAIL):
@@ -108,7 +112,7 @@ def encode_sparse(counts, kept, indices, values, k, precision):
             np.ascontiguousarray(counts, dtype=COUNT_DTYPE).tobytes(),
             np.ascontiguousarray(kept, dtype=KEPT_DTYPE).tobytes(),
             np.ascontiguousarray(indices, dtype=index_dtype(k)).tobytes(),
-            precisions.quantize(np.asarray(values, dtype=np.float32), precision).tobytes(),
+            precisions.pack(precisions.quantize(np.asarray(values, dtype=np.float32), precision), precision),
         )
     )
 
@@ -126,7 +130,7 @@ def decode_sparse(raw, heads, q, k, nnz, precision, stored=False):
     kept = np.frombuffer(raw, KEPT_DTYPE, rows, rows * COUNT_DTYPE.itemsize)
     offset = rows * (COUNT_DTYPE.itemsize + KEPT_DTYPE.itemsize)
     indices = np.frombuffer(raw, index_dtype(k), nnz, offset)
-    values = np.frombuffer(raw, precisions.dtype(precision), nnz, offset + nnz * index_dtype(k).itemsize)
+    values = precisions.unpack(raw, precision, nnz, offset + nnz * index_dtype(k).itemsize)
     if int(counts.sum(dtype=np.int64)) != nnz or (nnz and int(indices.max()) >= k):
         raise FormatError("sparse attention block is inconsistent (its counts or key indices are out of range)")
     return (
@@ -145,19 +149,38 @@ def densify(counts, indices, values, heads, q, k):
     return out.reshape(heads, q, k)
 
 
+def strongest(rows, threshold, limit):
+    """Bool `[R, k]`: each row's `limit` strongest keys, given its limit-th largest weight
+    (`threshold`, `[R, 1]`): every key above it, then keys equal to it from the lowest index."""
+    keep = rows > threshold
+    ties = rows == threshold
+    need = limit - keep.sum(axis=1)
+    keep |= ties & (np.cumsum(ties, axis=1) <= need[:, None])
+    return keep
+
+
+def kept_keys(row_index, indices, values, rows):
+    """(counts, kept mass, indices, weights) of the keys kept in `rows` rows (row-major, key
+    indices ascending within each row), zero weights dropped; the kept mass summed in order."""
+    nonzero = values > 0
+    row_index, indices, values = row_index[nonzero], indices[nonzero], values[nonzero]
+    kept = np.bincount(row_index, weights=values.astype(np.float64), minlength=rows)
+    return np.bincount(row_index, minlength=rows), kept.astype(np.float32), indices, values
+
+
 def select_keys(weights, top_k=None, top_mass=None):
-    """The keys a sparse block keeps of float32 `[heads, q, k]`: per row the `top_k` strongest,
-    or the fewest strongest holding `top_mass` of the row's weight (at most `top_k` when both
-    are given); never a zero weight. Returns (counts, kept mass, indices, weights), row-major,
-    indices ascending within each row."""
+    """The keys a sparse block keeps of float32 `[heads, q, k]`: per row the `top_k` strongest
+    (ties at the threshold to the lower key index), or the fewest strongest holding `top_mass`
+    of the row's weight (at most `top_k` when both are given); never a zero weight. Returns
+    (counts, kept mass, indices, weights), row-major, indices ascending within each row.
+    (The writer selects in torch when it is installed: writing/layer_encoding.py, the same keys.)"""
     heads, q, k = weights.shape
     rows = weights.reshape(heads * q, k)
     limit = k if top_k is None else min(int(top_k), k)
     if top_mass is None:
         if limit < k:
-            order = np.argpartition(rows, k - limit, axis=1)[:, k - limit :]
-            keep = np.zeros(rows.shape, dtype=bool)
-            np.put_along_axis(keep, order, True, axis=1)
+            threshold = np.partition(rows, k - limit, axis=1)[:, k - limit, None]  # the limit-th largest
+            keep = strongest(rows, threshold, limit)
         else:
             keep = np.ones(rows.shape, dtype=bool)
     else:
@@ -167,9 +190,5 @@ def select_keys(weights, top_k=None, top_mass=None):
         take = (before < top_mass * rows.sum(axis=1, dtype=np.float64)[:, None]) & (np.arange(k) < limit)
         keep = np.zeros(rows.shape, dtype=bool)
         np.put_along_axis(keep, order, take, axis=1)
-    keep &= rows > 0
-    counts = keep.sum(axis=1)
     row_index, indices = np.nonzero(keep)
-    values = rows[row_index, indices]
-    kept = np.bincount(row_index, weights=values.astype(np.float64), minlength=heads * q)
-    return counts, kept.astype(np.float32), indices, values
+    return kept_keys(row_index, indices, rows[row_index, indices], heads * q)

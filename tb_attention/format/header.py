@@ -16,6 +16,7 @@ from tb_attention.format.errors import FormatError
 from tb_attention.format.payload import COMPRESSION, check_ref
 
 V1_COMPRESSION = "zlib"
+V1_PRECISIONS = ("uint8", "float16", "float32")  # format 1 stores plain little-endian values
 KINDS = ("self", "cross", "encoder", "decoder")
 
 
@@ -39,6 +40,18 @@ def make_part(
         "head_ids": None if head_ids is None else [int(i) for i in head_ids],
         "encoding": "dense",
     }
+
+
+# What only format 3 has: part fields, and precisions (readers of format 2 know neither).
+V3_FIELDS = ("band_rows", "detail_rows", "overview", "kv_heads", "windows", "causal")
+V3_PRECISIONS = ("log16",)
+
+
+def make_header(parts, file):
+    """The header of a record whose payload is in `file`: format 3 when a part uses anything only
+    format 3 has (older readers then say "upgrade"), else format 2 (every reader since reads it)."""
+    v3 = any(p.get("precision") in V3_PRECISIONS or any(f in p for f in V3_FIELDS) for p in parts)
+    return {"version": 3 if v3 else 2, "file": file, "compression": COMPRESSION, "parts": parts}
 
 
 def make_v2_header(parts, file):
@@ -72,7 +85,7 @@ def decode_header(blob):
     except ValueError as e:
         raise FormatError(str(e)) from None
     if version <= 1:
-        if header.get("compression") != V1_COMPRESSION:
+        if header.get("compression") != V1_COMPRESSION or header.get("precision") not in V1_PRECISIONS:
             raise FormatError("attention header has an unknown precision or compression")
         part = _parse_part(dict(header, kind="cross" if header.get("key_tokens") is not None else "self"))
         part["blob_base"] = 1

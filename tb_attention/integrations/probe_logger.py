@@ -15,6 +15,7 @@ from tb_attention.integrations.probe_pass import (
     probe_attention,
 )
 from tb_attention.log import add_attention
+from tb_attention.writing import plan as plans
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class ProbeLogger:
         probes,
         *,
         tag_prefix="probe",
-        precision="uint8",
+        precision=plans.DEFAULT_PRECISION,
         max_length=None,
         all_ranks=False,
         every_n_steps=None,
@@ -123,7 +124,7 @@ class ProbeCallbackBase:
         log_dir=None,
         every_n_steps=None,
         tag_prefix="probe",
-        precision="uint8",
+        precision=plans.DEFAULT_PRECISION,
         max_length=None,
         all_ranks=False,
         **storage,

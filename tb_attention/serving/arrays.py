@@ -15,17 +15,27 @@ class ArrayPayload:
     encoded bytes with their HTTP content-coding, which may be sent as they are."""
 
     shape: tuple
-    dtype: str  # uint8, float16, float32
-    scale: float  # weight = value * scale
+    dtype: str  # uint8, uint16, float16, float32
+    scale: float  # weight = value * scale, or table[value] * scale
     raw: Callable[[], bytes]
     encoded: Optional[tuple] = None  # (content-coding, bytes)
     precision: Optional[str] = None
+    table: Optional[np.ndarray] = None  # float32 weight of each value, for coded precisions
+    planes: Optional[int] = None  # values per group of byte planes (stored chunks of a PLANAR precision)
 
 
-def stored_payload(shape, part_precision, raw, encoded=None):
-    """Values in a record's stored precision (uint8 with its scale, or floats)."""
+def stored_payload(shape, part_precision, raw, encoded=None, planes=None):
+    """Values in a record's stored precision (`raw` makes their bytes: plain little-endian, or in
+    byte planes of `planes` values each when passed through as stored)."""
     return ArrayPayload(
-        shape, precision.dtype(part_precision).name, precision.scale(part_precision), raw, encoded, part_precision
+        shape,
+        precision.dtype(part_precision).name,
+        precision.scale(part_precision),
+        raw,
+        encoded,
+        part_precision,
+        precision.table(part_precision),
+        planes if part_precision in precision.PLANAR else None,
     )
 
 

@@ -47,7 +47,8 @@ def _whole_layer(stored, layer, heads):
     encoded = stored.encoded_layer(layer) if heads is None else None
     if encoded is not None:
         coding, data, raw = encoded
-        return stored_payload(shape, stored.part.precision, raw, (coding, data))
+        _, _, q, k = stored.part.shape
+        return stored_payload(shape, stored.part.precision, raw, (coding, data), stored.head_block() * q * k)
     values = np.ascontiguousarray(stored.layer(layer, heads, stored=True)).tobytes()
     return stored_payload(shape, stored.part.precision, lambda: values)
 

@@ -1,6 +1,7 @@
 """The TensorBoard plugin: thin HTTP routes (docs/http_api.md), each parsing one typed request
 (`requests`) and handing it to its answer (`answers`, `analysis_answers`), and the panel."""
 
+import base64
 import zlib
 
 from tensorboard import context as tb_context
@@ -37,6 +38,10 @@ def _array_response(request, payload):
     }
     if payload.precision:
         headers["X-Attention-Precision"] = payload.precision
+    if payload.table is not None:  # weight = table[value] x scale: float32 little-endian, base64
+        headers["X-Attention-Table"] = base64.b64encode(payload.table.astype("<f4").tobytes()).decode("ascii")
+    if payload.planes:  # the values' bytes in planes (low bytes, then high bytes) per group of this many
+        headers["X-Attention-Planes"] = str(payload.planes)
     if payload.encoded and http.accepts_encoding(request, payload.encoded[0]):
         coding, body = payload.encoded
     else:

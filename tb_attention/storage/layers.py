@@ -86,9 +86,8 @@ def decoded_bands(stored, layer, heads=None, rows=None, as_stored=False):
         what = "layer %d heads %d-%d rows %d-%d" % (layer, h0, h1 - 1, r0, r1 - 1)
         raw = payload.decompress(data, size, what)
         if nnz is None:
-            dtype = precisions.dtype(part.precision)
             decoded = (
-                np.frombuffer(raw, dtype=dtype).reshape(h1 - h0, r1 - r0, k)
+                blocks.stored_dense(raw, h1 - h0, r1 - r0, k, part.precision)
                 if as_stored
                 else blocks.decode_dense(raw, h1 - h0, r1 - r0, k, part.precision)
             )

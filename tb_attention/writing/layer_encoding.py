@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from tb_attention.format import blocks
+from tb_attention.format import blocks, log16
 from tb_attention.format import precision as precisions
 from tb_attention.format.payload import compress
 
@@ -50,7 +50,7 @@ def encode_numpy(weights, plan):
     k = weights.shape[2]
     thumbnails = _thumbnails(weights, plan, blocks.encode_thumbnails)
     if plan.sparse:
-        counts, kept, indices, values = blocks.select_keys(weights, plan.top_k, plan.top_mass)
+        counts, kept, indices, values = select(weights, plan.top_k, plan.top_mass)
         return EncodedBlock(
             compress(blocks.encode_sparse(counts, kept, indices, values, k, plan.precision)),
             int(indices.size),
@@ -59,35 +59,86 @@ def encode_numpy(weights, plan):
     return EncodedBlock(compress(blocks.encode_dense(weights, plan.precision)), None, thumbnails)
 
 
-def _quantize_torch(x, precision):
+_LOG16_TABLES = {}  # device: log16's code table there
+
+
+def _log16_codes(device):
+    """log16's code table (by a float32's top 16 bits) as an int16 tensor on `device`."""
     import torch
 
+    table = _LOG16_TABLES.get(device)
+    if table is None:
+        table = _LOG16_TABLES[device] = torch.from_numpy(log16.codes().view(np.int16)).to(device)
+    return table
+
+
+def quantize_torch(x, precision):
+    """A torch block in the stored dtype of `precision`, on its device (log16: int16 codes)."""
+    import torch
+
+    if precision == "log16":
+        top = x.float().contiguous().view(torch.int32).bitwise_right_shift(16).bitwise_and_(0xFFFF)
+        return _log16_codes(x.device)[top.long()]  # int16 here, uint16 once on the host
     if precision == "uint8":
         return (x.float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)
     return x.to(torch.float16 if precision == "float16" else torch.float32)
 
 
-def _select_torch(x, top_k, top_mass):
-    """blocks.select_keys in torch, on x's device; results as numpy."""
+def _top_k(rows, limit):
+    """(key indices, weights), numpy `[R, limit]`, indices ascending within each row: each row's
+    `limit` strongest keys (limit < k), ties at the threshold to the lower key index (as
+    blocks.select_keys). torch.topk runs on the rows' device; what follows is small."""
+    import torch
+
+    values, indices = torch.topk(rows, limit + 1, dim=1)  # sorted: the threshold, and the next
+    threshold, after = values[:, limit - 1], values[:, limit]
+    # topk breaks ties as it likes: redo the rows where a key left out ties with the threshold
+    # (a zero threshold is no tie: zeros are never kept).
+    tied = ((after == threshold) & (threshold > 0)).nonzero()[:, 0]
+    values, indices = values[:, :limit].cpu().numpy(), indices[:, :limit].cpu().numpy()
+    if len(tied):
+        sub = rows[tied].cpu().numpy()
+        r = tied.cpu().numpy()
+        chosen = blocks.strongest(sub, values[r, limit - 1 :], limit)
+        indices[r] = np.nonzero(chosen)[1].reshape(len(r), limit)
+        values[r] = np.take_along_axis(sub, indices[r], axis=1)
+    order = np.argsort(indices, axis=1)
+    return np.take_along_axis(indices, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+
+def select_torch(x, top_k, top_mass):
+    """blocks.select_keys in torch, on x's device (the same keys and weights); results as numpy."""
     import torch
 
     heads, q, k = x.shape
     rows = x.float().reshape(heads * q, k)
     limit = k if top_k is None else min(int(top_k), k)
+    if top_mass is None and limit < k:
+        indices, values = _top_k(rows, limit)
+        row_index = np.repeat(np.arange(heads * q), limit)
+        return blocks.kept_keys(row_index, indices.reshape(-1), values.reshape(-1), heads * q)
     if top_mass is None:
-        values, indices = torch.topk(rows, limit, dim=1, sorted=False)
-        keep = values > 0
+        keep = torch.ones_like(rows, dtype=torch.bool)
     else:
-        values, indices = torch.sort(rows, dim=1, descending=True, stable=True)
-        values, indices = values[:, :limit], indices[:, :limit]
-        before = torch.cumsum(values, dim=1, dtype=torch.float64) - values
-        keep = (before < top_mass * rows.sum(dim=1, dtype=torch.float64)[:, None]) & (values > 0)
-    # Row-major, ascending key index within each row (as the numpy path), kept entries only.
-    order = torch.argsort(torch.where(keep, indices, k), dim=1)
-    indices, values, keep = (t.gather(1, order) for t in (indices, values, keep))
-    counts = keep.sum(dim=1)
-    kept = (values.double() * keep).sum(dim=1)
-    return (counts.cpu().numpy(), kept.float().cpu().numpy(), indices[keep].cpu().numpy(), values[keep].cpu().numpy())
+        values, order = torch.sort(rows, dim=1, descending=True, stable=True)
+        before = torch.cumsum(values, dim=1, dtype=torch.float64) - values  # weight held by stronger keys
+        take = before < top_mass * rows.sum(dim=1, dtype=torch.float64)[:, None]
+        take[:, limit:] = False
+        keep = torch.zeros_like(rows, dtype=torch.bool).scatter_(1, order, take)
+    row_index, indices = keep.nonzero(as_tuple=True)  # row-major: key indices ascending in each row
+    values = rows[row_index, indices]
+    return blocks.kept_keys(row_index.cpu().numpy(), indices.cpu().numpy(), values.cpu().numpy(), heads * q)
+
+
+def select(weights, top_k, top_mass):
+    """The keys a sparse block keeps of float32 numpy `[heads, q, k]` (blocks.select_keys): in
+    torch when it is installed (on the CPU, no copy: numpy's partition is ~20 times slower)."""
+    try:
+        import torch
+    except ImportError:
+        return blocks.select_keys(weights, top_k, top_mass)
+    # torch.from_numpy shares the memory; it warns for read-only arrays, which then are copied.
+    return select_torch(torch.from_numpy(np.require(weights, requirements="W")), top_k, top_mass)
 
 
 def _thumbnails_torch(x):
@@ -103,9 +154,9 @@ def encode_torch(x, plan):
     """EncodedBlock of a torch tensor `[heads, q, k]` on any device, encoded there."""
     k = x.shape[2]
     if plan.sparse:
-        counts, kept, indices, values = _select_torch(x, plan.top_k, plan.top_mass)
+        counts, kept, indices, values = select_torch(x, plan.top_k, plan.top_mass)
         raw, nnz = blocks.encode_sparse(counts, kept, indices, values, k, plan.precision), int(indices.size)
     else:
-        stored = _quantize_torch(x, plan.precision).cpu().numpy()
-        raw, nnz = np.ascontiguousarray(stored, dtype=precisions.dtype(plan.precision)).tobytes(), None
+        stored = quantize_torch(x, plan.precision).cpu().numpy().view(precisions.dtype(plan.precision))
+        raw, nnz = precisions.pack(stored, plan.precision), None
     return EncodedBlock(None, nnz, _thumbnails(x, plan, _thumbnails_torch), raw=raw)

@@ -9,9 +9,6 @@ from tb_attention.format import summary
 from tb_attention.format.scores import scores_to_json
 from tb_attention.writing.stream import PartBuilder
 
-# Header fields only format 3 has: a record using any of them says version 3.
-V3_FIELDS = ("band_rows", "detail_rows", "overview", "kv_heads", "windows", "causal")
-
 
 @dataclasses.dataclass
 class StreamedPart:
@@ -53,10 +50,7 @@ def record_job(tag, step, wall_time, parts, scalars=None):
 
     def job(payload_file):
         written = [p.header(payload_file) for p in parts]
-        header_parts = [h for h, _ in written]
-        version = 3 if any(f in h for h in header_parts for f in V3_FIELDS) else 2
-        header = headers.make_v2_header(header_parts, payload_file.relative_path)
-        header["version"] = version
+        header = headers.make_header([h for h, _ in written], payload_file.relative_path)
         return summary.attention_event(tag, [headers.encode_header(header)], step, wall_time, scalars)
 
     return job

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-UINT8_BOUND = 1 / 510 + 1e-6  # the uint8 precision's bound, plus float32 rounding
+UINT8_BOUND = 1 / 510 + 1e-6  # the abs bound of uint8 and of log16 (the default), plus float32 rounding
 
 
 def softmax_attention(shape, seed=0, sharpness=3.0):

@@ -1,6 +1,7 @@
 """The plugin's routes from tests: query strings, `/layer` payload decoding, a WSGI client over
 TensorBoard's app on a real multiplexer, and small readers of a running TensorBoard."""
 
+import base64
 import json
 import urllib.parse
 import zlib
@@ -16,9 +17,10 @@ def q(**params):
 
 
 def decode_layer_response(headers, body):
-    """Float32 `[heads, q, k]` of a `/layer` response, from its headers and body alone (as the
-    panel decodes it: the content-coding, then dtype and scale the server names)."""
-    heads, n_q, n_k = map(int, headers["X-Attention-Shape"].split(","))
+    """Float32 `[heads, q, k]` of a `/layer` response (or of the shape another array route
+    names), from its headers and body alone (as the panel decodes it: the content-coding, then
+    dtype and scale the server names)."""
+    shape = tuple(map(int, headers["X-Attention-Shape"].split(",")))
     coding = headers.get("Content-Encoding")
     assert coding in (None, "deflate", "zstd"), coding
     if coding == "deflate":
@@ -29,10 +31,21 @@ def decode_layer_response(headers, body):
         raw = zstandard.ZstdDecompressor().decompressobj().decompress(body)
     else:
         raw = body
-    dtype = {"uint8": "u1", "float16": "<f2", "float32": "<f4"}[headers["X-Attention-Dtype"]]
-    assert len(raw) == heads * n_q * n_k * np.dtype(dtype).itemsize, (len(raw), headers["X-Attention-Shape"])
-    values = np.frombuffer(raw, dtype=dtype).reshape(heads, n_q, n_k).astype(np.float32)
-    return values * np.float32(float(headers["X-Attention-Scale"]))
+    dtype = np.dtype({"uint8": "u1", "uint16": "<u2", "float16": "<f2", "float32": "<f4"}[headers["X-Attention-Dtype"]])
+    count = int(np.prod(shape))
+    assert len(raw) == count * dtype.itemsize, (len(raw), headers["X-Attention-Shape"])
+    if headers.get("X-Attention-Planes"):  # groups of values, each as its low bytes then its high bytes
+        group, parts = int(headers["X-Attention-Planes"]), []
+        for start in range(0, count, group):
+            n = min(group, count - start)
+            planes = np.frombuffer(raw, np.uint8, n * dtype.itemsize, start * dtype.itemsize)
+            parts.append(planes.reshape(dtype.itemsize, n).T.copy().view(dtype).reshape(n))
+        values = np.concatenate(parts)
+    else:
+        values = np.frombuffer(raw, dtype=dtype)
+    if headers.get("X-Attention-Table"):  # weight = table[value]
+        values = np.frombuffer(base64.b64decode(headers["X-Attention-Table"]), "<f4")[values]
+    return values.reshape(shape).astype(np.float32) * np.float32(float(headers["X-Attention-Scale"]))
 
 
 def multiplexer_provider(logdir):

@@ -55,3 +55,21 @@ def js_reference(p, q):
         return float(np.sum(x[keep] * np.log(x[keep] / m[keep])))
 
     return (kl(p) + kl(q)) / 2
+
+
+def span_reference(a, causal, reach=0.9, slack=1e-6):
+    """(span_mean, span_p90) of one head [q, k] by the definition in docs/patterns.md, row by
+    row in float64: distance i - j (causal) or |i - j|, key 0 left out, each row renormalised;
+    rows with no non-sink weight (and row 0 of causal records) left out; NaN if none is left."""
+    a = np.asarray(a, np.float64)
+    means, p90s = [], []
+    for i in range(1 if causal else 0, a.shape[0]):
+        w = a[i].copy()
+        w[0] = 0.0
+        total = w.sum()
+        if total <= 0:
+            continue
+        d = (i - np.arange(a.shape[1])) if causal else np.abs(i - np.arange(a.shape[1]))
+        means.append((w * d).sum() / total)
+        p90s.append(min(x for x in np.unique(d) if w[d <= x].sum() >= (reach - slack) * total))
+    return (np.mean(means), np.mean(p90s)) if means else (math.nan, math.nan)
