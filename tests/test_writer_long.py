@@ -3,6 +3,7 @@ records), each checked against the dense input; where each input kind is read; t
 (torch) encoding path against the numpy one."""
 
 import logging
+import pathlib
 import threading
 
 import numpy as np
@@ -33,29 +34,45 @@ def only(logdir, tag):
     return record
 
 
+def _bytes_on_disk(logdir):
+    """Bytes of the payload files under a logdir (the attention a record stored)."""
+    return sum(p.stat().st_size for p in pathlib.Path(logdir).rglob("*.tbattn"))
+
+
 def test_over_the_budget_a_dense_record_is_stored_sparse_and_the_log_says_so(tmp_path, llm, caplog):
-    dense_bytes = 2 * llm.size  # log16
+    tb_attention.add_attention(tmp_path / "dense", "p", llm, TOKENS, 7, max_bytes=None)
+    tb_attention.flush()
+    dense_on_disk = _bytes_on_disk(tmp_path / "dense")
+    budget = dense_on_disk // 3
     with caplog.at_level(logging.WARNING, logger="tb_attention"):
-        tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 7, max_bytes=dense_bytes // 3)
+        tb_attention.add_attention(tmp_path / "budget", "p", llm, TOKENS, 7, max_bytes=budget)
     tb_attention.flush()
     (message,) = [r.getMessage() for r in caplog.records if "max_bytes" in r.getMessage()]
+    rec = only(tmp_path / "budget", "p")
+    assert rec.encoding == "sparse" and 1 <= rec.sparse["top_k"] <= 32
+    assert "p at step 7" in message and "storing the %d strongest keys" % rec.sparse["top_k"] in message
+    # What the record took on disk, not what the writer estimated, is within the budget.
+    assert _bytes_on_disk(tmp_path / "budget") <= budget
+
+
+def test_a_record_that_compresses_well_stays_dense(tmp_path):
+    """Its dense size before compression is over max_bytes; on disk it is not (the budget counts
+    bytes on disk): it is stored dense."""
+    sharp = np.zeros((3, 4, N, N), np.float32)
+    sharp[..., np.arange(N), np.maximum(np.arange(N) - 1, 0)] = 1.0  # previous-token heads
+    raw = 2 * sharp.size  # log16, before compression
+    tb_attention.add_attention(tmp_path, "p", sharp, TOKENS, 0, max_bytes=raw // 4)
+    tb_attention.flush()
     rec = only(tmp_path, "p")
-    assert rec.encoding == "sparse" and rec.sparse["top_k"] >= 1
-    assert "p at step 7" in message and "storing the %d strongest keys per query" % rec.sparse["top_k"] in message
-    stored = plans.PartPlan(list(range(3)), list(range(4)), N, N, "log16", top_k=rec.sparse["top_k"]).stored_bytes()
-    assert stored <= dense_bytes // 3
-    # The largest power of two that fits: twice as many keys would not.
-    assert (
-        plans.PartPlan(list(range(3)), list(range(4)), N, N, "log16", top_k=2 * rec.sparse["top_k"]).stored_bytes()
-        > dense_bytes // 3
-    )
+    assert rec.encoding == "dense" and _bytes_on_disk(tmp_path) <= raw // 4
+    np.testing.assert_array_equal(rec.attention, sharp)
 
 
 def test_an_explicit_sparse_rule_over_the_budget_is_refused_with_the_options(tmp_path, llm):
-    with pytest.raises(ValueError, match="over max_bytes=.* even sparse: pass layers= or heads=.*max_bytes=None"):
+    with pytest.raises(ValueError, match="even sparse, over max_bytes=.*: pass layers= or heads=.*max_bytes=None"):
         tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 0, top_k=64, max_bytes=1000)
-    with pytest.raises(ValueError, match="keeping one key per query still does not fit"):
-        tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 0, max_bytes=1000)
+    with pytest.raises(ValueError, match="not even one query row's strongest keys"):
+        tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 0, max_bytes=100)
     tb_attention.flush()
     assert list(tb_attention.read_attention(str(tmp_path))) == []  # nothing was logged
 

@@ -38,16 +38,6 @@ def layer_counts(model):
     return {"self": getattr(text, "num_hidden_layers", None)}
 
 
-def _sample_rows(start, end, spans=4, rows=16):
-    """Row ranges spread over [start, end): where a plan samples the record's weights."""
-    n = end - start
-    if n <= spans * rows:
-        return [(start, end)]
-    return [
-        (start + n * (2 * i + 1) // (2 * spans), start + n * (2 * i + 1) // (2 * spans) + rows) for i in range(spans)
-    ]
-
-
 @dataclasses.dataclass
 class _Kept:
     """The positions a part keeps (padding dropped): a contiguous run [start, end)."""
@@ -108,9 +98,9 @@ class RecordSink:
         if max_bytes is not None:
             max_bytes //= max(1, len(self.counts))  # the kinds of a record share its budget
         what = "%s attention" % call.kind
-        plan = plans.plan_record([SimpleNamespace(shape=shape)], what=what, max_bytes=None, **storage)[0]
+        plan = plans.plan_record([SimpleNamespace(shape=shape)], max_bytes=None, **storage)[0]
         heads = sorted({plan.head_ids[0], plan.head_ids[-1]})
-        sample = call.sample(heads, _sample_rows(rows.start, rows.end))[:, :, cols.start : cols.end]
+        sample = call.sample(heads, budget.sample_rows(rows.start, rows.end))[:, :, cols.start : cols.end]
         plan, layout = budget.plan_storage(plan, budget.measure_costs(sample, plan.precision), max_bytes, what)
         consumers, scores = [], (lambda: None)
         if self.scorer is not None:

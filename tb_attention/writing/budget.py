@@ -32,40 +32,75 @@ OVERVIEW_RATIO = 0.6
 OVERVIEW_SHARE = 0.25  # the overview takes at most this share of the budget
 
 
+# Estimates from a small sample are multiplied by this: a record must not outgrow its budget.
+MARGIN = 1.25
+
+
 @dataclasses.dataclass
 class Costs:
     """Bytes on disk, measured by encoding and compressing a sample of the record's weights."""
 
     dense_per_weight: float
-    row_overhead: float  # a sparse row's bytes beside its entries
-    per_entry: float  # a sparse row's bytes per kept key
+    per_row: dict  # top_k -> bytes of a sparse row keeping (at most) that many keys
+    last_rows: dict  # the same, of the sample's last rows (a causal row sees more keys the later it is)
 
-    def sparse_per_row(self, top_k):
-        return self.row_overhead + self.per_entry * top_k
+    def sparse_per_row(self, top_k, last=False):
+        table = self.last_rows if last else self.per_row
+        near = min(table, key=lambda t: abs(t - top_k))
+        return table[near] * max(1.0, top_k / near)
 
 
 def _compressed(raw):
     return len(payload.compress(raw))
 
 
-def measure_costs(sample, precision):
-    """Costs of float32 weights `sample` `[heads, rows, keys]` (numpy), a few rows of the record."""
-    sample = np.ascontiguousarray(sample, dtype=np.float32)
+def _sparse_row_bytes(sample, top_k, precision):
     heads, rows, keys = sample.shape
+    counts, kept, indices, values = blocks.select_keys(sample, top_k=min(top_k, keys))
+    return MARGIN * _compressed(blocks.encode_sparse(counts, kept, indices, values, keys, precision)) / (heads * rows)
+
+
+def measure_costs(sample, precision, top_ks=(8, 16, 32), last_rows=16):
+    """Costs of float32 weights `sample` `[heads, rows, keys]` (numpy: a few spans of rows of the
+    record, the last span its last rows), with MARGIN added."""
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
     dense = _compressed(blocks.encode_dense(sample, precision)) / sample.size
-    sizes = {}
-    for top_k in (4, 64):
-        counts, kept, indices, values = blocks.select_keys(sample, top_k=min(top_k, keys))
-        raw = blocks.encode_sparse(counts, kept, indices, values, keys, precision)
-        sizes[top_k] = (_compressed(raw) / (heads * rows), max(1.0, indices.size / (heads * rows)))
-    (b4, n4), (b64, n64) = sizes[4], sizes[64]
-    per_entry = max(0.5, (b64 - b4) / max(1.0, n64 - n4))
-    return Costs(dense, max(1.0, b4 - per_entry * n4), per_entry)
+    tail = np.ascontiguousarray(sample[:, -last_rows:])
+    return Costs(
+        MARGIN * dense,
+        {t: _sparse_row_bytes(sample, t, precision) for t in top_ks},
+        {t: _sparse_row_bytes(tail, t, precision) for t in top_ks},
+    )
 
 
-def _overview_bytes(layout, shape):
+def sample_rows(start, end, spans=4, rows=16):
+    """Row ranges spread over [start, end): where a plan samples a record's weights."""
+    n = end - start
+    if n <= spans * rows:
+        return [(start, end)]
+    firsts = [start + (n - rows) * i // (spans - 1) for i in range(spans)]
+    return [(a, a + rows) for a in firsts]
+
+
+def plan_parts(plans, sample, max_bytes, what="attention"):
+    """[(PartPlan, Layout)] of each part's plan (`plan.plan_record`'s, unbudgeted) within
+    `max_bytes` on disk, shared by the parts in proportion to their size; `sample(i, heads,
+    row_ranges)` gives float32 numpy `[heads, rows, keys]` of part i's first stored layer."""
+    sizes = [p.dense_bytes() for p in plans]
+    out = []
+    for i, plan in enumerate(plans):
+        share = None if max_bytes is None else max(1, int(max_bytes * sizes[i] / max(1, sum(sizes))))
+        heads = sorted({plan.head_ids[0], plan.head_ids[-1]})
+        costs = measure_costs(sample(i, heads, sample_rows(0, plan.queries)), plan.precision)
+        out.append(plan_storage(plan, costs, share, what if len(plans) == 1 else "%s (part %d)" % (what, i)))
+    return out
+
+
+def _pooled_bytes(layout, shape):
+    """Estimated bytes on disk of a layout's overview levels and thumbnails (float16 cells)."""
     layers, heads, q, k = shape
-    cells = sum(math.ceil(q / f) * math.ceil(k / f) for f in layout.overview)
+    factors = list(layout.overview) + ([layout.thumbnail] if layout.thumbnail else [])
+    cells = sum(math.ceil(q / f) * math.ceil(k / f) for f in factors)
     return layers * heads * cells * blocks.THUMBNAIL_DTYPE.itemsize * OVERVIEW_RATIO
 
 
@@ -87,14 +122,14 @@ def plan_storage(plan, costs, max_bytes, what="attention"):
                 % (what, _mb(layers * heads * q * per_row), _mb(max_bytes))
             )
         return plan, layout_for(plan)
-    if max_bytes is None or dense <= max_bytes:
+    if max_bytes is None or dense + _pooled_bytes(layout_for(plan), plan.shape) <= max_bytes:
         return plan, layout_for(plan)
     overview_cells = 1024
     layout = layout_for(plan, overview_cells=overview_cells)
-    while layout.overview and _overview_bytes(layout, plan.shape) > OVERVIEW_SHARE * max_bytes and overview_cells > 64:
+    while layout.overview and _pooled_bytes(layout, plan.shape) > OVERVIEW_SHARE * max_bytes and overview_cells > 64:
         overview_cells //= 2
         layout = layout_for(plan, overview_cells=overview_cells)
-    left = max_bytes - _overview_bytes(layout, plan.shape)
+    left = max_bytes - _pooled_bytes(layout, plan.shape)
     rows = layers * heads * q
     top_k = DEFAULT_TOP_K
     while top_k > MIN_TOP_K and rows * costs.sparse_per_row(top_k) > left:
@@ -104,8 +139,13 @@ def plan_storage(plan, costs, max_bytes, what="attention"):
     if rows * costs.sparse_per_row(top_k) > left:
         top_k = min(DEFAULT_TOP_K, k)
         sparse = dataclasses.replace(plan, top_k=top_k)
-        keep = int(left / (layers * heads * costs.sparse_per_row(top_k)))
-        keep = max(BAND_ROWS, keep // BAND_ROWS * BAND_ROWS) if keep >= BAND_ROWS else max(1, keep)
+        keep = int(left / (layers * heads * costs.sparse_per_row(top_k, last=True))) if left > 0 else 0
+        if keep < 1:
+            raise ValueError(
+                "%s cannot fit max_bytes=%s on disk, not even one query row's strongest keys beside the overview: "
+                "pass layers= or heads= to log a subset, or a larger max_bytes" % (what, _mb(max_bytes))
+            )
+        keep = keep // BAND_ROWS * BAND_ROWS if keep >= BAND_ROWS else keep
         detail = (max(0, q - keep), q)
     layout = layout_for(sparse, detail=detail, overview_cells=overview_cells)
     _say(what, dense, max_bytes, sparse, layout, costs)
@@ -122,7 +162,7 @@ def _say(what, dense, max_bytes, plan, layout, costs):
         if layout.overview
         else ""
     )
-    estimate = layers * heads * (r1 - r0) * costs.sparse_per_row(plan.top_k)
+    estimate = layers * heads * (r1 - r0) * costs.sparse_per_row(plan.top_k, last=(r0, r1) != (0, q))
     logger.warning(
         "tb_attention: %s would take about %s on disk dense, over max_bytes=%s: storing the %d strongest keys "
         "of %s (about %s, each row's kept weight recorded)%s; pass top_k=, layers=, heads= or max_bytes=None "

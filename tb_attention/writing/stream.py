@@ -31,6 +31,12 @@ class Layout:
     detail: Tuple[int, int]  # query rows [r0, r1) kept in detail
     overview: List[int]  # pooling factors, finest first ([] for none)
     thumbnail: Optional[int]  # the thumbnails' pooling factor, None for none
+    rows: int = 0  # query rows of the part
+
+    @property
+    def plain(self):
+        """Whether it is format 2's layout: blocks of heads of every row, no overview."""
+        return self.band_rows is None and not self.overview and self.detail == (0, self.rows)
 
     def bands(self):
         r0, r1 = self.detail
@@ -51,7 +57,7 @@ def layout_for(plan, detail=None, overview_cells=OVERVIEW_CELLS):
         finest = max(2, factor_for(max(q, k), overview_cells))  # factor 1 would be the dense record
         overview = [finest * 4**i for i in range(8) if -(-max(q, k) // (finest * 4**i)) >= blocks.THUMBNAIL]
     thumbnail = factor_for(max(q, k), blocks.THUMBNAIL) if blocks.stores_thumbnails(q, k, plan.precision) else None
-    return Layout(head_block, band_rows, detail or (0, q), overview, thumbnail)
+    return Layout(head_block, band_rows, detail or (0, q), overview, thumbnail, q)
 
 
 class PartBuilder:

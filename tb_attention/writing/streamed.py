@@ -4,8 +4,11 @@ each part's chunks go to the payload file, then the index event that points to t
 import dataclasses
 from typing import Callable, List, Optional
 
+import numpy as np
+
 from tb_attention.format import header as headers
 from tb_attention.format import summary
+from tb_attention.format.blocks import BLOCK_BYTES
 from tb_attention.format.scores import scores_to_json
 from tb_attention.writing.stream import PartBuilder
 
@@ -54,3 +57,31 @@ def record_job(tag, step, wall_time, parts, scalars=None):
         return summary.attention_event(tag, [headers.encode_header(header)], step, wall_time, scalars)
 
     return job
+
+
+def feed_part(part, plan, layout, scorer=None):
+    """A StreamedPart of a checked `PartInput` (inputs/attention.py), built here, on the caller's
+    thread (a long record is read once, in blocks of rows, whatever its device)."""
+    import torch
+
+    builder = PartBuilder(plan, layout, [scorer] if scorer is not None else [])
+    streamed = StreamedPart(
+        part.kind,
+        part.tokens,
+        part.key_tokens,
+        part.sentence_b_start,
+        part.shape,
+        builder,
+        scorer.result if scorer is not None else (lambda: None),
+    )
+    _, heads, q, k = plan.shape
+    rows = layout.band_rows or min(q, 256)
+    per_block = max(1, BLOCK_BYTES // (4 * rows * k))
+    for i, layer in enumerate(plan.layer_ids):
+        for r0 in range(0, q, rows):
+            for h0 in range(0, heads, per_block):
+                x = part.layer(layer, plan.head_ids[h0 : h0 + per_block], (r0, min(q, r0 + rows)))
+                x = x if part.torch else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+                builder.add(i, h0, r0, x.float())
+        builder.end_layer(i)
+    return streamed
