@@ -185,6 +185,17 @@ def colour_table(page, theme="light", table="sequentialScale"):
     return np.array(got, np.uint8).reshape(256, 3)
 
 
+BOXES = """els => els.map((e) => { const b = e.getBoundingClientRect(); return [b.x, b.y, b.width, b.height]; })"""
+
+
+def svg_boxes(page, selector):
+    """float [n, 4]: (x, y, width, height) of each element as laid out on the page, in document
+    order (what is drawn, whatever the attributes say)."""
+    import numpy as np
+
+    return np.array(page.eval_on_selector_all(selector, BOXES), np.float64).reshape(-1, 4)
+
+
 def drawn_within(rgb, table, lowest, highest):
     """bool per pixel: whether each drawn colour (uint8 [..., 3]) is the table's colour at an index
     within [lowest, highest] (its own bounds: the values' uncertainty on the scale)."""
