@@ -17,6 +17,7 @@ from tb_attention.format import blocks
 from tb_attention.writing import event_file, layer_encoding
 from tb_attention.writing import plan as plans
 from tests.helpers.data import UINT8_BOUND
+from tests.helpers.eventfiles import stored_bytes, stored_indexes
 from tests.helpers.http import BASE, client_json, decode_layer_response, q, wsgi_client
 
 N = 96
@@ -34,21 +35,32 @@ def only(logdir, tag):
 
 
 def test_over_the_budget_a_dense_record_is_stored_sparse_and_the_log_says_so(tmp_path, llm, caplog):
-    dense_bytes = 2 * llm.size  # log16
+    budget = 2 * llm.size // 3  # a third of the dense record (log16: two bytes per weight)
     with caplog.at_level(logging.WARNING, logger="tb_attention"):
-        tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 7, max_bytes=dense_bytes // 3)
+        tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 7, max_bytes=budget)
     tb_attention.flush()
     (message,) = [r.getMessage() for r in caplog.records if "max_bytes" in r.getMessage()]
     rec = only(tmp_path, "p")
-    assert rec.encoding == "sparse" and rec.sparse["top_k"] >= 1
-    assert "p at step 7" in message and "storing the %d strongest keys per query" % rec.sparse["top_k"] in message
-    stored = plans.PartPlan(list(range(3)), list(range(4)), N, N, "log16", top_k=rec.sparse["top_k"]).stored_bytes()
-    assert stored <= dense_bytes // 3
-    # The largest power of two that fits: twice as many keys would not.
-    assert (
-        plans.PartPlan(list(range(3)), list(range(4)), N, N, "log16", top_k=2 * rec.sparse["top_k"]).stored_bytes()
-        > dense_bytes // 3
-    )
+    k = rec.sparse["top_k"]
+    assert rec.encoding == "sparse" and k >= 1
+    assert "p at step 7" in message and "storing the %d strongest keys per query" % k in message
+    # The bytes stored before compression (the content sizes of the payload chunks the index
+    # points to) fit the budget, and are the bytes read_attention decodes: per row a count and
+    # the kept weight, per kept key its index and its weight.
+    ((tag, step, index),) = stored_indexes(tmp_path)
+    assert (tag, step) == ("p", 7)
+    stored = stored_bytes(tmp_path, index)
+    decoded = [
+        (counts.nbytes + kept.nbytes + indices.nbytes + values.size * 2, counts)
+        for layer in range(3)
+        for _, counts, kept, indices, values in rec.sparse_layer(layer)
+    ]
+    assert stored == sum(n for n, _ in decoded) <= budget
+    counts = np.concatenate([c.ravel() for _, c in decoded])
+    assert counts.max() == k and counts.size == 3 * 4 * N  # every row stored, none over k keys
+    # The largest power of two that fits: the writer refuses twice as many keys at this budget.
+    with pytest.raises(ValueError, match="over max_bytes"):
+        tb_attention.add_attention(tmp_path / "twice", "p", llm, TOKENS, 7, top_k=2 * k, max_bytes=budget)
 
 
 def test_an_explicit_sparse_rule_over_the_budget_is_refused_with_the_options(tmp_path, llm):
@@ -197,6 +209,32 @@ def test_numpy_arrays_are_encoded_at_the_call(tmp_path, llm):
     assert np.abs(only(tmp_path, "p").attention - llm).max() <= UINT8_BOUND
 
 
+def assert_same_keys_and_weights(dense, counts, one, other):
+    """Two sparse encodings (key indices, stored uint8 weights) of `dense` [heads, q, k] with the
+    same `counts` keep the same keys with the same stored bytes, except that between keys of equal
+    weight (ties: common in bfloat16) each may keep another; keys ascend within each row (the
+    format's order) and every stored byte is its key's weight. Returns how many rows kept other
+    (tied) keys."""
+    rows = dense.reshape(-1, dense.shape[-1])
+    row_of = np.repeat(np.arange(rows.shape[0]), counts.ravel().astype(np.int64))
+    grids = []
+    same_row = row_of[1:] == row_of[:-1]
+    for keys, stored in (one, other):
+        assert (np.diff(keys.astype(np.int64))[same_row] > 0).all()  # ascending, distinct within each row
+        grid = np.zeros(rows.shape, np.int64)
+        grid[row_of, keys.astype(np.int64)] = stored.astype(np.int64) + 1  # 0: not kept
+        assert np.abs(stored / np.float32(255) - rows[row_of, keys.astype(np.int64)]).max() <= UINT8_BOUND
+        grids.append(grid)
+    both = (grids[0] > 0) & (grids[1] > 0)
+    np.testing.assert_array_equal(grids[0][both], grids[1][both])  # a key both kept: the same byte
+    differ = np.flatnonzero(((grids[0] > 0) != (grids[1] > 0)).any(axis=1))
+    assert differ.size <= rows.shape[0] // 100, differ.size  # a few ties at most
+    for r in differ:  # the other keys each kept hold the same weights: ties broken either way
+        kept = [np.sort(rows[r][g[r] > 0]) for g in grids]
+        np.testing.assert_array_equal(kept[0], kept[1])
+    return differ.size
+
+
 @pytest.mark.parametrize("rule", [dict(), dict(top_k=7), dict(top_mass=0.9)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_the_device_path_encodes_as_the_numpy_path(llm, rule, dtype):
@@ -213,9 +251,16 @@ def test_the_device_path_encodes_as_the_numpy_path(llm, rule, dtype):
         assert raw_d == raw_h  # the same stored bytes
     else:
         assert on_device.nnz == on_host.nnz
-        decoded = [blocks.decode_sparse(r, 4, N, N, on_host.nnz, "uint8") for r in (raw_d, raw_h)]
-        np.testing.assert_array_equal(decoded[0][0], decoded[1][0])  # counts
-        np.testing.assert_allclose(decoded[0][1], decoded[1][1], rtol=1e-5)  # kept weight
+        (counts_d, kept_d, keys_d, weights_d), (counts_h, kept_h, keys_h, weights_h) = (
+            blocks.decode_sparse(r, 4, N, N, on_host.nnz, "uint8", stored=True) for r in (raw_d, raw_h)
+        )
+        np.testing.assert_array_equal(counts_d, counts_h)  # the same number of keys in every row
+        np.testing.assert_allclose(kept_d, kept_h, rtol=1e-5)  # each row's kept weight (summed in float32)
+        tied = assert_same_keys_and_weights(weights.float().numpy(), counts_h, (keys_d, weights_d), (keys_h, weights_h))
+        assert tied == 0 or dtype == torch.bfloat16  # float32 weights here have no ties
+        if not tied:  # then the very same stored keys and bytes
+            np.testing.assert_array_equal(keys_d, keys_h)
+            np.testing.assert_array_equal(weights_d, weights_h)
     assert on_device.thumbnails is on_host.thumbnails is None  # 96 tokens: readers pool the layer instead
     # Past a few hundred tokens both paths store the same max-pooled thumbnails.
     long = torch.from_numpy(llm_attention(1, 2, 400, seed=2)[0]).to(dtype)
