@@ -1,6 +1,8 @@
 """`python -m demo`: fine-tune the packaged MiniLM with `transformers.Trainer` on "does sentence B
 restate sentence A?", log probe attention with `AttentionCallback`, train the induction demo's
-tiny models beside it (demo/induction.py), then open TensorBoard on both."""
+tiny models beside it (demo/induction.py), then serve TensorBoard on all three runs and print
+the URL of the Attention panel on the fine-tuned run's seed pair (the induction runs one menu
+away)."""
 
 import os
 import sys
@@ -9,7 +11,8 @@ from demo import common
 
 DESCRIPTION = (
     'Fine-tune the packaged MiniLM with transformers.Trainer on "does sentence B restate '
-    'sentence A?", logging probe attention with AttentionCallback, then serve TensorBoard.'
+    'sentence A?", logging probe attention with AttentionCallback, then serve TensorBoard and print the '
+    "URL of the Attention panel on the fine-tuned model's seed pair."
 )
 
 DEFAULT_STEPS = 150  # about 2 minutes of CPU on 2 cores

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 # The demo model ships in a package: never reach for the Hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,13 +17,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from demo.make_data import DATA_DIR  # noqa: E402
 
-# The seed pair first: it is the one the panel opens on.
+# The seed pair first: the printed URL opens the panel on it (SEED_TAG).
 PROBES = {
     "store": ("I went to the store.", "At the store, I bought fresh strawberries."),
     "paraphrase": ("The chef cooked the soup at the market.", "The soup was cooked by the chef at the market."),
     "negation": ("The pilot opened the door at the station.", "The pilot did not open the door at the station."),
     "swap": ("The nurse bought the lamp at the store.", "The nurse bought the boat at the store."),
 }
+SEED_TAG = "probe/store"  # AttentionCallback's tag of PROBES["store"]
 MAX_LENGTH = 48  # the longest pair is about 30 tokens
 
 
@@ -112,9 +114,19 @@ def _listening(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def serve(logdir, port):
+def panel_url(port, run, tag=SEED_TAG):
+    """The Attention panel's own page opened on `run` / `tag`: the panel restores its state from
+    the fragment (frontend/state.js), which TensorBoard's `/#tb_attention` cannot pass to the
+    panel's frame; every other run is in the panel's run menu."""
+    return "http://127.0.0.1:%d/data/plugin_entry.html?name=tb_attention#%s" % (
+        port,
+        urllib.parse.urlencode({"run": run, "tag": tag}),
+    )
+
+
+def serve(logdir, port, run=None):
     """Run TensorBoard on 127.0.0.1:port over `logdir` until Ctrl-C; returns its exit status (0
-    after Ctrl-C).
+    after Ctrl-C). With `run`, the printed URL opens the panel on that run's seed pair.
 
     No extra flag is needed: the plugin makes TensorBoard keep every attention step itself.
     """
@@ -146,7 +158,7 @@ def serve(logdir, port):
             print("TensorBoard exited with status %d" % proc.returncode, file=sys.stderr)
             return proc.returncode
         if not interrupted:
-            print("\nAttention panel: http://127.0.0.1:%d/#tb_attention   (Ctrl-C to stop)" % port, flush=True)
+            _print_urls(port, run)
         while proc.poll() is None:
             # A SIGINT sent to this process alone: TensorBoard is asked to stop after 2 s.
             if interrupted and time.monotonic() - interrupted[0] > 2:
@@ -164,13 +176,24 @@ def serve(logdir, port):
                 proc.wait()
 
 
+def _print_urls(port, run):
+    tensorboard = "http://127.0.0.1:%d/#tb_attention" % port
+    if run is None:
+        print("\nAttention panel: %s   (Ctrl-C to stop)" % tensorboard, flush=True)
+        return
+    print("\nAttention panel, %s on the seed pair: %s" % (run, panel_url(port, run)))
+    # The panel keeps its state in the browser: TensorBoard's tab then opens where it was left.
+    print("TensorBoard, with the loss curves and this panel as its Attention tab: %s" % tensorboard)
+    print("(Ctrl-C to stop)", flush=True)
+
+
 def report(logdir, run):
     """Print what was logged and which heads of the seed probe changed most."""
     import numpy as np
 
     from tb_attention import read_attention
 
-    records = list(read_attention(logdir, run=run, tag="probe/store"))
+    records = list(read_attention(logdir, run=run, tag=SEED_TAG))
     if not records:
         print("no attention was logged under %s" % os.path.join(logdir, run))
         return
@@ -192,5 +215,5 @@ def main(prog, description, train, default_steps, argv=None):
     run = train(args.logdir, args.steps)
     report(args.logdir, run)
     if not args.no_serve:
-        return serve(args.logdir, args.port)
+        return serve(args.logdir, args.port, run)
     return 0

@@ -44,28 +44,90 @@ def _check_logdir(logdir, steps):
     return run
 
 
-@pytest.mark.slow
-def test_trainer_demo_no_serve(tmp_path):
-    logdir = tmp_path / "logs"
-    result = subprocess.run(
-        [sys.executable, "-m", "demo", "--no-serve", "--steps", "10", "--logdir", str(logdir)],
+def _serve_demo(module, logdir, port, steps, stderr=subprocess.DEVNULL):
+    """Start `python -m <module>` serving on `port`; (process, its output up to the panel's URL)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "--steps", str(steps), "--logdir", str(logdir), "--port", str(port)],
         cwd=ROOT,
         env=ENV,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
-        timeout=400,
+        start_new_session=True,
     )
-    assert result.returncode == 0, result.stderr[-4000:]
-    run = _check_logdir(logdir, 10)
-    assert "eval/accuracy" in _scalar_tags(logdir / run)
-    assert "10/10" in result.stderr  # Trainer's progress bar
-    assert "logged attention at steps [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]" in result.stdout
-    assert not (logdir / run / "checkpoint-10").exists()  # no 90 MB checkpoints in a demo
-    # Beside it, the induction demo's two learning rates: heads forming from scratch.
-    from demo import induction
+    lines = []
+    for line in proc.stdout:  # blocks until the demo prints its URLs (or exits)
+        lines.append(line)
+        if "(Ctrl-C to stop)" in line:
+            break
+    if proc.poll() is not None:
+        raise AssertionError("the demo exited with %s:\n%s" % (proc.returncode, "".join(lines)))
+    return proc, "".join(lines)
 
-    forming = {r.run for r in read_attention(str(logdir), tag=induction.TAG)}
-    assert len(forming) == 2 and run not in forming
+
+def _stop_demo(proc):
+    """Ctrl-C in the demo's terminal: it exits 0 (its TensorBoard stops itself)."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _printed_panel_url(output, port, run):
+    """The URL the demo prints for the panel: on `run` and the seed pair's tag."""
+    match = re.search(r"Attention panel, (\S+) on the seed pair: (\S+)", output)
+    assert match and match.group(1) == run, output
+    url = urllib.parse.urlsplit(match.group(2))
+    assert url.netloc == "127.0.0.1:%d" % port, output
+    assert urllib.parse.parse_qs(url.fragment) == {"run": [run], "tag": ["probe/store"]}, output
+    tab = "TensorBoard, with the loss curves and this panel as its Attention tab: http://127.0.0.1:%d/#tb_attention"
+    assert tab % port in output
+    return match.group(2)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_trainer_demo_serves_and_its_url_opens_the_fine_tuned_seed_pair(tmp_path, panel_factory):
+    logdir, port = tmp_path / "logs", free_port()
+    with open(tmp_path / "stderr", "w") as stderr:
+        proc, output = _serve_demo("demo", logdir, port, 10, stderr=stderr)
+    try:
+        run = _check_logdir(logdir, 10)
+        assert "eval/accuracy" in _scalar_tags(logdir / run)
+        assert "10/10" in (tmp_path / "stderr").read_text()  # Trainer's progress bar
+        assert "logged attention at steps [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]" in output
+        assert not (logdir / run / "checkpoint-10").exists()  # no 90 MB checkpoints in a demo
+        # Beside it, the induction demo's two learning rates: heads forming from scratch.
+        from demo import induction
+
+        forming = {r.run for r in read_attention(str(logdir), tag=induction.TAG)}
+        assert len(forming) == 2 and run not in forming
+        # The printed URL opens the fine-tuned run on the seed pair, at its last step; the
+        # induction runs are in the run menu.
+        url = _printed_panel_url(output, port, run)
+        tb = TensorBoardProcess(logdir)
+        tb.port = port  # the demo's own server, not one this test starts
+        panel = panel_factory(tb)
+        page = panel.page
+        page.goto(url)
+        page.wait_for_function("window.__tbAttention")
+        page.evaluate("window.__tbAttention.ready")
+        panel.idle()
+        assert (page.input_value(".run-select"), page.input_value(".tag-select")) == (run, "probe/store")
+        assert set(panel.options(".run-select")) == {run} | forming
+        assert page.inner_text(".step-label").startswith("step 10")
+        assert panel.texts(".hv-left .tok-text") == SEED_TOKENS
+        # TensorBoard's Attention tab opens where the panel was left (the state the browser keeps).
+        page.goto("http://127.0.0.1:%d/#tb_attention" % port)
+        frame = page.frame_locator("iframe")
+        frame.locator(".hv-left .tok-text").nth(len(SEED_TOKENS) - 1).wait_for()
+        assert frame.locator(".run-select").input_value() == run
+        assert frame.locator(".tag-select").input_value() == "probe/store"
+    finally:
+        _stop_demo(proc)
 
 
 @pytest.mark.slow
@@ -73,22 +135,8 @@ def test_plain_loop_demo_trains_then_serves_every_step(tmp_path):
     """12 logged steps: more than TensorBoard keeps of a plugin by default (10), so this also shows
     that serving needs no --samples_per_plugin flag."""
     logdir, port = tmp_path / "logs", free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "demo.plain_loop", "--steps", "11", "--logdir", str(logdir), "--port", str(port)],
-        cwd=ROOT,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
+    proc, output = _serve_demo("demo.plain_loop", logdir, port, 11)
     try:
-        lines = []
-        for line in proc.stdout:  # blocks until the demo prints the URL (or exits)
-            lines.append(line)
-            if "http://127.0.0.1:%d/" % port in line:
-                break
-        assert proc.poll() is None, "".join(lines)
         run = _check_logdir(logdir, 11)
         tb = TensorBoardProcess(logdir)
         tb.port = port  # the demo's own server, not one this test starts
@@ -96,13 +144,9 @@ def test_plain_loop_demo_trains_then_serves_every_step(tmp_path):
             "/data/plugin/tb_attention/steps?" + urllib.parse.urlencode({"run": run, "tag": "probe/store"})
         )
         assert [s["step"] for s in steps["steps"]] == list(range(12))
-        assert re.search(r"Attention panel: http://127\.0\.0\.1:%d/#tb_attention" % port, "".join(lines))
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the demo's terminal
-        assert proc.wait(30) == 0
+        _printed_panel_url(output, port, run)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop_demo(proc)
 
 
 def test_demo_refuses_a_busy_port_before_training(tmp_path):

@@ -11,7 +11,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArgumen
 
 import tb_attention
 from tests.helpers.data import UINT8_BOUND
-from tests.helpers.training import Snapshots
+from tests.helpers.training import Snapshots, direct_attention
 
 pytestmark = pytest.mark.slow
 CHAT = [{"role": "user", "content": "Where did I go?"}, {"role": "assistant", "content": "To the store."}]
@@ -58,14 +58,6 @@ def lm_data(tokenizer, n=8):
     ]
 
 
-def direct(model, weights, inputs):
-    reference = copy.deepcopy(model).eval()
-    reference.load_state_dict(weights)
-    reference.set_attn_implementation("eager")
-    with torch.no_grad():
-        return torch.stack([a[0] for a in reference(**inputs, output_attentions=True).attentions]).float().numpy()
-
-
 def args_for(tmp_path, **kw):
     return TrainingArguments(
         output_dir=str(tmp_path / "out"),
@@ -102,7 +94,9 @@ def test_lora_chat_probe_and_sdpa_kept(tmp_path, chat_tokenizer):
     assert records["probe/chat", 0].tokens == chat_tokenizer.convert_ids_to_tokens(chat["input_ids"][0])
     assert "[" in records["probe/chat", 0].tokens and "assistant" in records["probe/chat", 0].tokens
     for step in range(4):
-        expected = direct(model, snapshots.weights[step], {k: chat[k] for k in ("input_ids", "attention_mask")})
+        expected = direct_attention(
+            model, snapshots.weights[step], {k: chat[k] for k in ("input_ids", "attention_mask")}
+        )
         assert np.abs(records["probe/chat", step].attention - expected).max() <= UINT8_BOUND
     # LoRA trained: the adapted attention moved.
     assert np.abs(records["probe/chat", 3].attention - records["probe/chat", 0].attention).max() > 0.01
@@ -145,8 +139,13 @@ def test_a_bfloat16_model_logs_its_bfloat16_attention(tmp_path, chat_tokenizer):
         callbacks=[callback, snapshots],
     ).train()
     enc = chat_tokenizer("the store opens", return_tensors="pt")
-    for r in tb_attention.read_attention(str(tmp_path / "run")):
-        assert np.abs(r.attention - direct(model, snapshots.weights[r.step], dict(enc))).max() <= UINT8_BOUND
+    records = list(tb_attention.read_attention(str(tmp_path / "run")))
+    assert [r.step for r in records] == [0, 3]  # train begin and train end
+    for r in records:
+        assert r.tokens == chat_tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+        expected = direct_attention(model, snapshots.weights[r.step], dict(enc))  # bfloat16 weights, as trained
+        assert np.abs(r.attention - expected).max() <= UINT8_BOUND, r.step
+    assert np.abs(records[1].attention - records[0].attention).max() > 0.01  # training moved it
 
 
 def test_trl_sft_trainer(tmp_path, chat_tokenizer):
@@ -157,6 +156,7 @@ def test_trl_sft_trainer(tmp_path, chat_tokenizer):
     data = Dataset.from_dict(
         {"messages": [CHAT, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]] * 4}
     )
+    snapshots = Snapshots()
     callback = tb_attention.AttentionCallback(
         chat_tokenizer, {"chat": CHAT}, log_dir=str(tmp_path / "run"), every_n_steps=2
     )
@@ -171,10 +171,21 @@ def test_trl_sft_trainer(tmp_path, chat_tokenizer):
         disable_tqdm=True,
         max_length=64,
         seed=0,
+        bf16=True,  # TRL's default where the CPU has bfloat16: the probe pass runs under that autocast too
     )
     SFTTrainer(
-        model=model, args=config, train_dataset=data, processing_class=chat_tokenizer, callbacks=[callback]
+        model=model,
+        args=config,
+        train_dataset=data,
+        processing_class=chat_tokenizer,
+        callbacks=[callback, snapshots],
     ).train()
     records = list(tb_attention.read_attention(str(tmp_path / "run")))
     assert [r.step for r in records] == [0, 2, 4]
-    assert records[-1].kind == "self" and records[-1].shape[:2] == (2, 4)
+    chat = chat_tokenizer.apply_chat_template(CHAT, tokenize=True, return_dict=True, return_tensors="pt")
+    inputs = {k: chat[k] for k in ("input_ids", "attention_mask")}
+    for r in records:
+        assert r.kind == "self" and r.tokens == chat_tokenizer.convert_ids_to_tokens(chat["input_ids"][0])
+        expected = direct_attention(model, snapshots.weights[r.step], inputs, autocast=torch.bfloat16)
+        assert np.abs(r.attention - expected).max() <= UINT8_BOUND, r.step
+    assert np.abs(records[-1].attention - records[0].attention).max() > 0.01  # SFT moved the attention

@@ -183,6 +183,17 @@ def test_encoder_decoder_by_hand_and_its_errors(tmp_path, minilm):
     )
     tb_attention.flush()
     (record,) = tb_attention.read_attention(str(tmp_path))
-    assert record.kinds == ["encoder", "cross"] and record.part("cross").shape == (2, 2, 4, len(tokens))
+    assert record.kinds == ["encoder", "cross"] and record.step == 1
+    # Each kind holds the forward's attention of that kind, with its own query and key tokens.
+    for kind, attentions, queries, keys in (
+        ("encoder", out.encoder_attentions, tokens, None),
+        ("cross", out.cross_attentions, ["</s>", "<s>", "x", "y"], tokens),
+    ):
+        part = record.part(kind)
+        expected = torch.stack([a[0] for a in attentions]).numpy()
+        assert part.shape == expected.shape and part.kind == kind
+        assert part.tokens == queries and part.key_tokens == keys, kind
+        assert np.abs(part.attention - expected).max() <= UINT8_BOUND, kind
+    assert record.part("cross").shape == (2, 2, 4, len(tokens))
     with pytest.raises(KeyError, match="no attention of kind 'decoder'"):
         record.part("decoder")

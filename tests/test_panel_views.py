@@ -56,10 +56,18 @@ def test_compare_two_steps_side_by_side_with_difference(panel, seed_tb, seed_log
     diff, text = hover_cell(page, ".cmp-diff", r, c)
     assert diff == pytest.approx(float(a2[r, c] - a0[r, c]), abs=1e-6)
     assert abs(diff) > 0.001  # the nudged checkpoints really differ here
-    lo, hi = panel.number(".cmp-diff", "data-lo"), panel.number(".cmp-diff", "data-hi")
-    assert lo == -hi and hi >= abs(diff)
-    rgba = cell_colour(page, ".cmp-diff", r, c)
-    assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == scale_colour(page, diff, lo=lo, hi=hi, scale="diverging")
+    # The difference is drawn on a diverging scale over +-max |B - A| of the head (numpy): this
+    # cell and the cells of the largest rise and fall.
+    change = a2 - a0
+    hi = float(np.abs(change).max())
+    for rc in (
+        (r, c),
+        np.unravel_index(change.argmax(), change.shape),
+        np.unravel_index(change.argmin(), change.shape),
+    ):
+        rgba = cell_colour(page, ".cmp-diff", *rc)
+        expected = scale_colour(page, float(change[rc]), lo=-hi, hi=hi, scale="diverging")
+        assert "rgb(%d,%d,%d)" % tuple(rgba[:3]) == expected, rc
     va, _ = hover_cell(page, ".cmp-a", r, c)
     vb, _ = hover_cell(page, ".cmp-b", r, c)
     assert (va, vb) == (pytest.approx(float(a0[r, c]), abs=1e-6), pytest.approx(float(a2[r, c]), abs=1e-6))

@@ -167,9 +167,12 @@ def test_logs_of_the_first_release_keep_working(client):
     assert "induction" in patterns["rules"]["metrics"] and "induction" not in patterns["scores"][0]
     formed = client_json(client, "/formed?" + q(run="v1/finetune", tag="probe/store"))
     assert {e["metric"] for e in formed["formed"] + formed["lost"]} <= set(patterns["scores"][0])
+    # The rollout of what the first release's own reader returned for that step (kept beside the logs).
     got = rollout(client, run="v1/finetune", tag="probe/store", step=10)
+    with np.load(V1_LOGDIR.parent / "v1_logdir.expected.npz") as expected:
+        stored = expected["finetune|probe/store|10"]
     assert got.shape == (3, 12, 12)
-    np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(got, tb_attention.attention_rollout(stored), atol=1e-6)
     assert "self-attention" in rollout(client, status=400, run="v1/finetune", tag="probe/cross", step=10)
 
 

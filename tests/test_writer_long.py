@@ -214,6 +214,32 @@ def test_numpy_arrays_are_encoded_at_the_call(tmp_path, llm):
     assert np.abs(only(tmp_path, "p").attention - llm).max() <= UINT8_BOUND
 
 
+def assert_same_keys_and_weights(dense, counts, one, other):
+    """Two sparse encodings (key indices, stored uint8 weights) of `dense` [heads, q, k] with the
+    same `counts` keep the same keys with the same stored bytes, except that between keys of equal
+    weight (ties: common in bfloat16) each may keep another; keys ascend within each row (the
+    format's order) and every stored byte is its key's weight. Returns how many rows kept other
+    (tied) keys."""
+    rows = dense.reshape(-1, dense.shape[-1])
+    row_of = np.repeat(np.arange(rows.shape[0]), counts.ravel().astype(np.int64))
+    grids = []
+    same_row = row_of[1:] == row_of[:-1]
+    for keys, stored in (one, other):
+        assert (np.diff(keys.astype(np.int64))[same_row] > 0).all()  # ascending, distinct within each row
+        grid = np.zeros(rows.shape, np.int64)
+        grid[row_of, keys.astype(np.int64)] = stored.astype(np.int64) + 1  # 0: not kept
+        assert np.abs(stored / np.float32(255) - rows[row_of, keys.astype(np.int64)]).max() <= UINT8_BOUND
+        grids.append(grid)
+    both = (grids[0] > 0) & (grids[1] > 0)
+    np.testing.assert_array_equal(grids[0][both], grids[1][both])  # a key both kept: the same byte
+    differ = np.flatnonzero(((grids[0] > 0) != (grids[1] > 0)).any(axis=1))
+    assert differ.size <= rows.shape[0] // 100, differ.size  # a few ties at most
+    for r in differ:  # the other keys each kept hold the same weights: ties broken either way
+        kept = [np.sort(rows[r][g[r] > 0]) for g in grids]
+        np.testing.assert_array_equal(kept[0], kept[1])
+    return differ.size
+
+
 @pytest.mark.parametrize("rule", [dict(), dict(top_k=7), dict(top_mass=0.9)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_the_device_path_encodes_as_the_numpy_path(llm, rule, dtype):
@@ -230,9 +256,16 @@ def test_the_device_path_encodes_as_the_numpy_path(llm, rule, dtype):
         assert raw_d == raw_h  # the same stored bytes
     else:
         assert on_device.nnz == on_host.nnz
-        decoded = [blocks.decode_sparse(r, 4, N, N, on_host.nnz, "uint8") for r in (raw_d, raw_h)]
-        np.testing.assert_array_equal(decoded[0][0], decoded[1][0])  # counts
-        np.testing.assert_allclose(decoded[0][1], decoded[1][1], rtol=1e-5)  # kept weight
+        (counts_d, kept_d, keys_d, weights_d), (counts_h, kept_h, keys_h, weights_h) = (
+            blocks.decode_sparse(r, 4, N, N, on_host.nnz, "uint8", stored=True) for r in (raw_d, raw_h)
+        )
+        np.testing.assert_array_equal(counts_d, counts_h)  # the same number of keys in every row
+        np.testing.assert_allclose(kept_d, kept_h, rtol=1e-5)  # each row's kept weight (summed in float32)
+        tied = assert_same_keys_and_weights(weights.float().numpy(), counts_h, (keys_d, weights_d), (keys_h, weights_h))
+        assert tied == 0 or dtype == torch.bfloat16  # float32 weights here have no ties
+        if not tied:  # then the very same stored keys and bytes
+            np.testing.assert_array_equal(keys_d, keys_h)
+            np.testing.assert_array_equal(weights_d, weights_h)
     assert on_device.thumbnails is on_host.thumbnails is None  # 96 tokens: readers pool the layer instead
     # Past a few hundred tokens both paths store the same max-pooled thumbnails.
     long = torch.from_numpy(llm_attention(1, 2, 400, seed=2)[0]).to(dtype)

@@ -126,13 +126,86 @@ def png_ink(page, data, background=(255, 255, 255)):
     return page.evaluate(PNG_INK, [base64.b64encode(data).decode("ascii"), list(background)])
 
 
-def cell_colour(page, figure, r, c):
-    """RGBA drawn at the centre of heat-map cell (r, c) of `figure`."""
+def cell_colour(page, figure, r, c, geometry=None):
+    """RGBA drawn at the centre of heat-map cell (r, c) of `figure`; with `geometry` (another
+    figure), where that figure puts cell (r, c): maps drawn aligned agree there."""
     cell, left, top = page.evaluate(
         "f => { const m = document.querySelector(f); return [+m.dataset.cell, +m.dataset.left, +m.dataset.top]; }",
-        figure,
+        geometry or figure,
     )
     return page.eval_on_selector(figure + " .hm-canvas", PIXEL, [left + (c + 0.5) * cell, top + (r + 0.5) * cell])
+
+
+def scaled_colour(page, value, kind, floor, lo=0, hi=1, table="sequentialScale"):
+    """The panel's colour of `value` on its `kind` scale (scales.js) with the given log `floor`, as
+    "rgb(r,g,b)"."""
+    return page.evaluate(
+        "async ([v, kind, floor, lo, hi, table]) => { const s = await import('./static/scales.js');"
+        " const c = await import('./static/colors.js');"
+        " const t = c[table]('light'); const i = s.makeScale(kind, lo, hi, floor).index(v);"
+        " return `rgb(${t[3 * i]},${t[3 * i + 1]},${t[3 * i + 2]})`; }",
+        [value, kind, floor, lo, hi, table],
+    )
+
+
+def log_floor(*arrays, hi=1.0):
+    """The log scale's floor for these values, computed here by the rule frontend/scales.js states:
+    the power of ten at or below the smallest positive value (at least 1e-6, at most hi / 10)."""
+    import numpy as np
+
+    positive = np.concatenate([np.asarray(a, np.float64).ravel() for a in arrays])
+    positive = positive[positive > 0]
+    smallest = positive.min() if positive.size else hi / 100
+    return min(10.0 ** np.floor(np.log10(max(smallest, 1e-6))), hi / 10)
+
+
+CANVAS = """c => ({
+    ratio: c.width / c.getBoundingClientRect().width,
+    width: c.width,
+    height: c.height,
+    data: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data),
+})"""
+
+
+def canvas_rgba(page, selector):
+    """(uint8 [height, width, 4] of a canvas's device pixels, device pixels per CSS pixel)."""
+    import numpy as np
+
+    got = page.eval_on_selector(selector, CANVAS)
+    return np.array(got["data"], np.uint8).reshape(got["height"], got["width"], 4), got["ratio"]
+
+
+def colour_table(page, theme="light", table="sequentialScale"):
+    """uint8 [256, 3]: the panel's colour lookup table (colors.js), index 0 the lowest value."""
+    import numpy as np
+
+    got = page.evaluate(
+        "async ([theme, table]) => Array.from((await import('./static/colors.js'))[table](theme))", [theme, table]
+    )
+    return np.array(got, np.uint8).reshape(256, 3)
+
+
+BOXES = """els => els.map((e) => { const b = e.getBoundingClientRect(); return [b.x, b.y, b.width, b.height]; })"""
+
+
+def svg_boxes(page, selector):
+    """float [n, 4]: (x, y, width, height) of each element as laid out on the page, in document
+    order (what is drawn, whatever the attributes say)."""
+    import numpy as np
+
+    return np.array(page.eval_on_selector_all(selector, BOXES), np.float64).reshape(-1, 4)
+
+
+def drawn_within(rgb, table, lowest, highest):
+    """bool per pixel: whether each drawn colour (uint8 [..., 3]) is the table's colour at an index
+    within [lowest, highest] (its own bounds: the values' uncertainty on the scale)."""
+    import numpy as np
+
+    flat = rgb.reshape(-1, 1, 3)
+    same = (flat == table[None, :, :]).all(-1)  # [pixels, 256]
+    index = np.arange(256)[None, :]
+    inside = (index >= np.ravel(lowest)[:, None]) & (index <= np.ravel(highest)[:, None])
+    return (same & inside).any(-1).reshape(rgb.shape[:-1])
 
 
 def scale_colour(page, value, theme="light", lo=0, hi=1, scale="sequential"):

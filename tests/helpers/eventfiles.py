@@ -2,6 +2,7 @@
 a snapshot of a tree to prove nothing wrote to it."""
 
 import glob
+import json
 import os
 import struct
 import zlib
@@ -114,6 +115,38 @@ def last_record_bytes(path):
         data = f.read()
     offset, size = frames(data)[-1]
     return data[offset : offset + size]
+
+
+def stored_indexes(run_dir):
+    """[(tag, step, index)] of every attention record in a run's event files, each index the JSON
+    header decoded from the file as docs/format.md lays it out (frames, Event, tensor blob)."""
+    from tensorboard.compat.proto import event_pb2
+
+    out = []
+    for path in attention_event_files(run_dir):
+        with open(path, "rb") as f:
+            data = f.read()
+        for offset, size in frames(data):
+            event = event_pb2.Event.FromString(data[offset + 12 : offset + size - 4])
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "tb_attention":
+                    out.append((value.tag, event.step, json.loads(value.tensor.string_val[0])))
+    return out
+
+
+def stored_bytes(run_dir, index):
+    """The bytes a format-2 record's attention holds before compression: the content sizes of the
+    zstd frames its index points to (every part's blocks; thumbnails aside), read from its payload."""
+    import zstandard
+
+    total = 0
+    with open(os.path.join(str(run_dir), *index["file"].split("/")), "rb") as f:
+        for part in index["parts"]:
+            for layer in part["blocks"]:
+                for offset, length, _ in layer:
+                    f.seek(offset)
+                    total += zstandard.frame_content_size(f.read(length))
+    return total
 
 
 def tree_snapshot(root):
