@@ -112,3 +112,28 @@ def test_the_tile_route_serves_regions_and_means(long_record):
     np.testing.assert_allclose(mean_values[0], record._stored.region(0, None, (0, N), (0, N), factor).mean(0))
     for bad, status in ((dict(factor=3), 400), (dict(q_start=N + 5, q_end=N + 9), 404), (dict(q_end=0), 400)):
         assert client.get("%s/tile?%s" % (BASE, q(**dict(params, **bad)))).status_code == status
+
+
+def test_layer_rows_of_a_banded_record_read_only_their_bands(windowed_record, monkeypatch):
+    """/layer's window of query rows and its kept weights, on a record in bands: the stored
+    weights of those rows (dropped keys 0), as the region read gives them."""
+    from tests.helpers.http import client_layer
+
+    record, layout, _, logdir = windowed_record
+    client = wsgi_client(logdir)
+    d0 = layout.detail[0]
+    rows = (d0 - 8, d0 + BAND + 8)  # across the start of the detail and a band boundary
+    got = client_layer(client, run=".", tag="probe/long", step=5, layer=1, heads="3,0", q_start=rows[0], q_end=rows[1])
+    region = np.nan_to_num(record._stored.region(1, [3, 0], rows, (0, N), 1))
+    np.testing.assert_allclose(got, region, atol=1e-7)
+    kept = client.get(
+        "%s/layer?%s"
+        % (BASE, q(run=".", tag="probe/long", step=5, layer=1, heads="3", form="kept", q_start=rows[0], q_end=rows[1]))
+    )
+    values = np.frombuffer(kept.get_data(), "<f4")
+    assert (values[:8] == 0).all() and (values[8:] > 0.5).all()  # rows before the detail kept nothing
+    from tb_attention.serving import layer_answers
+
+    monkeypatch.setattr(layer_answers, "MAX_ANSWER_WEIGHTS", 4 * N * N - 1)  # as if the layer were long
+    too_much = client.get("%s/layer?%s" % (BASE, q(run=".", tag="probe/long", step=5, layer=1)))
+    assert too_much.status_code == 400 and "/tile" in too_much.get_json()["error"]

@@ -190,3 +190,56 @@ def encoded_layer(stored, layer):
         return b"".join(payload.decompress(data, size, "layer %d" % layer) for data, _, size, _ in chunks)
 
     return "zstd", b"".join(c[0] for c in chunks), raw
+
+
+def sparse_rows(stored, layer, rows):
+    """[((first head, end head), counts, kept, indices, float32 weights)] of a sparse layer's
+    query rows [rows) only (counts and kept `[heads, rows]`; rows kept in no band: no keys,
+    kept weight 0), reading only the chunks that hold them."""
+    r0, r1 = rows
+    pieces = {}
+    for (h0, h1), (b0, b1), decoded in decoded_bands(stored, layer, None, rows):
+        pieces.setdefault((h0, h1), []).append((h1, (b0, b1), _cut_rows(decoded, (max(r0, b0) - b0, min(r1, b1) - b0))))
+    out = []
+    for (h0, h1), items in sorted(pieces.items()):
+        shifted = [(end, (max(r0, b0) - r0, min(r1, b1) - r0), d) for end, (b0, b1), d in items]
+        out.append(((h0, h1),) + _joined_sparse(shifted, r1 - r0))
+    return out
+
+
+def _cut_rows(decoded, rows):
+    """A decoded sparse band (counts, kept, indices, values) cut to its rows [rows)."""
+    counts, kept, indices, values = decoded
+    a, z = rows
+    per_row = counts.shape[1]
+    offsets = np.concatenate([[0], np.cumsum(counts.ravel(), dtype=np.int64)])
+    keep = np.concatenate(
+        [np.arange(offsets[j * per_row + a], offsets[j * per_row + z]) for j in range(counts.shape[0])]
+    )
+    return counts[:, a:z], kept[:, a:z], indices[keep], values[keep]
+
+
+def dense_rows(stored, layer, heads, rows, as_stored):
+    """`[len(heads), rows, k]` of query rows [rows) of a format-2/3 layer (rows kept in no band
+    and keys a sparse row dropped: 0), reading only the chunks that hold them."""
+    part = stored.part
+    _, n_heads, _, k = part.shape
+    heads = list(range(n_heads)) if heads is None else heads
+    r0, r1 = rows
+    dtype = precisions.dtype(part.precision) if as_stored else np.float32
+    out = np.zeros((len(heads), r1 - r0, k), dtype=dtype)
+    slots = {}
+    for i, h in enumerate(heads):
+        slots.setdefault(h, []).append(i)
+    for (h0, h1), (b0, b1), decoded in decoded_bands(stored, layer, heads, rows, as_stored):
+        a, z = max(r0, b0), min(r1, b1)
+        if part.encoding == "sparse":
+            counts, _, indices, values = _cut_rows(decoded, (a - b0, z - b0))
+            decoded = blocks.densify(counts, indices, values, h1 - h0, z - a, k)
+            a0 = 0
+        else:
+            a0 = a - b0
+        for h in range(h0, h1):
+            for i in slots.get(h, ()):
+                out[i, a - r0 : z - r0] = decoded[h - h0, a0 : a0 + z - a]
+    return out

@@ -106,6 +106,8 @@ def _known_zero(part, layer, rows, cols):
 def _detail(stored, layer, heads, rows, cols):
     """Float32 `[heads, rows, cols]` of the stored detail, NaN where nothing is stored."""
     part = stored.part
+    if stored.version <= 1:  # format 1 keeps every weight, in whole layers
+        return layers.dense_layer(stored, layer, heads, False)[:, rows[0] : rows[1], cols[0] : cols[1]]
     out = np.full((len(heads), rows[1] - rows[0], cols[1] - cols[0]), np.nan, dtype=np.float32)
     zero = _known_zero(part, layer, rows, cols)
     slot = {h: i for i, h in enumerate(heads)}

@@ -57,14 +57,35 @@ class StoredPart:
         self._check_layer(layer)
         return layers.dense_layer(self, layer, heads, stored)
 
-    def kept_mass(self, layer, heads=None):
-        """Float32 `[len(heads), q]`: the weight each query row kept (sparse records; before
-        quantising); None for dense records, which keep every weight."""
+    def kept_mass(self, layer, heads=None, rows=None):
+        """Float32 `[len(heads), q]` (or of query rows [rows)): the weight each query row kept
+        (sparse records; before quantising); None for dense records, which keep every weight."""
         if self.part.encoding != "sparse":
             return None
         heads = self.check_heads(heads)
         self._check_layer(layer)
+        if rows is not None:
+            kept = {h0: kept for (h0, _), _, kept, _, _ in layers.sparse_rows(self, layer, rows)}
+            block = self.head_block()
+            wanted = range(self.part.shape[1]) if heads is None else heads
+            return np.stack([kept[h - h % block][h % block] for h in wanted])
         return layers.kept_mass(self, layer, heads)
+
+    def rows(self, layer, heads, rows, stored=False):
+        """`[len(heads), rows, k]` of query rows [rows) of one layer (every head by default):
+        float32, or as stored; a sparse record densified; only the chunks holding them are read."""
+        heads = self.check_heads(heads)
+        self._check_layer(layer)
+        if self.version <= 1:
+            return layers.dense_layer(self, layer, heads, stored)[:, rows[0] : rows[1]]
+        return layers.dense_rows(self, layer, heads, rows, stored)
+
+    def sparse_rows(self, layer, rows):
+        """`sparse_layer` of query rows [rows) only (counts and kept `[heads, rows]`)."""
+        if self.part.encoding != "sparse":
+            raise NotFound("the record is dense: read it with rows()")
+        self._check_layer(layer)
+        return layers.sparse_rows(self, layer, rows)
 
     def sparse_layer(self, layer):
         """[((first head, end head), counts, kept, indices, float32 weights)] of each block of a
