@@ -11,10 +11,10 @@ from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArgumen
 
 import tb_attention
 from tests.helpers.data import UINT8_BOUND
+from tests.helpers.training import Snapshots, direct_attention
 
 # bfloat16 kernels (SDPA against eager) disagree on a layer's output by this much in attention.
 BF16_KERNELS = 2e-2
-from tests.helpers.training import Snapshots, direct_attention
 
 pytestmark = pytest.mark.slow
 CHAT = [{"role": "user", "content": "Where did I go?"}, {"role": "assistant", "content": "To the store."}]
