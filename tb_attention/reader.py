@@ -36,6 +36,7 @@ class AttentionRecord:
         self.shape, self.layer_ids, self.head_ids = part.shape, part.layer_ids, part.head_ids
         self.patterns = part.patterns
         self.encoding, self.sparse = part.encoding, part.sparse
+        self.kv_heads, self.windows, self.causal = part.kv_heads, part.windows, part.causal
 
     def layer(self, index, heads=None):
         """Float32 `[heads, queries, keys]` of stored layer `index` (the given heads, else all)."""

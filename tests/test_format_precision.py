@@ -66,7 +66,7 @@ def test_torch_encodes_as_numpy_does():
     x = torch.softmax(torch.randn(4, 33, 65, generator=torch.Generator().manual_seed(1)) * 4, dim=-1)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
-        codes = layer_encoding._quantize_torch(x.to(device), "log16").cpu().numpy().view("<u2")
+        codes = layer_encoding.quantize_torch(x.to(device), "log16").cpu().numpy().view("<u2")
         np.testing.assert_array_equal(codes, precisions.quantize(x.numpy(), "log16"))
 
 

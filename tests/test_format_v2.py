@@ -134,7 +134,7 @@ def test_v2_header_decodes_to_parts():
         (dict(part_layer_ids=[0, 0]), "bad layer_ids"),
         (dict(part_head_ids=[1, 2]), "bad head_ids"),
         (dict(part_encoding="rle"), "unknown encoding"),
-        (dict(version=3), "format version 3; this tb-attention reads up to 2: upgrade it"),
+        (dict(version=4), "format version 4; this tb-attention reads up to 3: upgrade it"),
     ],
 )
 def test_bad_v2_headers_are_refused(change, message):

@@ -13,6 +13,9 @@ import tb_attention
 from tests.helpers.data import UINT8_BOUND
 from tests.helpers.training import Snapshots, direct_attention
 
+# bfloat16 kernels (SDPA against eager) disagree on a layer's output by this much in attention.
+BF16_KERNELS = 2e-2
+
 pytestmark = pytest.mark.slow
 CHAT = [{"role": "user", "content": "Where did I go?"}, {"role": "assistant", "content": "To the store."}]
 TEMPLATE = (
@@ -187,5 +190,9 @@ def test_trl_sft_trainer(tmp_path, chat_tokenizer):
     for r in records:
         assert r.kind == "self" and r.tokens == chat_tokenizer.convert_ids_to_tokens(chat["input_ids"][0])
         expected = direct_attention(model, snapshots.weights[r.step], inputs, autocast=torch.bfloat16)
-        assert np.abs(r.attention - expected).max() <= UINT8_BOUND, r.step
+        # Layer 0 sees the same queries and keys as the eager reference: equal within the stored
+        # precision. Later layers get their input from the model's own SDPA kernel, whose bfloat16
+        # output differs from eager's by bfloat16 rounding (docs/capture.md).
+        assert np.abs(r.attention[0] - expected[0]).max() <= UINT8_BOUND, r.step
+        assert np.abs(r.attention - expected).max() <= BF16_KERNELS, r.step
     assert np.abs(records[-1].attention - records[0].attention).max() > 0.01  # SFT moved the attention

@@ -42,16 +42,17 @@ SCRIPT = textwrap.dedent("""
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
                          initializer_range=0.2, attn_implementation="sdpa")  # trained with SDPA
     model = LlamaForCausalLM(config)
-    # Evidence of each probe pass on this rank: attention modules that return their weights (the
-    # eager probe pass; training's SDPA returns none), with the weights' shape.
+    # Evidence of each probe pass on this rank: attention modules called on one sequence (the
+    # probe; training's batches hold two), with the shape of what they were given.
     probe_calls = []
 
-    def record_probe_call(module, args, output, layer):
-        if isinstance(output, tuple) and len(output) > 1 and output[1] is not None:
-            probe_calls.append([layer, *output[1].shape])
+    def record_probe_call(module, args, kwargs, output, layer):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        if hidden.shape[0] == 1:
+            probe_calls.append([layer, *hidden.shape[:2]])
 
     for i, layer in enumerate(model.model.layers):
-        layer.self_attn.register_forward_hook(functools.partial(record_probe_call, layer=i))
+        layer.self_attn.register_forward_hook(functools.partial(record_probe_call, layer=i), with_kwargs=True)
     for layer in model.model.layers:
         fully_shard(layer)
     fully_shard(model)
@@ -153,7 +154,7 @@ def test_fsdp2_probe_pass_runs_on_every_rank_and_rank_0_writes_each_step_once(tm
     # both layers, on the probe alone: rank 1 too, though it writes nothing.
     n = enc["input_ids"].shape[1]
     for r in ranks:
-        assert r["probe_calls"] == [[layer, 1, 4, n, n] for _ in range(7) for layer in (0, 1)], r["rank"]
+        assert r["probe_calls"] == [[layer, 1, n] for _ in range(7) for layer in (0, 1)], r["rank"]
     expected = {}
     for step in range(4):
         model = LlamaForCausalLM(config).eval()

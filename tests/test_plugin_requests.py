@@ -37,6 +37,9 @@ SAMPLES = {
     "tag_b": "probe/w",
     "query": 12,
     "method": "flow",
+    "k_start": 2,
+    "k_end": 13,
+    "factor": 8,
 }
 
 

@@ -15,7 +15,16 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tb_attention"
 TOP = 4
-LAYERS = {"format": 0, "inputs": 1, "storage": 2, "writing": 2, "analysis": 3, "integrations": TOP, "serving": TOP}
+LAYERS = {
+    "format": 0,
+    "inputs": 1,
+    "storage": 2,
+    "writing": 2,
+    "analysis": 3,
+    "capture": TOP,
+    "integrations": TOP,
+    "serving": TOP,
+}
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 

@@ -3,6 +3,7 @@ records), each checked against the dense input; where each input kind is read; t
 (torch) encoding path against the numpy one."""
 
 import logging
+import pathlib
 import threading
 
 import numpy as np
@@ -17,7 +18,6 @@ from tb_attention.format import blocks
 from tb_attention.writing import event_file, layer_encoding
 from tb_attention.writing import plan as plans
 from tests.helpers.data import UINT8_BOUND
-from tests.helpers.eventfiles import stored_bytes, stored_indexes
 from tests.helpers.http import BASE, client_json, decode_layer_response, q, wsgi_client
 
 N = 96
@@ -34,40 +34,45 @@ def only(logdir, tag):
     return record
 
 
+def _bytes_on_disk(logdir):
+    """Bytes of the payload files under a logdir (the attention a record stored)."""
+    return sum(p.stat().st_size for p in pathlib.Path(logdir).rglob("*.tbattn"))
+
+
 def test_over_the_budget_a_dense_record_is_stored_sparse_and_the_log_says_so(tmp_path, llm, caplog):
-    budget = 2 * llm.size // 3  # a third of the dense record (log16: two bytes per weight)
+    tb_attention.add_attention(tmp_path / "dense", "p", llm, TOKENS, 7, max_bytes=None)
+    tb_attention.flush()
+    dense_on_disk = _bytes_on_disk(tmp_path / "dense")
+    budget = dense_on_disk // 3
     with caplog.at_level(logging.WARNING, logger="tb_attention"):
-        tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 7, max_bytes=budget)
+        tb_attention.add_attention(tmp_path / "budget", "p", llm, TOKENS, 7, max_bytes=budget)
     tb_attention.flush()
     (message,) = [r.getMessage() for r in caplog.records if "max_bytes" in r.getMessage()]
+    rec = only(tmp_path / "budget", "p")
+    assert rec.encoding == "sparse" and 1 <= rec.sparse["top_k"] <= 32
+    assert "p at step 7" in message and "storing the %d strongest keys" % rec.sparse["top_k"] in message
+    # What the record took on disk, not what the writer estimated, is within the budget.
+    assert _bytes_on_disk(tmp_path / "budget") <= budget
+
+
+def test_a_record_that_compresses_well_stays_dense(tmp_path):
+    """Its dense size before compression is over max_bytes; on disk it is not (the budget counts
+    bytes on disk): it is stored dense."""
+    sharp = np.zeros((3, 4, N, N), np.float32)
+    sharp[..., np.arange(N), np.maximum(np.arange(N) - 1, 0)] = 1.0  # previous-token heads
+    raw = 2 * sharp.size  # log16, before compression
+    tb_attention.add_attention(tmp_path, "p", sharp, TOKENS, 0, max_bytes=raw // 4)
+    tb_attention.flush()
     rec = only(tmp_path, "p")
-    k = rec.sparse["top_k"]
-    assert rec.encoding == "sparse" and k >= 1
-    assert "p at step 7" in message and "storing the %d strongest keys per query" % k in message
-    # The bytes stored before compression (the content sizes of the payload chunks the index
-    # points to) fit the budget, and are the bytes read_attention decodes: per row a count and
-    # the kept weight, per kept key its index and its weight.
-    ((tag, step, index),) = stored_indexes(tmp_path)
-    assert (tag, step) == ("p", 7)
-    stored = stored_bytes(tmp_path, index)
-    decoded = [
-        (counts.nbytes + kept.nbytes + indices.nbytes + values.size * 2, counts)
-        for layer in range(3)
-        for _, counts, kept, indices, values in rec.sparse_layer(layer)
-    ]
-    assert stored == sum(n for n, _ in decoded) <= budget
-    counts = np.concatenate([c.ravel() for _, c in decoded])
-    assert counts.max() == k and counts.size == 3 * 4 * N  # every row stored, none over k keys
-    # The largest power of two that fits: the writer refuses twice as many keys at this budget.
-    with pytest.raises(ValueError, match="over max_bytes"):
-        tb_attention.add_attention(tmp_path / "twice", "p", llm, TOKENS, 7, top_k=2 * k, max_bytes=budget)
+    assert rec.encoding == "dense" and _bytes_on_disk(tmp_path) <= raw // 4
+    np.testing.assert_array_equal(rec.attention, sharp)
 
 
 def test_an_explicit_sparse_rule_over_the_budget_is_refused_with_the_options(tmp_path, llm):
-    with pytest.raises(ValueError, match="over max_bytes=.* even sparse: pass layers= or heads=.*max_bytes=None"):
+    with pytest.raises(ValueError, match="even sparse, over max_bytes=.*: pass layers= or heads=.*max_bytes=None"):
         tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 0, top_k=64, max_bytes=1000)
-    with pytest.raises(ValueError, match="keeping one key per query still does not fit"):
-        tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 0, max_bytes=1000)
+    with pytest.raises(ValueError, match="not even one query row's strongest keys"):
+        tb_attention.add_attention(tmp_path, "p", llm, TOKENS, 0, max_bytes=100)
     tb_attention.flush()
     assert list(tb_attention.read_attention(str(tmp_path))) == []  # nothing was logged
 
@@ -286,7 +291,7 @@ def _tied_rows():
 )
 def test_torch_and_numpy_select_the_same_keys_and_weights(rule):
     x = _tied_rows()
-    on_torch = layer_encoding._select_torch(x, rule.get("top_k"), rule.get("top_mass"))
+    on_torch = layer_encoding.select_torch(x, rule.get("top_k"), rule.get("top_mass"))
     on_numpy = blocks.select_keys(x.numpy(), rule.get("top_k"), rule.get("top_mass"))
     for name, a, b in zip(("counts", "kept", "indices", "weights"), on_torch, on_numpy):
         np.testing.assert_array_equal(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), err_msg=name)

@@ -42,6 +42,18 @@ def make_part(
     }
 
 
+# What only format 3 has: part fields, and precisions (readers of format 2 know neither).
+V3_FIELDS = ("band_rows", "detail_rows", "overview", "kv_heads", "windows", "causal")
+V3_PRECISIONS = ("log16",)
+
+
+def make_header(parts, file):
+    """The header of a record whose payload is in `file`: format 3 when a part uses anything only
+    format 3 has (older readers then say "upgrade"), else format 2 (every reader since reads it)."""
+    v3 = any(p.get("precision") in V3_PRECISIONS or any(f in p for f in V3_FIELDS) for p in parts)
+    return {"version": 3 if v3 else 2, "file": file, "compression": COMPRESSION, "parts": parts}
+
+
 def make_v2_header(parts, file):
     return {"version": 2, "file": file, "compression": COMPRESSION, "parts": parts}
 
@@ -141,15 +153,14 @@ def _parse_part(part):
     return part
 
 
-def _table(table, layers, n_blocks):
-    return (
-        isinstance(table, list)
-        and len(table) == layers
-        and all(isinstance(b, list) and len(b) == n_blocks for b in table)
-    )
+def _counts(table, shape):
+    """A nested list of non-negative ints of exactly `shape`."""
+    if not shape:
+        return _is_int(table)
+    return isinstance(table, list) and len(table) == shape[0] and all(_counts(t, shape[1:]) for t in table)
 
 
-def _check_sparse(part, layers, n_blocks):
+def _check_sparse(part, shape):
     sparse, nnz = part.get("sparse"), part.get("nnz")
     top_k = sparse.get("top_k") if isinstance(sparse, dict) else None
     top_mass = sparse.get("top_mass") if isinstance(sparse, dict) else None
@@ -163,36 +174,89 @@ def _check_sparse(part, layers, n_blocks):
         )
     ):
         raise FormatError("attention part %r has a bad sparse rule: %r" % (part["kind"], sparse))
-    if not _table(nnz, layers, n_blocks) or not all(_is_int(n) for row in nnz for n in row):
+    if not _counts(nnz, shape):
         raise FormatError("attention part %r has a bad nnz table" % part["kind"])
 
 
-def _check_payload(part):
-    layers, heads = part["shape"][:2]
-    if part.get("encoding") not in ("dense", "sparse"):
-        raise FormatError("attention part %r has an unknown encoding %r" % (part["kind"], part.get("encoding")))
-    head_block = part.get("head_block")
-    blocks = part.get("blocks")
-    n_blocks = -(-heads // head_block) if _is_int(head_block, 1) else None
-    if n_blocks is None or not _table(blocks, layers, n_blocks):
-        raise FormatError("attention part %r has a bad block table" % part["kind"])
-    if part["encoding"] == "sparse":
-        _check_sparse(part, layers, n_blocks)
-    for layer in blocks:
-        for ref in layer:
-            check_ref(ref)
+def _refs(table, shape, what, kind):
+    """A nested list of chunk references of exactly `shape` (lengths per level)."""
+    if not shape:
+        check_ref(table)
+        return
+    if not isinstance(table, list) or len(table) != shape[0]:
+        raise FormatError("attention part %r has a bad %s table" % (kind, what))
+    for item in table:
+        _refs(item, shape[1:], what, kind)
+
+
+def _check_rows(part, q):
+    """Format 3: `detail_rows` [r0, r1) (rows kept in detail) and `band_rows` (rows per chunk)."""
+    detail = part.get("detail_rows")
+    if detail is not None and not (
+        isinstance(detail, list) and len(detail) == 2 and all(_is_int(n) for n in detail) and detail[0] < detail[1] <= q
+    ):
+        raise FormatError("attention part %r has bad detail rows: %r" % (part["kind"], detail))
+    r0, r1 = detail or (0, q)
+    band_rows = part.get("band_rows")
+    if band_rows is not None and not _is_int(band_rows, 1):
+        raise FormatError("attention part %r has a bad band_rows: %r" % (part["kind"], band_rows))
+    return None if band_rows is None else -(-(r1 - r0) // band_rows)
+
+
+def _check_structure(part, layers, heads):
+    """Format 3: the KV head of each stored query head, each stored layer's sliding window, and
+    whether its queries see only earlier keys (causal)."""
+    kv = part.get("kv_heads")
+    if kv is not None and not (isinstance(kv, list) and len(kv) == heads and all(_is_int(h) for h in kv)):
+        raise FormatError("attention part %r has bad kv_heads: %r" % (part["kind"], kv))
+    if part.get("causal") not in (None, True, False):
+        raise FormatError("attention part %r has a bad causal flag: %r" % (part["kind"], part.get("causal")))
+    windows = part.get("windows")
+    if windows is not None and not (
+        isinstance(windows, list) and len(windows) == layers and all(w is None or _is_int(w, 1) for w in windows)
+    ):
+        raise FormatError("attention part %r has bad windows: %r" % (part["kind"], windows))
+
+
+def _check_pooled(part, layers, heads, q, k):
+    """Thumbnails (per layer, every head) and, format 3, the overview (per layer and head)."""
+    kind = part["kind"]
     thumbnails = part.get("thumbnails")
     if thumbnails is not None:
         size = thumbnails.get("size") if isinstance(thumbnails, dict) else None
-        chunks = thumbnails.get("chunks") if isinstance(thumbnails, dict) else None
-        if not (
-            isinstance(size, list)
-            and len(size) == 2
-            and all(_is_int(n, 1) for n in size)
-            and isinstance(chunks, list)
-            and len(chunks) == layers
+        factor = thumbnails.get("factor") if isinstance(thumbnails, dict) else None
+        if not (isinstance(size, list) and len(size) == 2 and all(_is_int(n, 1) for n in size)) or not (
+            factor is None or (_is_int(factor, 1) and size == [-(-q // factor), -(-k // factor)])
         ):
-            raise FormatError("attention part %r has a bad thumbnail table" % part["kind"])
-        for ref in chunks:
-            check_ref(ref)
+            raise FormatError("attention part %r has a bad thumbnail table" % kind)
+        _refs(thumbnails.get("chunks"), [layers], "thumbnail", kind)
+    overview = part.get("overview")
+    if overview is not None:
+        factors = overview.get("factors") if isinstance(overview, dict) else None
+        if not (
+            isinstance(factors, list)
+            and factors
+            and all(_is_int(f, 1) for f in factors)
+            and factors == sorted(set(factors))
+            and overview.get("sizes") == [[-(-q // f), -(-k // f)] for f in factors]
+        ):
+            raise FormatError("attention part %r has a bad overview: %r" % (kind, factors))
+        _refs(overview.get("chunks"), [layers, heads], "overview", kind)
+
+
+def _check_payload(part):
+    layers, heads, q, k = part["shape"]
+    kind = part["kind"]
+    if part.get("encoding") not in ("dense", "sparse"):
+        raise FormatError("attention part %r has an unknown encoding %r" % (kind, part.get("encoding")))
+    head_block = part.get("head_block")
+    if not _is_int(head_block, 1):
+        raise FormatError("attention part %r has a bad block table" % kind)
+    bands = _check_rows(part, q)
+    shape = [layers, -(-heads // head_block)] + ([bands] if bands is not None else [])
+    _refs(part.get("blocks"), shape, "block", kind)
+    if part["encoding"] == "sparse":
+        _check_sparse(part, shape)
+    _check_structure(part, layers, heads)
+    _check_pooled(part, layers, heads, q, k)
     return part

@@ -8,7 +8,7 @@ PLUGIN_NAME = "tb_attention"
 
 # Version of the storage format described in docs/format.md. Readers accept
 # every version up to this one and refuse newer ones with a clear message.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 # TensorBoard steps are int64 and never negative.
 MAX_STEP = 2**63 - 1

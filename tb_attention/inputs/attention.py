@@ -150,9 +150,10 @@ class PartInput:
         v = self.views[0]
         return v.element_size() if self.torch else v.dtype.itemsize
 
-    def layer(self, index, heads=None):
-        """Layer `index` (of the input), the given heads (default all), padding dropped: a view
-        or a small copy, as the input's own type and device."""
+    def layer(self, index, heads=None, rows=None):
+        """Layer `index` (of the input), the given heads (default all), padding dropped, query rows
+        [rows) of those kept (default all): a view or a small copy, as the input's own type and
+        device."""
         x = self.views[index]
         if heads is not None and list(heads) != list(range(self.shape[1])):
             heads = list(heads)
@@ -161,16 +162,19 @@ class PartInput:
             else:
                 x = x[heads]
         if self.keep_q is not None:
-            rows = self.keep_q if not self.torch else _index(self.keep_q, x)
-            x = x[:, rows]
+            kept = self.keep_q if rows is None else self.keep_q[rows[0] : rows[1]]
+            x = x[:, kept if not self.torch else _index(kept, x)]
+        elif rows is not None:
+            x = x[:, rows[0] : rows[1]]
         if self.keep_k is not None:
             cols = self.keep_k if not self.torch else _index(self.keep_k, x)
             x = x[:, :, cols]
         return x
 
-    def float_layer(self, index, heads=None):
-        """Float32 numpy `[heads, q, k]` of a layer on the CPU (no torch thread is used)."""
-        x = self.layer(index, heads)
+    def float_layer(self, index, heads=None, rows=None):
+        """Float32 numpy `[heads, q, k]` of a layer (query rows [rows) of it, default all) on the
+        CPU (no torch thread is used)."""
+        x = self.layer(index, heads, rows)
         if not self.torch:
             return np.ascontiguousarray(x, dtype=np.float32)
         import torch

@@ -7,7 +7,13 @@ import os
 
 from tb_attention.format.precision import check_precision
 from tb_attention.integrations.probe_inputs import named_probes, tokenize_probe
-from tb_attention.integrations.probe_pass import needs_every_rank, probe_attention
+from tb_attention.integrations.probe_pass import (
+    capture_probe,
+    needs_every_rank,
+    on_attention_interface,
+    plain_forward,
+    probe_attention,
+)
 from tb_attention.log import add_attention
 from tb_attention.writing import plan as plans
 
@@ -29,15 +35,17 @@ class ProbeLogger:
         *,
         tag_prefix="probe",
         precision=plans.DEFAULT_PRECISION,
-        max_length=128,
+        max_length=None,
         all_ranks=False,
         every_n_steps=None,
         storage=None,
     ):
         check_precision(precision)
         _positive_int_or_none(every_n_steps, "every_n_steps")
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-            raise ValueError("max_length must be an int >= 2, got %r" % (max_length,))
+        if max_length is not None and (
+            isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2
+        ):
+            raise ValueError("max_length must be an int >= 2 or None (the model's own limit), got %r" % (max_length,))
         if not isinstance(tag_prefix, str):
             raise TypeError("tag_prefix must be a str, got %r" % (tag_prefix,))
         if not callable(tokenizer):
@@ -53,6 +61,9 @@ class ProbeLogger:
     def reset(self):
         """A new training run logs its steps afresh."""
         self.logged_steps = set()
+
+    def _storage(self):
+        return dict(self.storage, precision=self.precision)
 
     def due(self, step):
         return bool(self.every_n_steps) and step % self.every_n_steps == 0
@@ -78,18 +89,23 @@ class ProbeLogger:
             return
         for probe in self.probes:
             inputs = self._inputs(probe, model)
-            attentions = probe_attention(model, inputs)
-            if writes:
-                add_attention(
-                    log_dir,
-                    probe.tag,
-                    global_step=step,
-                    precision=self.precision,
-                    all_ranks=self.all_ranks,
-                    **attentions,
-                    **inputs.log_kwargs,
-                    **self.storage,
-                )
+            if not on_attention_interface(model):
+                attentions = probe_attention(model, inputs)
+                if writes:
+                    add_attention(
+                        log_dir,
+                        probe.tag,
+                        global_step=step,
+                        all_ranks=self.all_ranks,
+                        **attentions,
+                        **inputs.log_kwargs,
+                        **self._storage(),
+                    )
+            elif writes:
+                record = capture_probe(model, inputs, self._storage())
+                record.log(log_dir, probe.tag, step, all_ranks=self.all_ranks)
+            else:
+                plain_forward(model, inputs)
         # No flush here: training must not wait for encoding; the writer thread makes each record
         # visible as soon as it is written, and the end of training flushes.
         self.logged_steps.add(step)
@@ -109,7 +125,7 @@ class ProbeCallbackBase:
         every_n_steps=None,
         tag_prefix="probe",
         precision=plans.DEFAULT_PRECISION,
-        max_length=128,
+        max_length=None,
         all_ranks=False,
         **storage,
     ):

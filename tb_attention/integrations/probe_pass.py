@@ -82,18 +82,88 @@ _ATTENTIONS = {
 }
 
 
-def probe_attention(model, inputs):
-    """The attention of one tokenised probe (`ProbeInputs`), as add_attention's keyword
-    arguments (`attention=` or `encoder_attention=` ...), on the model's device; the model, its
-    kernels, its train/eval modes and the RNG are left exactly as they were."""
-    config = getattr(model, "config", None)
-    device = _device(model)
-    tensors = {name: tensor.to(device) for name, tensor in inputs.model_inputs.items()}
-    # Save/restore only the generators this forward could touch: forking touches each device.
+def _forwarding(model, device):
+    """The context of every probe forward: no gradients, eval mode, the RNG of the CPU and of the
+    model's CUDA device saved and restored (forking touches each device)."""
+    import contextlib
+
     devices = []
     if device.type == "cuda":
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices), torch.no_grad(), _EvalMode(model), _EagerAttention(model):
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.random.fork_rng(devices=devices))
+    stack.enter_context(torch.no_grad())
+    stack.enter_context(_EvalMode(model))
+    return stack
+
+
+def _accepts(model, name):
+    """Whether the model's forward takes keyword `name` (a PEFT wrapper's base model is asked)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return name in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def on_attention_interface(model):
+    """Whether the model computes attention through transformers' AttentionInterface (then the
+    capture path serves it; otherwise eager `output_attentions`)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    can_set = getattr(type(base), "_can_set_attn_implementation", None)
+    return bool(can_set is not None and getattr(base, "config", None) is not None and can_set())
+
+
+def _model_inputs(model, inputs, device):
+    tensors = {name: tensor.to(device) for name, tensor in inputs.model_inputs.items()}
+    if _accepts(model, "logits_to_keep"):
+        tensors["logits_to_keep"] = 1  # the LM head's logits of every position would be positions x vocabulary
+    if _accepts(model, "use_cache"):
+        tensors["use_cache"] = False
+    return tensors
+
+
+def capture_probe(model, inputs, storage, tokenizer=None):
+    """One probe's record captured from its queries and keys (block by block, bounded memory):
+    an AttentionCapture ready to `log`; the model, its modes and the RNG are left as they were."""
+    from tb_attention.capture import capture
+
+    device = _device(model)
+    tensors = _model_inputs(model, inputs, device)
+    kwargs = inputs.log_kwargs
+    with (
+        _forwarding(model, device),
+        capture(
+            model,
+            tokenizer,
+            tokens=kwargs.get("tokens", kwargs.get("encoder_tokens")),
+            decoder_tokens=kwargs.get("decoder_tokens"),
+            sentence_b_start=kwargs.get("sentence_b_start"),
+            **storage,
+        ) as cap,
+    ):
+        model(**tensors)
+    return cap
+
+
+def plain_forward(model, inputs):
+    """The probe's forward without capturing (ranks that only join a sharded model's collectives)."""
+    device = _device(model)
+    with _forwarding(model, device):
+        model(**_model_inputs(model, inputs, device))
+
+
+def probe_attention(model, inputs):
+    """The eager path, for models not on the attention interface: the attention of one tokenised
+    probe (`ProbeInputs`), as add_attention's keyword arguments (`attention=` or
+    `encoder_attention=` ...), on the model's device; the model, its kernels, its train/eval modes
+    and the RNG are left exactly as they were."""
+    config = getattr(model, "config", None)
+    device = _device(model)
+    tensors = {name: tensor.to(device) for name, tensor in inputs.model_inputs.items()}
+    with _forwarding(model, device), _EagerAttention(model):
         outputs = model(**tensors, output_attentions=True)
     names = _ATTENTIONS if inputs.seq2seq else {"attentions": "attention"}
     out = {}

@@ -71,7 +71,7 @@ class AttentionCallback(ProbeCallbackBase, TrainerCallback):
       every_n_steps: also log every N optimizer steps.
       tag_prefix: first part of every tag ("" for none).
       precision: "log16" (default: within 1/510, and 6 % from 1e-6 on), "uint8", "float16" or "float32".
-      max_length: probes are truncated to this many tokens.
+      max_length: probes are truncated to this many tokens (default: the tokenizer's own limit).
       all_ranks: in distributed training every process writes, each into a run of its own
         (`<log_dir>/rank<k>`, under rank 0's run directory); default: the main process only.
       **storage: add_attention's long-input options (`layers`, `heads`, `top_k`, `top_mass`,

@@ -57,6 +57,26 @@ class Answers:
         )
         return layer_answer(stored, request)
 
+    def tile(self, ctx, experiment_id, request):
+        """A region of one layer at a zoom factor (storage/regions.py): float32 `[heads, rows,
+        cols]`, or `[1, rows, cols]` with reduce="mean"; NaN where the record stores nothing."""
+        stored = self.store.part(
+            ctx, experiment_id, run=request.run, tag=request.tag, step=request.step, kind=request.kind
+        )
+        values = stored.region(
+            request.layer,
+            None if request.heads is None else list(request.heads),
+            (request.q_start, min(request.q_end, stored.part.shape[2])),
+            (request.k_start, min(request.k_end, stored.part.shape[3])),
+            request.factor,
+        )
+        if request.reduce == "mean":
+            stored_somewhere = ~np.isnan(values).all(axis=0)
+            # A cell one head does not store counts as 0 there: the mean is a lower bound.
+            mean = np.nan_to_num(values).mean(axis=0, dtype=np.float64).astype(np.float32)
+            values = np.where(stored_somewhere, mean, np.float32(np.nan))[None]
+        return float_payload(values, "float32", stored.part.precision)
+
     def thumbnails(self, ctx, experiment_id, request):
         """Every head of every layer, max-pooled to at most 64 x 64: float16 [layers, heads, r, c]."""
         stored = self.store.part(

@@ -26,11 +26,23 @@ def query_rows(queries, q_start, q_end):
     return first, end
 
 
+# The most weights one /layer answer holds (a long record's whole layer would be gigabytes: the
+# panel asks for windows of query rows, or /tile, instead).
+MAX_ANSWER_WEIGHTS = 64 << 20
+
+
 def layer_answer(stored, request):
     """The ArrayPayload of a LayerRequest on its StoredPart."""
-    _, n_heads, q, _ = stored.part.shape
+    _, n_heads, q, k = stored.part.shape
     heads = stored.check_heads(request.heads)
     rows = query_rows(q, request.q_start, request.q_end)
+    count = (n_heads if heads is None else len(heads)) * ((rows[1] - rows[0]) if rows else q)
+    if request.form != "kept" and count * (1 if request.reduce else k) > MAX_ANSWER_WEIGHTS:
+        raise BadRequest(
+            "that would be %d weights, over the %d one answer holds: ask for fewer heads, a window of "
+            "query rows (q_start, q_end), their mean (reduce=mean) or a region (/tile)"
+            % (count * k, MAX_ANSWER_WEIGHTS)
+        )
     if request.form == "kept":
         return _kept(stored, request.layer, heads, rows, mean=bool(request.reduce))
     if request.reduce or rows:
@@ -55,10 +67,10 @@ def _whole_layer(stored, layer, heads):
 
 def _kept(stored, layer, heads, rows, mean):
     """Float32 `[heads, rows]` of the weight each sparse row kept, or `[1, rows]` of the mean row's."""
-    kept = stored.kept_mass(layer, heads)
+    kept = stored.kept_mass(layer, heads, rows)
     if kept is None:
         raise BadRequest("this record is dense: every query row keeps all of its weight")
-    kept = np.asarray(kept, dtype=np.float32)[:, slice(*rows) if rows else slice(None)]
+    kept = np.asarray(kept, dtype=np.float32)
     if mean:
         kept = kept.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
     return float_payload(kept)
@@ -79,7 +91,7 @@ def _dense_rows(stored, layer, wanted, rows, mean):
     out = None
     for b in sorted({h // block for h in wanted}):
         slots = [i for i, h in enumerate(wanted) if h // block == b]
-        values = stored.layer(layer, [wanted[i] for i in slots], stored=not mean)[:, rows[0] : rows[1]]
+        values = stored.rows(layer, [wanted[i] for i in slots], rows, stored=not mean)
         if mean:
             total = values.sum(axis=0, dtype=np.float32)
             out = total if out is None else out + total
@@ -94,11 +106,10 @@ def _sparse_rows(stored, layer, wanted, rows, mean):
     """Rows of the `wanted` heads of a sparse layer, densified (stored dtype), or their mean
     (float32); only the kept weights of those rows are touched."""
     part_precision, k = stored.part.precision, stored.part.shape[3]
-    r0, r1 = rows
-    n = r1 - r0
+    n = rows[1] - rows[0]
     times = collections.Counter(wanted)  # a head listed twice counts twice in the mean
     out = np.zeros((1 if mean else len(wanted), n, k), dtype=np.float32 if mean else precision.dtype(part_precision))
-    for (h0, h1), counts, _, indices, weights in stored.sparse_layer(layer):
+    for (h0, h1), counts, _, indices, weights in stored.sparse_rows(layer, rows):
         q = counts.shape[1]
         offsets = np.zeros(counts.size + 1, dtype=np.int64)
         np.cumsum(counts.ravel(), out=offsets[1:])
@@ -106,8 +117,8 @@ def _sparse_rows(stored, layer, wanted, rows, mean):
             if h not in times:
                 continue
             j = h - h0
-            a, b = offsets[j * q + r0], offsets[j * q + r1]
-            flat = np.repeat(np.arange(n, dtype=np.int64) * k, counts[j, r0:r1].astype(np.int64)) + indices[a:b]
+            a, b = offsets[j * q], offsets[(j + 1) * q]
+            flat = np.repeat(np.arange(n, dtype=np.int64) * k, counts[j].astype(np.int64)) + indices[a:b]
             if mean:
                 out[0].reshape(-1)[flat] += weights[a:b] * np.float32(times[h])  # keys are unique within a row
             else:

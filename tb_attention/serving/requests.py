@@ -189,3 +189,38 @@ class FormedRequest:
     def __post_init__(self):
         if self.step_a is not None and self.step_b is not None and self.step_a > self.step_b:
             raise BadRequest("step_a=%d is after step_b=%d" % (self.step_a, self.step_b))
+
+
+MAX_TILE_CELLS = 1 << 20  # cells per head of one /tile answer (1024 x 1024)
+MAX_TILE_HEADS = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class TileRequest:
+    """/tile: the max-pooled cells of `factor` (a power of two) over query rows [q_start, q_end) x
+    keys [k_start, k_end) of one layer, for the given heads (default all) or their mean."""
+
+    run: str = _param(_text)
+    tag: str = _param(_text)
+    step: int = _param(_step)
+    layer: int = _param(_index)
+    q_start: int = _param(_index)
+    q_end: int = _param(_index)
+    k_start: int = _param(_index)
+    k_end: int = _param(_index)
+    factor: int = _param(lambda request, name: 1 if request.args.get(name) is None else _index(request, name), 1)
+    kind: Optional[str] = _param(_kind, None)
+    heads: Optional[Tuple[int, ...]] = _param(_index_list, None)
+    reduce: Optional[str] = _param(_raw, None)  # "mean"
+
+    def __post_init__(self):
+        _check_choice("reduce", self.reduce, ("mean",))
+        if self.factor < 1 or self.factor & (self.factor - 1):
+            raise BadRequest("factor must be a power of two, got %d" % self.factor)
+        if self.q_start >= self.q_end or self.k_start >= self.k_end:
+            raise BadRequest("a tile needs q_start < q_end and k_start < k_end")
+        cells = -(-(self.q_end - self.q_start) // self.factor) * -(-(self.k_end - self.k_start) // self.factor)
+        if cells > MAX_TILE_CELLS:
+            raise BadRequest("a tile holds at most %d cells per head; ask for a coarser factor" % MAX_TILE_CELLS)
+        if self.heads is not None and len(self.heads) > MAX_TILE_HEADS:
+            raise BadRequest("a tile reads at most %d heads" % MAX_TILE_HEADS)

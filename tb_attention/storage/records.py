@@ -37,6 +37,9 @@ class Part:
     layout: dict  # where the layers are: blob_base (v1) or blocks / head_block / thumbnails / nnz (v2)
     encoding: str = "dense"  # or "sparse": per query row the strongest keys only
     sparse: Optional[dict] = None  # the sparse rule: {"top_k": k, "top_mass": m}
+    kv_heads: Optional[List[int]] = None  # format 3: the KV head each stored query head reads
+    windows: Optional[list] = None  # format 3: each stored layer's sliding window (None: global)
+    causal: Optional[bool] = None  # format 3: queries see only earlier keys (None: not recorded)
 
     @property
     def cross(self):
@@ -56,7 +59,20 @@ class Part:
             "has_patterns": bool(self.patterns),
             "encoding": self.encoding,
             "sparse": self.sparse,
+            "kv_heads": self.kv_heads,
+            "windows": self.windows,
+            "causal": self.causal,
+            "detail_rows": self.layout.get("detail_rows"),
+            "levels": self.levels(),
         }
+
+    def levels(self):
+        """The pooling factors a region of this part can be read at from stored pooled levels
+        (coarser factors pool them further; finer ones read the detail)."""
+        overview = self.layout.get("overview") or {}
+        thumbnails = self.layout.get("thumbnails") or {}
+        factors = list(overview.get("factors", [])) + ([thumbnails["factor"]] if thumbnails.get("factor") else [])
+        return sorted(set(factors))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +107,11 @@ def from_header(ref, header, nbytes):
     parts = {}
     for kind, p in header["parts"].items():
         layers, heads = p["shape"][:2]
-        layout = {k: p[k] for k in ("blob_base", "blocks", "head_block", "thumbnails", "nnz") if k in p}
+        layout = {
+            k: p[k]
+            for k in ("blob_base", "blocks", "head_block", "thumbnails", "nnz", "band_rows", "detail_rows", "overview")
+            if k in p
+        }
         parts[kind] = Part(
             kind=kind,
             shape=tuple(p["shape"]),
@@ -105,5 +125,8 @@ def from_header(ref, header, nbytes):
             layout=layout,
             encoding=p.get("encoding", "dense"),
             sparse=p.get("sparse"),
+            kv_heads=p.get("kv_heads"),
+            windows=p.get("windows"),
+            causal=p.get("causal"),
         )
     return Record(ref=ref, version=header["version"], file=header.get("file"), parts=parts, nbytes=nbytes)

@@ -7,7 +7,7 @@ and the record's `RecordBytes` (`sources`: event blobs, payload chunks through `
 
 import numpy as np
 
-from tb_attention.storage import layers
+from tb_attention.storage import layers, regions
 from tb_attention.storage.errors import NotFound
 from tb_attention.storage.thumbnails import thumbnails
 
@@ -57,14 +57,35 @@ class StoredPart:
         self._check_layer(layer)
         return layers.dense_layer(self, layer, heads, stored)
 
-    def kept_mass(self, layer, heads=None):
-        """Float32 `[len(heads), q]`: the weight each query row kept (sparse records; before
-        quantising); None for dense records, which keep every weight."""
+    def kept_mass(self, layer, heads=None, rows=None):
+        """Float32 `[len(heads), q]` (or of query rows [rows)): the weight each query row kept
+        (sparse records; before quantising); None for dense records, which keep every weight."""
         if self.part.encoding != "sparse":
             return None
         heads = self.check_heads(heads)
         self._check_layer(layer)
+        if rows is not None:
+            kept = {h0: kept for (h0, _), _, kept, _, _ in layers.sparse_rows(self, layer, rows)}
+            block = self.head_block()
+            wanted = range(self.part.shape[1]) if heads is None else heads
+            return np.stack([kept[h - h % block][h % block] for h in wanted])
         return layers.kept_mass(self, layer, heads)
+
+    def rows(self, layer, heads, rows, stored=False):
+        """`[len(heads), rows, k]` of query rows [rows) of one layer (every head by default):
+        float32, or as stored; a sparse record densified; only the chunks holding them are read."""
+        heads = self.check_heads(heads)
+        self._check_layer(layer)
+        if self.version <= 1:
+            return layers.dense_layer(self, layer, heads, stored)[:, rows[0] : rows[1]]
+        return layers.dense_rows(self, layer, heads, rows, stored)
+
+    def sparse_rows(self, layer, rows):
+        """`sparse_layer` of query rows [rows) only (counts and kept `[heads, rows]`)."""
+        if self.part.encoding != "sparse":
+            raise NotFound("the record is dense: read it with rows()")
+        self._check_layer(layer)
+        return layers.sparse_rows(self, layer, rows)
 
     def sparse_layer(self, layer):
         """[((first head, end head), counts, kept, indices, float32 weights)] of each block of a
@@ -90,6 +111,13 @@ class StoredPart:
     def head_block(self):
         """Heads per stored block (format 1: the whole layer is one block)."""
         return self.part.layout["head_block"] if self.version >= 2 else self.part.shape[1]
+
+    def region(self, layer, heads, rows, cols, factor=1):
+        """Float32 `[len(heads), rows', cols']`: max-pooled cells of `factor` over query rows
+        [rows) x keys [cols), from the stored overview or detail; NaN where nothing is stored."""
+        heads = self.check_heads(heads) or list(range(self.part.shape[1]))
+        self._check_layer(layer)
+        return regions.region(self, layer, heads, rows, cols, factor)
 
     def thumbnails(self):
         """Float32 `[layers, heads, rows, cols]`: each head max-pooled (the stored ones when logged)."""

@@ -12,6 +12,8 @@ def thumbnails(stored, size=blocks.THUMBNAIL):
     kept = part.layout.get("thumbnails")
     _, heads, q, k = part.shape
     rows, cols = blocks.thumbnail_shape(q, k, size)
+    if kept is not None and kept.get("factor"):  # format 3: pooled by a power of two, at most `size`
+        rows, cols = kept["size"]
     if kept is not None and tuple(kept["size"]) == (rows, cols):
         out = []
         for layer, ref in enumerate(kept["chunks"]):

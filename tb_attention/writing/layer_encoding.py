@@ -72,7 +72,8 @@ def _log16_codes(device):
     return table
 
 
-def _quantize_torch(x, precision):
+def quantize_torch(x, precision):
+    """A torch block in the stored dtype of `precision`, on its device (log16: int16 codes)."""
     import torch
 
     if precision == "log16":
@@ -105,7 +106,7 @@ def _top_k(rows, limit):
     return np.take_along_axis(indices, order, axis=1), np.take_along_axis(values, order, axis=1)
 
 
-def _select_torch(x, top_k, top_mass):
+def select_torch(x, top_k, top_mass):
     """blocks.select_keys in torch, on x's device (the same keys and weights); results as numpy."""
     import torch
 
@@ -137,7 +138,7 @@ def select(weights, top_k, top_mass):
     except ImportError:
         return blocks.select_keys(weights, top_k, top_mass)
     # torch.from_numpy shares the memory; it warns for read-only arrays, which then are copied.
-    return _select_torch(torch.from_numpy(np.require(weights, requirements="W")), top_k, top_mass)
+    return select_torch(torch.from_numpy(np.require(weights, requirements="W")), top_k, top_mass)
 
 
 def _thumbnails_torch(x):
@@ -153,9 +154,9 @@ def encode_torch(x, plan):
     """EncodedBlock of a torch tensor `[heads, q, k]` on any device, encoded there."""
     k = x.shape[2]
     if plan.sparse:
-        counts, kept, indices, values = _select_torch(x, plan.top_k, plan.top_mass)
+        counts, kept, indices, values = select_torch(x, plan.top_k, plan.top_mass)
         raw, nnz = blocks.encode_sparse(counts, kept, indices, values, k, plan.precision), int(indices.size)
     else:
-        stored = _quantize_torch(x, plan.precision).cpu().numpy().view(precisions.dtype(plan.precision))
+        stored = quantize_torch(x, plan.precision).cpu().numpy().view(precisions.dtype(plan.precision))
         raw, nnz = precisions.pack(stored, plan.precision), None
     return EncodedBlock(None, nnz, _thumbnails(x, plan, _thumbnails_torch), raw=raw)

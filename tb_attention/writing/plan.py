@@ -1,6 +1,6 @@
-"""What a record will store, decided before any weight is copied: which layers and heads, dense
-or sparse, and what that costs; over the byte budget the writer stores the strongest keys per
-query instead (and says so), or refuses with the options (docs/format.md, "Long inputs")."""
+"""What a record will store, checked before any weight is copied: which layers and heads, in which
+precision, dense or by the caller's sparse rule, and what that holds before compression. What
+fits the byte budget on disk is decided by writing/budget.py (docs/format.md, "Long inputs")."""
 
 import dataclasses
 import logging
@@ -12,8 +12,9 @@ from tb_attention.format import precision as precisions
 
 logger = logging.getLogger("tb_attention")
 
-# The most bytes (before compression) one record may hold unless the caller says otherwise: a
-# few hundred MB is what a busy training host can spare for a moment, and what a panel can read.
+# The most bytes one record may take on disk (and so in host memory until written: chunks are
+# compressed as they are made) unless the caller says otherwise: a few hundred MB is what a busy
+# training host can spare for a moment, and what a panel can read.
 DEFAULT_MAX_BYTES = 256 << 20
 # Stored weights hold both bounds readers rely on: within 1/510 absolute and, from 1e-6 on,
 # within 6 % relative (docs/format.md, "Precisions"); about 0.2 of float32 on disk.
@@ -84,30 +85,14 @@ def _check_budget(max_bytes):
         raise ValueError("max_bytes must be a positive int (bytes) or None (no limit), got %r" % (max_bytes,))
 
 
-def _fitting_top_k(plans, max_bytes):
-    """The largest power of two `k` whose sparse records of these parts fit in max_bytes, or None."""
-    best, k = None, 1
-    widest = max(p.keys for p in plans)
-    while k <= widest:
-        trial = [dataclasses.replace(p, top_k=k, top_mass=None) for p in plans]
-        if sum(p.stored_bytes() for p in trial) > max_bytes:
-            break
-        best, k = k, 2 * k
-    return best
-
-
-def _mb(n):
-    return "%.0f MB" % (n / 1e6) if n >= 1e7 else "%.1f MB" % (n / 1e6)
-
-
-def plan_record(
-    parts, precision, layers=None, heads=None, top_k=None, top_mass=None, max_bytes=DEFAULT_MAX_BYTES, what="attention"
-):
-    """A PartPlan per PartInput; raises ValueError when the record cannot fit max_bytes."""
+def plan_record(parts, precision, layers=None, heads=None, top_k=None, top_mass=None, max_bytes=DEFAULT_MAX_BYTES):
+    """A PartPlan per part (anything with `.shape` (layers, heads, q, k)): the layers and heads to
+    store, the precision and the caller's sparse rule, each checked (ValueError/TypeError naming
+    the problem). What fits `max_bytes` on disk is decided by `budget.plan_parts`, which measures."""
     precisions.check_precision(precision)
     _check_sparsity(top_k, top_mass)
     _check_budget(max_bytes)
-    plans = [
+    return [
         PartPlan(
             _subset(layers, p.shape[0], "layers"),
             _subset(heads, p.shape[1], "heads"),
@@ -119,32 +104,3 @@ def plan_record(
         )
         for p in parts
     ]
-    total = sum(p.stored_bytes() for p in plans)
-    if max_bytes is None or total <= max_bytes:
-        return plans
-    options = (
-        "pass layers= or heads= to log a subset, a smaller top_k=, a coarser precision, "
-        "or max_bytes=None to store it all"
-    )
-    if top_k is not None or top_mass is not None:
-        raise ValueError(
-            "%s would hold %s, over max_bytes=%s even sparse: %s" % (what, _mb(total), _mb(max_bytes), options)
-        )
-    fitting = _fitting_top_k(plans, max_bytes)
-    if fitting is None:
-        raise ValueError(
-            "%s would hold %s (over max_bytes=%s), and keeping one key per query still does not fit: %s"
-            % (what, _mb(total), _mb(max_bytes), options)
-        )
-    sparse = [dataclasses.replace(p, top_k=fitting) for p in plans]
-    logger.warning(
-        "tb_attention: %s would hold %s dense, over max_bytes=%s: storing the %d strongest keys per query "
-        "instead (sparse, at most %s, each row's kept weight recorded); pass top_k=, layers=, heads= or "
-        "max_bytes=None to choose",
-        what,
-        _mb(total),
-        _mb(max_bytes),
-        fitting,
-        _mb(sum(p.stored_bytes() for p in sparse)),
-    )
-    return sparse

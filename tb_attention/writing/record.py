@@ -40,5 +40,5 @@ def write_part(payload_file, captured):
 
 def index_event(payload_file, tag, step, wall_time, parts, scalars=None):
     """The event of a record whose parts' payloads are written: a one-blob sequence (the header)."""
-    header = headers.make_v2_header(parts, payload_file.relative_path)
+    header = headers.make_header(parts, payload_file.relative_path)
     return summary.attention_event(tag, [headers.encode_header(header)], step, wall_time, scalars)

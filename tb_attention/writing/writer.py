@@ -6,10 +6,13 @@ import os
 import sys
 import threading
 
-from tb_attention.writing import plan
+import numpy as np
+
+from tb_attention.writing import budget, plan
 from tb_attention.writing.capture import CapturedPart
 from tb_attention.writing.event_file import AttentionEventWriter
 from tb_attention.writing.record import index_event, write_part
+from tb_attention.writing.streamed import feed_part, record_job
 
 _registry_lock = threading.Lock()
 _writers = {}  # real log-dir path -> AttentionEventWriter
@@ -115,27 +118,56 @@ def distributed_rank():
 def log_record(writer, record, storage, *, all_ranks=False, scorer_for=None, scalars=None):
     """Plan, check and capture the parts of a `RecordInput` (tb_attention/inputs/record.py), then
     queue it for the writer thread. `storage`: `plan_record`'s options (precision, layers, heads,
-    top_k, top_mass, max_bytes). `scorer_for(part, plan)`, when given, makes each part's scorer
-    (or None): an object fed every stored block of weights as it is encoded, `add_layer(stored
-    layer, weights [heads, q, k], first head)`, whose `result()` ({metric: [layers, heads]}) the
-    record stores as the part's pattern scores; `scalars(scores of the first part)` gives
-    `{tag: value}` logged beside the record. Under torch.distributed only rank 0 writes unless
-    `all_ranks`."""
-    plans = plan.plan_record(record.parts, what="%s at step %d" % (record.tag, record.step), **storage)
-    captured = [CapturedPart(p, pp, None).check() for p, pp in zip(record.parts, plans)]
+    top_k, top_mass, max_bytes: on disk, decided on a measured sample by writing/budget.py).
+    `scorer_for(part, plan)`, when given, makes each part's scorer (or None): an object fed every
+    stored block of weights as it is encoded (`add_layer(stored layer, weights [heads, q, k],
+    first head)` or `add_block(stored layer, first head, first row, weights [heads, rows, k])`),
+    whose `result()` ({metric: [layers, heads]}) the record stores as the part's pattern scores;
+    `scalars(scores of the first part)` gives `{tag: value}` logged beside the record. Under
+    torch.distributed only rank 0 writes unless `all_ranks`."""
+    plans = plan.plan_record(record.parts, **storage)
+    for part, part_plan in zip(record.parts, plans):
+        CapturedPart(part, part_plan, None).check()
     rank = distributed_rank()
     if rank is not None and rank != 0 and not all_ranks:
         return  # checked like every rank's input; only rank 0 writes
-    for c in captured:
-        c.scorer = scorer_for(c.part, c.plan) if scorer_for else None
-        c.capture()
     if rank is not None and all_ranks:
         writer = os.path.join(_logdir_of(writer), "rank%d" % rank)
-    event_writer = event_writer_for(writer)
+    planned = budget.plan_parts(
+        plans,
+        lambda i, heads, ranges: _sample(record.parts[i], plans[i], heads, ranges),
+        storage.get("max_bytes", plan.DEFAULT_MAX_BYTES),
+        "%s at step %d" % (record.tag, record.step),
+    )
+    scorers = [scorer_for(p, pp) if scorer_for else None for p, (pp, _) in zip(record.parts, planned)]
+    if all(layout.plain for _, layout in planned):
+        _queue_captured(writer, record, planned, scorers, scalars)
+    else:
+        _queue_streamed(writer, record, planned, scorers, scalars)
+
+
+def _sample(part, part_plan, heads, ranges):
+    """Float32 numpy `[heads, rows, keys]`: rows of the first stored layer, for the budget."""
+    return np.concatenate([part.float_layer(part_plan.layer_ids[0], heads, rows) for rows in ranges], axis=1)
+
+
+def _queue_captured(writer, record, planned, scorers, scalars):
+    """Records stored as blocks of heads of every row (format 2's layout): CPU tensors are read
+    and encoded by the background threads, GPU ones here (writing/capture.py)."""
+    captured = [CapturedPart(p, pp, scorer).capture() for p, (pp, _), scorer in zip(record.parts, planned, scorers)]
 
     def build_event(payload_file):
         written = [write_part(payload_file, c) for c in captured]
         extra = scalars(written[0][1]) if scalars else None
         return index_event(payload_file, record.tag, record.step, record.wall_time, [h for h, _ in written], extra)
 
-    event_writer.submit(build_event, sum(c.nbytes for c in captured))
+    event_writer_for(writer).submit(build_event, sum(c.nbytes for c in captured))
+
+
+def _queue_streamed(writer, record, planned, scorers, scalars):
+    """Long records (bands of rows, an overview, detail for a window of rows: writing/stream.py),
+    built here from blocks of rows, then written by the writer thread."""
+    parts = [feed_part(p, pp, layout, scorer) for p, (pp, layout), scorer in zip(record.parts, planned, scorers)]
+    extra = scalars(parts[0].scores()) if scalars else None
+    job = record_job(record.tag, record.step, record.wall_time, parts, extra)
+    event_writer_for(writer).submit(job, sum(p.builder.nbytes() for p in parts))

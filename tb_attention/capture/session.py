@@ -1,0 +1,245 @@
+"""The capture session: for one forward pass, every attention call of a model goes through
+`capture_attention`, registered in transformers' `AttentionInterface` (with its mask function),
+which computes the layer's output with the model's own kernel (or, where that kernel would need
+a mask too large to build, block by block) and hands the attention weights, block by block, to a
+sink. Nothing of size queries x keys is ever held whole.
+
+A sink receives, per (kind, layer) call: `begin_layer(call)` returning the query heads to capture
+(or None to skip the layer) and the rows per block, then `block(call, head_start, row_start,
+weights)` for each block (float32 `[heads, rows, keys]` on the tensors' device; freed after the
+call), then `end_layer(call)`.
+"""
+
+import dataclasses
+import sys
+import threading
+from typing import Callable, Optional
+
+import torch
+
+from tb_attention.capture.blocks import LayerInputs, block_weights, head_runs, row_block
+from tb_attention.capture.masks import describe_mask
+
+NAME = "tb_attention_capture"
+# Bytes of one block of weights (float32): about three such tensors live at once while a block
+# is computed (scores, mask, weights).
+BLOCK_BYTES = 16 << 20
+# Mask element sizes by implementation, to tell when the model's own mask would be too large.
+_MASK_ELEMENT_BYTES = {"sdpa": 1, "eager": 4}
+_active = threading.local()
+_registered = False
+_register_lock = threading.Lock()
+
+
+@dataclasses.dataclass
+class LayerCall:
+    """One attention call as the sink sees it."""
+
+    kind: str  # "self", or "encoder" / "decoder" / "cross" in an encoder-decoder model
+    layer: int  # order of this module among the calls of its kind
+    heads: int
+    kv_heads: int
+    queries: int
+    keys: int
+    window: Optional[int]  # sliding window of this layer (None: global)
+    module: object
+    sample: Callable = None  # sample(heads, row_ranges) -> float32 numpy [heads, rows, keys]
+
+
+def register():
+    """Register the capture's attention and mask functions with transformers (once)."""
+    global _registered
+    with _register_lock:
+        if _registered:
+            return
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface
+
+        AttentionInterface.register(NAME, capture_attention)
+        AttentionMaskInterface.register(NAME, describe_mask)
+        _registered = True
+
+
+def active():
+    return getattr(_active, "session", None)
+
+
+def capture_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """The attention function registered as NAME (transformers' interface signature)."""
+    session = active()
+    if session is None:
+        raise RuntimeError("the %s attention implementation runs only inside tb_attention.capture" % NAME)
+    return session.attend(module, query, key, value, attention_mask, scaling, dropout, kwargs)
+
+
+def _per_run(rows, keys):
+    """Query heads per block: as many as keep a block of `rows` x `keys` near BLOCK_BYTES."""
+    return max(1, BLOCK_BYTES // (4 * max(1, rows) * max(1, keys)))
+
+
+def _scaling(module, query, scaling):
+    if scaling is not None:
+        return float(scaling)
+    head_dim = getattr(module, "head_dim", query.shape[-1])
+    return float(head_dim) ** -0.5
+
+
+class Session:
+    """Routes one model's attention calls to a sink while active (a context manager)."""
+
+    def __init__(self, model, sink, example=0):
+        self.model, self.sink, self.example = model, sink, example
+        self.names = {id(m): name for name, m in model.named_modules()}
+        self.seq2seq = bool(getattr(getattr(model, "config", None), "is_encoder_decoder", False))
+        self.layers = {}  # id(module) -> (kind, layer)
+        self.counts = {}  # kind -> layers seen
+        self.previous = {}  # id(config) -> (config, implementation before the capture)
+
+    def __enter__(self):
+        register()
+        if active() is not None:
+            raise RuntimeError("tb_attention.capture is already active in this thread")
+        for module in self.model.modules():
+            config = getattr(module, "config", None)
+            if config is not None and hasattr(config, "_attn_implementation") and id(config) not in self.previous:
+                self.previous[id(config)] = (config, config._attn_implementation)
+        self.model.set_attn_implementation(NAME)
+        _active.session = self
+        return self
+
+    def __exit__(self, *exc):
+        _active.session = None
+        for config, implementation in self.previous.values():
+            config._attn_implementation_internal = implementation
+
+    def _original(self, module):
+        config = getattr(module, "config", None)
+        entry = self.previous.get(id(config))
+        if entry is not None:
+            return entry[1]
+        return next(iter(self.previous.values()))[1] if self.previous else "eager"
+
+    def _kind(self, module):
+        if not self.seq2seq:
+            return "self"
+        name = self.names.get(id(module), "").lower()
+        if "cross" in name or "encoder_attn" in name or "encdec" in name:
+            return "cross"
+        return "encoder" if ".encoder." in "." + name + "." else "decoder"
+
+    def _call(self, module, inputs, kwargs):
+        key = id(module)
+        if key not in self.layers:
+            kind = self._kind(module)
+            self.layers[key] = (kind, self.counts.get(kind, 0))
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+        kind, layer = self.layers[key]
+        _, heads, kv_heads, queries, keys = inputs.shape
+        mask = inputs.mask
+        window = getattr(mask, "local_size", None) or kwargs.get("sliding_window")
+        return LayerCall(
+            kind,
+            layer,
+            heads,
+            kv_heads,
+            queries,
+            keys,
+            window,
+            module,
+            lambda heads, ranges: self._sample(inputs, heads, ranges),
+        )
+
+    def _sample(self, inputs, heads, ranges):
+        """Float32 numpy `[len(heads), rows, keys]`: the example's weights of these heads over the
+        row ranges (a sample the record's plan measures its costs on)."""
+        keys = inputs.key.shape[2]
+        out = []
+        for h in heads:
+            rows = []
+            for r0, r1 in ranges:
+                block = row_block(inputs, self.example, r0, r1)
+                full = torch.zeros(r1 - r0, keys, device=inputs.query.device)
+                full[:, block.lo : block.hi] = block_weights(inputs, h, h + 1, block)[0]
+                rows.append(full)
+            out.append(torch.cat(rows))
+        return torch.stack(out).cpu().numpy()
+
+    def attend(self, module, query, key, value, mask, scaling, dropout, kwargs):
+        inputs = LayerInputs(
+            query,
+            key,
+            value,
+            mask,
+            _scaling(module, query, scaling),
+            kwargs.get("softcap"),
+            kwargs.get("s_aux"),
+            kwargs.get("position_bias"),
+        )
+        call = self._call(module, inputs, kwargs)
+        plan = self.sink.begin_layer(call)
+        output = self._kernel_output(module, inputs, dropout, kwargs)
+        if output is None:
+            output = self._own_output(inputs, call, plan)
+        elif plan is not None:
+            self._capture(inputs, call, plan)
+        if plan is not None:
+            self.sink.end_layer(call)
+        return output, None
+
+    def _kernel_output(self, module, inputs, dropout, kwargs):
+        """The layer's output by the implementation the model had, with the mask it would have
+        built; None when that mask would be too large (the capture then computes the output)."""
+        implementation = self._original(module)
+        mask = inputs.mask
+        if hasattr(mask, "kernel_mask"):
+            usable, mask = mask.kernel_mask(implementation, _MASK_ELEMENT_BYTES)
+            if not usable:
+                return None
+        if implementation == "eager" or implementation is None:
+            function = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+            if function is None:
+                return None
+        else:
+            from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+            function = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, None)
+            if function is None:
+                return None
+        output, _ = function(
+            module, inputs.query, inputs.key, inputs.value, mask, scaling=inputs.scaling, dropout=dropout, **kwargs
+        )
+        return output
+
+    def _capture(self, inputs, call, plan):
+        heads, rows = plan
+        runs = head_runs(heads, inputs.group, _per_run(rows, call.keys))
+        for r0 in range(0, call.queries, rows):
+            block = row_block(inputs, self.example, r0, min(call.queries, r0 + rows))
+            for h0, h1 in runs:
+                self.sink.block(call, h0, r0, block_weights(inputs, h0, h1, block), block.lo)
+
+    def _own_output(self, inputs, call, plan):
+        """The output `[batch, q, heads, dv]` from the blocks, every batch row and head; the
+        captured example's chosen heads go to the sink on the way."""
+        batch, heads, _, queries, _ = inputs.shape
+        value = inputs.value
+        out = torch.empty(batch, heads, queries, value.shape[-1], dtype=inputs.query.dtype, device=value.device)
+        wanted = set(plan[0]) if plan is not None else set()
+        rows = plan[1] if plan is not None else max(1, BLOCK_BYTES // (4 * max(1, call.keys)))
+        runs = head_runs(list(range(heads)), inputs.group, _per_run(rows, call.keys))
+        for b in range(batch):
+            for r0 in range(0, queries, rows):
+                block = row_block(inputs, b, r0, min(queries, r0 + rows))
+                for h0, h1 in runs:
+                    weights = block_weights(inputs, h0, h1, block)
+                    v = value[b, h0 // inputs.group] if inputs.group > 1 else value[b, h0:h1]
+                    v = v[..., block.lo : block.hi, :].float()
+                    out[b, h0:h1, block.r0 : block.r1] = torch.matmul(weights, v).to(out.dtype)
+                    if b == self.example and wanted:
+                        self._hand_over(call, weights, h0, h1, block, wanted)
+        return out.transpose(1, 2).contiguous()
+
+    def _hand_over(self, call, weights, h0, h1, block, wanted):
+        """The wanted heads of a block computed for the output, in runs, to the sink."""
+        for a, b in head_runs([h for h in range(h0, h1) if h in wanted], 1 << 30, 1 << 30):
+            self.sink.block(call, a, block.r0, weights[a - h0 : b - h0], block.lo)
