@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from tb_attention.analysis.tokens import DEFAULT_SPECIAL_TOKENS, word_ids
 from tb_attention.format import payload, precision
 from tb_attention.format.errors import FormatError
 from tb_attention.storage.cache import LRU
@@ -15,6 +16,15 @@ from tb_attention.storage.errors import NotFound
 
 logger = logging.getLogger(__name__)
 ANSWER_CACHE_BYTES = 64 << 20
+
+
+def _with_word_ids(described):
+    """A part as /steps lists it, with the word of each query (and cross-attention key) token:
+    the panel groups word pieces by these ids and keeps no copy of the rule."""
+    described["word_ids"] = word_ids(described["tokens"], DEFAULT_SPECIAL_TOKENS).tolist()
+    keys = described["key_tokens"]
+    described["key_word_ids"] = None if keys is None else word_ids(keys, DEFAULT_SPECIAL_TOKENS).tolist()
+    return described
 
 
 class BadRequest(ValueError):
@@ -138,7 +148,7 @@ class AttentionQueries:
                     "step": r.ref.step,
                     "wall_time": r.ref.wall_time,
                     "kinds": list(r.parts),
-                    "parts": {kind: part.describe() for kind, part in r.parts.items()},
+                    "parts": {kind: _with_word_ids(part.describe()) for kind, part in r.parts.items()},
                 }
                 for r in records
             ],
