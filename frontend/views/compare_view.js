@@ -9,7 +9,7 @@
 import { el, select, tokenLabel } from "../dom.js";
 import { sequentialScale, divergingScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
-import { displaySlab, positionText } from "../words.js";
+import { displaySlab, keySequence, positionText, querySequence } from "../words.js";
 import { composeCanvas, composeSVG } from "./heatmap.js";
 import { meanOf } from "./layer_data.js";
 import { legend } from "./legend.js";
@@ -117,8 +117,8 @@ export class CompareView extends View {
         data,
         rows: Q,
         cols: K,
-        rowTokens: m.tokens,
-        colTokens: m.key_tokens || m.tokens,
+        rowSeq: querySequence(m),
+        colSeq: keySequence(m),
         merge,
         hidden: this.hidden,
       });

@@ -17,7 +17,16 @@
 // Past DENSE_LINES lines, lines are hairlines with alpha = weight (strong ones a bit wider).
 
 import { el, tokenLabel } from "../dom.js";
-import { axisItems, displaySlab, groupOf, mergeRows, positionText, tokenRows } from "../words.js";
+import {
+  displayItems,
+  displaySlab,
+  groupOf,
+  keySequence,
+  mergeRows,
+  positionText,
+  querySequence,
+  tokenRows,
+} from "../words.js";
 import { collectLines } from "./head_lines.js";
 import { BandPainter } from "./head_bands.js";
 import { buildColumns, rowY } from "./head_columns.js";
@@ -145,10 +154,11 @@ export class HeadView extends View {
     const { state, meta } = ctx;
     const merge = state.words === "1";
     const cross = Array.isArray(meta.key_tokens);
-    const qTokens = meta.tokens;
-    const kTokens = cross ? meta.key_tokens : meta.tokens;
-    const qItems = axisItems(qTokens, merge);
-    const kItems = axisItems(kTokens, merge);
+    const qSeq = querySequence(meta);
+    const kSeq = keySequence(meta);
+    const qTokens = qSeq.tokens;
+    const qItems = displayItems(qSeq, merge);
+    const kItems = displayItems(kSeq, merge);
     let sb = cross ? null : meta.sentence_b_start;
     if (Number.isInteger(sb) && sb > 0 && sb < qTokens.length) {
       const g = groupOf(qItems, qTokens.length)[sb];
@@ -164,8 +174,8 @@ export class HeadView extends View {
     const window = windowRange(total, start, rows).map((i) => i + ranges.q[0]);
     return {
       merge,
-      qTokens,
-      kTokens,
+      qSeq,
+      kSeq,
       qItems,
       kItems,
       ranges,
@@ -187,8 +197,8 @@ export class HeadView extends View {
       slabs: slab.heads,
       rows: slab.dataRows,
       cols: slab.keys,
-      rowTokens: s.qTokens,
-      colTokens: s.kTokens,
+      rowSeq: s.qSeq,
+      colSeq: s.kSeq,
       merge: s.merge,
       hidden: this.hidden,
       rowRange: s.window,

@@ -8,7 +8,7 @@
 import { el, tokenLabel } from "../dom.js";
 import { sequentialScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
-import { axisItems, displaySlab, mergeRows, positionText } from "../words.js";
+import { displayItems, displaySlab, keySequence, mergeRows, positionText, querySequence } from "../words.js";
 import { composeCanvas, composeSVG } from "./heatmap.js";
 import { keptOf, meanOf } from "./layer_data.js";
 import { legend } from "./legend.js";
@@ -47,12 +47,12 @@ export class MatrixView extends View {
     ]);
     if (!ctx.current()) return;
     this.ctx = ctx;
-    const rowTokens = meta.tokens;
-    const colTokens = meta.key_tokens || meta.tokens;
+    const rowSeq = querySequence(meta);
+    const colSeq = keySequence(meta);
     const merge = state.words === "1";
     this.hidden = (state.hide || []).filter((p) => p < K);
-    this.display = displaySlab({ data: values, rows: Q, cols: K, rowTokens, colTokens, merge, hidden: this.hidden });
-    this.kept = kept && (merge ? mergeRows(kept, axisItems(rowTokens, true)) : kept);
+    this.display = displaySlab({ data: values, rows: Q, cols: K, rowSeq, colSeq, merge, hidden: this.hidden });
+    this.kept = kept && (merge ? mergeRows(kept, displayItems(rowSeq, true)) : kept);
     const kind = SCALES.includes(state.scale) ? state.scale : defaultScale(K);
     const scale = makeScale(kind, 0, 1, kind === "log" ? logFloor(this.display.data) : 1e-4);
     const table = sequentialScale(ctx.theme);
@@ -60,7 +60,7 @@ export class MatrixView extends View {
     const title = `Layer ${state.layer}, ${what}, step ${state.step}`;
     this.drawMap(title, scale, table, ctx.theme);
     this.renderBar(ctx, kind, merge);
-    this.renderNote(colTokens);
+    this.renderNote(colSeq.tokens);
     Object.assign(this.root.dataset, {
       heads: heads.join(","),
       layer: String(state.layer),
