@@ -6,7 +6,6 @@
 // from the server with the scores.
 
 import { el, select } from "../dom.js";
-import { getJSON } from "../api.js";
 import { cssColor, sequentialScale } from "../colors.js";
 import { drawChart, headSeries, parsePicks, seriesColor, thresholdOf, togglePick } from "./patterns_chart.js";
 import { View } from "./view.js";
@@ -30,19 +29,6 @@ const headName = (l, h) => `L${l} H${h}`;
 /** The labelling rules as the server states them, for a tooltip: "previous_token: previous_token > 0.5; ...". */
 export function ruleText(rules) {
   return rules.thresholds.map((t) => `${t.label}: ${t.metric} > ${t.threshold}`).join("; ");
-}
-
-// /formed answers by run, tag, kind and the steps they were computed from (new steps: asked again).
-const formedCache = new Map();
-function fetchFormed(run, tag, kind, steps) {
-  const key = JSON.stringify([run, tag, kind, steps]);
-  if (!formedCache.has(key)) {
-    if (formedCache.size > 32) formedCache.clear();
-    const promise = getJSON("formed", { run, tag, kind });
-    promise.catch(() => formedCache.delete(key));
-    formedCache.set(key, promise);
-  }
-  return formedCache.get(key);
 }
 
 export class PatternsView extends View {
@@ -76,7 +62,7 @@ export class PatternsView extends View {
     const H = L ? scores[metric][0].length : 0;
     const runB = state.runB && state.runB !== state.run && ctx.runHasTag(state.runB, state.tag) ? state.runB : null;
     const [formed, bodyB] = await Promise.all([
-      fetchFormed(state.run, state.tag, state.kind, body.steps).catch((e) => ({ error: e.message })),
+      ctx.formed().catch((e) => ({ error: e.message })),
       runB ? ctx.patterns(runB, state.tag).catch(() => null) : null,
     ]);
     if (!ctx.current()) return;
