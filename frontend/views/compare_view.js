@@ -14,7 +14,8 @@ import { composeCanvas, composeSVG } from "./heatmap.js";
 import { meanOf } from "./layer_data.js";
 import { legend } from "./legend.js";
 import { MAP_HINT, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
-import { ZoomMap, labelMargins } from "./zoom_map.js";
+import { labelMargins } from "./axis_labels.js";
+import { ZoomMap } from "./zoom_map.js";
 import { View } from "./view.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
 import "./zoom_levels.js";
