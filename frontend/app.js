@@ -8,7 +8,7 @@ import * as saved from "./state.js";
 import { followTheme } from "./theme.js";
 import { exportPNG, exportSVG } from "./export.js";
 import { Toolbar } from "./toolbar.js";
-import { loadView, viewEntry } from "./views/registry.js";
+import { HEAD_VIEWS, loadView, viewEntry } from "./views/registry.js";
 import { wholeLayer } from "./views/layer_data.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
 import "./decode.js";
@@ -237,6 +237,9 @@ class App {
       theme: this.theme,
       current: () => gen === this.gen,
       setState: (patch) => this.setState(patch),
+      // One head opened in a view that shows it (views/registry.js opensHead; the first by default).
+      openHead: (layer, head, patch = {}) =>
+        this.setState({ view: HEAD_VIEWS[0].name, layer, heads: [head], ...patch }),
       selectedHeads: (H) => this.selectedHeads(H),
       layer: (step, layer) => d.layer(s.run, s.tag, step, layer, s.kind),
       layerOf: (run, tag, step, layer) => d.layer(run, tag, step, layer, s.kind),

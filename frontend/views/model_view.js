@@ -8,9 +8,12 @@ import { el, select, svg, sizeCanvas, cssVar } from "../dom.js";
 import { poolFarthest, sequentialScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale, paintScaled } from "../scales.js";
 import { legend } from "./legend.js";
+import { HEAD_VIEWS } from "./registry.js";
 import { View } from "./view.js";
 
-const TARGETS = { head: "head view", matrix: "matrix view" };
+// What a click on a head may open (registry.js opensHead): name -> "head view", ...
+const TARGETS = Object.fromEntries(HEAD_VIEWS.map((v) => [v.name, `${v.label.toLowerCase()} view`]));
+const [FIRST, SECOND] = HEAD_VIEWS.map((v) => v.name);
 
 export class ModelView extends View {
   constructor(host) {
@@ -27,15 +30,16 @@ export class ModelView extends View {
     this.canvas.addEventListener("click", (e) => this.onClick(e));
   }
 
+  /** The view a click opens: the chosen one ("Click opens"); shift- or alt-click the other one. */
   target(event = null) {
-    const chosen = this.ctx && this.ctx.state.open === "matrix" ? "matrix" : "head";
-    if (event && (event.shiftKey || event.altKey)) return chosen === "head" ? "matrix" : "head";
+    const chosen = this.ctx && this.ctx.state.open in TARGETS ? this.ctx.state.open : FIRST;
+    if (event && (event.shiftKey || event.altKey)) return chosen === FIRST ? SECOND : FIRST;
     return chosen;
   }
 
   hint() {
     const t = this.target();
-    const other = t === "head" ? "matrix" : "head";
+    const other = t === FIRST ? SECOND : FIRST;
     return `Click a head to open it in the ${TARGETS[t]} (shift-click: the ${TARGETS[other]}).`;
   }
 
@@ -66,7 +70,7 @@ export class ModelView extends View {
           "label",
           { class: "field" },
           "Click opens",
-          select(Object.entries(TARGETS), this.target(), (v) => ctx.setState({ open: v === "head" ? null : v }), {
+          select(Object.entries(TARGETS), this.target(), (v) => ctx.setState({ open: v === FIRST ? null : v }), {
             class: "open-select",
             "aria-label": "What clicking a head opens",
           }),
@@ -185,7 +189,7 @@ export class ModelView extends View {
 
   onClick(event) {
     const at = this.cellAt(event);
-    if (at) this.ctx.setState({ view: this.target(event), layer: at[0], heads: [at[1]] });
+    if (at) this.ctx.openHead(at[0], at[1], { view: this.target(event) });
   }
 
   toCanvas() {

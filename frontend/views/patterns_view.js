@@ -140,7 +140,7 @@ export class PatternsView extends View {
             title: `layer ${l} head ${h}: ${metric} ${fmt(v)} (${headLabels[l][h].join(", ")})`,
             "aria-label": `layer ${l} head ${h} ${metric} ${fmt(v)}`,
             style: { background: typeof v === "number" ? cssColor(table, v, lo, hi) : "transparent" },
-            onclick: () => ctx.setState({ view: "head", layer: l, heads: [h], head: l * H + h }),
+            onclick: () => ctx.openHead(l, h, { head: l * H + h }),
           }),
         );
       }
@@ -349,7 +349,7 @@ export class PatternsView extends View {
                 title: "Open in the head view",
                 onclick: (e) => {
                   e.stopPropagation();
-                  ctx.setState({ view: "head", layer: r.l, heads: [r.h], head: r.l * H + r.h });
+                  ctx.openHead(r.l, r.h, { head: r.l * H + r.h });
                 },
               },
               headName(r.l, r.h),
