@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 
 import { HEAD_VIEWS, VIEWS, viewEntry, isView } from "../../frontend/views/registry.js";
 import { parse } from "../../frontend/state.js";
-import { filterRanges } from "../../frontend/views/head_view.js";
+import { filterRanges } from "../../frontend/views/head_window.js";
 import { collectLines, forEachLine } from "../../frontend/views/head_lines.js";
 import { ruleText } from "../../frontend/views/patterns_view.js";
 import { defaultStepB, difference } from "../../frontend/views/compare_view.js";
