@@ -186,8 +186,9 @@ export function hiddenItems(items, hidden) {
 /**
  * A display matrix of one or more attention slabs (`slabs` x `rows` x `cols`, token rows from
  * `dataRow0`; `rowSeq` / `colSeq` their sequences {tokens, wordIds}): hidden keys dropped and rows
- * renormalised (per token row), then words merged when `merge`. `rowRange` = [first, end) of row *items* wanted. Returns {data, rows, cols, rowItems,
- * colItems, hiddenCols (Uint8Array per column item), hiddenMass (per row item, mean over slabs)}.
+ * renormalised (per token row), then words merged when `merge`. `rowRange` = [first, end) of
+ * row *items* wanted. Returns {data, rows, cols, rowItems, colItems, hiddenCols (Uint8Array per
+ * column item), hiddenMass (per row item, mean over slabs)}.
  */
 export function displaySlab({
   data,

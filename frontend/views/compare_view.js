@@ -6,15 +6,15 @@
 // share the chosen colour scale, and the first token (or any shift-clicked key) can be hidden
 // with every row renormalised, in both records alike.
 
-import { el, select, tokenLabel } from "../dom.js";
+import { el, select } from "../dom.js";
 import { sequentialScale, divergingScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
-import { displaySlab, keySequence, positionText, querySequence } from "../words.js";
+import { displaySlab, keySequence, querySequence } from "../words.js";
 import { composeCanvas, composeSVG } from "./heatmap.js";
 import { meanOf } from "./layer_data.js";
 import { changePanel, showChange } from "./compare_change.js";
 import { legend } from "./legend.js";
-import { MAP_HINT, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
+import { MAP_HINT, cellText, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
 import { labelMargins } from "./axis_labels.js";
 import { ZoomMap } from "./zoom_map.js";
 import { View } from "./view.js";
@@ -316,21 +316,22 @@ export class CompareView extends View {
     if (m && m.view) this.zoomText.textContent = zoomSummary(m);
   }
 
-  /** The read-out of cell (r, c) under map i: the tokens and A's or B's weight; under the difference, B - A of the two. */
+  /** The read-out of cell (r, c) under map i: the tokens and A's or B's weight; under the difference, B - A. */
   readout(i, r, c) {
     const { a, b, diff } = this.frame;
     const tokens = i === 1 ? b : a; // B's own tokens under B (they may differ from A's)
     const ri = tokens.rowItems[r];
     const ci = tokens.colItems[c];
     const k = r * a.cols + c;
-    const cell = `query \u201c${tokenLabel(ri.text)}\u201d (${positionText(ri)}) \u2192 key \u201c${tokenLabel(ci.text)}\u201d (${positionText(ci)})`;
+    const cell = cellText(ri, ci);
     if (a.hiddenCols[c]) return `${cell}: hidden key`;
     const renormalised = (d) =>
       d.hiddenMass ? ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)` : "";
     if (i === 0) return `${cell}: ${a.data[k].toFixed(4)}${renormalised(a)}`;
     if (i === 1) return `${cell}: ${b.data[k].toFixed(4)}${renormalised(b)}`;
     const d = diff[k];
-    return `${cell}: B \u2212 A = ${d > 0 ? "+" : ""}${d.toFixed(4)} (A ${a.data[k].toFixed(4)}, B ${b.data[k].toFixed(4)})`;
+    const both = `(A ${a.data[k].toFixed(4)}, B ${b.data[k].toFixed(4)})`;
+    return `${cell}: B \u2212 A = ${d > 0 ? "+" : ""}${d.toFixed(4)} ${both}`;
   }
 
   /** The A label and the B run and step selects. */

@@ -24,7 +24,7 @@ export function rowAt(ax, y, rowH, gapH) {
   return Math.min(ax.end - 1, Math.max(ax.start, i));
 }
 
-/** Row height for `rows` rows: comfortable when short, down to 12 px (and less past 2600 rows, for the canvas limit). */
+/** Row height for `rows` rows: comfortable when short, down to 12 px (less past 2600 rows: the canvas limit). */
 export function rowHeight(rows) {
   if (rows <= 30) return 22;
   return Math.max(Math.min(12, Math.floor(30000 / rows)), Math.min(22, Math.floor(660 / rows)), 4);

@@ -79,7 +79,7 @@ export class HoverReadout {
     return text;
   }
 
-  /** Weights on the other column (the mean over the shown heads) beside its tokens; returns [[weight, j]], largest first. */
+  /** Weights on the other column (mean over the shown heads) beside its tokens: [[weight, j]], largest first. */
   labelWeights(side, index) {
     const left = side === "left";
     const range = left ? this.shown.ranges.k : this.shown.window;

@@ -5,14 +5,14 @@
 // renormalised over the others, as the note above the map says. Hovering reads out query, key
 // and weight, and for sparse records the weight the stored row kept.
 
-import { el, tokenLabel } from "../dom.js";
+import { el } from "../dom.js";
 import { sequentialScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
-import { displayItems, displaySlab, keySequence, mergeRows, positionText, querySequence } from "../words.js";
+import { displayItems, displaySlab, keySequence, mergeRows, querySequence } from "../words.js";
 import { composeCanvas, composeSVG } from "./heatmap.js";
 import { keptOf, meanOf } from "./layer_data.js";
 import { legend } from "./legend.js";
-import { MAP_HINT, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
+import { MAP_HINT, cellText, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
 import { ZoomMap } from "./zoom_map.js";
 import { View } from "./view.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
@@ -127,7 +127,7 @@ export class MatrixView extends View {
     const d = this.display;
     const ri = d.rowItems[r];
     const ci = d.colItems[c];
-    let text = `query \u201c${tokenLabel(ri.text)}\u201d (${positionText(ri)}) \u2192 key \u201c${tokenLabel(ci.text)}\u201d (${positionText(ci)}): ${value.toFixed(4)}`;
+    let text = `${cellText(ri, ci)}: ${value.toFixed(4)}`;
     if (d.hiddenCols[c]) text += " (hidden key)";
     else if (d.hiddenMass) text += ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)`;
     if (this.kept) {

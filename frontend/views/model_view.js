@@ -183,7 +183,8 @@ export class ModelView extends View {
     const at = this.cellAt(event);
     this.canvas.style.cursor = at ? "pointer" : "default";
     this.readout.textContent = at
-      ? `Layer ${this.layerIds[at[0]]}, head ${this.headIds[at[1]]}: click to open in the ${TARGETS[this.target()]}, shift-click: the ${TARGETS[this.target({ shiftKey: true })]}`
+      ? `Layer ${this.layerIds[at[0]]}, head ${this.headIds[at[1]]}: click to open in the ` +
+        `${TARGETS[this.target()]}, shift-click: the ${TARGETS[this.target({ shiftKey: true })]}`
       : this.hint();
   }
 

@@ -48,7 +48,8 @@ export class RolloutView extends View {
         el(
           "div",
           { class: "message error" },
-          `Rollout needs self-attention: the ${meta.kind} attention of this record goes from one sequence to another. Pick the encoder or decoder attention.`,
+          `Rollout needs self-attention: the ${meta.kind} attention of this record goes from one sequence ` +
+            "to another. Pick the encoder or decoder attention.",
         ),
       );
       return;
@@ -148,7 +149,8 @@ export class RolloutView extends View {
     this.maps = [map];
     const parts = [this.controls(ctx, meta.shape[0], n, layer, q, method)];
     const note =
-      `Heads averaged with the residual added (0.5\u00b7A + 0.5\u00b7I, rows renormalised), over the ${meta.shape[1]} stored heads` +
+      "Heads averaged with the residual added (0.5\u00b7A + 0.5\u00b7I, rows renormalised), " +
+      `over the ${meta.shape[1]} stored heads` +
       `${causal ? "; causal model: position i draws only on tokens up to i" : ""}. Click a row to pick the position.`;
     parts.push(el("div", { class: "hint" }, note));
     const row = el(

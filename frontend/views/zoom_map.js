@@ -32,7 +32,8 @@ export class ZoomMap {
       tabindex: "0",
       role: "img",
       "aria-label":
-        "Attention heat map: wheel or + / - zooms, drag or arrow keys pan, 0 resets; shift-click a column hides that key",
+        "Attention heat map: wheel or + / - zooms, drag or arrow keys pan, 0 resets; " +
+        "shift-click a column hides that key",
     });
     this.mini = el("canvas", { class: "hm-minimap", title: "Overview: click or drag to move the view", hidden: true });
     this.readout = el("div", { class: "hm-readout", role: "status" }, "\u00a0");
