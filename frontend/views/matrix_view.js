@@ -28,7 +28,13 @@ export class MatrixView extends View {
     this.note = el("div", { class: "message matrix-note", hidden: true });
     this.zoomText = el("span", { class: "bar-label zoom-text", "aria-live": "polite" });
     this.root.append(this.bar, this.note);
+    // The view's state (set by render): the map (made once, so the zoom survives re-renders), the
+    // render's context, what it shows (words.js displaySlab), the hidden keys and the kept weight.
     this.map = null;
+    this.ctx = null;
+    this.display = null;
+    this.hidden = [];
+    this.kept = null; // per display row (sparse records), else null
   }
 
   destroy() {

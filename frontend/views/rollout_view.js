@@ -35,7 +35,7 @@ export function maxOf(values, floor = 1e-6) {
 export class RolloutView extends View {
   constructor(host) {
     super(host, "rollout-view");
-    this.maps = [];
+    this.maps = []; // the heat maps shown (the rollout, the relevance over steps), for export
   }
 
   async render(ctx) {
@@ -231,7 +231,6 @@ export class RolloutView extends View {
       );
       root.append(svg("text", { x: W - 4, y: y + 10, "text-anchor": "end", fill: fg, "font-size": 10 }, v.toFixed(3)));
     });
-    this.barsNode = root;
     box.append(root);
     box.dataset.bars = String(values.length);
     return box;
