@@ -46,8 +46,21 @@ export class ZoomMap {
       el("div", { class: "hm-row" }, el("div", { class: "hm-stack" }, this.canvas, this.overlay), this.side),
       this.readout,
     );
-    this.view = null;
-    this.hovered = null;
+    // State: the data (setData), the geometry (layout: label gutters left / top, plot and canvas
+    // sizes, the fitted view), the view shown, the colour levels, what is hovered, cut labels.
+    this.data = null;
+    this.keepView = false; // the next layout keeps the view (same grid)
+    Object.assign(this, { left: 0, top: 0, plotW: 0, plotH: 0, width: 0, height: 0 });
+    this.box = null; // {w, h, rows, cols} of the last layout
+    this.fit = null; // the view showing the whole matrix
+    this.view = null; // {scale, x0, y0}: px per cell, first column and row shown (zoom.js)
+    this.g = null; // the canvas's 2D context; og: the overlay's; mg: the minimap's
+    this.og = null;
+    this.mg = null;
+    this.miniScale = 1; // minimap px per cell
+    this.levels = null; // LevelImages (zoom_levels.js)
+    this.pending = 0; // the requested animation frame
+    this.hovered = null; // [r, c]
     this.labelCache = new Map();
     this.input = new ZoomInput(this);
   }
