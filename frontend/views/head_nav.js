@@ -53,6 +53,7 @@ export class WindowNavigator {
 
   /** The strip is dragged (or clicked) to `centre`: draw the box there, move the window soon. */
   drag(centre, dragging) {
+    if (!this.shown) return; // nothing drawn yet
     const [w0, w1] = this.windowAt(centre, true);
     this.strip.draw(this.shown.ranges.q[0], this.shown.ranges.q[1], w0, w1, this.find.matches);
     clearTimeout(this.dragTimer);
@@ -100,12 +101,13 @@ export class WindowNavigator {
 
   /** Find `text` among the query tokens in range; `jump`: go to the first hit. */
   search(text, jump) {
+    if (!this.shown) return; // nothing drawn yet
     const [q0, q1] = this.shown.ranges.q;
     const matches = findTokens(this.shown.queryTokens.slice(q0, q1), text).map((i) => i + q0);
     this.find = { query: text, matches, current: -1 };
     this.root.dataset.matches = String(matches.length);
     if (jump && matches.length) this.jump(0);
-    else if (this.setState) {
+    else {
       this.showBar();
       this.markFound();
     }
