@@ -20,6 +20,7 @@ import { ZoomMap } from "./zoom_map.js";
 import { View } from "./view.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
 import "./zoom_levels.js";
+import "./zoom_input.js";
 import "../pyramid.js";
 
 const MINIMAP_SIDE_PX = 170; // the diff map's minimap column, shown once zoomed

@@ -26,8 +26,11 @@ import { HoverReadout } from "./head_hover.js";
 import { WindowNavigator } from "./head_nav.js";
 import { headSelection } from "./head_window.js";
 import { View } from "./view.js";
-// Imported further down the graph; named here so the browser fetches it with this module.
+// Imported further down the graph; named here so the browser fetches them with this module.
 import "../colors.js";
+import "../words.js";
+import "./head_lines.js";
+import "./layer_data.js";
 
 const LINE_THRESHOLD = 0.02; // below this a line's opacity is not visible: skip it
 const HOVER_THRESHOLD = 0.01; // one token's lines are few: show fainter ones too

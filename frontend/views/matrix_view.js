@@ -17,6 +17,8 @@ import { ZoomMap } from "./zoom_map.js";
 import { View } from "./view.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
 import "./zoom_levels.js";
+import "./zoom_input.js";
+import "./axis_labels.js";
 import "../pyramid.js";
 
 const SIDE_PX = 180; // the legend and minimap column
