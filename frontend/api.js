@@ -1,5 +1,6 @@
-// The plugin's HTTP API (docs/http_api.md): JSON routes and the binary /layer route. The browser
-// undoes the payload's Content-Encoding; decode.js reads the values as the headers describe them.
+// The plugin's HTTP API (docs/http_api.md): JSON routes and the binary routes (/layer, /rollout,
+// /thumbnails), and the caches their answers are kept in (data.js holds them for the views). The
+// browser undoes the payload's Content-Encoding; decode.js reads the values as the headers say.
 
 import { decodeWeights, dtypeSize, parsePlanes, parseShape, parseTable } from "./decode.js";
 
@@ -103,11 +104,12 @@ export async function fetchLayer(run, tag, step, layer, kind = null, opts = {}) 
   };
 }
 
-/** Every head of every layer, max-pooled: {layers, heads, rows, cols, data: Float32Array}. */
-export async function fetchThumbnails(run, tag, step, kind = null) {
-  const { shape, data } = await fetchArray("thumbnails", { run, tag, step, kind }, 4, `thumbnails of step ${step}`);
-  const [layers, heads, rows, cols] = shape;
-  return { layers, heads, rows, cols, data };
+/** Rollout of one step up to `layer` (/rollout): {queries, keys, data: Float32Array [queries, keys]}. */
+export async function fetchRollout(run, tag, step, layer, kind = null) {
+  const params = { run, tag, step, layer, kind };
+  const { shape, data } = await fetchArray("rollout", params, 3, `rollout of step ${step}`);
+  const [, queries, keys] = shape;
+  return { queries, keys, data };
 }
 
 /**
@@ -153,21 +155,27 @@ export async function streamThumbnails(run, tag, step, kind, onLayer) {
   }
 }
 
-/** JSON answers by route and parameters, fetched once until clear() (a failed one is retried). */
-export class JsonCache {
-  constructor() {
-    this.entries = new Map();
+/** Answers by key, each fetched once until clear() (a failed one is retried); at most `maxEntries`. */
+export class PromiseCache {
+  constructor(maxEntries = Infinity) {
+    this.maxEntries = maxEntries;
+    this.entries = new Map(); // key -> Promise; insertion order is age
   }
 
-  get(route, params = {}) {
-    const key = `${route}${queryString(params)}`;
+  get(key, make) {
     let promise = this.entries.get(key);
     if (!promise) {
-      promise = getJSON(route, params);
+      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value);
+      promise = make();
       promise.catch(() => this.entries.get(key) === promise && this.entries.delete(key));
       this.entries.set(key, promise);
     }
     return promise;
+  }
+
+  /** A JSON route's answer, cached by route and parameters. */
+  json(route, params = {}) {
+    return this.get(`${route}${queryString(params)}`, () => getJSON(route, params));
   }
 
   clear() {

@@ -2,12 +2,13 @@
 // step with them, and hands the current view a small context (views/README.md).
 
 import { el } from "./dom.js";
-import { fetchThumbnails, getJSON, JsonCache, LayerCache, streamThumbnails } from "./api.js";
+import { getJSON } from "./api.js";
+import { PanelData } from "./data.js";
 import * as saved from "./state.js";
 import { followTheme } from "./theme.js";
 import { exportPNG, exportSVG } from "./export.js";
 import { Toolbar } from "./toolbar.js";
-import { loadView, viewEntry } from "./views/registry.js";
+import { HEAD_VIEWS, loadView, viewEntry } from "./views/registry.js";
 import { wholeLayer } from "./views/layer_data.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
 import "./decode.js";
@@ -32,8 +33,7 @@ const EMPTY_CODE = [
 class App {
   constructor(body) {
     this.state = saved.load();
-    this.layers = new LayerCache();
-    this.json = new JsonCache(); // /steps, /patterns, /change: cleared on every refresh
+    this.data = new PanelData(); // every fetch, cached until a refresh
     this.runs = {};
     this.gen = 0;
     this.renders = 0;
@@ -108,10 +108,6 @@ class App {
       .map((t) => [t, this.runs[run][t].display_name || t]);
   }
 
-  stepsOf(run, tag) {
-    return this.json.get("steps", { run, tag }).then((b) => b.steps);
-  }
-
   /** Make run/tag/step/layer valid for the data, then redraw controls and the view. */
   async update() {
     const runs = this.runNames();
@@ -125,7 +121,7 @@ class App {
     const gen = ++this.gen;
     let steps;
     try {
-      steps = await this.stepsOf(s.run, s.tag);
+      steps = await this.data.steps(s.run, s.tag);
     } catch (e) {
       if (gen === this.gen) this.showStepsError(`Cannot load steps of ${s.run} / ${s.tag}: ${e.message}`);
       return;
@@ -147,7 +143,7 @@ class App {
     this.syncControls(runs, tags, index);
     // A per-layer view of a layer small enough to fetch whole reads the whole layer: start that
     // fetch now, while the view's module may still be loading (layer_data.js decides the rule).
-    if (viewEntry(s.view).perLayer && wholeLayer(this.meta)) this.layers.get(s.run, s.tag, s.step, s.layer, s.kind);
+    if (viewEntry(s.view).perLayer && wholeLayer(this.meta)) this.data.layer(s.run, s.tag, s.step, s.layer, s.kind);
     return this.renderView();
   }
 
@@ -204,7 +200,7 @@ class App {
       return;
     }
     this.runs = runs;
-    this.json.clear();
+    this.data.clear(userAsked);
     const s = this.state;
     const shownGone = !(s.run in runs && s.tag in runs[s.run]);
     if (userAsked || !this.meta || shownGone) return this.update();
@@ -212,7 +208,7 @@ class App {
     // new steps even when --samples_per_plugin keeps their count); the shown step stays.
     const gen = this.gen;
     try {
-      const steps = await this.stepsOf(s.run, s.tag);
+      const steps = await this.data.steps(s.run, s.tag);
       if (gen !== this.gen || !this.meta) return; // the user moved on while the poll ran
       if (!steps.length) return this.update(); // nothing readable any more: say so
       this.steps = steps;
@@ -231,26 +227,32 @@ class App {
 
   // -- rendering ---------------------------------------------------------------------------
 
-  /** What a view gets for one render (views/README.md). */
+  /** What a view gets for one render (views/README.md): the selection and what it reads. */
   context(gen) {
     const s = this.state;
+    const d = this.data;
     return {
       state: { ...s },
       meta: this.meta,
       theme: this.theme,
       current: () => gen === this.gen,
       setState: (patch) => this.setState(patch),
+      // One head opened in a view that shows it (views/registry.js opensHead; the first by default).
+      openHead: (layer, head, patch = {}) =>
+        this.setState({ view: HEAD_VIEWS[0].name, layer, heads: [head], ...patch }),
       selectedHeads: (H) => this.selectedHeads(H),
-      layer: (step, layer) => this.layers.get(s.run, s.tag, step, layer, s.kind),
-      layerOf: (run, tag, step, layer) => this.layers.get(run, tag, step, layer, s.kind),
+      layer: (step, layer) => d.layer(s.run, s.tag, step, layer, s.kind),
+      layerOf: (run, tag, step, layer) => d.layer(run, tag, step, layer, s.kind),
       // Part of a layer (api.js fetchLayer opts: heads, query rows, the mean of heads, kept weight).
-      selection: (step, layer, opts) => this.layers.get(s.run, s.tag, step, layer, s.kind, opts),
-      selectionOf: (run, tag, step, layer, opts) => this.layers.get(run, tag, step, layer, s.kind, opts),
-      thumbnails: (step) => fetchThumbnails(s.run, s.tag, step, s.kind),
-      streamThumbnails: (step, onLayer) => streamThumbnails(s.run, s.tag, step, s.kind, onLayer),
-      steps: (run, tag) => this.stepsOf(run, tag),
-      patterns: (run, tag) => this.json.get("patterns", { run, tag, kind: s.kind }),
-      change: (params) => this.json.get("change", { ...params, kind: s.kind }),
+      selection: (step, layer, opts) => d.layer(s.run, s.tag, step, layer, s.kind, opts),
+      selectionOf: (run, tag, step, layer, opts) => d.layer(run, tag, step, layer, s.kind, opts),
+      streamThumbnails: (step, onLayer) => d.streamThumbnails(s.run, s.tag, step, s.kind, onLayer),
+      rollout: (step, layer) => d.rollout(s.run, s.tag, step, layer, s.kind),
+      steps: (run, tag) => d.steps(run, tag),
+      patterns: (run, tag) => d.json("patterns", { run, tag, kind: s.kind }),
+      formed: () => d.json("formed", { run: s.run, tag: s.tag, kind: s.kind }),
+      change: (params) => d.json("change", { ...params, kind: s.kind }),
+      relevance: (params) => d.json("relevance", { ...params, run: s.run, tag: s.tag, kind: s.kind }),
       runsWithTag: (tag) => this.runsWithTag(tag),
       runHasTag: (run, tag) => Boolean(this.runs[run] && tag in this.runs[run]),
     };

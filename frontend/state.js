@@ -1,14 +1,14 @@
 // Selection state, kept in the iframe's URL fragment (survives reloading the frame) and in
 // localStorage (survives reloading TensorBoard, which recreates the frame without a fragment).
 
-import { DEFAULT_VIEW, isView } from "./views/registry.js";
+import { DEFAULT_VIEW, HEAD_VIEWS, isView } from "./views/registry.js";
 import { SCALES } from "./scales.js";
 
 const STORAGE_KEY = "tb-attention:state";
 const INTS = new Set(["step", "layer", "stepB", "head", "qstart", "qrows", "topk"]);
 const LISTS = new Set(["heads", "hide"]);
 // Fields that take one of a few values (anything else is dropped).
-const CHOICES = { scale: SCALES, words: ["1"], open: ["head", "matrix"] };
+const CHOICES = { scale: SCALES, words: ["1"], open: HEAD_VIEWS.map((v) => v.name) };
 export const FILTERS = ["all", "aa", "bb", "ab", "ba"];
 
 export const DEFAULTS = {
@@ -21,7 +21,7 @@ export const DEFAULTS = {
   filter: "all",
   runB: null,
   stepB: null,
-  metric: "previous_token",
+  metric: null, // Patterns: null is the first metric the server names
   sort: null,
   label: "",
   head: null,

@@ -15,24 +15,37 @@ function fillSelect(node, options, value) {
   node.value = String(value);
 }
 
-export class Toolbar {
-  /** actions: {setState(patch), moveStep(delta), stepAt(index), refresh(), toggleHead(h), export(kind)} */
-  constructor(actions) {
-    const c = (this.controls = {});
-    const set = (patch) => actions.setState(patch);
-    c.run = el("select", { "aria-label": "Run", class: "run-select", onchange: (e) => set({ run: e.target.value }) });
-    c.tag = el("select", { "aria-label": "Tag", class: "tag-select", onchange: (e) => set({ tag: e.target.value }) });
-    c.prev = el(
+function iconButton(className, label, onclick, text, title = null) {
+  return el("button", { type: "button", class: `icon ${className}`, "aria-label": label, title, onclick }, text);
+}
+
+function chip(className, onclick, text) {
+  return el("button", { type: "button", class: `chip ${className}`, onclick }, text);
+}
+
+/** The view tabs, one per registered view. */
+function viewTabs(set) {
+  const tab = ({ name, label }) =>
+    el(
       "button",
-      { type: "button", class: "icon step-prev", "aria-label": "Previous step", onclick: () => actions.moveStep(-1) },
-      "\u25c0",
+      { type: "button", role: "tab", class: "tab", dataset: { view: name }, onclick: () => set({ view: name }) },
+      label,
     );
-    c.next = el(
-      "button",
-      { type: "button", class: "icon step-next", "aria-label": "Next step", onclick: () => actions.moveStep(1) },
-      "\u25b6",
-    );
-    c.slider = el("input", {
+  return el("div", { class: "tabs", role: "tablist", "aria-label": "View" }, VIEWS.map(tab));
+}
+
+/** The controls of the top bar (run, tag, reload, stepper, view tabs). */
+function topControls(actions, set) {
+  const onSelect =
+    (key, read = (v) => v) =>
+    (e) =>
+      set({ [key]: read(e.target.value) });
+  return {
+    run: el("select", { "aria-label": "Run", class: "run-select", onchange: onSelect("run") }),
+    tag: el("select", { "aria-label": "Tag", class: "tag-select", onchange: onSelect("tag") }),
+    prev: iconButton("step-prev", "Previous step", () => actions.moveStep(-1), "\u25c0"),
+    next: iconButton("step-next", "Next step", () => actions.moveStep(1), "\u25b6"),
+    slider: el("input", {
       type: "range",
       class: "step-slider",
       min: "0",
@@ -40,83 +53,60 @@ export class Toolbar {
       value: "0",
       "aria-label": "Step",
       oninput: (e) => actions.stepAt(Number(e.target.value)),
-    });
-    c.stepLabel = el("output", { class: "step-label", "aria-live": "polite" });
-    c.tabs = el(
-      "div",
-      { class: "tabs", role: "tablist", "aria-label": "View" },
-      VIEWS.map(({ name, label }) =>
-        el(
-          "button",
-          {
-            type: "button",
-            role: "tab",
-            class: "tab",
-            dataset: { view: name },
-            onclick: () => set({ view: name }),
-          },
-          label,
-        ),
-      ),
-    );
-    c.refresh = el(
-      "button",
-      {
-        type: "button",
-        class: "icon refresh",
-        title: "Reload runs and steps",
-        "aria-label": "Reload",
-        onclick: () => actions.refresh(),
-      },
-      "\u21bb",
-    );
-    c.kind = el("select", {
+    }),
+    stepLabel: el("output", { class: "step-label", "aria-live": "polite" }),
+    tabs: viewTabs(set),
+    refresh: iconButton("refresh", "Reload", () => actions.refresh(), "\u21bb", "Reload runs and steps"),
+  };
+}
+
+/** The controls of the sub bar (attention kind, layer, heads, export). */
+function subControls(actions, set) {
+  return {
+    kind: el("select", {
       "aria-label": "Attention kind",
       class: "kind-select",
       onchange: (e) => set({ kind: e.target.value }),
-    });
-    c.layer = el("select", {
+    }),
+    layer: el("select", {
       "aria-label": "Layer",
       class: "layer-select",
       onchange: (e) => set({ layer: Number(e.target.value) }),
-    });
-    c.heads = el("div", {
+    }),
+    heads: el("div", {
       class: "heads",
       role: "group",
       "aria-label": "Heads: click toggles, double-click keeps only that head",
-    });
-    c.allHeads = el("button", { type: "button", class: "chip all-heads", onclick: () => set({ heads: null }) }, "all");
-    c.png = el("button", { type: "button", class: "chip export-png", onclick: () => actions.export("png") }, "PNG");
-    c.svg = el("button", { type: "button", class: "chip export-svg", onclick: () => actions.export("svg") }, "SVG");
+    }),
+    allHeads: chip("all-heads", () => set({ heads: null }), "all"),
+    png: chip("export-png", () => actions.export("png"), "PNG"),
+    svg: chip("export-svg", () => actions.export("svg"), "SVG"),
+  };
+}
+
+export class Toolbar {
+  /** actions: {setState(patch), moveStep(delta), stepAt(index), refresh(), toggleHead(h), export(kind)} */
+  constructor(actions) {
+    const set = (patch) => actions.setState(patch);
+    const c = (this.controls = { ...topControls(actions, set), ...subControls(actions, set) });
     this.actions = actions;
     // Reload sits with the run and tag it refreshes, so a narrow toolbar wraps whole groups
     // (stepper, view tabs) and never strands the button on a line of its own.
     this.stepper = el("div", { class: "stepper" }, c.prev, c.slider, c.next, c.stepLabel);
-    this.top = el(
+    const source = el(
       "div",
-      { class: "toolbar" },
-      el(
-        "div",
-        { class: "source" },
-        el("label", { class: "field" }, "Run", c.run),
-        el("label", { class: "field" }, "Tag", c.tag),
-        c.refresh,
-      ),
-      this.stepper,
-      c.tabs,
+      { class: "source" },
+      el("label", { class: "field" }, "Run", c.run),
+      el("label", { class: "field" }, "Tag", c.tag),
+      c.refresh,
     );
+    this.top = el("div", { class: "toolbar" }, source, this.stepper, c.tabs);
     // Encoder-decoder records: encoder, decoder and cross attention of one probe, as in bertviz.
     this.kindField = el("label", { class: "field kind-field" }, "Attention", c.kind);
     this.layerField = el("label", { class: "field" }, "Layer", c.layer);
     this.headsField = el("div", { class: "field heads-field" }, el("span", {}, "Heads"), c.heads, c.allHeads);
-    this.sub = el(
-      "div",
-      { class: "subbar" },
-      this.kindField,
-      this.layerField,
-      this.headsField,
-      el("div", { class: "export" }, el("span", {}, "Export"), c.png, c.svg),
-    );
+    const exports = el("div", { class: "export" }, el("span", {}, "Export"), c.png, c.svg);
+    this.sub = el("div", { class: "subbar" }, this.kindField, this.layerField, this.headsField, exports);
   }
 
   /** Run and tag selects and the view tabs; runs: names, tags: [[name, label]]. */

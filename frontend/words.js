@@ -3,32 +3,21 @@
 // the mean over its pieces, so each row still sums to what it held), and hidden keys with rows
 // renormalised without them (displaySlab: what the matrix and head views draw). Pure functions.
 //
-// The grouping rule is the one of tb_attention/analysis/tokens.py (word_ids), which scores head
-// patterns; tests/test_panel_long.py runs both on the same token lists and compares them.
-// WordPiece: a "##" piece continues the previous word. SentencePiece "\u2581" / GPT-2 byte BPE
-// "\u0120": a piece *without* the marker continues the previous word, unless it follows a
-// special token or starts the sequence. The convention comes from the tokens (any "##" piece
-// means WordPiece). Special tokens are words of their own.
+// Which tokens form a word is the server's rule: /steps gives each part's `word_ids` (and
+// `key_word_ids` for cross-attention keys), from tb_attention/analysis/tokens.py, the grouping
+// the pattern scores use; a sequence here is {tokens, wordIds} as querySequence / keySequence
+// take them from a part. How a token reads on screen stays in this module: the server sends tokens exactly as
+// logged (untrusted text) and no server rule shows them, so dropping a word-start marker ("\u2581",
+// "\u0120") and writing byte-BPE spaces and newlines as themselves is presentation, decided here
+// from the markers the tokens carry.
 
-const CLS_TOKENS = ["[CLS]", "<s>", "<cls>", "<bos>", "<|begin_of_text|>", "<|startoftext|>"];
-const SEP_TOKENS = ["[SEP]", "</s>", "<sep>", "<eos>", "<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "<|im_end|>"];
-const SPECIAL_TOKENS = new Set([...CLS_TOKENS, ...SEP_TOKENS, "<|im_start|>"]);
-// Bracketed vocabulary entries ([PAD], <unk>, <|im_start|>) never join a word. ("\n?": Python's
-// "$" also matches before a final newline.)
-const SPECIAL_SHAPE = /^(\[[A-Z_]+\]|<\|[^|\s]+\|>|<\/?[A-Za-z_]+>)\n?$/;
 const CONTINUATION = "##";
 const SENTENCEPIECE = "\u2581"; // ▁
 const BYTE_BPE = "\u0120"; // Ġ
-const MARKERS = [SENTENCEPIECE, BYTE_BPE];
-
-export function isSpecial(token) {
-  return SPECIAL_TOKENS.has(token) || SPECIAL_SHAPE.test(token);
-}
 
 const isPiece = (t) => t.startsWith(CONTINUATION) && t.length > 2;
-const isMarked = (t) => MARKERS.some((m) => t.startsWith(m));
 
-/** "wordpiece", "sentencepiece", "bytebpe" or "plain": the tokenizer convention of a sequence. */
+/** "wordpiece", "sentencepiece", "bytebpe" or "plain": which marker, if any, a sequence's tokens show. */
 export function convention(tokens) {
   if (tokens.some(isPiece)) return "wordpiece";
   if (tokens.some((t) => t.startsWith(BYTE_BPE))) return "bytebpe";
@@ -36,27 +25,18 @@ export function convention(tokens) {
   return "plain";
 }
 
-/** Word index per token (Int32Array), as tokens.py's word_ids with its default special tokens. */
-export function wordIds(tokens) {
-  const kind = convention(tokens);
-  const ids = new Int32Array(tokens.length);
-  let word = -1;
-  let prevSpecial = true;
-  tokens.forEach((t, i) => {
-    const special = isSpecial(t);
-    let continues = false;
-    if (kind === "wordpiece") continues = isPiece(t);
-    else if (kind !== "plain") continues = !isMarked(t);
-    if (special || prevSpecial || !continues) word++;
-    ids[i] = word;
-    prevSpecial = special;
-  });
-  return ids;
+/** The query tokens of a part as /steps describes it, with their word ids: {tokens, wordIds}. */
+export function querySequence(meta) {
+  return { tokens: meta.tokens, wordIds: meta.word_ids };
+}
+
+/** The key tokens of a part (its own for cross-attention, else the queries), with their word ids. */
+export function keySequence(meta) {
+  return Array.isArray(meta.key_tokens) ? { tokens: meta.key_tokens, wordIds: meta.key_word_ids } : querySequence(meta);
 }
 
 /** A token as it reads: no word-start marker; byte-BPE spaces, newlines and tabs as themselves. */
 export function prettyToken(token, kind) {
-  if (isSpecial(token)) return token;
   let text = token;
   if (kind === "bytebpe") {
     text = text
@@ -86,16 +66,15 @@ export function prettyTokens(tokens) {
 }
 
 /**
- * The words of a sequence: [{start, end, text}] (token range [start, end), the word as it reads:
- * its pieces joined, markers and "##" dropped). Cached per array.
+ * The words of a sequence {tokens, wordIds}: [{start, end, text}] (token range [start, end), the
+ * word as it reads: its pieces joined, markers and "##" dropped). Cached per token array.
  */
 const wordCache = new WeakMap();
-export function words(tokens) {
-  let out = wordCache.get(tokens);
-  if (out) return out;
-  const ids = wordIds(tokens);
+export function words({ tokens, wordIds: ids }) {
+  const cached = wordCache.get(tokens);
+  if (cached && cached.ids === ids) return cached.out;
   const kind = convention(tokens);
-  out = [];
+  const out = [];
   for (let i = 0; i < tokens.length; i++) {
     const piece = prettyToken(tokens[i], kind);
     const last = out[out.length - 1];
@@ -106,7 +85,7 @@ export function words(tokens) {
       out.push({ start: i, end: i + 1, text: piece });
     }
   }
-  wordCache.set(tokens, out);
+  wordCache.set(tokens, { ids, out });
   return out;
 }
 
@@ -187,9 +166,9 @@ export function hideKeys(data, slabs, rows, cols, hidden) {
   return { data: out, hiddenMass };
 }
 
-/** The display items of one axis: pieces (one per token) or words. */
-export function axisItems(tokens, merge) {
-  return merge ? words(tokens) : pieces(tokens);
+/** The display items of a sequence {tokens, wordIds}: pieces (one per token) or words. */
+export function displayItems(sequence, merge) {
+  return merge ? words(sequence) : pieces(sequence.tokens);
 }
 
 /** Which display items are hidden: those whose every token is in `hidden` (token positions). */
@@ -206,24 +185,25 @@ export function hiddenItems(items, hidden) {
 
 /**
  * A display matrix of one or more attention slabs (`slabs` x `rows` x `cols`, token rows from
- * `dataRow0`): hidden keys dropped and rows renormalised (per token row), then words merged when
- * `merge`. `rowRange` = [first, end) of row *items* wanted. Returns {data, rows, cols, rowItems,
- * colItems, hiddenCols (Uint8Array per column item), hiddenMass (per row item, mean over slabs)}.
+ * `dataRow0`; `rowSeq` / `colSeq` their sequences {tokens, wordIds}): hidden keys dropped and rows
+ * renormalised (per token row), then words merged when `merge`. `rowRange` = [first, end) of
+ * row *items* wanted. Returns {data, rows, cols, rowItems, colItems, hiddenCols (Uint8Array per
+ * column item), hiddenMass (per row item, mean over slabs)}.
  */
 export function displaySlab({
   data,
   slabs = 1,
   rows,
   cols,
-  rowTokens,
-  colTokens,
+  rowSeq,
+  colSeq,
   merge = false,
   hidden = [],
   rowRange = null,
   dataRow0 = 0,
 }) {
-  const rowItems = axisItems(rowTokens, merge);
-  const colItems = axisItems(colTokens, merge);
+  const rowItems = displayItems(rowSeq, merge);
+  const colItems = displayItems(colSeq, merge);
   const [i0, i1] = rowRange || [0, rowItems.length];
   let values = data;
   let mass = null;

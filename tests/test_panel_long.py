@@ -1,11 +1,8 @@
 """The panel on long inputs, in headless Chromium against a real `tensorboard` process: the matrix
 view's zoom, pan, labels, colour scale and hidden first token; the head view's query window,
 token search and lines per query; the model view's streamed thumbnails and what a click opens;
-sparse records' kept weight; word pieces merged into words (also checked against the Python
-rule of tb_attention/analysis/tokens.py); encoder-decoder kinds."""
-
-import json
-import subprocess
+sparse records' kept weight; word pieces merged into words (by the word ids /steps serves);
+encoder-decoder kinds."""
 
 import numpy as np
 import pytest
@@ -601,54 +598,3 @@ def test_encoder_decoder_kinds_in_the_matrix_view(long_panel, long_logs):
     assert text.startswith("query \u201cPilot\u201d (2) \u2192 key \u201cpilot\u201d (1): ")
     long_panel.after(lambda: page.click(".tab[data-view='head']"))
     assert long_panel.texts(".hv-right .tok-text") == ["the", "pilot", "bought", "milk", "</s>"]
-
-
-# -- the word rule, JS against Python ---------------------------------------------------------
-
-WORD_CASES = [
-    SEED_TOKENS,
-    [
-        "<|begin_of_text|>",
-        "The",
-        "\u0120straw",
-        "berries",
-        "\u0120are",
-        "\u0120red",
-        ".",
-        "\u0120",
-        "\u010a",
-        "<|eot_id|>",
-        "ok",
-    ],
-    ["<s>", "\u2581straw", "berries", "</s>", "berries", "[PAD]", "x", "<unk>", "\u2581", "\u2581a"],
-    ["[CLS]", "##a", "b", "##c", "##", "[SEP]", "##e", "<|im_start|>", "##f"],
-    ["a", "b", "\u0120c", "d", "[MASK]", "e"],
-    ["plain", "words", "only"],
-    [],
-    ["\u2581x", "[CLS]\n", "y", "<b>", "z", "<|x y|>", "w"],
-]
-
-
-def test_js_word_rule_matches_the_python_rule():
-    from tb_attention.analysis.tokens import DEFAULT_SPECIAL_TOKENS, word_ids
-
-    script = (
-        "import { wordIds } from './frontend/words.js'; import { readFileSync } from 'node:fs';"
-        "const cases = JSON.parse(readFileSync(0, 'utf8'));"
-        "console.log(JSON.stringify(cases.map((t) => Array.from(wordIds(t)))));"
-    )
-    import pathlib
-
-    root = pathlib.Path(__file__).resolve().parent.parent
-    out = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        input=json.dumps(WORD_CASES),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    got = json.loads(out.stdout)
-    for tokens, js in zip(WORD_CASES, got):
-        assert js == word_ids(tokens, DEFAULT_SPECIAL_TOKENS).tolist(), tokens

@@ -87,3 +87,35 @@ def test_rollout_view_says_why_cross_attention_has_none(panel_factory, tensorboa
     panel = panel_factory(tb)
     page = panel.open("run=mt&tag=cross&view=rollout")
     assert "self-attention" in page.inner_text(".rollout-view .message.error")
+
+
+def test_reload_refetches_rollout_relevance_and_patterns(panel_factory, tensorboard, tmp_path):
+    """Reload drops what the rollout and patterns views fetched: a step logged since shows up in
+    the relevance over steps and the patterns chart, and the shown rollout is asked for again."""
+    from tests.helpers.eventfiles import write_steps
+    from tests.helpers.http import served_steps
+
+    write_steps(tmp_path / "r1", "p", [0, 1])
+    tb = tensorboard(tmp_path)
+    tb.wait_for(lambda: served_steps(tb, "r1", "p") == [0, 1])
+    panel = panel_factory(tb)
+    asked = []
+    panel.page.on("request", lambda r: asked.append(r.url.split("/tb_attention/")[-1].split("?")[0]))
+    page = panel.open("run=r1&tag=p&step=1&view=patterns")
+    assert panel.attr(".pattern-chart-box", "data-points") == "2"
+    panel.after(lambda: page.click(".tab[data-view='rollout']"))
+    assert panel.attr(".relevance-steps", "data-steps") == "2"
+    # Back and forth between the views reads the caches: nothing is asked again.
+    panel.after(lambda: page.click(".tab[data-view='patterns']"))
+    panel.after(lambda: page.click(".tab[data-view='rollout']"))
+    assert (asked.count("rollout"), asked.count("relevance"), asked.count("patterns")) == (1, 1, 1)
+
+    write_steps(tmp_path / "r1", "p", [2])
+    tb.wait_for(lambda: served_steps(tb, "r1", "p") == [0, 1, 2])
+    panel.after(lambda: page.click("button.refresh"))
+    assert panel.attr(".relevance-steps", "data-steps") == "3"
+    assert page.inner_text(".step-label") == "step 1 \u00b7 2/3"  # the shown step stays
+    assert (asked.count("rollout"), asked.count("relevance")) == (2, 2)
+    panel.after(lambda: page.click(".tab[data-view='patterns']"))
+    assert panel.attr(".pattern-chart-box", "data-points") == "3"
+    assert (asked.count("patterns"), asked.count("formed")) == (2, 2)

@@ -55,6 +55,22 @@ def test_steps_list_every_step_with_tokens(client):
     assert first["sentence_b_start"] == 4 and first["precision"] == "log16"
 
 
+def test_steps_serve_the_word_of_each_token(client, tmp_path):
+    """The panel merges word pieces by the server's word ids (tokens.word_ids), queries and keys."""
+    from tb_attention.analysis.tokens import DEFAULT_SPECIAL_TOKENS, word_ids
+
+    first = client_json(client, "/steps?run=run_a&tag=probe/x")["steps"][0]["parts"]["self"]
+    assert first["word_ids"] == word_ids(TOKENS, DEFAULT_SPECIAL_TOKENS).tolist() == [0, 1, 2, 3, 4, 5, 6]
+    assert first["key_word_ids"] is None
+    queries = ["<s>", "\u2581straw", "berries", "</s>"]
+    keys = ["[CLS]", "straw", "##berries", "are", "red", "[SEP]"]
+    tb_attention.add_attention(tmp_path / "mt", "cross", softmax_attention((1, 2, 4, 6)), queries, 0, key_tokens=keys)
+    tb_attention.flush()
+    (cross,) = client_json(wsgi_client(tmp_path), "/steps?run=mt&tag=cross")["steps"][0]["parts"].values()
+    assert cross["word_ids"] == [0, 1, 1, 2]
+    assert cross["key_word_ids"] == [0, 1, 1, 2, 3, 4]
+
+
 def test_layer_payload_equals_logged_values(client, logged):
     _, arrays = logged
     for layer in range(3):

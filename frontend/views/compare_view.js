@@ -6,18 +6,21 @@
 // share the chosen colour scale, and the first token (or any shift-clicked key) can be hidden
 // with every row renormalised, in both records alike.
 
-import { el, select, tokenLabel } from "../dom.js";
+import { el, select } from "../dom.js";
 import { sequentialScale, divergingScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
-import { displaySlab, positionText } from "../words.js";
+import { displaySlab, keySequence, querySequence } from "../words.js";
 import { composeCanvas, composeSVG } from "./heatmap.js";
 import { meanOf } from "./layer_data.js";
+import { changePanel, showChange } from "./compare_change.js";
 import { legend } from "./legend.js";
-import { MAP_HINT, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
-import { ZoomMap, labelMargins } from "./zoom_map.js";
+import { MAP_HINT, cellText, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
+import { labelMargins } from "./axis_labels.js";
+import { ZoomMap } from "./zoom_map.js";
 import { View } from "./view.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
 import "./zoom_levels.js";
+import "./zoom_input.js";
 import "../pyramid.js";
 
 const MINIMAP_SIDE_PX = 170; // the diff map's minimap column, shown once zoomed
@@ -42,11 +45,73 @@ export function difference(a, b) {
   return { diff, maxAbs };
 }
 
+/** Why A and B cannot be compared (a message), or null when they can. */
+function mismatch(state, meta, b) {
+  if (!b.entry) return `run ${b.run} has no steps of tag ${state.tag}`;
+  if (!b.meta) return `step ${b.step} of ${b.run} has no ${meta.kind} attention`;
+  const [, H, Q, K] = meta.shape;
+  const shapeB = b.meta.shape.slice(1);
+  if (shapeB.join() === [H, Q, K].join() && state.layer < b.meta.shape[0]) return null;
+  return (
+    `cannot compare: A has shape [${H}, ${Q}, ${K}] and B [${shapeB.join(", ")}] in layer ${state.layer}; ` +
+    "compare records of the same input"
+  );
+}
+
+function sameTokens(meta, metaB) {
+  const text = (tokens) => tokens.join("\u0000");
+  return (
+    text(metaB.tokens) === text(meta.tokens) &&
+    text(metaB.key_tokens || metaB.tokens) === text(meta.key_tokens || meta.tokens)
+  );
+}
+
+/**
+ * What one render compares (a CompareFrame): record B, A's and B's display slabs (words.js displaySlab of
+ * the shown heads' mean), B - A, and the colour scales, for the selection `state`.
+ */
+function compareFrame(state, meta, recordB, va, vb, heads) {
+  const [, , Q, K] = meta.shape;
+  const merge = state.words === "1";
+  const hidden = (state.hide || []).filter((p) => p < K);
+  const same = sameTokens(meta, recordB.meta);
+  const slab = (data, m) =>
+    displaySlab({ data, rows: Q, cols: K, rowSeq: querySequence(m), colSeq: keySequence(m), merge, hidden });
+  // Words of B's tokens may group differently: on other tokens, B is grouped as A is.
+  const a = slab(va, meta);
+  const b = slab(vb, merge && !same ? meta : recordB.meta);
+  const { diff, maxAbs } = difference(a.data, b.data);
+  const kind = SCALES.includes(state.scale) ? state.scale : defaultScale(K);
+  const floor = kind === "log" ? Math.min(logFloor(a.data), logFloor(b.data)) : 1e-4;
+  const range = Math.max(maxAbs, 1e-3);
+  return {
+    recordB,
+    heads,
+    merge,
+    hidden,
+    sameTokens: same,
+    a,
+    b,
+    diff,
+    range,
+    kind,
+    scale: makeScale(kind, 0, 1, floor),
+    // The difference follows A and B's scale: linear with linear, else a signed square root.
+    diffScale: makeScale(kind === "linear" ? "linear" : "signed-sqrt", -range, range),
+  };
+}
+
 export class CompareView extends View {
   constructor(host) {
     super(host, "compare-view");
-    this.maps = [];
     this.zoomText = el("span", { class: "bar-label zoom-text", "aria-live": "polite" });
+    // State: the maps (A, B, B - A; kept while the view lives, so the zoom survives a new B),
+    // the render's context and CompareFrame, and the guards of the maps following each other.
+    this.maps = [];
+    this.ctx = null;
+    this.frame = null;
+    this.following = false;
+    this.mirroring = false;
   }
 
   destroy() {
@@ -54,182 +119,148 @@ export class CompareView extends View {
     super.destroy();
   }
 
-  async render(ctx) {
+  /** Record B: {run, steps, step, entry (its /steps entry), meta (its part of the shown kind)}. */
+  async recordB(ctx) {
     const { state, meta } = ctx;
-    const runB = state.runB && ctx.runHasTag(state.runB, state.tag) ? state.runB : state.run;
-    const stepsB = await ctx.steps(runB, state.tag);
-    if (!ctx.current()) return;
-    const stepB = stepsB.some((s) => s.step === state.stepB)
+    const run = state.runB && ctx.runHasTag(state.runB, state.tag) ? state.runB : state.run;
+    const steps = await ctx.steps(run, state.tag);
+    const step = steps.some((s) => s.step === state.stepB)
       ? state.stepB
-      : defaultStepB(stepsB, runB === state.run ? state.step : null);
-    const entryB = stepsB.find((s) => s.step === stepB);
-    const metaB = entryB ? entryB.parts[meta.kind] : null;
-    const controls = this.controls(ctx, runB, stepsB, stepB);
-    if (metaB == null) {
-      this.dropMaps();
-      this.root.replaceChildren(
-        controls,
-        el(
-          "div",
-          { class: "message error" },
-          entryB
-            ? `step ${stepB} of ${runB} has no ${meta.kind} attention`
-            : `run ${runB} has no steps of tag ${state.tag}`,
-        ),
-      );
-      return;
-    }
-    const [, H, Q, K] = meta.shape;
-    const shapeB = metaB.shape.slice(1);
-    if (shapeB.join() !== [H, Q, K].join() || state.layer >= metaB.shape[0]) {
-      this.dropMaps();
-      this.root.replaceChildren(
-        controls,
-        el(
-          "div",
-          { class: "message error" },
-          `cannot compare: A has shape [${H}, ${Q}, ${K}] and B [${shapeB.join(", ")}] in layer ${state.layer}; compare records of the same input`,
-        ),
-      );
-      return;
-    }
-    const heads = ctx.selectedHeads(H);
-    const what = heads.length === 1 ? `head ${heads[0]}` : `mean of ${heads.length} heads`;
-    // One head or the shown heads' mean of each (computed by the server for long layers).
+      : defaultStepB(steps, run === state.run ? state.step : null);
+    const entry = steps.find((s) => s.step === step);
+    return { run, steps, step, entry, meta: entry ? entry.parts[meta.kind] : null };
+  }
+
+  /** One head or the shown heads' mean of A and of B (computed by the server for long layers). */
+  means(ctx, b, heads) {
+    const { state, meta } = ctx;
     const sourceA = { layer: ctx.layer, selection: ctx.selection };
     const sourceB = {
-      layer: (step, l) => ctx.layerOf(runB, state.tag, step, l),
-      selection: (step, l, opts) => ctx.selectionOf(runB, state.tag, step, l, opts),
+      layer: (step, l) => ctx.layerOf(b.run, state.tag, step, l),
+      selection: (step, l, opts) => ctx.selectionOf(b.run, state.tag, step, l, opts),
     };
-    const [va, vb] = await Promise.all([
+    return Promise.all([
       meanOf(sourceA, meta, state.step, state.layer, heads),
-      meanOf(sourceB, metaB, stepB, state.layer, heads),
+      meanOf(sourceB, b.meta, b.step, state.layer, heads),
     ]);
+  }
+
+  async render(ctx) {
+    const { state, meta } = ctx;
+    const b = await this.recordB(ctx);
+    if (!ctx.current()) return;
+    const controls = this.controls(ctx, b.run, b.steps, b.step);
+    const problem = mismatch(state, meta, b);
+    if (problem) {
+      this.dropMaps();
+      this.root.replaceChildren(controls, el("div", { class: "message error" }, problem));
+      return;
+    }
+    const heads = ctx.selectedHeads(meta.shape[1]);
+    const [va, vb] = await this.means(ctx, b, heads);
     if (!ctx.current()) return;
     this.ctx = ctx;
-    const sameTokens =
-      metaB.tokens.join("\u0000") === meta.tokens.join("\u0000") &&
-      (metaB.key_tokens || metaB.tokens).join("\u0000") === (meta.key_tokens || meta.tokens).join("\u0000");
-    const merge = state.words === "1";
-    this.hidden = (state.hide || []).filter((p) => p < K);
-    const slab = (data, m) =>
-      displaySlab({
-        data,
-        rows: Q,
-        cols: K,
-        rowTokens: m.tokens,
-        colTokens: m.key_tokens || m.tokens,
-        merge,
-        hidden: this.hidden,
-      });
-    // Words of B's tokens may group differently: on other tokens, B is grouped as A is.
-    const da = slab(va, meta);
-    const db = slab(vb, merge && !sameTokens ? meta : metaB);
-    const { diff, maxAbs } = difference(da.data, db.data);
-    this.display = { a: da, b: db, diff };
-    const kind = SCALES.includes(state.scale) ? state.scale : defaultScale(K);
-    const floor = kind === "log" ? Math.min(logFloor(da.data), logFloor(db.data)) : 1e-4;
-    const scale = makeScale(kind, 0, 1, floor);
-    const range = Math.max(maxAbs, 1e-3);
-    // The difference follows A and B's scale: linear with linear, else a signed square root.
-    const diffScale = makeScale(kind === "linear" ? "linear" : "signed-sqrt", -range, range);
+    this.frame = compareFrame(state, meta, b, va, vb, heads);
+    const data = this.setMaps(ctx);
+    const change = changePanel();
+    this.root.replaceChildren(controls, ...this.page(ctx), change);
+    this.layoutMaps(data);
+    this.showZoom();
+    this.markDrawn(state);
+    showChange(ctx, change, b.run, b.step);
+  }
+
+  /** The frame's data into the three maps (made on first use); returns what each was given. */
+  setMaps(ctx) {
+    const { state } = ctx;
+    const f = this.frame;
     const seq = sequentialScale(ctx.theme);
     const div = divergingScale(ctx.theme);
     const maskRGB = ctx.theme === "dark" ? [78, 78, 78] : [214, 214, 214];
-    const mask = this.hidden.length ? da.hiddenCols : null;
+    const grid = { rows: f.a.rows, cols: f.a.cols, mask: f.hidden.length ? f.a.hiddenCols : null, maskRGB };
     const labels = (d) => ({ rowLabels: d.rowItems.map((i) => i.text), colLabels: d.colItems.map((i) => i.text) });
-    const grid = { rows: da.rows, cols: da.cols, mask, maskRGB };
-    this.ensureMaps();
+    const data = [
+      { ...grid, ...labels(f.a), values: f.a.data, table: seq, scale: f.scale },
+      { ...grid, ...labels(f.b), values: f.b.data, table: seq, scale: f.scale },
+      { ...grid, ...labels(f.a), values: f.diff, table: div, scale: f.diffScale, signed: true },
+    ];
     const titles = [
       `A: ${state.run} @ ${state.step}`,
-      `B: ${runB} @ ${stepB}`,
-      `B \u2212 A (\u00b1${range.toFixed(3)})`,
+      `B: ${f.recordB.run} @ ${f.recordB.step}`,
+      `B \u2212 A (\u00b1${f.range.toFixed(3)})`,
     ];
-    const data = [
-      { ...grid, ...labels(da), values: da.data, table: seq, scale },
-      { ...grid, ...labels(db), values: db.data, table: seq, scale },
-      { ...grid, ...labels(da), values: diff, table: div, scale: diffScale, signed: true },
-    ];
+    this.ensureMaps();
     this.maps.forEach((m, i) => {
       m.opts.title = titles[i];
       m.caption.textContent = titles[i];
       m.setData(data[i]);
     });
-    const change = el(
-      "div",
-      { class: "change-panel" },
-      el("h3", {}, "Heads that changed most (Jensen-Shannon divergence, nats)"),
-      el("div", { class: "message" }, "Loading\u2026"),
-    );
-    const tokensNote = sameTokens
-      ? null
-      : el(
-          "div",
-          { class: "message warn" },
-          "A and B were logged on different tokens: cells compare positions, not words.",
-        );
-    const note = this.hidden.length
-      ? el(
-          "div",
-          { class: "message compare-note" },
-          hiddenNote(this.hidden, meta.key_tokens || meta.tokens, da.hiddenMass),
-        )
-      : null;
-    const bar = el(
-      "div",
-      { class: "matrix-bar" },
-      ...mapControls(ctx, { kind, merge, hidden: this.hidden, reset: () => this.maps[2].reset() }),
-      this.zoomText,
-      el("span", { class: "bar-label hint" }, MAP_HINT),
-    );
-    const legends = el(
-      "div",
-      { class: "compare-legends" },
-      legend(scale, seq, "A and B: weight"),
-      legend(diffScale, div, "B \u2212 A"),
-    );
-    this.root.replaceChildren(
-      controls,
-      bar,
+    return data;
+  }
+
+  /** What is shown below the B controls: the map bar, notes, the three maps and their legends. */
+  page(ctx) {
+    const { state, meta } = ctx;
+    const f = this.frame;
+    const what = f.heads.length === 1 ? `head ${f.heads[0]}` : `mean of ${f.heads.length} heads`;
+    const warn = "A and B were logged on different tokens: cells compare positions, not words.";
+    const hiddenText = () => hiddenNote(f.hidden, meta.key_tokens || meta.tokens, f.a.hiddenMass);
+    const reset = () => this.maps[2].reset();
+    const seq = sequentialScale(ctx.theme);
+    return [
+      el(
+        "div",
+        { class: "matrix-bar" },
+        ...mapControls(ctx, { kind: f.kind, merge: f.merge, hidden: f.hidden, reset }),
+        this.zoomText,
+        el("span", { class: "bar-label hint" }, MAP_HINT),
+      ),
       el("div", { class: "bar-label" }, `Layer ${state.layer}, ${what}`),
-      tokensNote || "",
-      note || "",
+      f.sameTokens ? "" : el("div", { class: "message warn" }, warn),
+      f.hidden.length ? el("div", { class: "message compare-note" }, hiddenText()) : "",
       el(
         "div",
         { class: "compare-grid" },
         this.maps.map((m) => m.element),
       ),
-      legends,
-      change,
-    );
+      el(
+        "div",
+        { class: "compare-legends" },
+        legend(f.scale, seq, "A and B: weight"),
+        legend(f.diffScale, divergingScale(ctx.theme), "B \u2212 A"),
+      ),
+    ];
+  }
+
+  /** Size and draw the three maps side by side, with one label gutter for all. */
+  layoutMaps(data) {
     const width = Math.max(200, Math.floor((this.host.clientWidth - 60 - MINIMAP_SIDE_PX) / 3));
     const height = Math.max(240, Math.min(width + 120, (window.innerHeight || 900) - 260));
     // One gutter for all three (B's labels may be longer): the maps share a geometry, so one
     // view fits each, and reset or a new B moves all three alike.
-    const [ma, mb] = [
-      labelMargins(data[0].rowLabels, data[0].colLabels),
-      labelMargins(data[1].rowLabels, data[1].colLabels),
-    ];
+    const [ma, mb] = data.slice(0, 2).map((d) => labelMargins(d.rowLabels, d.colLabels));
     const margins = { left: Math.max(ma.left, mb.left), top: Math.max(ma.top, mb.top) };
     for (const m of this.maps) {
       m.layout(width, height, margins);
       m.draw();
       m.levels.fillIn();
     }
-    this.showZoom();
+  }
+
+  markDrawn(state) {
+    const f = this.frame;
     Object.assign(this.root.dataset, {
-      stepB: String(stepB),
-      runB,
-      heads: heads.join(","),
+      stepB: String(f.recordB.step),
+      runB: f.recordB.run,
+      heads: f.heads.join(","),
       layer: String(state.layer),
-      scale: kind,
-      words: merge ? "1" : "0",
-      hidden: this.hidden.join(","),
-      rows: String(da.rows),
-      cols: String(da.cols),
+      scale: f.kind,
+      words: f.merge ? "1" : "0",
+      hidden: f.hidden.join(","),
+      rows: String(f.a.rows),
+      cols: String(f.a.cols),
     });
     performance.mark("tb-attention:compare-view-drawn");
-    this.renderChange(ctx, change, runB, stepB);
   }
 
   /** The three maps, made once so the zoom survives a change of B, scale or hidden keys. */
@@ -240,7 +271,7 @@ export class CompareView extends View {
         title: "",
         minimap: role === "cmp-diff",
         readout: (r, c) => this.readout(i, r, c),
-        onPick: (r, c) => this.ctx.setState({ hide: toggledHidden(this.hidden, this.display.a.colItems[c]) }),
+        onPick: (r, c) => this.ctx.setState({ hide: toggledHidden(this.frame.hidden, this.frame.a.colItems[c]) }),
         onView: (view) => this.follow(i, view),
         onHover: (at) => this.mirrorHover(i, at),
       });
@@ -286,21 +317,22 @@ export class CompareView extends View {
     if (m && m.view) this.zoomText.textContent = zoomSummary(m);
   }
 
-  /** The read-out of cell (r, c) under map i: the tokens and A's or B's weight; under the difference, B - A of the two. */
+  /** The read-out of cell (r, c) under map i: the tokens and A's or B's weight; under the difference, B - A. */
   readout(i, r, c) {
-    const { a, b, diff } = this.display;
+    const { a, b, diff } = this.frame;
     const tokens = i === 1 ? b : a; // B's own tokens under B (they may differ from A's)
     const ri = tokens.rowItems[r];
     const ci = tokens.colItems[c];
     const k = r * a.cols + c;
-    const cell = `query \u201c${tokenLabel(ri.text)}\u201d (${positionText(ri)}) \u2192 key \u201c${tokenLabel(ci.text)}\u201d (${positionText(ci)})`;
+    const cell = cellText(ri, ci);
     if (a.hiddenCols[c]) return `${cell}: hidden key`;
     const renormalised = (d) =>
       d.hiddenMass ? ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)` : "";
     if (i === 0) return `${cell}: ${a.data[k].toFixed(4)}${renormalised(a)}`;
     if (i === 1) return `${cell}: ${b.data[k].toFixed(4)}${renormalised(b)}`;
     const d = diff[k];
-    return `${cell}: B \u2212 A = ${d > 0 ? "+" : ""}${d.toFixed(4)} (A ${a.data[k].toFixed(4)}, B ${b.data[k].toFixed(4)})`;
+    const both = `(A ${a.data[k].toFixed(4)}, B ${b.data[k].toFixed(4)})`;
+    return `${cell}: B \u2212 A = ${d > 0 ? "+" : ""}${d.toFixed(4)} ${both}`;
   }
 
   /** The A label and the B run and step selects. */
@@ -324,53 +356,6 @@ export class CompareView extends View {
         { "aria-label": "Step B", class: "step-b" },
       ),
     );
-  }
-
-  async renderChange(ctx, panel, runB, stepB) {
-    const { state } = ctx;
-    let body;
-    try {
-      body = await ctx.change({
-        run: state.run,
-        tag: state.tag,
-        step_a: state.step,
-        step_b: stepB,
-        run_b: runB === state.run ? null : runB,
-      });
-    } catch (e) {
-      if (!ctx.current()) return;
-      panel.lastChild.replaceWith(el("div", { class: "message error" }, `head change unavailable: ${e.message}`));
-      return;
-    }
-    if (!ctx.current()) return;
-    const top = body.ranking.slice(0, 12);
-    const max = Math.max(...top.map((r) => r.js), 1e-9);
-    const table = el(
-      "table",
-      { class: "change-table" },
-      el("thead", {}, el("tr", {}, el("th", {}, "layer"), el("th", {}, "head"), el("th", {}, "JS"), el("th", {}, ""))),
-      el(
-        "tbody",
-        {},
-        top.map((r) =>
-          el(
-            "tr",
-            {
-              class: "clickable",
-              tabindex: "0",
-              title: "Open this head in the head view",
-              onclick: () => ctx.setState({ view: "head", layer: r.layer, heads: [r.head] }),
-              onkeydown: (e) => e.key === "Enter" && ctx.setState({ view: "head", layer: r.layer, heads: [r.head] }),
-            },
-            el("td", {}, String(r.layer)),
-            el("td", {}, String(r.head)),
-            el("td", {}, r.js.toFixed(4)),
-            el("td", {}, el("span", { class: "bar", style: { width: `${Math.round((80 * r.js) / max)}px` } })),
-          ),
-        ),
-      ),
-    );
-    panel.lastChild.replaceWith(table);
   }
 
   toCanvas() {

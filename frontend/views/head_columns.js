@@ -24,7 +24,7 @@ export function rowAt(ax, y, rowH, gapH) {
   return Math.min(ax.end - 1, Math.max(ax.start, i));
 }
 
-/** Row height for `rows` rows: comfortable when short, down to 12 px (and less past 2600 rows, for the canvas limit). */
+/** Row height for `rows` rows: comfortable when short, down to 12 px (less past 2600 rows: the canvas limit). */
 export function rowHeight(rows) {
   if (rows <= 30) return 22;
   return Math.max(Math.min(12, Math.floor(30000 / rows)), Math.min(22, Math.floor(660 / rows)), 4);
@@ -48,7 +48,7 @@ function columnWidth(labels, ax, rowH) {
   return Math.min(220, Math.ceil(widest + weight + 12 + 6 + 2));
 }
 
-function column(labels, ax, side, rowH, onOver, onLeave, onClick) {
+function column(labels, ax, side, rowH, on) {
   const col = el("div", {
     class: `hv-col hv-${side}`,
     role: "list",
@@ -95,47 +95,107 @@ function column(labels, ax, side, rowH, onOver, onLeave, onClick) {
   for (const c of col.querySelectorAll(".hv-chunk"))
     c.style.containIntrinsicHeight = `auto ${c.childElementCount * rowH}px`;
   col.style.width = `${columnWidth(labels, ax, rowH)}px`;
-  col.addEventListener("mouseover", (e) => onOver(e, side));
-  col.addEventListener("mouseleave", onLeave);
-  col.addEventListener("click", (e) => onClick(e, side));
+  col.addEventListener("mouseover", (e) => on.over(e, side));
+  col.addEventListener("mouseleave", () => on.leave());
+  col.addEventListener("click", (e) => on.click(e, side));
   return [col, nodes];
 }
 
 /**
- * Columns and canvases of `view` for its ranges, into view.scroll; sets on the view: rowH, gapH,
- * qAxis, kAxis, left, right, leftNodes, rightNodes, band, mid, stage, width, height, and the
- * tiled canvases lines (every line) and overlay (a hovered token's lines).
+ * The head view's token columns and the line canvases between them, for the rows a HeadSelection
+ * shows (head_window.js): built into `scroll` once, kept while the shown tokens and ranges stay.
+ * Fields: rowH, gapH (CSS px), qAxis, kAxis (row geometry), left, right (the columns), leftNodes,
+ * rightNodes (a node per row from the axis start), band (the query window behind the left
+ * column), mid, stage, width, height, base (tiled canvas of every line), overlay (of a hovered
+ * token's lines). `on`: {over(event, side), leave(), click(event, side)} for the token rows.
  */
-export function buildColumns(view) {
-  const [q0, q1] = view.ranges.q;
-  const [k0, k1] = view.ranges.k;
-  const rows = Math.max(q1 - q0, k1 - k0, 1);
-  view.rowH = rowHeight(rows);
-  view.gapH = Math.max(12, Math.round(view.rowH * 0.8));
-  view.qAxis = axis(q0, q1, view.sentenceB);
-  view.kAxis = axis(k0, k1, view.sentenceB);
-  const over = (e, side) => view.onOver(e, side);
-  const leave = () => view.clearHover();
-  const click = (e, side) => view.onTokenClick(e, side);
-  [view.left, view.leftNodes] = column(view.queryTokens, view.qAxis, "left", view.rowH, over, leave, click);
-  // The query window: one band behind the left column's rows whose lines are drawn.
-  view.band = el("div", { class: "hv-window-band", "aria-hidden": "true" });
-  view.left.prepend(view.band);
-  [view.right, view.rightNodes] = column(view.keyTokens, view.kAxis, "right", view.rowH, over, leave, click);
-  view.mid = el("div", { class: "hv-mid" });
-  view.stage = el(
-    "div",
-    { class: "hv-stage", style: { "--row-h": `${view.rowH}px`, "--gap-h": `${view.gapH}px` } },
-    view.left,
-    view.mid,
-    view.right,
-  );
-  view.scroll.replaceChildren(view.stage);
-  const span = (ax) => (ax.end - ax.start) * view.rowH + (ax.gapAt != null ? view.gapH : 0);
-  view.height = Math.max(span(view.qAxis), span(view.kAxis), view.rowH);
-  view.width = Math.max(120, view.mid.clientWidth);
-  view.lines = new TiledCanvas(view.mid, "hv-lines", view.width, view.height);
-  view.overlay = new TiledCanvas(view.mid, "hv-overlay", view.width, view.height);
+export class ColumnLayout {
+  constructor(shown, scroll, on) {
+    const [q0, q1] = shown.ranges.q;
+    const [k0, k1] = shown.ranges.k;
+    this.rowH = rowHeight(Math.max(q1 - q0, k1 - k0, 1));
+    this.gapH = Math.max(12, Math.round(this.rowH * 0.8));
+    this.qAxis = axis(q0, q1, shown.sentenceB);
+    this.kAxis = axis(k0, k1, shown.sentenceB);
+    [this.left, this.leftNodes] = column(shown.queryTokens, this.qAxis, "left", this.rowH, on);
+    // The query window: one band behind the left column's rows whose lines are drawn.
+    this.band = el("div", { class: "hv-window-band", "aria-hidden": "true" });
+    this.left.prepend(this.band);
+    [this.right, this.rightNodes] = column(shown.keyTokens, this.kAxis, "right", this.rowH, on);
+    this.mid = el("div", { class: "hv-mid" });
+    const style = { "--row-h": `${this.rowH}px`, "--gap-h": `${this.gapH}px` };
+    this.stage = el("div", { class: "hv-stage", style }, this.left, this.mid, this.right);
+    scroll.replaceChildren(this.stage);
+    const span = (ax) => (ax.end - ax.start) * this.rowH + (ax.gapAt != null ? this.gapH : 0);
+    this.height = Math.max(span(this.qAxis), span(this.kAxis), this.rowH);
+    this.width = Math.max(120, this.mid.clientWidth);
+    this.base = new TiledCanvas(this.mid, "hv-lines", this.width, this.height);
+    this.overlay = new TiledCanvas(this.mid, "hv-overlay", this.width, this.height);
+    this.marked = []; // key nodes marked hidden
+  }
+
+  /** y (canvas CSS px) of row i of an axis. */
+  rowY(ax, i) {
+    return rowY(ax, i, this.rowH, this.gapH);
+  }
+
+  /** The token node of display row i of a column ("left": queries, "right": keys), or undefined. */
+  node(side, i) {
+    return side === "left" ? this.leftNodes[i - this.qAxis.start] : this.rightNodes[i - this.kAxis.start];
+  }
+
+  hasQuery(i) {
+    return i >= this.qAxis.start && i < this.qAxis.end;
+  }
+
+  /** The canvas rows [top, bottom) on screen (inside the scroll box and the window). */
+  visibleRange(scroll) {
+    const mid = this.mid.getBoundingClientRect();
+    const box = scroll.getBoundingClientRect();
+    const top = Math.max(mid.top, box.top, 0) - mid.top;
+    const bottom = Math.min(mid.bottom, box.bottom, window.innerHeight || 0) - mid.top;
+    // Not laid out on screen (hidden tab, zero-height frame): the top of the column first.
+    return bottom > top ? [top, bottom] : [top, top + (window.innerHeight || 900)];
+  }
+
+  /** The query rows on screen [first, end). */
+  visibleRows(scroll) {
+    const [top, bottom] = this.visibleRange(scroll);
+    return [rowAt(this.qAxis, top, this.rowH, this.gapH), rowAt(this.qAxis, bottom, this.rowH, this.gapH) + 1];
+  }
+
+  /** Scroll the scroll box (only: scrollIntoView would move the page and its toolbar) to query row i. */
+  scrollToQuery(scroll, i) {
+    const y = this.rowY(this.qAxis, i);
+    const offset = this.stage.getBoundingClientRect().top - scroll.getBoundingClientRect().top + scroll.scrollTop;
+    scroll.scrollTop = Math.max(0, offset + y - scroll.clientHeight / 2);
+  }
+
+  /** The band behind the query rows of `window` whose lines are drawn (none when it is all of them). */
+  markWindow([w0, w1]) {
+    const whole = w0 === this.qAxis.start && w1 === this.qAxis.end;
+    this.band.hidden = whole;
+    if (whole) return;
+    const top = this.rowY(this.qAxis, w0) - this.rowH / 2;
+    Object.assign(this.band.style, {
+      top: `${top}px`,
+      height: `${this.rowY(this.qAxis, w1 - 1) + this.rowH / 2 - top}px`,
+    });
+  }
+
+  /** Key rows greyed as hidden (`hiddenCols`: a flag per key item, or null for none). */
+  markHidden(hiddenCols) {
+    for (const n of this.marked) n.classList.remove("hidden-key");
+    this.marked = [];
+    if (!hiddenCols) return;
+    hiddenCols.forEach((hidden, j) => {
+      const n = hidden && this.node("right", j);
+      if (n) {
+        n.classList.add("hidden-key");
+        this.marked.push(n);
+      }
+    });
+  }
 }
 
 // A tall canvas as a column of tiles (canvases of TILE_PX CSS px, made when first drawn on):

@@ -3,16 +3,7 @@
 
 import { el, svg, sizeCanvas, tokenLabel, cssVar } from "../dom.js";
 import { heatImage } from "../colors.js";
-
-const MAX_LABEL = 130; // px: longer tokens are cut on the axes (the read-out shows them whole)
-const MIN_LABELLED_CELL = 8; // px: smaller cells get no axis labels
-
-function fitText(ctx, text, max) {
-  if (ctx.measureText(text).width <= max) return text;
-  let s = text;
-  while (s.length > 1 && ctx.measureText(`${s}\u2026`).width > max) s = s.slice(0, -1);
-  return `${s}\u2026`;
-}
+import { FONT_PX, MIN_LABELLED_CELL, drawAxisLabels, fitText, labelWidth, mapSVGGroup } from "./axis_labels.js";
 
 export class Heatmap {
   /**
@@ -37,17 +28,14 @@ export class Heatmap {
 
   draw(maxWidth) {
     const { rows, cols, rowTokens, colTokens, values, table, lo, hi } = this.opts;
-    const probe = document.createElement("canvas").getContext("2d");
-    const fontPx = 11;
-    probe.font = `${fontPx}px sans-serif`;
-    const longest = (tokens) =>
-      Math.min(MAX_LABEL, Math.max(10, ...tokens.map((t) => probe.measureText(tokenLabel(t)).width)));
-    let cell = Math.floor((maxWidth - longest(rowTokens) - 12) / cols);
+    const fontPx = FONT_PX;
+    const rowLabelW = labelWidth(rowTokens);
+    let cell = Math.floor((maxWidth - rowLabelW - 12) / cols);
     cell = Math.max(1, Math.min(26, cell));
     const labelled = cell >= MIN_LABELLED_CELL;
     if (!labelled) cell = Math.max(1, Math.min(26, Math.floor((maxWidth - 8) / cols)));
-    const left = labelled ? Math.ceil(longest(rowTokens)) + 8 : 4;
-    const top = labelled ? Math.ceil(longest(colTokens) * 0.75) + 10 : 4;
+    const left = labelled ? Math.ceil(rowLabelW) + 8 : 4;
+    const top = labelled ? Math.ceil(labelWidth(colTokens) * 0.75) + 10 : 4;
     const width = left + cols * cell + 4;
     const height = top + rows * cell + 4;
     Object.assign(this, { cell, left, top, width, height, labelled, fontPx });
@@ -80,23 +68,27 @@ export class Heatmap {
     if (labelled) this.drawLabels(ctx);
   }
 
+  /** Where the labels go (axis_labels.js drawAxisLabels' spec, less the label texts). */
+  labelSpec() {
+    const { rows, cols } = this.opts;
+    return {
+      font: Math.min(this.fontPx, this.cell - 1),
+      left: this.left,
+      top: this.top,
+      rows: [0, rows],
+      cols: [0, cols],
+      rowY: (r) => this.top + (r + 0.5) * this.cell,
+      colX: (c) => this.left + (c + 0.5) * this.cell,
+    };
+  }
+
   drawLabels(ctx) {
-    const { rowTokens, colTokens, rows, cols } = this.opts;
-    ctx.fillStyle = cssVar("--fg") || "#222";
-    ctx.font = `${Math.min(this.fontPx, this.cell - 1)}px sans-serif`;
-    ctx.textBaseline = "middle";
-    ctx.textAlign = "right";
-    for (let r = 0; r < rows; r++) {
-      ctx.fillText(fitText(ctx, tokenLabel(rowTokens[r]), MAX_LABEL), this.left - 4, this.top + (r + 0.5) * this.cell);
-    }
-    ctx.textAlign = "left";
-    for (let c = 0; c < cols; c++) {
-      ctx.save();
-      ctx.translate(this.left + (c + 0.5) * this.cell, this.top - 4);
-      ctx.rotate(-Math.PI / 3);
-      ctx.fillText(fitText(ctx, tokenLabel(colTokens[c]), MAX_LABEL), 0, 0);
-      ctx.restore();
-    }
+    const { rowTokens, colTokens } = this.opts;
+    drawAxisLabels(ctx, {
+      ...this.labelSpec(),
+      rowText: (r) => fitText(ctx, tokenLabel(rowTokens[r])),
+      colText: (c) => fitText(ctx, tokenLabel(colTokens[c])),
+    });
   }
 
   cellAt(event) {
@@ -142,47 +134,16 @@ export class Heatmap {
 
   /** The heat map as an SVG group: one embedded image for the cells, text for the labels. */
   toSVGGroup(x, y) {
-    const g = svg("g", { transform: `translate(${x},${y})` });
-    g.append(
-      svg("text", { x: 0, y: 12, style: "font: 600 12px sans-serif", fill: cssVar("--fg") || "#222" }, this.opts.title),
-    );
-    const body = svg("g", { transform: "translate(0,18)" });
-    const { rows, cols, rowTokens, colTokens } = this.opts;
-    body.append(
-      svg("image", {
-        x: this.left,
-        y: this.top,
-        width: cols * this.cell,
-        height: rows * this.cell,
-        href: this.image.toDataURL("image/png"),
-        preserveAspectRatio: "none",
-        style: "image-rendering: pixelated",
-      }),
-    );
-    if (this.labelled) {
-      const labels = svg("g", {
-        fill: cssVar("--fg") || "#222",
-        style: `font: ${Math.min(this.fontPx, this.cell - 1)}px sans-serif`,
-      });
-      for (let r = 0; r < rows; r++) {
-        labels.append(
-          svg(
-            "text",
-            { x: this.left - 4, y: (this.top + (r + 0.5) * this.cell + 4).toFixed(1), "text-anchor": "end" },
-            tokenLabel(rowTokens[r]),
-          ),
-        );
-      }
-      for (let c = 0; c < cols; c++) {
-        const cx = (this.left + (c + 0.5) * this.cell).toFixed(1);
-        labels.append(
-          svg("text", { transform: `translate(${cx},${this.top - 4}) rotate(-60)` }, tokenLabel(colTokens[c])),
-        );
-      }
-      body.append(labels);
-    }
-    g.append(body);
-    return g;
+    const { rows, cols, rowTokens, colTokens, title } = this.opts;
+    const image = {
+      x: this.left,
+      y: this.top,
+      width: cols * this.cell,
+      height: rows * this.cell,
+      href: this.image.toDataURL("image/png"),
+    };
+    const labels = this.labelled ? { ...this.labelSpec(), rowLabels: rowTokens, colLabels: colTokens } : null;
+    return mapSVGGroup(x, y, title, image, labels);
   }
 }
 

@@ -5,6 +5,7 @@
 import { el, select, tokenLabel } from "../dom.js";
 import { SCALES, SCALE_LABELS } from "../scales.js";
 import { visibleCells } from "../zoom.js";
+import { positionText } from "../words.js";
 
 export const MAP_HINT = "wheel or +/\u2212: zoom \u00b7 drag or arrows: pan \u00b7 shift-click: hide a key";
 
@@ -30,7 +31,8 @@ export function mapControls(ctx, { kind, merge, hidden, reset }) {
         class: "chip hide-sink",
         "aria-pressed": String(sink),
         title:
-          "Hide the first token (the \u201cattention sink\u201d most heads of a decoder dump weight on) and renormalise each row over the others",
+          "Hide the first token (the \u201cattention sink\u201d most heads of a decoder dump weight on) " +
+          "and renormalise each row over the others",
         onclick: () => ctx.setState({ hide: sink ? null : [0] }),
       },
       "Hide first token",
@@ -68,11 +70,15 @@ export function hiddenNote(hidden, colTokens, hiddenMass) {
   if (hiddenMass) for (const m of hiddenMass) meanHidden += m / hiddenMass.length;
   return (
     `Hidden key${hidden.length > 1 ? "s" : ""} ${named}${more} (grey; ${(100 * meanHidden).toFixed(1)}% ` +
-    "of the weight on average): each row is renormalised over the other keys (weight \u00f7 (1 \u2212 the row\u2019s weight on hidden keys))."
+    "of the weight on average): each row is renormalised over the other keys " +
+    "(weight \u00f7 (1 \u2212 the row\u2019s weight on hidden keys))."
   );
 }
 
-/** The hidden positions after a click on column item `item` ({start, end}): its pieces toggle together; null when none is left. */
+/**
+ * The hidden positions after a click on column item `item` ({start, end}): its pieces toggle
+ * together; null when none is left.
+ */
 export function toggledHidden(hidden, item) {
   const set = new Set(hidden);
   const positions = [];
@@ -86,5 +92,12 @@ export function toggledHidden(hidden, item) {
 export function zoomSummary(map) {
   if (!map.zoomed()) return `${map.data.rows} \u00d7 ${map.data.cols}, whole matrix`;
   const { r0, r1, c0, c1 } = visibleCells(map.view, map.data.rows, map.data.cols, map.plotW, map.plotH);
-  return `${(map.view.scale / map.fit.scale).toFixed(1)}\u00d7: queries ${r0}\u2013${r1 - 1}, keys ${c0}\u2013${c1 - 1}`;
+  const zoom = (map.view.scale / map.fit.scale).toFixed(1);
+  return `${zoom}\u00d7: queries ${r0}\u2013${r1 - 1}, keys ${c0}\u2013${c1 - 1}`;
+}
+
+/** A cell of a heat map in words, for read-outs: query and key item ({start, end, text}) and their positions. */
+export function cellText(rowItem, colItem) {
+  const query = `query \u201c${tokenLabel(rowItem.text)}\u201d (${positionText(rowItem)})`;
+  return `${query} \u2192 key \u201c${tokenLabel(colItem.text)}\u201d (${positionText(colItem)})`;
 }

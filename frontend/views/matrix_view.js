@@ -5,18 +5,20 @@
 // renormalised over the others, as the note above the map says. Hovering reads out query, key
 // and weight, and for sparse records the weight the stored row kept.
 
-import { el, tokenLabel } from "../dom.js";
+import { el } from "../dom.js";
 import { sequentialScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
-import { axisItems, displaySlab, mergeRows, positionText } from "../words.js";
+import { displayItems, displaySlab, keySequence, mergeRows, querySequence } from "../words.js";
 import { composeCanvas, composeSVG } from "./heatmap.js";
 import { keptOf, meanOf } from "./layer_data.js";
 import { legend } from "./legend.js";
-import { MAP_HINT, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
+import { MAP_HINT, cellText, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
 import { ZoomMap } from "./zoom_map.js";
 import { View } from "./view.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
 import "./zoom_levels.js";
+import "./zoom_input.js";
+import "./axis_labels.js";
 import "../pyramid.js";
 
 const SIDE_PX = 180; // the legend and minimap column
@@ -28,7 +30,13 @@ export class MatrixView extends View {
     this.note = el("div", { class: "message matrix-note", hidden: true });
     this.zoomText = el("span", { class: "bar-label zoom-text", "aria-live": "polite" });
     this.root.append(this.bar, this.note);
+    // The view's state (set by render): the map (made once, so the zoom survives re-renders), the
+    // render's context, what it shows (words.js displaySlab), the hidden keys and the kept weight.
     this.map = null;
+    this.ctx = null;
+    this.display = null;
+    this.hidden = [];
+    this.kept = null; // per display row (sparse records), else null
   }
 
   destroy() {
@@ -47,12 +55,12 @@ export class MatrixView extends View {
     ]);
     if (!ctx.current()) return;
     this.ctx = ctx;
-    const rowTokens = meta.tokens;
-    const colTokens = meta.key_tokens || meta.tokens;
+    const rowSeq = querySequence(meta);
+    const colSeq = keySequence(meta);
     const merge = state.words === "1";
     this.hidden = (state.hide || []).filter((p) => p < K);
-    this.display = displaySlab({ data: values, rows: Q, cols: K, rowTokens, colTokens, merge, hidden: this.hidden });
-    this.kept = kept && (merge ? mergeRows(kept, axisItems(rowTokens, true)) : kept);
+    this.display = displaySlab({ data: values, rows: Q, cols: K, rowSeq, colSeq, merge, hidden: this.hidden });
+    this.kept = kept && (merge ? mergeRows(kept, displayItems(rowSeq, true)) : kept);
     const kind = SCALES.includes(state.scale) ? state.scale : defaultScale(K);
     const scale = makeScale(kind, 0, 1, kind === "log" ? logFloor(this.display.data) : 1e-4);
     const table = sequentialScale(ctx.theme);
@@ -60,7 +68,7 @@ export class MatrixView extends View {
     const title = `Layer ${state.layer}, ${what}, step ${state.step}`;
     this.drawMap(title, scale, table, ctx.theme);
     this.renderBar(ctx, kind, merge);
-    this.renderNote(colTokens);
+    this.renderNote(colSeq.tokens);
     Object.assign(this.root.dataset, {
       heads: heads.join(","),
       layer: String(state.layer),
@@ -127,7 +135,7 @@ export class MatrixView extends View {
     const d = this.display;
     const ri = d.rowItems[r];
     const ci = d.colItems[c];
-    let text = `query \u201c${tokenLabel(ri.text)}\u201d (${positionText(ri)}) \u2192 key \u201c${tokenLabel(ci.text)}\u201d (${positionText(ci)}): ${value.toFixed(4)}`;
+    let text = `${cellText(ri, ci)}: ${value.toFixed(4)}`;
     if (d.hiddenCols[c]) text += " (hidden key)";
     else if (d.hiddenMass) text += ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)`;
     if (this.kept) {

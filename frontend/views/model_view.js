@@ -8,9 +8,55 @@ import { el, select, svg, sizeCanvas, cssVar } from "../dom.js";
 import { poolFarthest, sequentialScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale, paintScaled } from "../scales.js";
 import { legend } from "./legend.js";
+import { HEAD_VIEWS } from "./registry.js";
 import { View } from "./view.js";
 
-const TARGETS = { head: "head view", matrix: "matrix view" };
+// What a click on a head may open (registry.js opensHead): name -> "head view", ...
+const TARGETS = Object.fromEntries(HEAD_VIEWS.map((v) => [v.name, `${v.label.toLowerCase()} view`]));
+const [FIRST, SECOND] = HEAD_VIEWS.map((v) => v.name);
+
+const LABEL_W = 34; // px: the layer labels' column
+const GAP = 4; // px between cells
+const TOP = 18; // px: the head labels' row
+
+/**
+ * Where each head's cell is (a ModelGrid): L x H cells of `cell` px (fitting `width` CSS px),
+ * labelled by the model's layer and head numbers (a record may hold a subset of them).
+ */
+export function modelGrid(L, H, meta, width) {
+  const avail = Math.max(300, width - 24);
+  const cell = Math.max(24, Math.min(96, Math.floor((avail - LABEL_W) / Math.max(H, 1)) - GAP));
+  return {
+    L,
+    H,
+    cell,
+    gap: GAP,
+    labelW: LABEL_W,
+    top: TOP,
+    width: LABEL_W + H * (cell + GAP),
+    height: TOP + L * (cell + GAP),
+    layerIds: meta.layer_ids || Array.from({ length: L }, (_, l) => l),
+    headIds: meta.head_ids || Array.from({ length: H }, (_, h) => h),
+    x: (h) => LABEL_W + h * (cell + GAP),
+    y: (l) => TOP + l * (cell + GAP),
+    /** [layer, head] at (x, y) CSS px of the canvas, or null. */
+    at(x, y) {
+      const h = Math.floor((x - LABEL_W) / (cell + GAP));
+      const l = Math.floor((y - TOP) / (cell + GAP));
+      return h < 0 || l < 0 || h >= H || l >= L ? null : [l, h];
+    },
+  };
+}
+
+/** The colour scale of the thumbnails: the matrix view's when chosen, else linear (sqrt when long). */
+function thumbScale(state, meta, thumbs) {
+  // Square root for long inputs: a max-pooled cell holds the largest of many weights, log would
+  // saturate them all.
+  const byLength = defaultScale(meta.shape[3]) === "log" ? "sqrt" : "linear";
+  const kind = SCALES.includes(state.scale) ? state.scale : byLength;
+  const first = thumbs.data.subarray(0, thumbs.heads * thumbs.rows * thumbs.cols);
+  return makeScale(kind, 0, 1, kind === "log" ? logFloor(first) : 1e-4);
+}
 
 export class ModelView extends View {
   constructor(host) {
@@ -25,17 +71,27 @@ export class ModelView extends View {
     this.root.append(this.bar, this.readout, this.canvas);
     this.canvas.addEventListener("mousemove", (e) => this.onMove(e));
     this.canvas.addEventListener("click", (e) => this.onClick(e));
+    // The view's state (set by render; the grid once the first layer's thumbnails arrive):
+    this.ctx = null; // the render's context
+    this.gen = null; // the render whose thumbnails are drawn (a newer one ignores an older stream)
+    this.grid = null; // ModelGrid: where each head's cell is
+    this.colours = null; // {table, scale}: how weights are coloured
+    this.selected = new Set(); // heads outlined in the shown layer
+    this.g = null; // the canvas's 2D context
+    this.dpr = 1; // canvas pixels per CSS px
+    this.drawn = 0; // layers drawn
+    this.thumbs = null; // every thumbnail, once all arrived (for SVG export)
   }
 
   target(event = null) {
-    const chosen = this.ctx && this.ctx.state.open === "matrix" ? "matrix" : "head";
-    if (event && (event.shiftKey || event.altKey)) return chosen === "head" ? "matrix" : "head";
+    const chosen = this.ctx && this.ctx.state.open in TARGETS ? this.ctx.state.open : FIRST;
+    if (event && (event.shiftKey || event.altKey)) return chosen === FIRST ? SECOND : FIRST;
     return chosen;
   }
 
   hint() {
     const t = this.target();
-    const other = t === "head" ? "matrix" : "head";
+    const other = t === FIRST ? SECOND : FIRST;
     return `Click a head to open it in the ${TARGETS[t]} (shift-click: the ${TARGETS[other]}).`;
   }
 
@@ -43,14 +99,14 @@ export class ModelView extends View {
     const { state } = ctx;
     this.ctx = ctx;
     this.drawn = 0;
-    this.layout = null;
+    this.grid = null;
     this.renderBar(ctx);
     this.readout.textContent = this.hint();
     const gen = {};
     this.gen = gen;
     const thumbs = await ctx.streamThumbnails(state.step, (l, t) => {
       if (this.gen !== gen || !ctx.current()) return;
-      if (!this.layout) this.setup(t, ctx);
+      if (!this.grid) this.setup(t, ctx);
       this.drawLayer(l, t);
     });
     if (!ctx.current() || this.gen !== gen) return;
@@ -66,87 +122,67 @@ export class ModelView extends View {
           "label",
           { class: "field" },
           "Click opens",
-          select(Object.entries(TARGETS), this.target(), (v) => ctx.setState({ open: v === "head" ? null : v }), {
+          select(Object.entries(TARGETS), this.target(), (v) => ctx.setState({ open: v === FIRST ? null : v }), {
             class: "open-select",
             "aria-label": "What clicking a head opens",
           }),
         ),
-        scale ? legend(scale, this.table, "max-pooled weight") : null,
+        scale ? legend(scale, this.colours.table, "max-pooled weight") : null,
       ].filter(Boolean),
     );
   }
 
-  /** Size the grid for L x H cells and draw the axis labels. */
+  /** Size the grid for the thumbnails' L x H cells and draw the head labels. */
   setup(thumbs, ctx) {
-    const { layers: L, heads: H } = thumbs;
-    // Labels by the model's layer and head numbers (a record may hold a subset).
-    this.layerIds = ctx.meta.layer_ids || Array.from({ length: L }, (_, l) => l);
-    this.headIds = ctx.meta.head_ids || Array.from({ length: H }, (_, h) => h);
-    const avail = Math.max(300, this.host.clientWidth - 24);
-    const labelW = 34;
-    const gap = 4;
-    const cell = Math.max(24, Math.min(96, Math.floor((avail - labelW) / Math.max(H, 1)) - gap));
-    Object.assign(this, { L, H, labelW, gap, cell, top: 18, layout: true });
-    this.width = labelW + H * (cell + gap);
-    this.height = this.top + L * (cell + gap);
-    const g = sizeCanvas(this.canvas, this.width, this.height);
-    this.g = g;
-    this.dpr = this.canvas.width / this.width;
+    const grid = modelGrid(thumbs.layers, thumbs.heads, ctx.meta, this.host.clientWidth);
+    this.grid = grid;
+    this.g = sizeCanvas(this.canvas, grid.width, grid.height);
+    this.dpr = this.canvas.width / grid.width;
+    const g = this.g;
     g.fillStyle = cssVar("--bg") || "#fff";
-    g.fillRect(0, 0, this.width, this.height);
+    g.fillRect(0, 0, grid.width, grid.height);
     g.fillStyle = cssVar("--fg-muted") || "#666";
     g.font = "11px sans-serif";
     g.textBaseline = "middle";
     g.textAlign = "center";
-    for (let h = 0; h < H; h++) g.fillText(`H${this.headIds[h]}`, labelW + h * (cell + gap) + cell / 2, 9);
-    this.table = sequentialScale(ctx.theme);
-    // The matrix view's colour scale when one was chosen; else square root for long inputs (a
-    // max-pooled cell holds the largest of many weights: log would saturate them all).
-    const kind = SCALES.includes(ctx.state.scale)
-      ? ctx.state.scale
-      : defaultScale(ctx.meta.shape[3]) === "log"
-        ? "sqrt"
-        : "linear";
-    this.scale = makeScale(
-      kind,
-      0,
-      1,
-      kind === "log" ? logFloor(thumbs.data.subarray(0, H * thumbs.rows * thumbs.cols)) : 1e-4,
-    );
-    this.renderBar(ctx, this.scale);
-    this.selected = new Set(ctx.selectedHeads(H));
+    for (let h = 0; h < grid.H; h++) g.fillText(`H${grid.headIds[h]}`, grid.x(h) + grid.cell / 2, 9);
+    this.colours = { table: sequentialScale(ctx.theme), scale: thumbScale(ctx.state, ctx.meta, thumbs) };
+    this.renderBar(ctx, this.colours.scale);
+    this.selected = new Set(ctx.selectedHeads(grid.H));
     // Layout read by tests and benchmarks to click a given cell.
     Object.assign(this.root.dataset, {
-      cells: String(L * H),
-      cell: String(cell),
-      gap: String(gap),
-      labelW: String(labelW),
-      top: String(this.top),
+      cells: String(grid.L * grid.H),
+      cell: String(grid.cell),
+      gap: String(grid.gap),
+      labelW: String(grid.labelW),
+      top: String(grid.top),
       layersDrawn: "0",
     });
   }
 
   /** Draw layer l's row of thumbnails (pooled to the cell's device pixels, so peaks stay). */
   drawLayer(l, thumbs) {
-    const { g, cell, gap, labelW, H, dpr } = this;
+    const { g, dpr, grid } = this;
+    const { cell } = grid;
+    const { table, scale } = this.colours;
     const { rows, cols, data } = thumbs;
     const n = rows * cols;
-    const y = this.top + l * (cell + gap);
+    const y = grid.y(l);
     g.fillStyle = cssVar("--fg-muted") || "#666";
     g.textAlign = "right";
-    g.fillText(`L${this.layerIds[l]}`, labelW - 6, y + cell / 2);
+    g.fillText(`L${grid.layerIds[l]}`, grid.labelW - 6, y + cell / 2);
     const px = Math.round(cell * dpr);
     const pooled = px <= Math.min(rows, cols);
     const image = pooled ? g.createImageData(px, px) : g.createImageData(cols, rows);
-    for (let h = 0; h < H; h++) {
-      const x = labelW + h * (cell + gap);
-      const offset = (l * H + h) * n;
+    for (let h = 0; h < grid.H; h++) {
+      const x = grid.x(h);
+      const offset = (l * grid.H + h) * n;
       if (pooled) {
-        paintScaled(image.data, poolFarthest(data, rows, cols, px, px, 0, 1, offset), px, px, this.table, this.scale);
+        paintScaled(image.data, poolFarthest(data, rows, cols, px, px, 0, 1, offset), px, px, table, scale);
         g.putImageData(image, Math.round(x * dpr), Math.round(y * dpr));
       } else {
         // Short records: fewer cells than pixels, scaled up with smoothing off.
-        paintScaled(image.data, data.subarray(offset, offset + n), rows, cols, this.table, this.scale);
+        paintScaled(image.data, data.subarray(offset, offset + n), rows, cols, table, scale);
         const small = document.createElement("canvas");
         small.width = cols;
         small.height = rows;
@@ -165,27 +201,24 @@ export class ModelView extends View {
   }
 
   cellAt(event) {
-    if (!this.layout) return null;
+    if (!this.grid) return null;
     const rect = this.canvas.getBoundingClientRect();
-    const x = event.clientX - rect.left - this.labelW;
-    const y = event.clientY - rect.top - this.top;
-    const h = Math.floor(x / (this.cell + this.gap));
-    const l = Math.floor(y / (this.cell + this.gap));
-    if (h < 0 || l < 0 || h >= this.H || l >= this.L) return null;
-    return [l, h];
+    return this.grid.at(event.clientX - rect.left, event.clientY - rect.top);
   }
 
   onMove(event) {
     const at = this.cellAt(event);
     this.canvas.style.cursor = at ? "pointer" : "default";
+    const { layerIds, headIds } = this.grid || {};
     this.readout.textContent = at
-      ? `Layer ${this.layerIds[at[0]]}, head ${this.headIds[at[1]]}: click to open in the ${TARGETS[this.target()]}, shift-click: the ${TARGETS[this.target({ shiftKey: true })]}`
+      ? `Layer ${layerIds[at[0]]}, head ${headIds[at[1]]}: click to open in the ` +
+        `${TARGETS[this.target()]}, shift-click: the ${TARGETS[this.target({ shiftKey: true })]}`
       : this.hint();
   }
 
   onClick(event) {
     const at = this.cellAt(event);
-    if (at) this.ctx.setState({ view: this.target(event), layer: at[0], heads: [at[1]] });
+    if (at) this.ctx.openHead(at[0], at[1], { view: this.target(event) });
   }
 
   toCanvas() {
@@ -194,62 +227,43 @@ export class ModelView extends View {
 
   toSVG() {
     if (!this.thumbs) return null;
-    const root = svg("svg", {
-      xmlns: "http://www.w3.org/2000/svg",
-      width: this.width,
-      height: this.height,
-      viewBox: `0 0 ${this.width} ${this.height}`,
-    });
-    root.append(svg("rect", { width: this.width, height: this.height, fill: cssVar("--bg") || "#fff" }));
+    const grid = this.grid;
+    const { width, height } = grid;
+    const root = svg("svg", { xmlns: "http://www.w3.org/2000/svg", width, height, viewBox: `0 0 ${width} ${height}` });
+    root.append(svg("rect", { width, height, fill: cssVar("--bg") || "#fff" }));
     const labels = svg("g", { fill: cssVar("--fg-muted") || "#666", style: "font: 11px sans-serif" });
-    for (let h = 0; h < this.H; h++) {
-      labels.append(
-        svg(
-          "text",
-          { x: this.labelW + h * (this.cell + this.gap) + this.cell / 2, y: 12, "text-anchor": "middle" },
-          `H${this.headIds[h]}`,
-        ),
-      );
+    for (let h = 0; h < grid.H; h++) {
+      const at = { x: grid.x(h) + grid.cell / 2, y: 12, "text-anchor": "middle" };
+      labels.append(svg("text", at, `H${grid.headIds[h]}`));
     }
-    for (let l = 0; l < this.L; l++) {
-      labels.append(
-        svg(
-          "text",
-          { x: this.labelW - 6, y: this.top + l * (this.cell + this.gap) + this.cell / 2 + 4, "text-anchor": "end" },
-          `L${this.layerIds[l]}`,
-        ),
-      );
+    for (let l = 0; l < grid.L; l++) {
+      const at = { x: grid.labelW - 6, y: grid.y(l) + grid.cell / 2 + 4, "text-anchor": "end" };
+      labels.append(svg("text", at, `L${grid.layerIds[l]}`));
     }
     root.append(labels);
+    this.appendSVGCells(root);
+    return root;
+  }
+
+  /** Every head's thumbnail as an image in its cell. */
+  appendSVGCells(root) {
+    const grid = this.grid;
+    const { table, scale } = this.colours;
     const { rows, cols, data } = this.thumbs;
-    const out = Math.min(this.cell, rows, cols);
+    const out = Math.min(grid.cell, rows, cols);
     const image = document.createElement("canvas");
     image.width = image.height = out;
     const ig = image.getContext("2d");
     const pixels = ig.createImageData(out, out);
-    for (let l = 0; l < this.L; l++) {
-      for (let h = 0; h < this.H; h++) {
-        paintScaled(
-          pixels.data,
-          poolFarthest(data, rows, cols, out, out, 0, 1, (l * this.H + h) * rows * cols),
-          out,
-          out,
-          this.table,
-          this.scale,
-        );
+    for (let l = 0; l < grid.L; l++) {
+      for (let h = 0; h < grid.H; h++) {
+        const pooled = poolFarthest(data, rows, cols, out, out, 0, 1, (l * grid.H + h) * rows * cols);
+        paintScaled(pixels.data, pooled, out, out, table, scale);
         ig.putImageData(pixels, 0, 0);
-        root.append(
-          svg("image", {
-            x: this.labelW + h * (this.cell + this.gap),
-            y: this.top + l * (this.cell + this.gap),
-            width: this.cell,
-            height: this.cell,
-            href: image.toDataURL("image/png"),
-            preserveAspectRatio: "none",
-          }),
-        );
+        const href = image.toDataURL("image/png");
+        const at = { x: grid.x(h), y: grid.y(l), width: grid.cell, height: grid.cell };
+        root.append(svg("image", { ...at, href, preserveAspectRatio: "none" }));
       }
     }
-    return root;
   }
 }

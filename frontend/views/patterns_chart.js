@@ -51,56 +51,25 @@ const W = 420;
 const HEIGHT = 190;
 const PAD = { l: 42, r: 10, t: 10, b: 40 };
 
-/**
- * An <svg> of `seriesList` ([{name, color, dashed, points, head, run}]) over steps. Each line
- * carries data-head / data-run / data-points for tests.
- */
-export function drawChart(seriesList, threshold, emptyText) {
-  const root = svg("svg", {
-    xmlns: "http://www.w3.org/2000/svg",
-    width: W,
-    height: HEIGHT,
-    viewBox: `0 0 ${W} ${HEIGHT}`,
-    class: "pattern-chart",
-  });
+/** The axes: a line each, the value range's ends and the first and last step. */
+function drawAxes(root, { x0, x1, y0, y1 }, sy) {
   const muted = cssVar("--fg-muted") || "#777";
-  const drawn = seriesList.filter((s) => s.points.length);
-  if (!drawn.length) {
-    root.append(
-      svg("text", { x: W / 2, y: HEIGHT / 2, "text-anchor": "middle", fill: cssVar("--fg") || "#222" }, emptyText),
-    );
-    return root;
-  }
-  const { x0, x1, y0, y1 } = chartRange(drawn, threshold);
-  const sx = (x) => PAD.l + (x1 > x0 ? ((x - x0) / (x1 - x0)) * (W - PAD.l - PAD.r) : (W - PAD.l - PAD.r) / 2);
-  const sy = (y) => HEIGHT - PAD.b - ((y - y0) / (y1 - y0 || 1)) * (HEIGHT - PAD.t - PAD.b);
+  const small = { fill: muted, "font-size": 10 };
   root.append(svg("line", { x1: PAD.l, y1: HEIGHT - PAD.b, x2: W - PAD.r, y2: HEIGHT - PAD.b, stroke: muted }));
   root.append(svg("line", { x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: HEIGHT - PAD.b, stroke: muted }));
   for (const y of [y0, y1])
-    root.append(
-      svg("text", { x: PAD.l - 4, y: sy(y) + 4, "text-anchor": "end", fill: muted, "font-size": 10 }, y.toFixed(2)),
-    );
-  root.append(svg("text", { x: PAD.l, y: HEIGHT - PAD.b + 14, fill: muted, "font-size": 10 }, `step ${x0}`));
-  root.append(
-    svg(
-      "text",
-      { x: W - PAD.r, y: HEIGHT - PAD.b + 14, fill: muted, "font-size": 10, "text-anchor": "end" },
-      `step ${x1}`,
-    ),
-  );
-  if (threshold != null) {
-    root.append(
-      svg("line", {
-        class: "threshold",
-        x1: PAD.l,
-        x2: W - PAD.r,
-        y1: sy(threshold),
-        y2: sy(threshold),
-        stroke: muted,
-        "stroke-dasharray": "2 3",
-      }),
-    );
-  }
+    root.append(svg("text", { x: PAD.l - 4, y: sy(y) + 4, "text-anchor": "end", ...small }, y.toFixed(2)));
+  root.append(svg("text", { x: PAD.l, y: HEIGHT - PAD.b + 14, ...small }, `step ${x0}`));
+  root.append(svg("text", { x: W - PAD.r, y: HEIGHT - PAD.b + 14, "text-anchor": "end", ...small }, `step ${x1}`));
+}
+
+function drawThreshold(root, y) {
+  const line = { class: "threshold", x1: PAD.l, x2: W - PAD.r, y1: y, y2: y };
+  root.append(svg("line", { ...line, stroke: cssVar("--fg-muted") || "#777", "stroke-dasharray": "2 3" }));
+}
+
+/** Each series as a polyline with its points, and its name in a legend that wraps; returns the chart's height. */
+function drawSeries(root, drawn, sx, sy) {
   let legendX = PAD.l;
   let legendY = HEIGHT - 8;
   for (const s of drawn) {
@@ -127,7 +96,35 @@ export function drawChart(seriesList, threshold, emptyText) {
     root.append(svg("text", { x: legendX, y: legendY, fill: s.color, "font-size": 10 }, s.name));
     legendX += width;
   }
-  const height = legendY + 8;
+  return legendY + 8;
+}
+
+/**
+ * An <svg> of `seriesList` ([{name, color, dashed, points, head, run}]) over steps. Each line
+ * carries data-head / data-run / data-points for tests.
+ */
+export function drawChart(seriesList, threshold, emptyText) {
+  const root = svg("svg", {
+    xmlns: "http://www.w3.org/2000/svg",
+    width: W,
+    height: HEIGHT,
+    viewBox: `0 0 ${W} ${HEIGHT}`,
+    class: "pattern-chart",
+  });
+  const drawn = seriesList.filter((s) => s.points.length);
+  if (!drawn.length) {
+    const middle = { x: W / 2, y: HEIGHT / 2, "text-anchor": "middle", fill: cssVar("--fg") || "#222" };
+    root.append(svg("text", middle, emptyText));
+    return root;
+  }
+  const range = chartRange(drawn, threshold);
+  const { x0, x1, y0, y1 } = range;
+  const plotW = W - PAD.l - PAD.r;
+  const sx = (x) => PAD.l + (x1 > x0 ? ((x - x0) / (x1 - x0)) * plotW : plotW / 2);
+  const sy = (y) => HEIGHT - PAD.b - ((y - y0) / (y1 - y0 || 1)) * (HEIGHT - PAD.t - PAD.b);
+  drawAxes(root, range, sy);
+  if (threshold != null) drawThreshold(root, sy(threshold));
+  const height = drawSeries(root, drawn, sx, sy);
   root.setAttribute("height", String(height));
   root.setAttribute("viewBox", `0 0 ${W} ${height}`);
   return root;

@@ -4,52 +4,15 @@
 // and over every logged step (a steps x tokens map). Clicking a row of the map picks the position.
 
 import { el, select, svg, tokenLabel, cssVar } from "../dom.js";
-import { getJSON } from "../api.js";
-import { decodeWeights, parseShape } from "../decode.js";
 import { sequentialScale } from "../colors.js";
 import { Heatmap, composeCanvas, composeSVG } from "./heatmap.js";
 import { View } from "./view.js";
 
+// How relevance is computed; the server says which inputs a method takes (flow: short ones).
 const METHODS = [
   ["rollout", "rollout"],
-  ["flow", "attention flow (\u2264 64 tokens)"],
+  ["flow", "attention flow"],
 ];
-
-function queryString(params) {
-  const search = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) if (value != null) search.set(key, String(value));
-  return search.toString();
-}
-
-/** Rollout up to one layer of one step: {queries, keys, data: Float32Array}, from /rollout. */
-async function fetchRollout(params) {
-  const resp = await fetch(`./rollout?${queryString(params)}`);
-  if (!resp.ok) {
-    let message = `rollout: HTTP ${resp.status}`;
-    try {
-      message = (await resp.json()).error || message;
-    } catch (_) {
-      // not JSON: the status is all there is
-    }
-    throw new Error(message);
-  }
-  const [, queries, keys] = parseShape(resp.headers.get("X-Attention-Shape"), 3);
-  const scale = Number(resp.headers.get("X-Attention-Scale") || "1");
-  const data = decodeWeights(await resp.arrayBuffer(), resp.headers.get("X-Attention-Dtype"), queries * keys, scale);
-  return { queries, keys, data };
-}
-
-// A step's rollout never changes; relevance over steps changes when steps are added.
-const cache = new Map();
-function cached(key, make) {
-  if (!cache.has(key)) {
-    if (cache.size > 48) cache.delete(cache.keys().next().value);
-    const promise = make();
-    promise.catch(() => cache.delete(key));
-    cache.set(key, promise);
-  }
-  return cache.get(key);
-}
 
 /** The default position: the last one for causal models (it sees every token), else the first ([CLS]). */
 export function defaultQuery(tokens, causal) {
@@ -72,30 +35,28 @@ export function maxOf(values, floor = 1e-6) {
 export class RolloutView extends View {
   constructor(host) {
     super(host, "rollout-view");
-    this.maps = [];
+    this.maps = []; // the heat maps shown (the rollout, the relevance over steps), for export
   }
 
   async render(ctx) {
     const { state, meta } = ctx;
     const [L] = meta.shape;
     const layer = Math.min(Math.max(0, state.layer || 0), L - 1);
-    const base = { run: state.run, tag: state.tag, kind: state.kind };
     if (meta.key_tokens) {
       this.maps = [];
       this.root.replaceChildren(
         el(
           "div",
           { class: "message error" },
-          `Rollout needs self-attention: the ${meta.kind} attention of this record goes from one sequence to another. Pick the encoder or decoder attention.`,
+          `Rollout needs self-attention: the ${meta.kind} attention of this record goes from one sequence ` +
+            "to another. Pick the encoder or decoder attention.",
         ),
       );
       return;
     }
     let rollout;
     try {
-      rollout = await cached(JSON.stringify(["r", base, state.step, layer]), () =>
-        fetchRollout({ ...base, step: state.step, layer }),
-      );
+      rollout = await ctx.rollout(state.step, layer);
     } catch (e) {
       if (!ctx.current()) return;
       this.maps = [];
@@ -110,12 +71,10 @@ export class RolloutView extends View {
         ? Number(state.query)
         : defaultQuery(meta.tokens, causal);
     const method = state.method === "flow" ? "flow" : "rollout";
-    const steps = (await ctx.steps(state.run, state.tag)).map((s) => s.step);
     let relevance;
     try {
-      relevance = await cached(JSON.stringify(["rel", base, q, layer, method, steps]), () =>
-        getJSON("relevance", { ...base, query: q, layer, method }),
-      );
+      // The server's refusal (e.g. flow on a long input) is shown where the relevance would be.
+      relevance = await ctx.relevance({ query: q, layer, method });
     } catch (e) {
       relevance = { error: e.message };
     }
@@ -190,7 +149,8 @@ export class RolloutView extends View {
     this.maps = [map];
     const parts = [this.controls(ctx, meta.shape[0], n, layer, q, method)];
     const note =
-      `Heads averaged with the residual added (0.5\u00b7A + 0.5\u00b7I, rows renormalised), over the ${meta.shape[1]} stored heads` +
+      "Heads averaged with the residual added (0.5\u00b7A + 0.5\u00b7I, rows renormalised), " +
+      `over the ${meta.shape[1]} stored heads` +
       `${causal ? "; causal model: position i draws only on tokens up to i" : ""}. Click a row to pick the position.`;
     parts.push(el("div", { class: "hint" }, note));
     const row = el(
@@ -271,7 +231,6 @@ export class RolloutView extends View {
       );
       root.append(svg("text", { x: W - 4, y: y + 10, "text-anchor": "end", fill: fg, "font-size": 10 }, v.toFixed(3)));
     });
-    this.barsNode = root;
     box.append(root);
     box.dataset.bars = String(values.length);
     return box;

@@ -9,37 +9,15 @@
 // screen), data-row-labels / data-col-labels ("first-last" labelled, "" when none), data-zoom
 // (x fit) and data-levels ("complete" once every level is coloured).
 
-import { el, svg, sizeCanvas, tokenLabel, cssVar } from "../dom.js";
-import { cellAt, centreOn, clampView, fitView, levelFor, panBy, sameView, visibleCells, zoomAt } from "../zoom.js";
+import { el, sizeCanvas, tokenLabel, cssVar } from "../dom.js";
+import { clampView, fitView, levelFor, sameView, visibleCells } from "../zoom.js";
 import { levelCount } from "../pyramid.js";
+import { FONT_PX, MIN_LABELLED_CELL, drawAxisLabels, fitText, labelMargins, mapSVGGroup } from "./axis_labels.js";
+import { ZoomInput } from "./zoom_input.js";
 import { LevelImages } from "./zoom_levels.js";
 
-const MAX_LABEL = 130; // px: longer tokens are cut on the axes (the read-out shows them whole)
-const MIN_LABELLED_CELL = 8; // px: smaller cells get no axis labels
 const MAX_FIT_CELL = 26;
 const MINIMAP_PX = 150;
-const FONT_PX = 11;
-const KEY_ZOOM = 1.5;
-
-function fitText(ctx, text, max) {
-  if (ctx.measureText(text).width <= max) return text;
-  let s = text;
-  while (s.length > 1 && ctx.measureText(`${s}\u2026`).width > max) s = s.slice(0, -1);
-  return `${s}\u2026`;
-}
-
-function longest(probe, labels) {
-  let w = 10;
-  for (const t of labels) w = Math.max(w, probe.measureText(tokenLabel(t)).width);
-  return Math.min(MAX_LABEL, w);
-}
-
-/** Label gutters {left, top} (CSS px) that fit these row and column labels. */
-export function labelMargins(rowLabels, colLabels) {
-  const probe = document.createElement("canvas").getContext("2d");
-  probe.font = `${FONT_PX}px sans-serif`;
-  return { left: Math.ceil(longest(probe, rowLabels)) + 8, top: Math.ceil(longest(probe, colLabels) * 0.75) + 10 };
-}
 
 export class ZoomMap {
   /**
@@ -54,7 +32,8 @@ export class ZoomMap {
       tabindex: "0",
       role: "img",
       "aria-label":
-        "Attention heat map: wheel or + / - zooms, drag or arrow keys pan, 0 resets; shift-click a column hides that key",
+        "Attention heat map: wheel or + / - zooms, drag or arrow keys pan, 0 resets; " +
+        "shift-click a column hides that key",
     });
     this.mini = el("canvas", { class: "hm-minimap", title: "Overview: click or drag to move the view", hidden: true });
     this.readout = el("div", { class: "hm-readout", role: "status" }, "\u00a0");
@@ -67,10 +46,23 @@ export class ZoomMap {
       el("div", { class: "hm-row" }, el("div", { class: "hm-stack" }, this.canvas, this.overlay), this.side),
       this.readout,
     );
-    this.view = null;
-    this.hovered = null;
+    // State: the data (setData), the geometry (layout: label gutters left / top, plot and canvas
+    // sizes, the fitted view), the view shown, the colour levels, what is hovered, cut labels.
+    this.data = null;
+    this.keepView = false; // the next layout keeps the view (same grid)
+    Object.assign(this, { left: 0, top: 0, plotW: 0, plotH: 0, width: 0, height: 0 });
+    this.box = null; // {w, h, rows, cols} of the last layout
+    this.fit = null; // the view showing the whole matrix
+    this.view = null; // {scale, x0, y0}: px per cell, first column and row shown (zoom.js)
+    this.g = null; // the canvas's 2D context; og: the overlay's; mg: the minimap's
+    this.og = null;
+    this.mg = null;
+    this.miniScale = 1; // minimap px per cell
+    this.levels = null; // LevelImages (zoom_levels.js)
+    this.pending = 0; // the requested animation frame
+    this.hovered = null; // [r, c]
     this.labelCache = new Map();
-    this.listen();
+    this.input = new ZoomInput(this);
   }
 
   /**
@@ -214,33 +206,37 @@ export class ZoomMap {
     let text = this.labelCache.get(key);
     if (text == null) {
       const labels = axis === "r" ? this.data.rowLabels : this.data.colLabels;
-      text = fitText(this.g, tokenLabel(labels[i]), MAX_LABEL);
+      text = fitText(this.g, tokenLabel(labels[i]));
       this.labelCache.set(key, text);
     }
     return text;
   }
 
-  drawLabels(g, vis) {
+  /** Where the labels of the visible cells `vis` go (axis_labels.js drawAxisLabels' spec). */
+  labelSpec(vis) {
     const v = this.view;
-    const font = Math.min(FONT_PX, Math.floor(v.scale) - 1);
-    g.fillStyle = cssVar("--fg") || "#222";
-    g.font = `${font}px sans-serif`;
-    g.textBaseline = "middle";
-    g.textAlign = "right";
-    for (let r = vis.r0; r < vis.r1; r++) {
-      const y = this.top + (r - v.y0 + 0.5) * v.scale;
-      if (y >= this.top && y <= this.top + this.plotH) g.fillText(this.label("r", r, font), this.left - 4, y);
-    }
-    g.textAlign = "left";
-    for (let c = vis.c0; c < vis.c1; c++) {
-      const x = this.left + (c - v.x0 + 0.5) * v.scale;
-      if (x < this.left || x > this.left + this.plotW) continue;
-      g.save();
-      g.translate(x, this.top - 4);
-      g.rotate(-Math.PI / 3);
-      g.fillText(this.label("c", c, font), 0, 0);
-      g.restore();
-    }
+    return {
+      font: Math.min(FONT_PX, Math.floor(v.scale) - 1),
+      left: this.left,
+      top: this.top,
+      rows: [vis.r0, vis.r1],
+      cols: [vis.c0, vis.c1],
+      rowY: (r) => this.top + (r - v.y0 + 0.5) * v.scale,
+      colX: (c) => this.left + (c - v.x0 + 0.5) * v.scale,
+    };
+  }
+
+  drawLabels(g, vis) {
+    const spec = this.labelSpec(vis);
+    const inside = (at, lo, size) => (at >= lo && at <= lo + size ? at : null);
+    drawAxisLabels(g, {
+      ...spec,
+      // Only labels beside the plot: a cell cut by its edge gets none.
+      rowY: (r) => inside(spec.rowY(r), this.top, this.plotH),
+      colX: (c) => inside(spec.colX(c), this.left, this.plotW),
+      rowText: (r) => this.label("r", r, spec.font),
+      colText: (c) => this.label("c", c, spec.font),
+    });
   }
 
   drawMinimap() {
@@ -260,132 +256,6 @@ export class ZoomMap {
     g.lineWidth = 2;
     g.strokeRect(v.x0 * k, v.y0 * k, Math.max(3, (this.plotW / v.scale) * k), Math.max(3, (this.plotH / v.scale) * k));
     this.miniScale = k;
-  }
-
-  /** The cell under a mouse event, or null. */
-  cellAtEvent(event) {
-    const rect = this.overlay.getBoundingClientRect();
-    return cellAt(
-      this.view,
-      event.clientX - rect.left - this.left,
-      event.clientY - rect.top - this.top,
-      this.data.rows,
-      this.data.cols,
-      this.plotW,
-      this.plotH,
-    );
-  }
-
-  boxPoint(event) {
-    const rect = this.overlay.getBoundingClientRect();
-    const px = Math.min(this.plotW, Math.max(0, event.clientX - rect.left - this.left));
-    const py = Math.min(this.plotH, Math.max(0, event.clientY - rect.top - this.top));
-    return [px, py];
-  }
-
-  listen() {
-    const o = this.overlay;
-    o.addEventListener(
-      "wheel",
-      (e) => {
-        e.preventDefault();
-        const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1;
-        const [px, py] = this.boxPoint(e);
-        this.setView(
-          zoomAt(
-            this.view,
-            Math.exp(-e.deltaY * unit * 0.002),
-            px,
-            py,
-            this.data.rows,
-            this.data.cols,
-            this.plotW,
-            this.plotH,
-          ),
-        );
-      },
-      { passive: false },
-    );
-    o.addEventListener("pointerdown", (e) => {
-      if (e.button !== 0) return;
-      this.drag = { x: e.clientX, y: e.clientY, view: this.view, moved: false };
-      o.setPointerCapture(e.pointerId);
-    });
-    o.addEventListener("pointermove", (e) => this.onPointerMove(e));
-    o.addEventListener("pointerup", (e) => this.onPointerUp(e));
-    o.addEventListener("mouseleave", () => !this.drag && this.clearHover());
-    o.addEventListener("dblclick", (e) => {
-      const [px, py] = this.boxPoint(e);
-      this.setView(zoomAt(this.view, 2, px, py, this.data.rows, this.data.cols, this.plotW, this.plotH));
-    });
-    o.addEventListener("keydown", (e) => this.onKey(e));
-    const moveTo = (e) => {
-      const rect = this.mini.getBoundingClientRect();
-      const k = this.miniScale || 1;
-      this.setView(
-        centreOn(
-          this.view,
-          (e.clientX - rect.left) / k,
-          (e.clientY - rect.top) / k,
-          this.data.rows,
-          this.data.cols,
-          this.plotW,
-          this.plotH,
-        ),
-      );
-    };
-    this.mini.addEventListener("pointerdown", (e) => {
-      this.mini.setPointerCapture(e.pointerId);
-      this.miniDrag = true;
-      moveTo(e);
-    });
-    this.mini.addEventListener("pointermove", (e) => this.miniDrag && moveTo(e));
-    this.mini.addEventListener("pointerup", () => (this.miniDrag = false));
-  }
-
-  onPointerMove(e) {
-    const d = this.drag;
-    if (d) {
-      const dx = e.clientX - d.x;
-      const dy = e.clientY - d.y;
-      if (!d.moved && Math.abs(dx) + Math.abs(dy) > 3) d.moved = true;
-      if (d.moved) {
-        this.setView(panBy(d.view, dx, dy, this.data.rows, this.data.cols, this.plotW, this.plotH));
-        return;
-      }
-    }
-    const at = this.cellAtEvent(e);
-    if (at) this.showCell(...at);
-    else this.clearHover();
-  }
-
-  onPointerUp(e) {
-    const d = this.drag;
-    this.drag = null;
-    const at = this.cellAtEvent(e);
-    if (!at) this.clearHover(); // a drag released off the map gets no mouseleave
-    if (!d || d.moved) return;
-    if (at && e.shiftKey && this.opts.onPick) this.opts.onPick(...at);
-  }
-
-  onKey(e) {
-    const { rows, cols } = this.data;
-    const [w, h] = [this.plotW, this.plotH];
-    const step = e.shiftKey ? 0.5 : 0.125;
-    const pans = {
-      ArrowLeft: [w * step, 0],
-      ArrowRight: [-w * step, 0],
-      ArrowUp: [0, h * step],
-      ArrowDown: [0, -h * step],
-    };
-    let next = null;
-    if (e.key === "+" || e.key === "=") next = zoomAt(this.view, KEY_ZOOM, w / 2, h / 2, rows, cols, w, h);
-    else if (e.key === "-" || e.key === "_") next = zoomAt(this.view, 1 / KEY_ZOOM, w / 2, h / 2, rows, cols, w, h);
-    else if (e.key === "0" || e.key === "Home") next = { ...this.fit };
-    else if (pans[e.key]) next = panBy(this.view, ...pans[e.key], rows, cols, w, h);
-    if (!next) return;
-    e.preventDefault();
-    this.setView(next);
   }
 
   showCell(r, c) {
@@ -437,11 +307,6 @@ export class ZoomMap {
 
   /** What is shown as an SVG group: the visible cells as one image (a pixel per cell), labels as text. */
   toSVGGroup(x, y) {
-    const g = svg("g", { transform: `translate(${x},${y})` });
-    g.append(
-      svg("text", { x: 0, y: 12, style: "font: 600 12px sans-serif", fill: cssVar("--fg") || "#222" }, this.opts.title),
-    );
-    const body = svg("g", { transform: "translate(0,18)" });
     const v = this.view;
     const vis = visibleCells(v, this.data.rows, this.data.cols, this.plotW, this.plotH);
     const w = vis.c1 - vis.c0;
@@ -450,42 +315,15 @@ export class ZoomMap {
     cells.width = w;
     cells.height = h;
     cells.getContext("2d").drawImage(this.levels.build(0), vis.c0, vis.r0, w, h, 0, 0, w, h);
-    body.append(
-      svg("image", {
-        x: this.left + (vis.c0 - v.x0) * v.scale,
-        y: this.top + (vis.r0 - v.y0) * v.scale,
-        width: w * v.scale,
-        height: h * v.scale,
-        href: cells.toDataURL("image/png"),
-        preserveAspectRatio: "none",
-        style: "image-rendering: pixelated",
-      }),
-    );
-    if (v.scale >= MIN_LABELLED_CELL) {
-      const font = Math.min(FONT_PX, Math.floor(v.scale) - 1);
-      const labels = svg("g", { fill: cssVar("--fg") || "#222", style: `font: ${font}px sans-serif` });
-      for (let r = vis.r0; r < vis.r1; r++) {
-        labels.append(
-          svg(
-            "text",
-            { x: this.left - 4, y: (this.top + (r - v.y0 + 0.5) * v.scale + 4).toFixed(1), "text-anchor": "end" },
-            tokenLabel(this.data.rowLabels[r]),
-          ),
-        );
-      }
-      for (let c = vis.c0; c < vis.c1; c++) {
-        const cx = (this.left + (c - v.x0 + 0.5) * v.scale).toFixed(1);
-        labels.append(
-          svg(
-            "text",
-            { transform: `translate(${cx},${this.top - 4}) rotate(-60)` },
-            tokenLabel(this.data.colLabels[c]),
-          ),
-        );
-      }
-      body.append(labels);
-    }
-    g.append(body);
-    return g;
+    const image = {
+      x: this.left + (vis.c0 - v.x0) * v.scale,
+      y: this.top + (vis.r0 - v.y0) * v.scale,
+      width: w * v.scale,
+      height: h * v.scale,
+      href: cells.toDataURL("image/png"),
+    };
+    const { rowLabels, colLabels } = this.data;
+    const labels = v.scale >= MIN_LABELLED_CELL ? { ...this.labelSpec(vis), rowLabels, colLabels } : null;
+    return mapSVGGroup(x, y, this.opts.title, image, labels);
   }
 }

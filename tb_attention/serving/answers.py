@@ -4,10 +4,20 @@ can only change with the records it reads. The analysis routes: serving/analysis
 
 import numpy as np
 
+from tb_attention.analysis.tokens import DEFAULT_SPECIAL_TOKENS, word_ids
 from tb_attention.serving.arrays import float_payload
 from tb_attention.serving.layer_answers import layer_answer
 
 ANSWER_CACHE_BYTES = 64 << 20
+
+
+def _with_word_ids(described):
+    """A part as /steps lists it, with the word of each query (and cross-attention key) token:
+    the panel groups word pieces by these ids and keeps no copy of the rule."""
+    described["word_ids"] = word_ids(described["tokens"], DEFAULT_SPECIAL_TOKENS).tolist()
+    keys = described["key_tokens"]
+    described["key_word_ids"] = None if keys is None else word_ids(keys, DEFAULT_SPECIAL_TOKENS).tolist()
+    return described
 
 
 class Answers:
@@ -44,7 +54,7 @@ class Answers:
                     "step": r.ref.step,
                     "wall_time": r.ref.wall_time,
                     "kinds": list(r.parts),
-                    "parts": {kind: part.to_json() for kind, part in r.parts.items()},
+                    "parts": {kind: _with_word_ids(part.to_json()) for kind, part in r.parts.items()},
                 }
                 for r in self.store.records(ctx, request.run, request.tag, refs)
             ],

@@ -2,8 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { displaySlab, hideKeys, hiddenItems, positionText, tokenRows } from "../../frontend/words.js";
-import { words } from "../../frontend/words.js";
+import { displaySlab, hideKeys, hiddenItems, positionText, tokenRows, words } from "../../frontend/words.js";
 
 const near = (a, b, eps = 1e-6) => assert.ok(Math.abs(a - b) < eps, `${a} vs ${b}`);
 
@@ -26,9 +25,9 @@ test("hidden positions out of range or repeated are ignored", () => {
 });
 
 test("display slab: words merged after hiding; hidden word columns flagged", () => {
-  const toks = ["[CLS]", "straw", "##berries"];
+  const seq = { tokens: ["[CLS]", "straw", "##berries"], wordIds: [0, 1, 1] };
   const data = new Float32Array([1, 0, 0, 0.5, 0.25, 0.25, 0.2, 0.4, 0.4]);
-  const d = displaySlab({ data, rows: 3, cols: 3, rowTokens: toks, colTokens: toks, merge: true, hidden: [0] });
+  const d = displaySlab({ data, rows: 3, cols: 3, rowSeq: seq, colSeq: seq, merge: true, hidden: [0] });
   assert.equal(d.rows, 2);
   assert.equal(d.cols, 2);
   assert.deepEqual(Array.from(d.hiddenCols), [1, 0]);
@@ -39,13 +38,13 @@ test("display slab: words merged after hiding; hidden word columns flagged", () 
   near(d.data[3], 1); // strawberries -> strawberries: every row renormalised to 1
   near(d.hiddenMass[1], (0.5 + 0.2) / 2);
   // Without hiding or merging the data passes through as it is.
-  const same = displaySlab({ data, rows: 3, cols: 3, rowTokens: toks, colTokens: toks });
+  const same = displaySlab({ data, rows: 3, cols: 3, rowSeq: seq, colSeq: seq });
   assert.equal(same.data, data);
   assert.equal(same.hiddenMass, null);
 });
 
 test("a window of word rows maps to token rows", () => {
-  const items = words(["a", "b", "##c", "d"]);
+  const items = words({ tokens: ["a", "b", "##c", "d"], wordIds: [0, 1, 1, 2] });
   assert.deepEqual(tokenRows(items, 1, 3), [1, 4]);
   assert.deepEqual(tokenRows(items, 0, 0), [0, 0]);
   assert.equal(positionText(items[1]), "1\u20132");

@@ -9,7 +9,7 @@ import {
   followScroll,
   nextMatch,
   windowRange,
-} from "../../frontend/views/head_bar.js";
+} from "../../frontend/views/head_window.js";
 import { forEachLine } from "../../frontend/views/head_lines.js";
 
 test("windows stay inside the input", () => {

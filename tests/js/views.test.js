@@ -2,8 +2,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { VIEWS, viewEntry, isView } from "../../frontend/views/registry.js";
-import { filterRanges } from "../../frontend/views/head_view.js";
+import { HEAD_VIEWS, VIEWS, viewEntry, isView } from "../../frontend/views/registry.js";
+import { parse } from "../../frontend/state.js";
+import { filterRanges } from "../../frontend/views/head_window.js";
 import { collectLines, forEachLine } from "../../frontend/views/head_lines.js";
 import { ruleText } from "../../frontend/views/patterns_view.js";
 import { defaultStepB, difference } from "../../frontend/views/compare_view.js";
@@ -16,6 +17,15 @@ test("the registry names each view once, and unknown names fall back to the firs
   assert.equal(viewEntry("nope").name, names[0]);
   assert.ok(isView("patterns") && !isView("nope"));
   for (const v of VIEWS) assert.match(v.module, /^\.\/\w+\.js$/);
+});
+
+test("the views a head opens in come from the registry, and only they are kept in the URL", () => {
+  assert.deepEqual(
+    HEAD_VIEWS.map((v) => v.name),
+    VIEWS.filter((v) => v.opensHead).map((v) => v.name),
+  );
+  assert.ok(HEAD_VIEWS.length >= 2 && HEAD_VIEWS[0] === VIEWS[0] && HEAD_VIEWS.every((v) => v.perLayer));
+  for (const v of VIEWS) assert.equal(parse(`open=${v.name}`).open, v.opensHead ? v.name : undefined);
 });
 
 test("sentence filters pick the A/B ranges; cross-attention ignores them", () => {

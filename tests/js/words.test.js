@@ -1,18 +1,33 @@
-// Word pieces into words (the rule of tb_attention/analysis/tokens.py), prettified token text,
-// and attention between words: to a word the sum over its pieces, from a word their mean.
+// Word pieces into words by the word ids the server sends (/steps word_ids), prettified token
+// text, and attention between words: to a word the sum over its pieces, from a word their mean.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { convention, groupOf, mergeGroups, mergeRows, prettyTokens, wordIds, words } from "../../frontend/words.js";
+import {
+  convention,
+  groupOf,
+  keySequence,
+  mergeGroups,
+  mergeRows,
+  prettyTokens,
+  querySequence,
+  words,
+} from "../../frontend/words.js";
 
 const SEED = "[CLS] i went to the store . [SEP] at the store , i bought fresh straw ##berries . [SEP]".split(" ");
+// The ids /steps serves for SEED (tokens.word_ids): "straw ##berries" is word 15.
+const SEED_IDS = [...Array.from({ length: 16 }, (_, i) => i), 15, 16, 17];
 
-test("WordPiece: ## pieces join the word before them", () => {
-  const ws = words(SEED);
+test("WordPiece: the pieces of one word id join, their ## dropped", () => {
+  const ws = words({ tokens: SEED, wordIds: SEED_IDS });
   assert.equal(ws.length, SEED.length - 1);
   const straw = ws.find((w) => w.text === "strawberries");
   assert.deepEqual(straw, { start: 15, end: 17, text: "strawberries" });
-  assert.deepEqual(Array.from(wordIds(["[CLS]", "##a", "b", "##c", "##d", "[SEP]", "##e"])), [0, 1, 2, 2, 2, 3, 4]);
+  const lone = words({ tokens: ["[CLS]", "##a", "b", "##c"], wordIds: [0, 1, 2, 2] });
+  assert.deepEqual(
+    lone.map((w) => w.text),
+    ["[CLS]", "##a", "bc"],
+  ); // a piece that starts a word keeps its "##"
   assert.equal(convention(SEED), "wordpiece");
   assert.deepEqual(prettyTokens(SEED), SEED); // WordPiece pieces keep their "##"
 });
@@ -29,31 +44,58 @@ test("GPT-2 byte BPE: a piece without \u0120 continues the word; markers are not
     "\u0120",
     "\u010a",
   ];
-  assert.deepEqual(Array.from(wordIds(toks)), [0, 1, 2, 2, 3, 4, 4, 5, 5]);
   assert.deepEqual(
-    words(toks).map((w) => w.text),
+    words({ tokens: toks, wordIds: [0, 1, 2, 2, 3, 4, 4, 5, 5] }).map((w) => w.text),
     ["<|begin_of_text|>", "The", "strawberries", "are", "red.", " \n"],
   );
   assert.deepEqual(prettyTokens(toks), ["<|begin_of_text|>", "The", "straw", "berries", "are", "red", ".", " ", "\n"]);
   assert.equal(convention(toks), "bytebpe");
 });
 
-test("SentencePiece: \u2581 starts a word; specials stand alone and never join", () => {
+test("SentencePiece: markers are not shown; special tokens read as they are", () => {
   const toks = ["<s>", "\u2581straw", "berries", "</s>", "berries", "[PAD]", "x", "<unk>"];
-  assert.deepEqual(Array.from(wordIds(toks)), [0, 1, 1, 2, 3, 4, 5, 6]);
   assert.deepEqual(prettyTokens(toks), ["<s>", "straw", "berries", "</s>", "berries", "[PAD]", "x", "<unk>"]);
+  assert.deepEqual(
+    words({ tokens: toks, wordIds: [0, 1, 1, 2, 3, 4, 5, 6] }).map((w) => w.text),
+    ["<s>", "strawberries", "</s>", "berries", "[PAD]", "x", "<unk>"],
+  );
   assert.equal(convention(toks), "sentencepiece");
 });
 
-test("plain tokens: one word each", () => {
-  assert.deepEqual(Array.from(wordIds(["a", "b", "c"])), [0, 1, 2]);
-  assert.deepEqual(Array.from(wordIds(["##"])), [0]); // a lone "##" is not a piece
+test("plain tokens read as they are; a lone ## is no piece", () => {
+  assert.equal(convention(["a", "b", "c"]), "plain");
+  assert.equal(convention(["##"]), "plain");
+});
+
+test("a part's sequences: its queries, and its keys (the queries unless cross-attention)", () => {
+  const self = { tokens: ["a", "b"], word_ids: [0, 1], key_tokens: null, key_word_ids: null };
+  assert.deepEqual(querySequence(self), { tokens: ["a", "b"], wordIds: [0, 1] });
+  assert.deepEqual(keySequence(self), querySequence(self));
+  const cross = { ...self, key_tokens: ["x", "##y"], key_word_ids: [0, 0] };
+  assert.deepEqual(keySequence(cross), { tokens: ["x", "##y"], wordIds: [0, 0] });
+  assert.deepEqual(
+    words(keySequence(cross)).map((w) => w.text),
+    ["xy"],
+  );
+});
+
+test("words follow the ids given, whatever the markers suggest", () => {
+  const tokens = ["a", "b", "c"];
+  assert.deepEqual(
+    words({ tokens, wordIds: [0, 0, 1] }).map((w) => [w.start, w.end, w.text]),
+    [
+      [0, 2, "ab"],
+      [2, 3, "c"],
+    ],
+  );
+  const again = ["a", "b", "c"]; // another array: its own ids
+  assert.equal(words({ tokens: again, wordIds: [0, 1, 2] }).length, 3);
 });
 
 test("merging: attention to a word is the sum over its pieces, from a word the mean", () => {
   // tokens: a, straw, ##berries  -> words: a, strawberries
   const toks = ["a", "straw", "##berries"];
-  const items = words(toks);
+  const items = words({ tokens: toks, wordIds: [0, 1, 1] });
   // rows sum to 1
   const data = new Float32Array([0.5, 0.3, 0.2, /* straw */ 0.1, 0.6, 0.3, /* ##berries */ 0.2, 0.2, 0.6]);
   const out = mergeGroups(data, 1, 3, 3, items, items);
@@ -70,7 +112,7 @@ test("merging: attention to a word is the sum over its pieces, from a word the m
 
 test("merging a window of rows of several slabs, from a later first data row", () => {
   const toks = ["a", "b", "##c", "d"];
-  const items = words(toks); // a | bc | d
+  const items = words({ tokens: toks, wordIds: [0, 1, 1, 2] }); // a | bc | d
   // 2 slabs, data rows 1..3 (b, ##c, d) x 4 keys
   const data = new Float32Array(2 * 3 * 4).map((_, i) => i);
   const out = mergeGroups(data, 2, 3, 4, items, items, 1, 3, 1);

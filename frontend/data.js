@@ -1,0 +1,51 @@
+// What the panel reads from the server, and the one place it is cached: every fetch of the app
+// and its views goes through a PanelData (the views through their context, views/README.md).
+// JSON answers (/steps, /patterns, /change, /relevance, /formed) change when steps are added:
+// every refresh, the background poll's too, drops them. Arrays of one step (/layer, /rollout)
+// change only when that step is logged again: a refresh the user asks for drops them as well.
+
+import { fetchRollout, LayerCache, PromiseCache, streamThumbnails } from "./api.js";
+
+const ROLLOUTS_KEPT = 48; // rollouts of 1024 tokens are 4 MB each
+
+export class PanelData {
+  constructor() {
+    this.answers = new PromiseCache();
+    this.layers = new LayerCache();
+    this.rollouts = new PromiseCache(ROLLOUTS_KEPT);
+  }
+
+  /** A JSON route's answer (docs/http_api.md), cached until the next refresh. */
+  json(route, params) {
+    return this.answers.json(route, params);
+  }
+
+  /** The steps of a (run, tag) as /steps lists them. */
+  steps(run, tag) {
+    return this.json("steps", { run, tag }).then((body) => body.steps);
+  }
+
+  /** A layer, or a selection of it (api.js fetchLayer's `opts`), cached within a memory budget. */
+  layer(run, tag, step, layer, kind, opts = {}) {
+    return this.layers.get(run, tag, step, layer, kind, opts);
+  }
+
+  /** Rollout of one step up to `layer`: {queries, keys, data}. */
+  rollout(run, tag, step, layer, kind) {
+    const key = JSON.stringify([run, tag, step, layer, kind]);
+    return this.rollouts.get(key, () => fetchRollout(run, tag, step, layer, kind));
+  }
+
+  /** Every head's thumbnail as the bytes arrive (api.js streamThumbnails; not cached). */
+  streamThumbnails(run, tag, step, kind, onLayer) {
+    return streamThumbnails(run, tag, step, kind, onLayer);
+  }
+
+  /** Drop the JSON answers; with `everything`, the layers and rollouts too. */
+  clear(everything) {
+    this.answers.clear();
+    if (!everything) return;
+    this.layers.clear();
+    this.rollouts.clear();
+  }
+}
