@@ -120,7 +120,7 @@ def add_attention(
         record above it is stored sparse instead (the strongest keys per query, as many as
         fit), which is logged; an explicit top_k/top_mass above it raises. None: no limit.
       walltime: seconds since the epoch (default: now).
-      max_tokens: refuse longer sequences unless raised (they are large to store and draw).
+      max_tokens: refuse sequences longer than this (default: no limit; max_bytes bounds what is stored).
       special_tokens: token texts counted as delimiters by the pattern scores (default: the
         usual [CLS]/[SEP]/<s>/</s>/... set; see docs/patterns.md).
       pattern_scalars: also log the strongest head's score per pattern as scalars

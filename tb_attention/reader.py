@@ -42,6 +42,13 @@ class AttentionRecord:
         """Float32 `[heads, queries, keys]` of stored layer `index` (the given heads, else all)."""
         return self._stored.layer(index, heads)
 
+    def region(self, index, heads=None, rows=None, keys=None, factor=1):
+        """Float32 `[heads, rows', keys']`: the max-pooled cells of `factor` (a power of two) over
+        query rows [rows) x keys [keys) of stored layer `index` (default the whole layer), read
+        from the stored overview or detail of a long record; NaN where the record stores nothing."""
+        _, _, q, k = self.shape
+        return self._stored.region(index, heads, rows or (0, q), keys or (0, k), factor)
+
     def kept_mass(self, index, heads=None):
         """Float32 `[heads, queries]`: the weight each row of stored layer `index` kept (before
         quantising), or None for a dense record (every row keeps all its weight)."""

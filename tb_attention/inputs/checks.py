@@ -8,7 +8,8 @@ import numpy as np
 
 from tb_attention.format.metadata import MAX_STEP
 
-DEFAULT_MAX_TOKENS = 4096
+# No limit by default: the byte budget (max_bytes) bounds what a record of any length stores.
+DEFAULT_MAX_TOKENS = None
 # Softmax rows of float16/bfloat16 models sum to 1 only within a few thousandths (and a bfloat16
 # sum of a row is itself rounded to 1/128).
 ROW_SUM_TOLERANCE = 2e-2
@@ -25,7 +26,7 @@ def check_text(text, name):
 
 def check_token_count(tokens, name, max_tokens):
     """Refuse an over-long input before anything is copied (its attention can be gigabytes)."""
-    if isinstance(tokens, (list, tuple)) and len(tokens) > max_tokens:
+    if max_tokens is not None and isinstance(tokens, (list, tuple)) and len(tokens) > max_tokens:
         raise ValueError(
             "%d %s exceed max_tokens=%d; pass a larger max_tokens to log them anyway" % (len(tokens), name, max_tokens)
         )
