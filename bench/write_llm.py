@@ -130,22 +130,57 @@ def main():
     parser.add_argument("--no-slowdown", action="store_true")
     parser.add_argument("--slowdown", default="dense1024", help="the cases whose training-thread slowdown is measured")
     parser.add_argument("--against", help="another checkout: run each case with its code too, side by side")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each case (the summary takes medians)")
     args = parser.parse_args()
     print("tb-attention writer at LLM size (CPU, %d cores)" % os.cpu_count())
-    for name in args.cases.split(","):
-        slowdown = not args.no_slowdown and name in args.slowdown.split(",")
-        ours = run_case(name, slowdown)
-        if args.against:
-            theirs = run_case(name, slowdown, os.path.abspath(args.against))
-            print(
-                "  this checkout / %s: encode + write %.2f, on disk %.2f, blocking %.2f"
-                % (
-                    args.against,
-                    ours["encode_write"] / theirs["encode_write"],
-                    ours["disk"] / theirs["disk"],
-                    ours["blocking"] / theirs["blocking"],
-                )
+    results = {}
+    for _ in range(args.repeat):
+        for name in args.cases.split(","):
+            slowdown = not args.no_slowdown and name in args.slowdown.split(",")
+            results.setdefault(name, []).append(_one(args, name, slowdown))
+    summary(results)
+
+
+def summary(results):
+    """The budget's figures against the dense path, from medians of the same run."""
+
+    def median(name, key):
+        values = sorted(r[key] for r in results[name])
+        return values[len(values) // 2]
+
+    if "dense1024" not in results:
+        return
+    dense_time, dense_disk = median("dense1024", "encode_write"), median("dense1024", "disk")
+    per_weight = dense_time / (32 * 32 * 1024 * 1024)
+    print("\n== the default budget against the dense path (medians of %d)" % len(results["dense1024"]))
+    if "auto1024" in results:
+        print(
+            "  1024 default / dense: encode + write %.2f (goal <= 1.25), on disk %.2f (goal <= 1.0)"
+            % (median("auto1024", "encode_write") / dense_time, median("auto1024", "disk") / dense_disk)
+        )
+    if "auto2048" in results:
+        t = median("auto2048", "encode_write") / (32 * 32 * 2048 * 2048)
+        print(
+            "  2048 default: on disk %.0f MB (goal <= 300), time per weight / dense 1024's %.2f (goal <= 2)"
+            % (median("auto2048", "disk") / 1e6, t / per_weight)
+        )
+
+
+def _one(args, name, slowdown):
+    """One case with this checkout's code (and, with --against, another's beside it)."""
+    ours = run_case(name, slowdown)
+    if args.against:
+        theirs = run_case(name, slowdown, os.path.abspath(args.against))
+        print(
+            "  this checkout / %s: encode + write %.2f, on disk %.2f, blocking %.2f"
+            % (
+                args.against,
+                ours["encode_write"] / theirs["encode_write"],
+                ours["disk"] / theirs["disk"],
+                ours["blocking"] / theirs["blocking"],
             )
+        )
+    return ours
 
 
 if __name__ == "__main__":
