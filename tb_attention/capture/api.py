@@ -46,7 +46,7 @@ class AttentionCapture:
         decoder_tokens=None,
         sentence_b_start=None,
         example=0,
-        precision="uint8",
+        precision=plans.DEFAULT_PRECISION,
         layers=None,
         heads=None,
         top_k=None,

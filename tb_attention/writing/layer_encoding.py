@@ -77,8 +77,11 @@ def quantize_torch(x, precision):
     import torch
 
     if precision == "log16":
-        top = x.float().contiguous().view(torch.int32).bitwise_right_shift(16).bitwise_and_(0xFFFF)
-        return _log16_codes(x.device)[top.long()]  # int16 here, uint16 once on the host
+        # A float32's top 16 bits (the high half of each little-endian word) index the code table,
+        # as int32 (index_select takes them: no int64 copy).
+        top = x.float().contiguous().view(torch.uint16)[..., 1::2].to(torch.int32).flatten()
+        codes = _log16_codes(x.device).index_select(0, top)
+        return codes.view(x.shape)  # int16 here, uint16 once on the host
     if precision == "uint8":
         return (x.float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)
     return x.to(torch.float16 if precision == "float16" else torch.float32)
