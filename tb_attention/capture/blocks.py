@@ -10,6 +10,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from tb_attention.writing import scratch
+
 
 @dataclasses.dataclass
 class LayerInputs:
@@ -61,7 +63,7 @@ class RowBlock:
     r1: int
     lo: int
     hi: int
-    allowed: Optional[torch.Tensor] = None  # bool [rows, hi - lo]
+    hidden: Optional[torch.Tensor] = None  # bool [rows, hi - lo]: keys each row may not see
     blind: Optional[torch.Tensor] = None  # bool [rows]: rows that see no key (their weights are 0)
     additive: Optional[torch.Tensor] = None  # float [rows, hi - lo]
 
@@ -89,7 +91,7 @@ def row_block(inputs, example, r0, r1):
         r1,
         lo,
         hi,
-        None if every(lo, hi) else allowed,
+        None if every(lo, hi) else ~allowed,
         None if rows_seeing.all() else torch.as_tensor(~rows_seeing, device=allowed.device),
         None if additive is None else additive[:, lo:hi],
     )
@@ -119,7 +121,10 @@ def block_weights(inputs, h0, h1, rows):
     # One KV head for the run (grouped-query attention), or one per query head.
     k = inputs.key[example, h0 // inputs.group] if inputs.group > 1 else inputs.key[example, h0:h1]
     # Scaling the (few) queries rather than the (many) scores: one pass less over the block.
-    scores = torch.matmul(q * inputs.scaling, k[..., lo:hi, :].transpose(-1, -2))
+    keys = k[..., lo:hi, :].transpose(-1, -2)
+    if dtype == torch.float32 and inputs.position_bias is None and inputs.softcap is None and rows.additive is None:
+        return _weights_in_place(q * inputs.scaling, keys, rows, None if inputs.sinks is None else inputs.sinks[h0:h1])
+    scores = torch.matmul(q * inputs.scaling, keys)
     if inputs.position_bias is not None:
         bias = inputs.position_bias
         scores = scores + bias[example if bias.shape[0] > 1 else 0, h0:h1, r0:r1, lo:hi]
@@ -128,14 +133,31 @@ def block_weights(inputs, h0, h1, rows):
     if rows.additive is not None:
         scores = scores + rows.additive.to(scores.dtype)
     scores = scores.float()
-    if rows.allowed is not None:
-        scores.masked_fill_(~rows.allowed, float("-inf"))
+    if rows.hidden is not None:
+        scores.masked_fill_(rows.hidden, float("-inf"))
     weights = _softmax(scores, None if inputs.sinks is None else inputs.sinks[h0:h1].float())
     if rows.blind is not None:
         weights[:, rows.blind] = 0.0
     if dtype != torch.float32:
         weights = weights.to(dtype).float()
     return weights
+
+
+def _weights_in_place(q, keys, rows, sinks):
+    """block_weights of a float32 model, computed in one reused scratch buffer (writing/scratch.py):
+    the scores, masked, then their softmax in place."""
+    heads, n, _ = q.shape
+    out = scratch.get("weights", (heads, n, keys.shape[-1]), torch.float32, q.device)
+    torch.matmul(q, keys, out=out)
+    if rows.hidden is not None:
+        out.masked_fill_(rows.hidden, float("-inf"))
+    if sinks is None:
+        torch.softmax(out, -1, out=out)
+    else:
+        out = _softmax(out, sinks.float())
+    if rows.blind is not None:
+        out[:, rows.blind] = 0.0
+    return out
 
 
 def _softmax(scores, sinks):

@@ -4,6 +4,8 @@ record's precision or sparse (per row its strongest keys and the weight they hol
 encoded on the tensors' device; a chunk's bytes reach the host once it is complete and are
 compressed on the encoding threads."""
 
+import collections
+
 import numpy as np
 
 from tb_attention.format import blocks
@@ -16,14 +18,20 @@ from tb_attention.writing.threads import encoding_pool
 class Chunk:
     """One chunk being filled: heads x rows of one layer; `add` takes slices of blocks."""
 
-    def __init__(self, heads, rows, keys, plan):
+    def __init__(self, heads, rows, keys, plan, buffer=None):
+        """`buffer`: a spare dense buffer of this shape to reuse (zeroed here)."""
         self.heads, self.rows, self.keys, self.plan = heads, rows, keys, plan
         self.missing = heads * rows
         if plan.sparse:
             self.pieces = [[] for _ in range(heads)]  # per head: (row offset, counts, kept, indices, values)
             self.dense = None
         else:
-            self.dense = np.zeros((heads, rows, keys), dtype=precisions.dtype(plan.precision))
+            dtype = precisions.dtype(plan.precision)
+            if buffer is not None and buffer.shape == (heads, rows, keys) and buffer.dtype == dtype:
+                buffer.fill(0)
+                self.dense = buffer
+            else:
+                self.dense = np.zeros((heads, rows, keys), dtype=dtype)
         self.nnz = None
 
     def add(self, head, row, weights, key_start=0):
@@ -60,7 +68,27 @@ class Chunk:
         return blocks.encode_sparse(counts, kept, indices, values, self.keys, self.plan.precision)
 
 
-def compress_later(raw):
-    """A future of the compressed chunk (the encoding threads compress while blocks are computed)."""
-    pool, _ = encoding_pool()
-    return pool.submit(compress, raw)
+# Raw chunks waiting for the encoding threads to compress them hold at most this much: past it the
+# caller waits (those threads run at the lowest priority and can fall behind the blocks).
+PENDING_RAW_BYTES = 64 << 20
+
+
+class Compressor:
+    """Compresses chunks on the encoding threads while blocks are computed, never holding more than
+    PENDING_RAW_BYTES of raw chunks waiting: `later(raw)` is a future of the compressed bytes."""
+
+    def __init__(self, limit=PENDING_RAW_BYTES):
+        self.limit = limit
+        self.pending = collections.deque()  # (future, raw size), oldest first
+        self.bytes = 0
+
+    def later(self, raw):
+        pool, _ = encoding_pool()
+        future = pool.submit(compress, raw)
+        self.pending.append((future, len(raw)))
+        self.bytes += len(raw)
+        while self.pending and (self.bytes > self.limit or self.pending[0][0].done()):
+            done, size = self.pending.popleft()
+            done.result()  # waits for the oldest when over the limit
+            self.bytes -= size
+        return future

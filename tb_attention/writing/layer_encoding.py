@@ -11,6 +11,7 @@ import numpy as np
 from tb_attention.format import blocks, log16
 from tb_attention.format import precision as precisions
 from tb_attention.format.payload import compress
+from tb_attention.writing import scratch
 
 
 @dataclasses.dataclass
@@ -73,14 +74,18 @@ def _log16_codes(device):
 
 
 def quantize_torch(x, precision):
-    """A torch block in the stored dtype of `precision`, on its device (log16: int16 codes)."""
+    """A torch block in the stored dtype of `precision`, on its device (log16: int16 codes, in
+    this thread's scratch buffer: valid until the next call here)."""
     import torch
 
     if precision == "log16":
         # A float32's top 16 bits (the high half of each little-endian word) index the code table,
         # as int32 (index_select takes them: no int64 copy).
-        top = x.float().contiguous().view(torch.uint16)[..., 1::2].to(torch.int32).flatten()
-        codes = _log16_codes(x.device).index_select(0, top)
+        n = x.numel()
+        top = scratch.get("log16 index", (n,), torch.int32, x.device)
+        top.view(x.shape).copy_(x.float().contiguous().view(torch.uint16)[..., 1::2])
+        codes = scratch.get("log16 codes", (n,), torch.int16, x.device)
+        torch.index_select(_log16_codes(x.device), 0, top, out=codes)
         return codes.view(x.shape)  # int16 here, uint16 once on the host
     if precision == "uint8":
         return (x.float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)

@@ -10,7 +10,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from tb_attention.format import blocks
-from tb_attention.writing.chunks import Chunk, compress_later
+from tb_attention.writing import scratch
+from tb_attention.writing.chunks import Chunk, Compressor
 from tb_attention.writing.pooling import MaxGrid, coarser, factor_for, grid_shape
 
 # Records whose one head's rows take more than this are stored in bands of BAND_ROWS rows, so a
@@ -72,6 +73,8 @@ class PartBuilder:
         self.open = {}  # (layer, block, band) -> Chunk being filled
         self.chunks = {}  # (layer, block, band) -> (future of compressed bytes, nnz)
         self.grids = {}  # layer -> MaxGrid of the finest pooling the part stores
+        self.compressor = Compressor()
+        self.spare = []  # dense chunk buffers to reuse (fresh ones of varying age fragment the heap)
         self.pooled = {}  # layer -> {"thumbnails": future, "overview": [future per head]}
 
     def _finest(self):
@@ -114,10 +117,13 @@ class PartBuilder:
         if chunk is None:
             h0, h1 = self.ranges[b]
             r0, r1 = self.bands[band]
-            chunk = self.open[key] = Chunk(h1 - h0, r1 - r0, self.plan.keys, self.plan)
+            buffer = self.spare.pop() if self.spare else None
+            chunk = self.open[key] = Chunk(h1 - h0, r1 - r0, self.plan.keys, self.plan, buffer)
         if chunk.add(head, row, weights, key_start):
             raw = chunk.raw()
-            self.chunks[key] = (compress_later(raw), chunk.nnz)
+            if chunk.dense is not None:
+                self.spare.append(chunk.dense)
+            self.chunks[key] = (self.compressor.later(raw), chunk.nnz)
             del self.open[key]
 
     def end_layer(self, layer):
@@ -132,11 +138,11 @@ class PartBuilder:
         finest = grid.factor
         if self.layout.thumbnail:
             thumbs = coarser(grid.values, self.layout.thumbnail // finest)
-            out["thumbnails"] = compress_later(_float16(thumbs).tobytes())
+            out["thumbnails"] = self.compressor.later(_float16(thumbs).tobytes())
         if self.layout.overview:
             levels = [coarser(grid.values, f // finest) for f in self.layout.overview]
             out["overview"] = [
-                compress_later(b"".join(_float16(level[h]).tobytes() for level in levels))
+                self.compressor.later(b"".join(_float16(level[h]).tobytes() for level in levels))
                 for h in range(grid.values.shape[0])
             ]
         self.pooled[layer] = out
@@ -200,11 +206,15 @@ class PartBuilder:
 
 
 def _full_width(weights, key_start, keys):
-    """A block widened to every key (zeros outside its range), for consumers that take whole rows."""
-    if key_start == 0 and weights.shape[-1] == keys:
+    """A block widened to every key (zeros outside its range), for consumers that take whole rows
+    (in a reused scratch buffer: valid until the next block)."""
+    width = weights.shape[-1]
+    if key_start == 0 and width == keys:
         return weights
-    full = weights.new_zeros(weights.shape[:-1] + (keys,))
-    full[..., key_start : key_start + weights.shape[-1]] = weights
+    full = scratch.get("full width", weights.shape[:-1] + (keys,), weights.dtype, weights.device)
+    full[..., :key_start].zero_()
+    full[..., key_start + width :].zero_()
+    full[..., key_start : key_start + width] = weights
     return full
 
 
