@@ -17,6 +17,7 @@ _EXPORTS = {
     "add_attention": "tb_attention.writing.writer",
     "flush": "tb_attention.writing.writer",
     "close": "tb_attention.writing.writer",
+    "AttentionWriteError": "tb_attention.writing.failures",
     "read_attention": "tb_attention.reader",
     "AttentionRecord": "tb_attention.reader",
     "head_patterns": "tb_attention.analysis.scoring",

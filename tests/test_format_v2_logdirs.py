@@ -168,9 +168,9 @@ def test_two_writers_in_one_logdir_at_once(tensorboard, tmp_path, load_fast):
 
 
 def test_payload_files_rotate_and_every_record_stays_readable(tmp_path, monkeypatch):
-    from tb_attention.writing import event_file
+    from tb_attention.writing import background
 
-    monkeypatch.setattr(event_file, "PAYLOAD_FILE_BYTES", 2000)  # a new file after every record
+    monkeypatch.setattr(background, "PAYLOAD_FILE_BYTES", 2000)  # a new file after every record
     logged = log_steps(tmp_path / "r", range(4))
     names = sorted(os.listdir(tmp_path / "r" / "plugins" / "tb_attention"))
     assert len(names) == 4 and all(n.endswith(".tbattn") for n in names)

@@ -14,7 +14,6 @@ import torch
 from transformers import TrainerCallback
 
 from tb_attention.integrations.probe_logger import ProbeLogger
-from tb_attention.writing import writer as _writer
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +140,7 @@ class AttentionCallback(TrainerCallback):
     def on_train_end(self, args, state, control, model=None, **kwargs):
         self._log(model, state)
         if state.is_world_process_zero or self.probe_logger.all_ranks:
-            _writer.flush()
+            self.probe_logger.flush()
 
     def _log(self, model, state):
         if model is None:

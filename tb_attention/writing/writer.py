@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from tb_attention.writing import inputs, plan
-from tb_attention.writing.event_file import AttentionEventWriter
+from tb_attention.writing.background import AttentionEventWriter
 
 logger = logging.getLogger(__name__)
 
@@ -348,4 +348,4 @@ def _log_parts(writer, tag, step, wall_time, parts, storage, all_ranks, special_
         scalars = _pattern_scalars(tag, written[0][1]) if pattern_scalars else None
         return index_event(payload_file, tag, step, wall_time, [h for h, _ in written], scalars)
 
-    event_writer.submit(build_event, sum(c.nbytes for c in captured))
+    event_writer.submit(build_event, sum(c.nbytes for c in captured), "%s at step %d" % (tag, step))
