@@ -10,6 +10,7 @@ import numpy as np
 
 from tb_attention.writing import inputs, plan
 from tb_attention.writing.background import AttentionEventWriter
+from tb_attention.writing.failures import AttentionWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -86,20 +87,33 @@ def _close_writer(event_writer):
     event_writer.close()
 
 
-def flush():
-    """Write everything queued by `add_attention` in this process, for every log dir."""
+def _each_writer(action):
+    """`action(writer)` for every attention writer of this process, all of them even when one
+    raises (AttentionWriteError for records it could not write); then one error for them all."""
     with _registry_lock:
         writers = list(_writers.values())
+    errors = []
     for event_writer in writers:
-        event_writer.flush()
+        try:
+            action(event_writer)
+        except AttentionWriteError as e:
+            errors.append(e)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        merged = AttentionWriteError("; ".join(map(str, errors)), [r for e in errors for r in e.records])
+        raise merged from errors[0].__cause__
+
+
+def flush():
+    """Write everything queued by `add_attention` in this process, for every log dir. Raises
+    AttentionWriteError for records that could not be written (docs/errors.md)."""
+    _each_writer(lambda event_writer: event_writer.flush())
 
 
 def close():
-    """Flush and close every attention writer of this process."""
-    with _registry_lock:
-        writers = list(_writers.values())
-    for event_writer in writers:
-        _close_writer(event_writer)
+    """Flush and close every attention writer of this process (AttentionWriteError as flush)."""
+    _each_writer(_close_writer)
 
 
 def distributed_rank():
@@ -220,7 +234,8 @@ def add_attention(
     On the caller's thread the input is checked (every stored weight, on its own device) and
     GPU tensors are encoded on the GPU; CPU tensors are read by background threads, encoded,
     compressed and written there (see docs/format.md). Raises ValueError/TypeError for bad
-    input, logging nothing.
+    input, logging nothing; never for the disk: a record that cannot be written is warned about
+    and raised by the next `flush()` / `close()` (docs/errors.md).
     """
     step, wall_time = _check_call(tag, global_step, walltime)
     seq2seq = dict(encoder=encoder_attention, decoder=decoder_attention, cross=cross_attention)
