@@ -3,7 +3,8 @@ file size limit hit in the middle of a payload chunk and in the middle of an eve
 full file system, each then lifted. The records logged before and after are written whole and
 read back exactly by `read_attention` and by both of TensorBoard's loaders; the failed ones are
 named once in a warning and by `flush()`; nothing damaged is left in the files. Trainer and
-Lightning runs through such a failure finish training with a warning."""
+Lightning runs through such a failure finish training with a warning. One `flush()` goes
+through every log dir and names every failed record."""
 
 import json
 import os
@@ -15,7 +16,7 @@ import pytest
 
 import tb_attention
 from tests.helpers import faults
-from tests.helpers.data import UINT8_BOUND
+from tests.helpers.data import UINT8_BOUND, tokens_for
 from tests.helpers.eventfiles import frames
 from tests.helpers.http import LOADERS, served_layer, served_steps
 
@@ -126,3 +127,34 @@ def test_training_goes_through_a_failed_write(framework, tmp_path):
         a = r.attention  # every chunk of every layer decodes and passes its checksum
         assert a.shape[:2] == (6, 12) and np.abs(a.sum(-1) - 1).max() <= a.shape[-1] * UINT8_BOUND
     assert np.abs(records[2].attention - records[3].attention).max() > 0.01  # steps 2 and 4 differ: trained
+
+
+def test_flush_goes_through_every_log_dir_and_names_every_failed_record(tmp_path):
+    """Two log dirs, each with a record that fails on the writer thread (a CPU tensor changed in
+    place before it was read): one flush() writes both dirs' other records and raises once for
+    both failures; later records are written."""
+    import threading
+
+    import torch
+    from tensorboard.compat.proto import event_pb2
+
+    from tb_attention.writing import writer as writer_module
+
+    a = faults.record("payload", 0)[0]
+    release = threading.Event()
+    hold = event_pb2.Event(wall_time=1.0, file_version="brain.Event:2")
+    for run in ("a", "b"):
+        writer_module.event_writer_for(str(tmp_path / run)).submit(lambda payload_file: release.wait(60) and hold)
+        reused = torch.from_numpy(a.copy())
+        tb_attention.add_attention(str(tmp_path / run), "p", reused, tokens_for(faults.N), 1)
+        tb_attention.add_attention(str(tmp_path / run), "p", torch.from_numpy(a.copy()), tokens_for(faults.N), 2)
+        reused.mul_(0.5)  # before the writer reads it: that record is dropped
+    release.set()
+    with pytest.raises(tb_attention.AttentionWriteError, match="changed in place") as raised:
+        tb_attention.flush()
+    assert raised.value.records == ["p at step 1", "p at step 1"]
+    for run in ("a", "b"):
+        tb_attention.add_attention(str(tmp_path / run), "p", a, tokens_for(faults.N), 3)
+    tb_attention.flush()
+    for run in ("a", "b"):
+        assert [r.step for r in tb_attention.read_attention(str(tmp_path / run))] == [2, 3]
