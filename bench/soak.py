@@ -250,6 +250,9 @@ def backlog(args, model, tokenizer, logdir):
         "  process RSS: before %.0f MB, max %.0f MB, at the end of the loop %.0f MB, median over the first / second half %.0f / %.0f MB"
         % (rss0, max(rss), rss[-1], statistics.median(rss[:half]), statistics.median(rss[half:]))
     )
+    every = max(1, len(held) // 10)
+    print("  in turn (every %d records): held MB %s" % (every, " ".join("%.0f" % (b / 2**20) for b in held[::every])))
+    print("                               RSS MB  %s" % " ".join("%.0f" % r for r in rss[::every]))
 
 
 def main(argv=None):

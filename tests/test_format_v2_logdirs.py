@@ -207,3 +207,14 @@ def test_logdir_spec_runs_find_their_payloads(tensorboard, tmp_path):
     tb.wait_for(lambda: served_steps(tb, "one/a", TAG) == [0, 1] and served_steps(tb, "two/a", TAG) == [5])
     assert np.abs(served_layer(tb, "one/a", TAG, 1, 1) - first[1][1]).max() <= UINT8_BOUND
     assert np.abs(served_layer(tb, "two/a", TAG, 5, 0) - attention(5, 2, 3, 40)[0]).max() <= UINT8_BOUND
+
+
+def test_records_of_one_probe_share_one_token_list(tmp_path):
+    # A server keeps one decoded header per step for hours of training: equal tokens are one list.
+    log_steps(tmp_path / "r", range(3))
+    tb_attention.add_attention(tmp_path / "r", TAG, attention(3, 2, 3, 40), ["t%d" % i for i in range(40)], 3)
+    tb_attention.flush()
+    records = list(tb_attention.read_attention(str(tmp_path)))
+    assert [r.tokens for r in records] == [tokens_for(40)] * 3 + [["t%d" % i for i in range(40)]]
+    assert records[0].tokens is records[1].tokens is records[2].tokens
+    assert records[3].tokens is not records[0].tokens
