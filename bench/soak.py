@@ -4,10 +4,11 @@ two real TensorBoards (Rust and Python loader) serve the run and a panel-like cl
 Phase 1 (`--minutes`, default 20): the packaged MiniLM takes SGD steps (forward, backward) on real
 text; every `--interval` seconds (default 3) it logs the attention of a `--tokens`-token probe
 (default 128) through a torch SummaryWriter, beside a loss scalar. Every 30 s each TensorBoard's
-RSS (its process tree) is sampled and `/tags`, `/steps` and the newest step's `/layer` are
-fetched, as an open panel does. At the end every logged step must be listed by both
-TensorBoards and its last layer's first head must equal what was logged (uint8 bound). Goal: each
-TensorBoard's RSS at the end <= 1.1 x its RSS after the first minute.
+RSS and anonymous RSS are sampled (of its process tree; RssAnon is what it allocated, which the
+kernel cannot drop under memory pressure as it drops mapped library pages) and `/tags`, `/steps`
+and the newest step's `/layer` are fetched, as an open panel does. At the end every logged step
+must be listed by both TensorBoards and its last layer's first head must equal what was logged
+(uint8 bound). Goal: each TensorBoard's RSS at the end <= 1.1 x its RSS after the first minute.
 
 Phase 2 (`--backlog-seconds`, default 120; 0 skips): the writer slower than the loop. The loop
 logs 512-token MiniLM attention (CPU tensors, 75 MB a record) back to back, after one forward
@@ -44,12 +45,17 @@ def own_rss_mb():
     return tree_rss_kb(os.getpid()) / 1024
 
 
+def rss_mb(pid):
+    """(VmRSS, RssAnon) in MB of a process tree."""
+    return tree_rss_kb(pid) / 1024, tree_rss_kb(pid, "RssAnon") / 1024
+
+
 class Poller:
     """What an open panel asks a TensorBoard for, every sample: errors and 5xx are counted."""
 
     def __init__(self, name, tb):
         self.name, self.tb = name, tb
-        self.rss_mb = []  # (seconds into the run, MB)
+        self.rss_mb = []  # (seconds into the run, (VmRSS MB, RssAnon MB))
         self.errors = []
         self.listed = 0
 
@@ -62,7 +68,7 @@ class Poller:
     def sample(self, elapsed):
         import json
 
-        self.rss_mb.append((elapsed, tree_rss_kb(self.tb.proc.pid) / 1024))
+        self.rss_mb.append((elapsed, rss_mb(self.tb.proc.pid)))
         try:
             self.get("tags")
             status, _, body = self.get("steps", run=RUN, tag=TAG)
@@ -137,12 +143,12 @@ def soak(args, model, tokenizer, logdir):
                 for p in pollers.values():
                     p.sample(now - start)
                 print(
-                    "%5.0f s  records %4d  listed %s  RSS %s MB  queue %s"
+                    "%5.0f s  records %4d  listed %s  RSS/anonymous %s MB  queue %s"
                     % (
                         now - start,
                         len(logged),
                         "/".join(str(p.listed) for p in pollers.values()),
-                        "/".join("%.0f" % p.rss_mb[-1][1] for p in pollers.values()),
+                        " ".join("%.0f/%.0f" % p.rss_mb[-1][1] for p in pollers.values()),
                         writer_module.event_writer_for(writer).backlog(),
                     ),
                     flush=True,
@@ -150,9 +156,9 @@ def soak(args, model, tokenizer, logdir):
                 next_sample += SAMPLE_S
             step += 1
         writer.flush()
-        end_rss = {name: tree_rss_kb(tb.proc.pid) / 1024 for name, tb in tbs.items()}
+        end_rss = {name: rss_mb(tb.proc.pid) for name, tb in tbs.items()}
         served = {name: verify(tb, pollers[name], logged) for name, tb in tbs.items()}
-        after_reads = {name: tree_rss_kb(tb.proc.pid) / 1024 for name, tb in tbs.items()}
+        after_reads = {name: rss_mb(tb.proc.pid) for name, tb in tbs.items()}
     finally:
         writer.close()
         for tb in tbs.values():
@@ -185,10 +191,11 @@ def report_soak(args, seconds, logged, pollers, end_rss, after_reads, served, bl
     )
     for name, p in pollers.items():
         first = p.rss_at(60)
-        print(
-            "  %-6s loader  RSS after 1 min %6.0f MB   at the end %6.0f MB   ratio %.3f (goal <= 1.1)   after reading every step %6.0f MB"
-            % (name, first, end_rss[name], end_rss[name] / first, after_reads[name])
-        )
+        for i, kind in enumerate(("RSS", "anonymous RSS")):
+            print(
+                "  %-6s loader  %-13s after 1 min %5.0f MB, at the end %5.0f MB: ratio %.3f (goal <= 1.1); after reading every step %5.0f MB"
+                % (name, kind, first[i], end_rss[name][i], end_rss[name][i] / first[i], after_reads[name][i])
+            )
         print(
             "                 served %d of %d records exactly; %d errors / non-200 answers%s"
             % (served[name], len(logged), len(p.errors), (": " + "; ".join(p.errors[:3])) if p.errors else "")

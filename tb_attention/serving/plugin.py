@@ -8,7 +8,7 @@ from tensorboard.plugins import base_plugin
 
 from tb_attention.format import metadata
 from tb_attention.format.payload import compress
-from tb_attention.serving import http, static
+from tb_attention.serving import http, memory, static
 from tb_attention.serving.queries import AttentionQueries
 from tb_attention.storage.rundirs import RunDirectories
 from tb_attention.storage.store import AttentionStore
@@ -202,4 +202,5 @@ class AttentionLoader(base_plugin.TBLoader):
                 flags.samples_per_plugin = ",".join(p for p in (samples, metadata.PLUGIN_NAME + "=0") if p)
 
     def load(self, context):
+        memory.return_large_buffers()  # TensorBoard's RSS falls back after a burst of requests
         return AttentionPlugin(context)
