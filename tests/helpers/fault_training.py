@@ -142,17 +142,9 @@ def train_lightning(out_dir):
                 fault.set(trainer.logger.log_dir)
 
     logger = lightning.loggers.TensorBoardLogger(out_dir, name="lightning")
-    trainer = lightning.Trainer(
-        max_steps=STEPS,
-        logger=logger,
-        callbacks=[SetFault(), AttentionCallback(tokenizer, PROBES, every_n_steps=1)],
-        accelerator="cpu",
-        devices=1,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        log_every_n_steps=1,
-    )
+    options = dict(max_steps=STEPS, accelerator="cpu", devices=1, enable_checkpointing=False, log_every_n_steps=1)
+    callbacks = [SetFault(), AttentionCallback(tokenizer, PROBES, every_n_steps=1)]
+    trainer = lightning.Trainer(logger=logger, callbacks=callbacks, enable_progress_bar=False, **options)
     trainer.fit(Module())
     return trainer.global_step, logger.log_dir, fault.limit
 
