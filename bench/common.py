@@ -28,8 +28,10 @@ def encode(tokenizer, n_tokens):
     return tokenizer(text, return_tensors="pt", truncation=True, max_length=n_tokens)
 
 
-def tree_rss_kb(pid):
-    """VmRSS of a process and all its descendants (TensorBoard and its Rust data server)."""
+def tree_rss_kb(pid, field="VmRSS"):
+    """VmRSS of a process and all its descendants (TensorBoard and its Rust data server); with
+    `field="RssAnon"` only their anonymous memory (what they allocated: unlike mapped library
+    files, the kernel cannot drop it under memory pressure, so it measures growth steadily)."""
     children = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -45,7 +47,7 @@ def tree_rss_kb(pid):
         try:
             with open("/proc/%d/status" % p) as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field + ":"):
                         total += int(line.split()[1])
         except OSError:
             pass

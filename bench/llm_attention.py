@@ -57,9 +57,9 @@ def llm_tokens(n):
     return ["<|begin_of_text|>"] + [words[i % len(words)] for i in range(n - 1)]
 
 
-def hf_llm_attentions(layers, heads, n, seed=0, dtype="bfloat16"):
-    """Hugging Face style `outputs.attentions` (a tuple of `[1, heads, n, n]` torch tensors in
-    `dtype`) of LLM-shaped attention, made with torch a layer at a time (fast at 2048 tokens)."""
+def hf_llm_layers(layers, heads, n, seed=0, dtype="bfloat16"):
+    """Layer after layer, `[1, heads, n, n]` torch tensors in `dtype` of LLM-shaped attention,
+    made with torch (fast at 2048 tokens); `hf_llm_attentions` is all of them."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
@@ -67,16 +67,32 @@ def hf_llm_attentions(layers, heads, n, seed=0, dtype="bfloat16"):
     distance = (q[:, None] - q[None, :]).float()
     local = torch.exp(-distance.clamp(min=0) / 2.0)
     causal = distance >= 0
-    out = []
     for layer in range(layers):
         logits = torch.randn(heads, n, n, generator=gen) * 1.5
         kinds = (layer * heads + torch.arange(heads)) % 4
         logits[kinds < 3, :, 0] += 7.0  # the attention sink
         logits[(kinds == 1) | (kinds == 3)] += 5.0 * local
         logits.masked_fill_(~causal, float("-inf"))
-        out.append(torch.softmax(logits, dim=-1).to(getattr(torch, dtype))[None])
+        out = torch.softmax(logits, dim=-1).to(getattr(torch, dtype))[None]
         del logits
-    return tuple(out)
+        yield out
+
+
+def hf_llm_attentions(layers, heads, n, seed=0, dtype="bfloat16"):
+    """Hugging Face style `outputs.attentions` (a tuple of `[1, heads, n, n]` torch tensors in
+    `dtype`) of LLM-shaped attention, made with torch a layer at a time (fast at 2048 tokens)."""
+    return tuple(hf_llm_layers(layers, heads, n, seed, dtype))
+
+
+def llm_memmap(path, layers, heads, n, seed=0):
+    """`[layers, heads, n, n]` float16 LLM-shaped attention (`hf_llm_layers`) in a file-backed
+    numpy memmap at `path`, made a layer at a time: a 32 x 32 x 2048 record (8.6 GB) to log without
+    holding it in memory (`add_attention` reads a numpy input block by block)."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(layers, heads, n, n))
+    for layer, weights in enumerate(hf_llm_layers(layers, heads, n, seed, "float16")):
+        out[layer] = weights[0].numpy()
+    out.flush()
+    return out
 
 
 def diffuse_llama_attentions(n, layers=2, heads=8, seed=0):

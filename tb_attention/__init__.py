@@ -19,6 +19,7 @@ _EXPORTS = {
     "add_attention": "tb_attention.log",
     "flush": "tb_attention.log",
     "close": "tb_attention.log",
+    "AttentionWriteError": "tb_attention.writing.failures",
     "read_attention": "tb_attention.reader",
     "AttentionRecord": "tb_attention.reader",
     "head_patterns": "tb_attention.analysis.scoring",

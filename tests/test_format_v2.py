@@ -9,11 +9,12 @@ import pytest
 from tb_attention.format import blocks, payload
 from tb_attention.format import header as headers
 from tb_attention.format.errors import FormatError
+from tb_attention.writing.payload_file import PayloadFile
 from tests.helpers.data import UINT8_BOUND, softmax_attention
 
 
 def test_payload_chunks_round_trip_and_are_checked(tmp_path):
-    f = payload.PayloadFile(str(tmp_path), "attention.1.host.2")
+    f = PayloadFile(str(tmp_path), "attention.1.host.2")
     assert f.relative_path == "plugins/tb_attention/attention.1.host.2.tbattn"
     raws = [bytes(range(256)) * 40, b"\x00" * 10_000, b"x"]
     refs = [f.append(raw) for raw in raws]
@@ -40,10 +41,10 @@ def test_payload_chunks_round_trip_and_are_checked(tmp_path):
 
 
 def test_a_second_writer_appends_after_the_first(tmp_path):
-    first = payload.PayloadFile(str(tmp_path), "attention.x")
+    first = PayloadFile(str(tmp_path), "attention.x")
     a = first.append(b"a" * 100)
     first.close()
-    second = payload.PayloadFile(str(tmp_path), "attention.x")
+    second = PayloadFile(str(tmp_path), "attention.x")
     b = second.append(b"b" * 100)
     assert b[0] == a[0] + a[1]  # no second magic, nothing overwritten
 

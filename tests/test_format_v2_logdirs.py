@@ -168,9 +168,9 @@ def test_two_writers_in_one_logdir_at_once(tensorboard, tmp_path, load_fast):
 
 
 def test_payload_files_rotate_and_every_record_stays_readable(tmp_path, monkeypatch):
-    from tb_attention.writing import event_file
+    from tb_attention.writing import background
 
-    monkeypatch.setattr(event_file, "PAYLOAD_FILE_BYTES", 2000)  # a new file after every record
+    monkeypatch.setattr(background, "PAYLOAD_FILE_BYTES", 2000)  # a new file after every record
     logged = log_steps(tmp_path / "r", range(4))
     names = sorted(os.listdir(tmp_path / "r" / "plugins" / "tb_attention"))
     assert len(names) == 4 and all(n.endswith(".tbattn") for n in names)
@@ -207,3 +207,14 @@ def test_logdir_spec_runs_find_their_payloads(tensorboard, tmp_path):
     tb.wait_for(lambda: served_steps(tb, "one/a", TAG) == [0, 1] and served_steps(tb, "two/a", TAG) == [5])
     assert np.abs(served_layer(tb, "one/a", TAG, 1, 1) - first[1][1]).max() <= UINT8_BOUND
     assert np.abs(served_layer(tb, "two/a", TAG, 5, 0) - attention(5, 2, 3, 40)[0]).max() <= UINT8_BOUND
+
+
+def test_records_of_one_probe_share_one_token_list(tmp_path):
+    # A server keeps one decoded header per step for hours of training: equal tokens are one list.
+    log_steps(tmp_path / "r", range(3))
+    tb_attention.add_attention(tmp_path / "r", TAG, attention(3, 2, 3, 40), ["t%d" % i for i in range(40)], 3)
+    tb_attention.flush()
+    records = list(tb_attention.read_attention(str(tmp_path)))
+    assert [r.tokens for r in records] == [tokens_for(40)] * 3 + [["t%d" % i for i in range(40)]]
+    assert records[0].tokens is records[1].tokens is records[2].tokens
+    assert records[3].tokens is not records[0].tokens

@@ -15,7 +15,7 @@ from bench.llm_attention import llm_attention, llm_tokens
 from tb_attention.analysis.change import head_change
 from tb_attention.analysis.scoring import compute_patterns
 from tb_attention.format import blocks
-from tb_attention.writing import event_file, layer_encoding
+from tb_attention.writing import background, layer_encoding
 from tb_attention.writing import plan as plans
 from tests.helpers.data import UINT8_BOUND
 from tests.helpers.http import BASE, client_json, decode_layer_response, q, wsgi_client
@@ -179,7 +179,7 @@ def test_head_change_of_sparse_records_is_that_of_their_densified_weights(tmp_pa
 
 
 def test_cpu_tensors_are_read_in_the_background_and_changed_ones_are_refused(tmp_path, llm):
-    writer = event_file.AttentionEventWriter(str(tmp_path / "w"))
+    writer = background.AttentionEventWriter(str(tmp_path / "w"))
     hold = threading.Event()
 
     def blocked(payload_file):  # keeps the writer thread busy until released

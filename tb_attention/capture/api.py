@@ -96,7 +96,7 @@ class AttentionCapture:
             )
         nbytes = sum(p.builder.nbytes() for p in self.parts)
         job = record_job(tag, step, time.time() if wall_time is None else wall_time, self.parts)
-        event_writer_for(writer).submit(job, nbytes)
+        event_writer_for(writer).submit(job, nbytes, "%s at step %d" % (tag, step))
         self.parts = None  # logged once: the stored form goes with the writer
 
 

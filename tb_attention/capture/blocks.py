@@ -122,9 +122,12 @@ def block_weights(inputs, h0, h1, rows):
     k = inputs.key[example, h0 // inputs.group] if inputs.group > 1 else inputs.key[example, h0:h1]
     # Scaling the (few) queries rather than the (many) scores: one pass less over the block.
     keys = k[..., lo:hi, :].transpose(-1, -2)
-    if dtype == torch.float32 and inputs.position_bias is None and inputs.softcap is None and rows.additive is None:
+    plain = inputs.position_bias is None and inputs.softcap is None and rows.additive is None
+    # Under autocast the product runs in lower precision, as eager's does; `out=` would skip that.
+    if dtype == torch.float32 and plain and not torch.is_autocast_enabled(q.device.type):
         return _weights_in_place(q * inputs.scaling, keys, rows, None if inputs.sinks is None else inputs.sinks[h0:h1])
-    scores = torch.matmul(q * inputs.scaling, keys)
+    # In the model's (lower) precision, scaled after the product as eager does: rounding alike.
+    scores = torch.matmul(q, keys) * inputs.scaling
     if inputs.position_bias is not None:
         bias = inputs.position_bias
         scores = scores + bias[example if bias.shape[0] > 1 else 0, h0:h1, r0:r1, lo:hi]

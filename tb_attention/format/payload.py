@@ -4,11 +4,9 @@ event files, in compressed, checksummed chunks that a reader fetches one by one 
 A payload file is `MAGIC` followed by chunks, appended and never rewritten. A chunk is one zstd
 frame (its content size in the frame header); the record's index (in the event stream) holds
 each chunk's `[offset, length, crc32c]`, so a chunk is read with one ranged read and checked
-before use. The writer makes a record's chunks durable (fsync) before it writes the index that
-points to them: a crash leaves at most unreferenced bytes, never an index without its bytes.
+before use. This module holds no file I/O: the writer's side is `writing/payload_file.py`, the
+readers' `storage/`.
 """
-
-import os
 
 import google_crc32c
 import zstandard
@@ -75,43 +73,3 @@ def decompress(data, expected_size, what):
         return zstandard.ZstdDecompressor().decompress(data, max_output_size=expected_size)
     except zstandard.ZstdError as e:
         raise FormatError("%s: payload chunk is corrupt: %s" % (what, e)) from None
-
-
-class PayloadFile:
-    """Append-only writer of one payload file (one per writer process and run directory)."""
-
-    def __init__(self, run_dir, name):
-        self.relative_path = DIRECTORY + "/" + name + SUFFIX
-        self.path = os.path.join(run_dir, *self.relative_path.split("/"))
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        # Unbuffered, as the event file: a forked child holds no copy of unwritten bytes.
-        self._file = open(self.path, "ab", buffering=0)
-        self._offset = self._file.seek(0, os.SEEK_END)
-        if self._offset == 0:
-            self._write(MAGIC)
-
-    def _write(self, data):
-        view = memoryview(data)
-        while view:
-            view = view[self._file.write(view) :]
-        self._offset += len(data)
-
-    def tell(self):
-        return self._offset
-
-    def append(self, raw):
-        """Compress and append one chunk; its index entry."""
-        return self.append_compressed(compress(raw))
-
-    def append_compressed(self, data):
-        """Append one chunk already compressed (with `compress`); its index entry."""
-        ref = chunk_ref(self._offset, data)
-        self._write(data)
-        return ref
-
-    def sync(self):
-        """Make every appended chunk durable (before an index points to it)."""
-        os.fsync(self._file.fileno())
-
-    def close(self):
-        self._file.close()

@@ -6,7 +6,6 @@ is built on the namespace's own `Callback`, which Lightning checks for."""
 import importlib
 
 from tb_attention.integrations.probe_logger import ProbeCallbackBase
-from tb_attention.log import flush
 
 
 def _log_dir(trainer):
@@ -66,7 +65,7 @@ class _AttentionHooks(ProbeCallbackBase):
     def on_train_end(self, trainer, pl_module):
         self._log(trainer, pl_module)
         if trainer.is_global_zero or self.probe_logger.all_ranks:
-            flush()
+            self.probe_logger.flush()
 
 
 def callback_class(namespace):

@@ -1,6 +1,7 @@
 """What every training integration shares: its probes, one log per step, the probe pass on
 every rank when the model is sharded (each rank must join its collectives), writing on the main
-process only (or on every rank into a run of its own, with all_ranks)."""
+process only (or on every rank into a run of its own, with all_ranks). Logging never stops
+training: a record that cannot be written (disk full, ...) is a warning, never an exception."""
 
 import logging
 import os
@@ -14,8 +15,9 @@ from tb_attention.integrations.probe_pass import (
     plain_forward,
     probe_attention,
 )
-from tb_attention.log import add_attention
+from tb_attention.log import add_attention, flush
 from tb_attention.writing import plan as plans
+from tb_attention.writing.failures import AttentionWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,14 @@ class ProbeLogger:
         # No flush here: training must not wait for encoding; the writer thread makes each record
         # visible as soon as it is written, and the end of training flushes.
         self.logged_steps.add(step)
+
+    def flush(self):
+        """Write everything queued. Records that could not be written are logged as a warning,
+        not raised: training goes on, and later records are written once the disk takes them."""
+        try:
+            flush()
+        except AttentionWriteError as e:
+            logger.warning("%s; training goes on", e)
 
 
 class ProbeCallbackBase:

@@ -14,7 +14,6 @@ import torch
 from transformers import TrainerCallback
 
 from tb_attention.integrations.probe_logger import ProbeCallbackBase
-from tb_attention.log import flush
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ class AttentionCallback(ProbeCallbackBase, TrainerCallback):
     def on_train_end(self, args, state, control, model=None, **kwargs):
         self._log(model, state)
         if state.is_world_process_zero or self.probe_logger.all_ranks:
-            flush()
+            self.probe_logger.flush()
 
     def _log(self, model, state):
         if model is None:

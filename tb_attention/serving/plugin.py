@@ -10,7 +10,7 @@ from tensorboard.plugins import base_plugin
 
 from tb_attention.format import metadata
 from tb_attention.format.payload import compress
-from tb_attention.serving import http, requests, static
+from tb_attention.serving import http, memory, requests, static
 from tb_attention.serving.analysis_answers import AnalysisAnswers
 from tb_attention.serving.answers import ANSWER_CACHE_BYTES, Answers
 from tb_attention.storage.cache import LRU
@@ -146,4 +146,5 @@ class AttentionLoader(base_plugin.TBLoader):
                 flags.samples_per_plugin = ",".join(p for p in (samples, metadata.PLUGIN_NAME + "=0") if p)
 
     def load(self, context):
+        memory.return_large_buffers()  # TensorBoard's RSS falls back after a burst of requests
         return AttentionPlugin(context)

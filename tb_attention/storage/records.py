@@ -2,9 +2,15 @@
 per attention kind), each with tokens, shape and the model's layer and head numbers."""
 
 import dataclasses
+import sys
 from typing import List, Optional
 
 from tb_attention.format.scores import scores_from_json
+from tb_attention.storage.cache import LRU
+
+# Every record of a probe has the same tokens, and they are most of a decoded header: the records
+# a server keeps (one per step, for hours of training) share one list per distinct token list.
+_TOKEN_LISTS = LRU(4096)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,9 +103,21 @@ def _patterns(stored):
     if not stored:
         return None
     try:
-        return scores_from_json(stored)
+        return {sys.intern(name): values for name, values in scores_from_json(stored).items()}
     except ValueError:
         return None
+
+
+def _shared(tokens):
+    """One list for equal token lists (readers never change them)."""
+    if tokens is None:
+        return None
+    key = tuple(tokens)
+    shared = _TOKEN_LISTS.get(key)
+    if shared is None:
+        shared = list(key)
+        _TOKEN_LISTS.put(key, shared)
+    return shared
 
 
 def from_header(ref, header, nbytes):
@@ -115,9 +133,9 @@ def from_header(ref, header, nbytes):
         parts[kind] = Part(
             kind=kind,
             shape=tuple(p["shape"]),
-            precision=p["precision"],
-            tokens=p["tokens"],
-            key_tokens=p.get("key_tokens"),
+            precision=sys.intern(p["precision"]),
+            tokens=_shared(p["tokens"]),
+            key_tokens=_shared(p.get("key_tokens")),
             sentence_b_start=p.get("sentence_b_start"),
             patterns=_patterns(p.get("patterns")),
             layer_ids=p.get("layer_ids") or list(range(layers)),

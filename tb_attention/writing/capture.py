@@ -6,7 +6,8 @@ before anything is queued, so bad input raises there with nothing logged. Then:
 - CPU torch tensors are not copied: the writer's background threads read each block of heads
   when they encode it (torch's version counter tells if the caller changed a tensor in place
   meanwhile: that record is then dropped, loudly). Host memory stays at one block in flight per
-  background thread.
+  background thread, and the tensors a queued record keeps alive count towards the writer's
+  bound on queued bytes (so a loop faster than the disk waits instead of piling them up).
 - Tensors on a GPU are encoded there, block by block (quantised, or their strongest keys picked,
   and scored), and only the stored bytes come to the host.
 - numpy arrays are encoded at once, block by block (they may be the caller's buffers).
@@ -27,6 +28,16 @@ logger = logging.getLogger("tb_attention")
 
 class InputChanged(RuntimeError):
     """The caller changed a logged tensor in place before the writer read it."""
+
+
+def _storage_bytes(views):
+    """Bytes of the CPU tensors behind `views`, each storage once: what a queued record keeps
+    alive (a view of one example keeps its whole batch)."""
+    storages = {}
+    for v in views:
+        storage = v.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
 
 
 class CapturedPart:
@@ -50,6 +61,7 @@ class CapturedPart:
         of the CPU tensors the background threads will read."""
         if self.part.torch and self.part.device == "cpu":
             self.versions = self.part.versions()
+            self.nbytes = _storage_bytes(self.part.views)
             return self
         self.encoded = [
             [self._encode(i, layer, b) for b in range(len(self.ranges))] for i, layer in enumerate(self.plan.layer_ids)

@@ -9,8 +9,9 @@ import threading
 import numpy as np
 
 from tb_attention.writing import budget, plan
+from tb_attention.writing.background import AttentionEventWriter
 from tb_attention.writing.capture import CapturedPart
-from tb_attention.writing.event_file import AttentionEventWriter
+from tb_attention.writing.failures import AttentionWriteError
 from tb_attention.writing.record import index_event, write_part
 from tb_attention.writing.streamed import feed_part, record_job
 
@@ -87,20 +88,33 @@ def _close_writer(event_writer):
     event_writer.close()
 
 
-def flush():
-    """Write everything queued by `add_attention` in this process, for every log dir."""
+def _each_writer(action):
+    """`action(writer)` for every attention writer of this process, all of them even when one
+    raises (AttentionWriteError for records it could not write); then one error for them all."""
     with _registry_lock:
         writers = list(_writers.values())
+    errors = []
     for event_writer in writers:
-        event_writer.flush()
+        try:
+            action(event_writer)
+        except AttentionWriteError as e:
+            errors.append(e)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        merged = AttentionWriteError("; ".join(map(str, errors)), [r for e in errors for r in e.records])
+        raise merged from errors[0].__cause__
+
+
+def flush():
+    """Write everything queued by `add_attention` in this process, for every log dir. Raises
+    AttentionWriteError for records that could not be written (docs/errors.md)."""
+    _each_writer(lambda event_writer: event_writer.flush())
 
 
 def close():
-    """Flush and close every attention writer of this process."""
-    with _registry_lock:
-        writers = list(_writers.values())
-    for event_writer in writers:
-        _close_writer(event_writer)
+    """Flush and close every attention writer of this process (AttentionWriteError as flush)."""
+    _each_writer(_close_writer)
 
 
 def distributed_rank():
@@ -161,7 +175,7 @@ def _queue_captured(writer, record, planned, scorers, scalars):
         extra = scalars(written[0][1]) if scalars else None
         return index_event(payload_file, record.tag, record.step, record.wall_time, [h for h, _ in written], extra)
 
-    event_writer_for(writer).submit(build_event, sum(c.nbytes for c in captured))
+    event_writer_for(writer).submit(build_event, sum(c.nbytes for c in captured), _name(record))
 
 
 def _queue_streamed(writer, record, planned, scorers, scalars):
@@ -170,4 +184,8 @@ def _queue_streamed(writer, record, planned, scorers, scalars):
     parts = [feed_part(p, pp, layout, scorer) for p, (pp, layout), scorer in zip(record.parts, planned, scorers)]
     extra = scalars(parts[0].scores()) if scalars else None
     job = record_job(record.tag, record.step, record.wall_time, parts, extra)
-    event_writer_for(writer).submit(job, sum(p.builder.nbytes() for p in parts))
+    event_writer_for(writer).submit(job, sum(p.builder.nbytes() for p in parts), _name(record))
+
+
+def _name(record):
+    return "%s at step %d" % (record.tag, record.step)
