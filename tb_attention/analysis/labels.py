@@ -13,6 +13,7 @@ DEFAULT_THRESHOLDS = {
     # label: (metric, threshold); a head gets the label when metric > threshold (docs/patterns.md).
     "previous_token": ("previous_token", 0.5),
     "next_token": ("next_token", 0.5),
+    "retrieval": ("retrieval", 0.1),
     "induction": ("induction", 0.4),
     "duplicate_token": ("duplicate_token", 0.4),
     "self": ("self", 0.5),

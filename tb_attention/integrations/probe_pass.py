@@ -141,6 +141,7 @@ def capture_probe(model, inputs, storage, tokenizer=None):
             tokens=kwargs.get("tokens", kwargs.get("encoder_tokens")),
             decoder_tokens=kwargs.get("decoder_tokens"),
             sentence_b_start=kwargs.get("sentence_b_start"),
+            retrieval=kwargs.get("retrieval"),
             **storage,
         ) as cap,
     ):
