@@ -59,6 +59,15 @@ def _scorer(part, part_plan, special, retrieval):
         return None
 
 
+def _checked_retrieval(record, retrieval):
+    """The retrieval pairs checked against the record's self-attention (bad pairs raise here,
+    before anything is logged)."""
+    for part in record.parts:
+        if retrieval is not None and part.kind == "self":
+            retrieval = parse_pairs(retrieval, part.shape[2], part.shape[3])
+    return retrieval
+
+
 def _scorers(special_tokens, retrieval=None):
     """`scorer_for` of `log_record`: each part's PatternScorer, with these special tokens."""
     special = None if special_tokens is None else [str(t) for t in special_tokens]
@@ -162,14 +171,11 @@ def add_attention(
         example=example,
         max_tokens=max_tokens,
     )
-    for part in record.parts:
-        if retrieval is not None and part.kind == "self":
-            retrieval = parse_pairs(retrieval, part.shape[2], part.shape[3])  # bad pairs raise here
     log_record(
         writer,
         record,
         dict(precision=precision, layers=layers, heads=heads, top_k=top_k, top_mass=top_mass, max_bytes=max_bytes),
         all_ranks=all_ranks,
-        scorer_for=_scorers(special_tokens, retrieval),
+        scorer_for=_scorers(special_tokens, _checked_retrieval(record, retrieval)),
         scalars=functools.partial(_pattern_scalars, tag) if pattern_scalars else None,
     )

@@ -58,13 +58,16 @@ class AttentionCapture:
         max_bytes=plans.DEFAULT_MAX_BYTES,
         special_tokens=None,
         retrieval=None,
+        scorer=None,
     ):
         self.model = model
         self.tokens = ForwardTokens(tokenizer, tokens, decoder_tokens, sentence_b_start, example)
         storage = dict(
             precision=precision, layers=layers, heads=heads, top_k=top_k, top_mass=top_mass, max_bytes=max_bytes
         )
-        self.sink = RecordSink(model, self.tokens, storage, _scorer(special_tokens, retrieval))
+        # `scorer`: a factory (shape, tokens, key_tokens, sentence_b_start) -> consumer of the
+        # blocks (add_block, result, optionally header_fields) in place of the pattern scores.
+        self.sink = RecordSink(model, self.tokens, storage, scorer or _scorer(special_tokens, retrieval))
         self.session = Session(model, self.sink, example)
         self._hook = None
         self.parts = None

@@ -102,13 +102,17 @@ class RecordSink:
         heads = sorted({plan.head_ids[0], plan.head_ids[-1]})
         sample = call.sample(heads, budget.sample_rows(rows.start, rows.end))[:, :, cols.start : cols.end]
         plan, layout = budget.plan_storage(plan, budget.measure_costs(sample, plan.precision), max_bytes, what)
-        consumers, scores = [], (lambda: None)
-        if self.scorer is not None:
-            consumer = self.scorer(plan.shape, tokens, key_tokens, sentence_b)
-            if consumer is not None:
-                consumers, scores = [consumer], consumer.result
+        consumer = self.scorer(plan.shape, tokens, key_tokens, sentence_b) if self.scorer is not None else None
+        consumers, scores = ([consumer], consumer.result) if consumer is not None else ([], lambda: None)
         part = StreamedPart(
-            call.kind, tokens, key_tokens, sentence_b, shape, PartBuilder(plan, layout, consumers), scores
+            call.kind,
+            tokens,
+            key_tokens,
+            sentence_b,
+            shape,
+            PartBuilder(plan, layout, consumers),
+            scores,
+            scorer=consumer,
         )
         per_block = rows_per_block(call.keys, BLOCK_BYTES, layout.band_rows or 256)
         return _PartState(

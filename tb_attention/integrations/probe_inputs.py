@@ -32,7 +32,7 @@ def _is_messages(probe):
     )
 
 
-def _parse(index, probe):
+def parse_probe(index, probe):
     """Probe fields (without the tag) of one user probe; raises TypeError naming it."""
     ids = getattr(probe, "token_ids", None)
     if ids is not None:  # an object carrying token ids, e.g. tb_attention.induction_probe(...)
@@ -77,7 +77,7 @@ def named_probes(probes, tag_prefix):
     named, seen = [], set()
     prefix = tag_prefix.strip("/")
     for index, (name, probe) in enumerate(items):
-        fields = _parse(name if name is not None else index, probe)
+        fields = parse_probe(name if name is not None else index, probe)
         base = name if name is not None else _slug(fields.get("text"))
         tag, n = base, 2
         while tag in seen:  # two probes starting alike still get their own tags

@@ -81,7 +81,7 @@ class PartBuilder:
     def add(self, layer, head, row, weights, key_start=0):
         """Block `[heads, rows, width]` of keys [key_start, key_start + width) (others are 0)."""
         if self.consumers:
-            full = _full_width(weights, key_start, self.plan.keys)
+            full = full_width(weights, key_start, self.plan.keys)
             for consumer in self.consumers:
                 consumer.add_block(layer, head, row, full)
         finest = self._finest()
@@ -199,7 +199,7 @@ class PartBuilder:
         return out
 
 
-def _full_width(weights, key_start, keys):
+def full_width(weights, key_start, keys):
     """A block widened to every key (zeros outside its range), for consumers that take whole rows."""
     if key_start == 0 and weights.shape[-1] == keys:
         return weights
