@@ -8,7 +8,7 @@
 
 import { el, select } from "../dom.js";
 import { cssColor, sequentialScale } from "../colors.js";
-import { drawChart, headSeries, parsePicks, seriesColor, thresholdOf } from "./patterns_chart.js";
+import { drawChart, headBand, headSeries, parsePicks, seriesColor, thresholdOf } from "./patterns_chart.js";
 import { formedList } from "./patterns_formed.js";
 import { fmt, headName, patternsTable } from "./patterns_table.js";
 import { View } from "./view.js";
@@ -175,6 +175,7 @@ export class PatternsView extends View {
         head: flat,
         run: state.run,
         points: headSeries(body, metric, l, h),
+        band: headBand(body, metric, l, h),
       });
       if (bodyB)
         series.push({
@@ -184,15 +185,18 @@ export class PatternsView extends View {
           head: flat,
           run: runB,
           points: headSeries(bodyB, metric, l, h),
+          band: headBand(bodyB, metric, l, h),
         });
     });
     const threshold = thresholdOf(body.rules, metric);
+    const level = series.some((s) => s.band.length) ? (body.examples.find(Boolean) || {}).level : null;
     this.svgNode = drawChart(series, threshold, "no scores for this head");
     const what =
       chosen.length === 1 ? `Layer ${Math.floor(chosen[0] / H)} head ${chosen[0] % H}` : `${chosen.length} heads`;
     const caption =
       `${what}: ${metric} over steps${runB ? `, ${state.run} (solid) vs ${runB} (dashed)` : ""}` +
       (threshold != null ? ` \u2013 dashed line: threshold ${threshold}` : "") +
+      (level != null ? `; shaded: the mean's ${Math.round(level * 100)} % interval over the examples` : "") +
       " (tick heads in the table to plot them)";
     return el(
       "figure",

@@ -1,0 +1,81 @@
+"""The Patterns view in headless Chromium against a real `tensorboard` process, on a set of
+examples and on grouped-query attention (tests/helpers/example_logs.py): each chosen head's
+confidence interval drawn as a band around its mean over the steps, where the server puts it;
+labels saying how many examples back them; scores and formed heads grouped by KV head."""
+
+import numpy as np
+import pytest
+
+from tests.helpers.example_logs import RUN, STEPS
+
+pytestmark = pytest.mark.browser
+TAG = "probe%2Fexamples"
+
+# Each line's points and each band's outline as drawn, in page pixels.
+GEOMETRY = """() => {
+    const page = (el, xs) => { const m = el.getScreenCTM();
+        return xs.map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]); };
+    const pairs = (text) => { const n = text.match(/-?\\d+(\\.\\d+)?/g).map(Number), out = [];
+        for (let i = 0; i < n.length; i += 2) out.push([n[i], n[i + 1]]); return out; };
+    const lines = {}, bands = {};
+    for (const l of document.querySelectorAll('.pattern-chart polyline'))
+        lines[l.dataset.head] = page(l, Array.from(l.points).map((p) => [p.x, p.y]));
+    for (const b of document.querySelectorAll('.pattern-chart path.band'))
+        bands[b.dataset.head] = page(b, pairs(b.getAttribute('d')));
+    return {lines, bands};
+}"""
+
+
+@pytest.fixture(scope="module")
+def examples_tb(tmp_path_factory):
+    from tests.helpers.example_logs import write_example_logs
+    from tests.helpers.http import served_steps
+    from tests.helpers.tb_process import TensorBoardProcess
+
+    logdir = tmp_path_factory.mktemp("examples_panel")
+    write_example_logs(logdir)
+    tb = TensorBoardProcess(logdir).start()
+    try:
+        tb.wait_for(lambda: len(served_steps(tb, RUN, "probe/examples")) == len(STEPS))
+        yield tb, logdir
+    finally:
+        tb.stop()
+
+
+def test_the_chart_draws_each_heads_interval_as_a_band(panel_factory, examples_tb):
+    from tb_attention import read_attention
+
+    tb, logdir = examples_tb
+    panel = panel_factory(tb)
+    page = panel.open(f"run={RUN}&tag={TAG}&step=2&view=patterns&metric=entropy&picks=0,2,7")
+    records = list(read_attention(str(logdir), run=RUN, tag="probe/examples"))
+    drawn = page.evaluate(GEOMETRY)
+    heads = {0: (0, 0), 2: (0, 2), 7: (1, 3)}
+    assert sorted(drawn["bands"]) == sorted(drawn["lines"]) == sorted(str(h) for h in heads)
+    # One linear map of step to x and of score to y, fitted on the lines' points (the means) ...
+    steps, means, xs, ys = [], [], [], []
+    for flat, (layer, head) in heads.items():
+        points = np.array(drawn["lines"][str(flat)])
+        assert points.shape == (len(STEPS), 2)
+        steps += [r.step for r in records]
+        means += [float(r.patterns["entropy"][layer, head]) for r in records]
+        xs += list(points[:, 0])
+        ys += list(points[:, 1])
+    fx, fy = np.polyfit(steps, xs, 1), np.polyfit(means, ys, 1)
+    assert np.abs(np.polyval(fy, means) - ys).max() < 0.15 and fy[0] < 0  # higher scores higher up
+    # ... puts each band's upper edge at mean + half width and its lower edge at mean - half width.
+    widths = []
+    for flat, (layer, head) in heads.items():
+        outline = np.array(drawn["bands"][str(flat)])
+        assert outline.shape == (2 * len(STEPS), 2)
+        upper, lower = outline[: len(STEPS)], outline[len(STEPS) :][::-1]
+        for r, top, bottom in zip(records, upper, lower):
+            mean = float(r.patterns["entropy"][layer, head])
+            half = float(r.example_scores["half"]["entropy"][layer, head])
+            assert abs(top[0] - np.polyval(fx, r.step)) < 0.15 and abs(bottom[0] - top[0]) < 0.01
+            assert abs(top[1] - np.polyval(fy, mean + half)) < 0.2, (flat, r.step)
+            assert abs(bottom[1] - np.polyval(fy, mean - half)) < 0.2, (flat, r.step)
+            widths.append(bottom[1] - top[1])
+    assert min(widths) >= 0 and np.median(widths) > 2  # bands several pixels wide
+    caption = page.locator(".pattern-chart-box figcaption").text_content()
+    assert "95 % interval over the examples" in caption
