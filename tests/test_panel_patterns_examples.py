@@ -6,7 +6,7 @@ labels saying how many examples back them; scores and formed heads grouped by KV
 import numpy as np
 import pytest
 
-from tests.helpers.example_logs import RUN, STEPS
+from tests.helpers.example_logs import EXAMPLES, RUN, STEPS
 
 pytestmark = pytest.mark.browser
 TAG = "probe%2Fexamples"
@@ -79,3 +79,31 @@ def test_the_chart_draws_each_heads_interval_as_a_band(panel_factory, examples_t
     assert min(widths) >= 0 and np.median(widths) > 2  # bands several pixels wide
     caption = page.locator(".pattern-chart-box figcaption").text_content()
     assert "95 % interval over the examples" in caption
+
+
+def test_labels_say_how_many_examples_back_them(panel_factory, examples_tb):
+    from tb_attention import read_attention
+
+    tb, logdir = examples_tb
+    panel = panel_factory(tb)
+    page = panel.open(f"run={RUN}&tag={TAG}&step=2&view=patterns&metric=self")
+    record = list(read_attention(str(logdir), run=RUN, tag="probe/examples"))[-1]
+    headers = panel.texts(".patterns-table thead button.sort")
+    assert any(h.startswith(f"labels (mean of {EXAMPLES} examples)") for h in headers)
+    assert panel.attr(".patterns-table + .bar-label", "data-examples") == str(EXAMPLES)
+    assert f"scores and labels: mean of {EXAMPLES} examples" in panel.texts(".patterns-table + .bar-label")[0]
+    row = page.locator(".patterns-table tbody tr[data-layer='0'][data-head='1']")
+    assert row.locator("td.labels").get_attribute("title") == f"labels of the mean of {EXAMPLES} examples"
+    assert "self" in row.locator("td.labels").text_content()  # the mean made it a self head
+    column = 3 + panel.options(".metric-select").index("self")
+    title = row.locator("td").nth(column).get_attribute("title")
+    mean = float(record.patterns["self"][0, 1])
+    half = float(record.example_scores["half"]["self"][0, 1])
+    assert title.startswith(f"mean of {EXAMPLES} examples; 95 % interval ")
+    low, high = (float(v) for v in title.split("interval ")[1].split(" to "))
+    assert abs(low - (mean - half)) < 1.5e-3 and abs(high - (mean + half)) < 1.5e-3 and half > 0.01
+    assert f"mean of {EXAMPLES} examples" in page.locator(".pattern-grid-box figcaption").text_content()
+    # A probe's record is one example: no such words.
+    page = panel.open(f"run={RUN}&tag=probe%2Fids&step=2&view=patterns")
+    assert "examples" not in " ".join(panel.texts(".patterns-table thead button.sort"))
+    assert panel.attr(".patterns-table + .bar-label", "data-examples") == ""

@@ -10,7 +10,7 @@ import { el, select } from "../dom.js";
 import { cssColor, sequentialScale } from "../colors.js";
 import { drawChart, headBand, headSeries, parsePicks, seriesColor, thresholdOf } from "./patterns_chart.js";
 import { formedList } from "./patterns_formed.js";
-import { fmt, headName, patternsTable } from "./patterns_table.js";
+import { examplesText, fmt, headName, patternsTable } from "./patterns_table.js";
 import { View } from "./view.js";
 
 function metricRange(values) {
@@ -53,7 +53,8 @@ function patternsPage(ctx, body) {
   const chartHead =
     state.head != null && state.head < L * H ? state.head : state.layer * H + (ctx.selectedHeads(H)[0] || 0);
   const chosen = picks.length ? picks : [chartHead];
-  return { scores, headLabels: body.head_labels[index], metrics, metric, L, H, runB, picks, chosen };
+  const examples = (body.examples || [])[index] || null; // a set of examples: scores are means
+  return { scores, headLabels: body.head_labels[index], metrics, metric, L, H, runB, picks, chosen, examples };
 }
 
 export class PatternsView extends View {
@@ -78,15 +79,15 @@ export class PatternsView extends View {
       page.runB ? ctx.patterns(page.runB, state.tag).catch(() => null) : null,
     ]);
     if (!ctx.current()) return;
-    const { scores, headLabels, metrics, metric, L, H, runB, picks, chosen } = page;
+    const { scores, headLabels, metrics, metric, L, H, runB, picks, chosen, examples } = page;
     const top = el(
       "div",
       { class: "patterns-top", style: { display: "flex", flexWrap: "wrap", gap: "24px", alignItems: "flex-start" } },
-      this.grid(scores, headLabels, metric, L, H, ctx),
+      this.grid(scores, headLabels, metric, L, H, ctx, examples),
       this.chart(body, bodyB, runB, metric, chosen, H, state),
       formedList(ctx, formed, H, picks),
     );
-    const table = patternsTable(ctx, scores, headLabels, metrics, L, H, picks);
+    const table = patternsTable(ctx, scores, headLabels, metrics, L, H, picks, examples);
     this.root.replaceChildren(this.controls(ctx, body.rules, metrics, metric, runB), top, table);
     this.root.dataset.metric = metric;
     performance.mark("tb-attention:patterns-view-drawn");
@@ -128,10 +129,11 @@ export class PatternsView extends View {
     );
   }
 
-  grid(scores, headLabels, metric, L, H, ctx) {
+  grid(scores, headLabels, metric, L, H, ctx, examples) {
     const values = scores[metric];
     const [lo, hi] = metricRange(values);
     const table = sequentialScale(ctx.theme);
+    const mean = examples ? `, ${examplesText(examples)}` : "";
     const grid = el("div", {
       class: "pattern-grid",
       role: "grid",
@@ -147,7 +149,7 @@ export class PatternsView extends View {
             type: "button",
             class: "pg-cell",
             dataset: { layer: String(l), head: String(h) },
-            title: `layer ${l} head ${h}: ${metric} ${fmt(v)} (${headLabels[l][h].join(", ")})`,
+            title: `layer ${l} head ${h}: ${metric} ${fmt(v)} (${headLabels[l][h].join(", ")})${mean}`,
             "aria-label": `layer ${l} head ${h} ${metric} ${fmt(v)}`,
             style: { background: typeof v === "number" ? cssColor(table, v, lo, hi) : "transparent" },
             onclick: () => ctx.openHead(l, h, { head: l * H + h }),
@@ -158,7 +160,7 @@ export class PatternsView extends View {
     return el(
       "figure",
       { class: "pattern-grid-box" },
-      el("figcaption", {}, `${metric} by layer \u00d7 head (click: head view)`),
+      el("figcaption", {}, `${metric}${mean} by layer \u00d7 head (click: head view)`),
       grid,
     );
   }
