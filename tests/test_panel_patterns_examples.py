@@ -107,3 +107,40 @@ def test_labels_say_how_many_examples_back_them(panel_factory, examples_tb):
     page = panel.open(f"run={RUN}&tag=probe%2Fids&step=2&view=patterns")
     assert "examples" not in " ".join(panel.texts(".patterns-table thead button.sort"))
     assert panel.attr(".patterns-table + .bar-label", "data-examples") == ""
+
+
+def test_scores_and_formed_heads_grouped_by_kv_head(panel_factory, examples_tb):
+    from tb_attention import formed_heads, read_attention
+    from tb_attention.analysis.groups import group_scores
+
+    tb, logdir = examples_tb
+    panel = panel_factory(tb)
+    page = panel.open(f"run={RUN}&tag=probe%2Fids&step=2&view=patterns&metric=self")
+    assert page.locator(".patterns-table tbody tr").count() == 8  # heads, until grouped
+    panel.after(lambda: page.check("input.group-kv"))
+    rows = page.locator(".groups-table tbody tr")
+    assert rows.count() == 4  # 2 layers x 2 KV heads
+    records = list(read_attention(str(logdir), run=RUN, tag="probe/ids"))
+    expected = group_scores(records[-1].patterns, records[-1].kv_heads)["self"]
+    column = 3 + panel.options(".metric-select").index("self")
+    for i in range(4):
+        row = rows.nth(i)
+        layer, kv = int(row.get_attribute("data-layer")), int(row.get_attribute("data-kv"))
+        assert row.get_attribute("data-heads") == ("0,1" if kv == 0 else "2,3")
+        assert float(row.locator("td").nth(column).text_content()) == pytest.approx(expected[layer, kv], abs=6e-4)
+    group = page.locator(".groups-table tbody tr[data-layer='0'][data-kv='0']")
+    assert "self" in group.locator("td.labels").text_content()
+    # The formed heads come by layer and KV head, under a heading each, with their KV head.
+    found = formed_heads([r.step for r in records], [r.patterns for r in records])["formed"]
+    shown = page.locator(".formed-list tbody tr[data-change='formed']")
+    kvs = [
+        (int(shown.nth(i).get_attribute("data-head")), shown.nth(i).get_attribute("data-kv"))
+        for i in range(shown.count())
+    ]
+    assert shown.count() == len(found) and all(kv == str(head // 2) for head, kv in kvs)
+    headings = panel.texts(".formed-list tr.group-row")
+    assert "L0 KV0" in headings and len(headings) == len({(e["layer"], e["head"] // 2) for e in found})
+    # A click on a group plots its query heads; the switch survives in the URL.
+    panel.after(lambda: group.click())
+    assert panel.attr(".pattern-chart-box", "data-heads") == "0,1"
+    assert "group=kv" in page.url

@@ -34,7 +34,7 @@ export function sortedHeads(scores, headLabels, L, H, label, sort) {
 }
 
 /** A column header that sorts by `key` (a click on the sorted one reverses it). */
-function sortHeader(ctx, key, label) {
+export function sortHeader(ctx, key, label) {
   const [sortKey, sortDir] = (ctx.state.sort || "layer:asc").split(":");
   const active = key === sortKey;
   const first = key === "layer" || key === "label" ? "asc" : "desc";

@@ -10,6 +10,7 @@ import { el, select } from "../dom.js";
 import { cssColor, sequentialScale } from "../colors.js";
 import { drawChart, headBand, headSeries, parsePicks, seriesColor, thresholdOf } from "./patterns_chart.js";
 import { formedList } from "./patterns_formed.js";
+import { groupsTable } from "./patterns_groups.js";
 import { examplesText, fmt, headName, patternsTable } from "./patterns_table.js";
 import { View } from "./view.js";
 
@@ -54,7 +55,26 @@ function patternsPage(ctx, body) {
     state.head != null && state.head < L * H ? state.head : state.layer * H + (ctx.selectedHeads(H)[0] || 0);
   const chosen = picks.length ? picks : [chartHead];
   const examples = (body.examples || [])[index] || null; // a set of examples: scores are means
-  return { scores, headLabels: body.head_labels[index], metrics, metric, L, H, runB, picks, chosen, examples };
+  const groups = (body.groups || [])[index] || null; // grouped-query attention: scores by KV head
+  const grouped = Boolean(groups) && state.group === "kv";
+  const headLabels = body.head_labels[index];
+  return { scores, headLabels, metrics, metric, L, H, runB, picks, chosen, examples, groups, grouped };
+}
+
+/** The "group by KV head" switch (grouped-query attention: query heads sharing keys). */
+function groupToggle(ctx) {
+  const box = el("input", {
+    type: "checkbox",
+    class: "group-kv",
+    checked: ctx.state.group === "kv",
+    onchange: (e) => ctx.setState({ group: e.target.checked ? "kv" : null }),
+  });
+  return el(
+    "label",
+    { title: "Query heads that share a key/value head, their scores averaged" },
+    box,
+    " Group by KV head",
+  );
 }
 
 export class PatternsView extends View {
@@ -79,22 +99,24 @@ export class PatternsView extends View {
       page.runB ? ctx.patterns(page.runB, state.tag).catch(() => null) : null,
     ]);
     if (!ctx.current()) return;
-    const { scores, headLabels, metrics, metric, L, H, runB, picks, chosen, examples } = page;
+    const { scores, headLabels, metrics, metric, L, H, runB, picks, chosen, examples, groups, grouped } = page;
     const top = el(
       "div",
       { class: "patterns-top", style: { display: "flex", flexWrap: "wrap", gap: "24px", alignItems: "flex-start" } },
       this.grid(scores, headLabels, metric, L, H, ctx, examples),
       this.chart(body, bodyB, runB, metric, chosen, H, state),
-      formedList(ctx, formed, H, picks),
+      formedList(ctx, formed, H, picks, grouped),
     );
-    const table = patternsTable(ctx, scores, headLabels, metrics, L, H, picks, examples);
-    this.root.replaceChildren(this.controls(ctx, body.rules, metrics, metric, runB), top, table);
+    const table = grouped
+      ? groupsTable(ctx, groups, metrics, H)
+      : patternsTable(ctx, scores, headLabels, metrics, L, H, picks, examples);
+    this.root.replaceChildren(this.controls(ctx, body.rules, metrics, metric, runB, Boolean(groups)), top, table);
     this.root.dataset.metric = metric;
     performance.mark("tb-attention:patterns-view-drawn");
   }
 
-  /** The metric, label filter and other-run selects. */
-  controls(ctx, rules, metrics, metric, runB) {
+  /** The metric, label filter and other-run selects; "group by KV head" when the record knows the groups. */
+  controls(ctx, rules, metrics, metric, runB, hasGroups) {
     const { state } = ctx;
     const others = ctx.runsWithTag(state.tag).filter((r) => r !== state.run);
     const field = (text, options, value, onchange, props) =>
@@ -126,6 +148,7 @@ export class PatternsView extends View {
         (v) => ctx.setState({ runB: v || null }),
         { class: "run-b-select" },
       ),
+      hasGroups ? groupToggle(ctx) : null,
     );
   }
 
