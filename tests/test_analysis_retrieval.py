@@ -87,6 +87,15 @@ def test_a_retrieval_label_at_wu_et_al_threshold():
     assert labels.DEFAULT_THRESHOLDS["retrieval"] == ("retrieval", 0.1)
     scores = {"retrieval": np.array([[0.05, 0.1, 0.6]]), "previous_token": np.zeros((1, 3))}
     assert labels.label_heads(scores).tolist() == [["mixed", "mixed", "retrieval"]]
+    # One hit in ten is 0.1, at the threshold, not above it: as a scorer returns it (float32,
+    # 0.100000001 in float64) and as JSON stores it alike, in labels and in heads that formed.
+    from tb_attention.analysis.formed import formed_heads
+    from tb_attention.format.scores import scores_from_json, scores_to_json
+
+    steps = [{"retrieval": np.array([[0.0, 0.0]], np.float32)}, {"retrieval": np.array([[0.1, 0.2]], np.float32)}]
+    for form in (steps, [scores_to_json(s) for s in steps], [scores_from_json(scores_to_json(s)) for s in steps]):
+        assert labels.label_heads(form[1]).tolist() == [["mixed", "retrieval"]]
+        assert [e["head"] for e in formed_heads([0, 1], form)["formed"]] == [1]
 
 
 def test_needle_tokens_place_a_unique_needle_at_the_depth():
