@@ -169,6 +169,7 @@ def test_the_eager_path_scores_examples_too(tmp_path):
         ([{"label": 1}], TypeError, "needs input_ids or text"),
         ([3.5], TypeError, "example 0 is 3.5"),
         ({"input_ids": [[1, 2], [3]], "text": ["a"]}, TypeError, "columns of equal length"),
+        ([(torch.ones(2, 3, dtype=torch.long), torch.ones(2, 3))], TypeError, "batches as dicts"),
     ],
 )
 def test_bad_examples_are_named(minilm, examples, error, message):

@@ -184,3 +184,42 @@ def test_a_trainer_without_tensorboard_logger_is_told(minilm, tmp_path):
     )
     with pytest.raises(ValueError, match="found no TensorBoardLogger"):
         trainer.fit(module)
+
+
+def test_lightning_scores_the_first_validation_batches(minilm, tmp_path):
+    """score_examples=1: the first batch of the module's validation dataloader (dicts), its
+    padding dropped, scored from the start of training on."""
+    import lightning.pytorch as lightning
+
+    from tb_attention.lightning import AttentionCallback
+
+    class DictBatches(_module_class(lightning)):
+        def val_dataloader(self):
+            rows = [{"input_ids": i, "attention_mask": m, "labels": y} for i, m, y in self.data[:4]]
+            return torch.utils.data.DataLoader(rows, batch_size=4)
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", self.model(**batch).loss)
+
+    tokenizer, _ = minilm
+    callback = AttentionCallback(tokenizer, {"store": SEED_A}, score_examples=1)
+    torch.manual_seed(0)
+    module = DictBatches(tokenizer)
+    logger = lightning.loggers.TensorBoardLogger(str(tmp_path), name="lightning")
+    trainer = lightning.Trainer(
+        max_steps=6,
+        val_check_interval=3,
+        logger=logger,
+        callbacks=[callback],
+        accelerator="cpu",
+        devices=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=1,
+    )
+    trainer.fit(module)
+    sets = list(tb_attention.read_attention(logger.log_dir, tag="probe/examples"))
+    assert [r.step for r in sets] == [0, 3, 6] and all(r.example_scores["examples"] == 4 for r in sets)
+    first = [int(i) for i, m in zip(module.data[0][0], module.data[0][1]) if m]
+    assert sets[0].tokens == tokenizer.convert_ids_to_tokens(first)  # padding dropped

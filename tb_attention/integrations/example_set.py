@@ -100,6 +100,11 @@ def _inputs_of(index, item, tokenizer, model, max_length):
             item = (item["text"], item["text_pair"]) if isinstance(item.get("text_pair"), str) else item["text"]
         else:
             raise TypeError("example %s is a dict with keys %s: it needs input_ids or text" % (index, sorted(item)))
+    if isinstance(item, (tuple, list)) and any(getattr(v, "ndim", 0) >= 1 for v in item):
+        raise TypeError(
+            "example %s is a %s of arrays: give batches as dicts {'input_ids': [batch, seq], "
+            "'attention_mask': ...} (e.g. a DataLoader over dict rows)" % (index, type(item).__name__)
+        )
     if _is_ids(item):
         item = {"input_ids": list(item)}
         return [_row_inputs(item, tokenizer)]
