@@ -189,24 +189,12 @@ def test_an_encoder_decoder_model_and_a_clashing_tag_are_refused(minilm):
 
 @pytest.mark.slow
 def test_trainer_scores_the_first_eval_batches_from_its_first_evaluation(minilm, tmp_path):
-    from transformers import (
-        BertConfig,
-        BertForSequenceClassification,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from tests.helpers.tiny_models import tiny_bert_classifier
 
     tokenizer, _ = minilm
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    model = BertForSequenceClassification(config)
+    model = tiny_bert_classifier(tokenizer.vocab_size)
     enc = tokenizer([a for a, _ in PAIRS[:8]], [b for _, b in PAIRS[:8]], truncation=True, max_length=32)
     data = [dict({k: v[i] for k, v in enc.items()}, labels=i % 2) for i in range(8)]
     callback = tb_attention.AttentionCallback(tokenizer, {"seed": "I went to the store."}, score_examples=1)

@@ -13,6 +13,7 @@ import torch
 import tb_attention
 from tests.conftest import SEED_A, SEED_B, SEED_TOKENS
 from tests.helpers.data import UINT8_BOUND
+from tests.helpers.tiny_models import tiny_bert_classifier
 
 pytestmark = pytest.mark.slow
 
@@ -21,19 +22,7 @@ def _module_class(lightning):
     class Classifier(lightning.LightningModule):
         def __init__(self, tokenizer):
             super().__init__()
-            from transformers import BertConfig, BertForSequenceClassification
-
-            torch.manual_seed(0)
-            config = BertConfig(
-                vocab_size=tokenizer.vocab_size,
-                hidden_size=32,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                intermediate_size=64,
-                max_position_embeddings=64,
-                attn_implementation="sdpa",
-            )
-            self.model = BertForSequenceClassification(config)
+            self.model = tiny_bert_classifier(tokenizer.vocab_size, max_position_embeddings=64)
             enc = tokenizer(
                 ["the soup was good", "the soup was bad", "a fine day", "a grey day"] * 4,
                 padding="max_length",
@@ -87,9 +76,9 @@ def _snapshots(lightning):
     return Snapshots()
 
 
-def _train(lightning, tokenizer, root, callbacks, max_steps=6):
+def _train(lightning, tokenizer, root, callbacks, max_steps=6, module_class=None):
     torch.manual_seed(0)
-    module = _module_class(lightning)(tokenizer)
+    module = (module_class or _module_class(lightning))(tokenizer)
     logger = lightning.loggers.TensorBoardLogger(str(root), name="lightning")
     trainer = lightning.Trainer(
         max_steps=max_steps,
@@ -203,22 +192,7 @@ def test_lightning_scores_the_first_validation_batches(minilm, tmp_path):
 
     tokenizer, _ = minilm
     callback = AttentionCallback(tokenizer, {"store": SEED_A}, score_examples=1)
-    torch.manual_seed(0)
-    module = DictBatches(tokenizer)
-    logger = lightning.loggers.TensorBoardLogger(str(tmp_path), name="lightning")
-    trainer = lightning.Trainer(
-        max_steps=6,
-        val_check_interval=3,
-        logger=logger,
-        callbacks=[callback],
-        accelerator="cpu",
-        devices=1,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=1,
-    )
-    trainer.fit(module)
+    module, logger = _train(lightning, tokenizer, tmp_path, [callback], module_class=DictBatches)
     sets = list(tb_attention.read_attention(logger.log_dir, tag="probe/examples"))
     assert [r.step for r in sets] == [0, 3, 6] and all(r.example_scores["examples"] == 4 for r in sets)
     first = [int(i) for i, m in zip(module.data[0][0], module.data[0][1]) if m]

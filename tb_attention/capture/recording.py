@@ -38,6 +38,18 @@ def layer_counts(model):
     return {"self": getattr(text, "num_hidden_layers", None)}
 
 
+def layer_count(counts, call):
+    """The number of layers of the call's kind (`layer_counts`), or ValueError when the call is
+    not among them."""
+    count = counts.get(call.kind)
+    if count is None or call.layer >= count:
+        raise ValueError(
+            "tb_attention.capture met attention layer %d of kind %r but the model's config says %s"
+            % (call.layer, call.kind, count)
+        )
+    return count
+
+
 @dataclasses.dataclass
 class _Kept:
     """The positions a part keeps (padding dropped): a contiguous run [start, end)."""
@@ -83,12 +95,7 @@ class RecordSink:
         self.states = {}
 
     def _start(self, call):
-        count = self.counts.get(call.kind)
-        if count is None or call.layer >= count:
-            raise ValueError(
-                "tb_attention.capture met attention layer %d of kind %r but the model's config says %s"
-                % (call.layer, call.kind, count)
-            )
+        count = layer_count(self.counts, call)
         rows = _Kept.of(self.inputs.query_mask(call.kind), call.queries)
         cols = _Kept.of(self.inputs.key_mask(call.kind), call.keys)
         tokens, key_tokens, sentence_b = self.inputs.tokens(call.kind, (rows.start, rows.end), (cols.start, cols.end))

@@ -5,7 +5,7 @@ forward per example through it (integrations/example_set.py)."""
 from types import SimpleNamespace
 
 from tb_attention.capture.blocks import rows_per_block
-from tb_attention.capture.recording import layer_counts
+from tb_attention.capture.recording import layer_count, layer_counts
 from tb_attention.capture.session import BLOCK_BYTES
 from tb_attention.writing import plan as plans
 from tb_attention.writing.stream import full_width
@@ -24,13 +24,7 @@ class ScoreSink:
         self.kinds = {}  # kind -> (scorer, {model layer: stored layer}, {model head: stored head})
 
     def _start(self, call):
-        count = self.counts.get(call.kind)
-        if count is None or call.layer >= count:
-            raise ValueError(
-                "tb_attention met attention layer %d of kind %r but the model's config says %s"
-                % (call.layer, call.kind, count)
-            )
-        shape = (count, call.heads, call.queries, call.keys)
+        shape = (layer_count(self.counts, call), call.heads, call.queries, call.keys)
         plan = plans.plan_record(
             [SimpleNamespace(shape=shape)], plans.DEFAULT_PRECISION, max_bytes=None, **self.storage
         )[0]
