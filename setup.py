@@ -42,8 +42,9 @@ setup(
         # Remote logdirs: the filesystem package fsspec reads payload files with.
         "s3": ["s3fs>=2023.1"],
         "gcs": ["gcsfs>=2023.1"],
-        "transformers": ["torch>=2.0", "transformers>=4.40", "accelerate>=0.26"],
-        "lightning": ["torch>=2.0", "lightning>=2.2"],
+        # scipy: the confidence intervals of scores over a set of examples (Student's t quantiles).
+        "transformers": ["torch>=2.0", "transformers>=4.40", "accelerate>=0.26", "scipy>=1.7"],
+        "lightning": ["torch>=2.0", "lightning>=2.2", "scipy>=1.7"],
         "test": [
             "pytest>=7",
             "pytest-xdist>=3",

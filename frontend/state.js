@@ -8,7 +8,7 @@ const STORAGE_KEY = "tb-attention:state";
 const INTS = new Set(["step", "layer", "stepB", "head", "qstart", "qrows", "topk"]);
 const LISTS = new Set(["heads", "hide"]);
 // Fields that take one of a few values (anything else is dropped).
-const CHOICES = { scale: SCALES, words: ["1"], open: HEAD_VIEWS.map((v) => v.name) };
+const CHOICES = { scale: SCALES, words: ["1"], open: HEAD_VIEWS.map((v) => v.name), group: ["kv"] };
 export const FILTERS = ["all", "aa", "bb", "ab", "ba"];
 
 export const DEFAULTS = {
@@ -38,6 +38,7 @@ export const DEFAULTS = {
   picks: null,
   query: null,
   method: null, // Patterns: heads plotted; Rollout: position, rollout|flow
+  group: null, // Patterns: "kv" groups scores and formed heads by KV head
 };
 
 /** Parse "a=1&heads=0,3" into a state object; unknown or malformed fields are dropped. */

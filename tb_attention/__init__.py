@@ -28,6 +28,8 @@ _EXPORTS = {
     "attention_flow": "tb_attention.analysis.flow",
     "formed_heads": "tb_attention.analysis.formed",
     "induction_probe": "tb_attention.analysis.induction_probe",
+    "needle_probe": "tb_attention.analysis.needle_probe",
+    "needle_tokens": "tb_attention.analysis.needle_probe",
     "AttentionCallback": "tb_attention.integrations.trainer",
     "ProbeLogger": "tb_attention.integrations.probe_logger",
 }

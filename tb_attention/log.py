@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 
+from tb_attention.analysis.retrieval import parse_pairs
 from tb_attention.analysis.scoring import PatternScorer
 from tb_attention.inputs.checks import DEFAULT_MAX_TOKENS
 from tb_attention.inputs.record import parse_record
@@ -45,18 +46,32 @@ def _pattern_scalars(tag, scores):
     return out
 
 
-def _scorer(part, part_plan, special):
-    """A PatternScorer for the stored layers and heads of one part, or None if it cannot be made."""
+def _scorer(part, part_plan, special, retrieval):
+    """A PatternScorer for the stored layers and heads of one part, or None if it cannot be made;
+    `retrieval` (checked pairs) scores a self-attention part."""
+    pairs = retrieval if part.kind == "self" else None
     try:
-        return PatternScorer(part_plan.shape, part.tokens, part.key_tokens, part.sentence_b_start, special, threads=1)
+        return PatternScorer(
+            part_plan.shape, part.tokens, part.key_tokens, part.sentence_b_start, special, threads=1, retrieval=pairs
+        )
     except Exception:  # a failure here must never cost the attention itself
         logger.exception("tb_attention: pattern scores failed; attention is logged without them")
         return None
 
 
-def _scorers(special_tokens):
+def _checked_retrieval(record, retrieval):
+    """The retrieval pairs checked against the record's self-attention (bad pairs raise here,
+    before anything is logged)."""
+    for part in record.parts:
+        if retrieval is not None and part.kind == "self":
+            retrieval = parse_pairs(retrieval, part.shape[2], part.shape[3])
+    return retrieval
+
+
+def _scorers(special_tokens, retrieval=None):
     """`scorer_for` of `log_record`: each part's PatternScorer, with these special tokens."""
-    return functools.partial(_scorer, special=None if special_tokens is None else [str(t) for t in special_tokens])
+    special = None if special_tokens is None else [str(t) for t in special_tokens]
+    return functools.partial(_scorer, special=special, retrieval=retrieval)
 
 
 def add_attention(
@@ -89,6 +104,7 @@ def add_attention(
     all_ranks=False,
     special_tokens=None,
     pattern_scalars=False,
+    retrieval=None,
 ):
     """Log the attention of one example under `tag` at `global_step`.
 
@@ -123,6 +139,8 @@ def add_attention(
       max_tokens: refuse sequences longer than this (default: no limit; max_bytes bounds what is stored).
       special_tokens: token texts counted as delimiters by the pattern scores (default: the
         usual [CLS]/[SEP]/<s>/</s>/... set; see docs/patterns.md).
+      retrieval: a needle probe's (query, needle key) positions (`needle_probe(...).retrieval`),
+        in the tokens as logged (padding dropped): the `retrieval` score of each head.
       pattern_scalars: also log the strongest head's score per pattern as scalars
         (`<tag>/patterns/<metric>_max`), for TensorBoard's Scalars tab. Off by default.
       all_ranks: under torch.distributed only rank 0 writes by default (other ranks validate and
@@ -158,6 +176,6 @@ def add_attention(
         record,
         dict(precision=precision, layers=layers, heads=heads, top_k=top_k, top_mass=top_mass, max_bytes=max_bytes),
         all_ranks=all_ranks,
-        scorer_for=_scorers(special_tokens),
+        scorer_for=_scorers(special_tokens, _checked_retrieval(record, retrieval)),
         scalars=functools.partial(_pattern_scalars, tag) if pattern_scalars else None,
     )

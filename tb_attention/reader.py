@@ -19,7 +19,10 @@ class AttentionRecord:
     `tokens`, `key_tokens`, `sentence_b_start`, `precision`, `patterns` (metric -> float32
     `[layers, heads]`, as computed when logged, from the full weights), `layer_ids` / `head_ids`
     (the model's numbers of the stored layers and heads), `encoding` ("dense" or "sparse") and
-    `sparse` (its rule) are read with the listing; `layer(i)` reads one layer (float32
+    `sparse` (its rule) are read with the listing; for a set of examples (`score_examples=`)
+    `patterns` are the mean over the set and `example_scores` says how many examples define
+    each score, their spread and the half width of the mean's confidence interval
+    ({"examples", "level", "count", "std", "half"}; None for other records); `layer(i)` reads one layer (float32
     `[heads, queries, keys]`; a sparse record densified, zeros where keys were dropped),
     `attention` the whole part `[layers, heads, queries, keys]`; for sparse records
     `kept_mass(i)` is the weight each query row kept `[heads, queries]` and `sparse_layer(i)` the
@@ -34,7 +37,7 @@ class AttentionRecord:
         self.tokens, self.key_tokens = part.tokens, part.key_tokens
         self.sentence_b_start, self.precision = part.sentence_b_start, part.precision
         self.shape, self.layer_ids, self.head_ids = part.shape, part.layer_ids, part.head_ids
-        self.patterns = part.patterns
+        self.patterns, self.example_scores = part.patterns, part.example_scores
         self.encoding, self.sparse = part.encoding, part.sparse
         self.kv_heads, self.windows, self.causal = part.kv_heads, part.windows, part.causal
 

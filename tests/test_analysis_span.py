@@ -122,3 +122,24 @@ def test_span_has_no_label_and_formed_heads_skip_it():
     assert [(e["label"], e["head"]) for e in formed["formed"]] == [("previous_token", 1)]
     with pytest.raises(ValueError, match="unknown label"):
         labels.label_heads(scores, {"span_mean": 10})
+
+
+def test_a_model_with_a_sliding_window_reaches_at_most_its_window(tmp_path):
+    """A tiny Mistral (sliding window 7) through the capture: every head's span is at most 6,
+    the window's farthest key, and the record says the window."""
+    import tb_attention
+    from tb_attention.analysis.induction_probe import TokenProbe
+    from tests.helpers.tiny_models import Tokens, tiny_inputs, tiny_model
+
+    class Tokenizer(Tokens):
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("token ids are not tokenised")
+
+    ids = tiny_inputs("mistral", length=60)["input_ids"][0].tolist()
+    logger = tb_attention.ProbeLogger(Tokenizer(), {"ids": TokenProbe("ids", ids)})
+    logger.log(tiny_model("mistral"), 0, str(tmp_path), True)
+    tb_attention.flush()
+    [record] = tb_attention.read_attention(str(tmp_path))
+    assert record.windows == [7, 7]
+    assert (record.patterns["span_p90"] <= 6).all() and (record.patterns["span_mean"] <= 6).all()
+    assert record.patterns["span_p90"].max() >= 4  # random heads spread over the window

@@ -97,6 +97,24 @@ WRITER_CASES = [
         TypeError,
         "walltime must be seconds since the epoch (a float), got 'abc'",
     ),
+    (
+        "retrieval key not before its query",
+        dict(retrieval=[(2, 3)]),
+        ValueError,
+        "retrieval pair (2, 3) is outside the attention (5 queries, 5 keys) or its key is not before its query",
+    ),
+    (
+        "retrieval query repeated",
+        dict(retrieval=[(4, 1), (4, 2)]),
+        ValueError,
+        "retrieval pairs repeat a query position: each query copies one needle token",
+    ),
+    (
+        "retrieval not pairs",
+        dict(retrieval=[3]),
+        TypeError,
+        "retrieval must be a list of (query, key) positions, got [3]",
+    ),
 ]
 
 

@@ -13,6 +13,7 @@ import torch
 import tb_attention
 from tests.conftest import SEED_A, SEED_B, SEED_TOKENS
 from tests.helpers.data import UINT8_BOUND
+from tests.helpers.tiny_models import tiny_bert_classifier
 
 pytestmark = pytest.mark.slow
 
@@ -21,19 +22,7 @@ def _module_class(lightning):
     class Classifier(lightning.LightningModule):
         def __init__(self, tokenizer):
             super().__init__()
-            from transformers import BertConfig, BertForSequenceClassification
-
-            torch.manual_seed(0)
-            config = BertConfig(
-                vocab_size=tokenizer.vocab_size,
-                hidden_size=32,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                intermediate_size=64,
-                max_position_embeddings=64,
-                attn_implementation="sdpa",
-            )
-            self.model = BertForSequenceClassification(config)
+            self.model = tiny_bert_classifier(tokenizer.vocab_size, max_position_embeddings=64)
             enc = tokenizer(
                 ["the soup was good", "the soup was bad", "a fine day", "a grey day"] * 4,
                 padding="max_length",
@@ -87,9 +76,9 @@ def _snapshots(lightning):
     return Snapshots()
 
 
-def _train(lightning, tokenizer, root, callbacks, max_steps=6):
+def _train(lightning, tokenizer, root, callbacks, max_steps=6, module_class=None):
     torch.manual_seed(0)
-    module = _module_class(lightning)(tokenizer)
+    module = (module_class or _module_class(lightning))(tokenizer)
     logger = lightning.loggers.TensorBoardLogger(str(root), name="lightning")
     trainer = lightning.Trainer(
         max_steps=max_steps,
@@ -184,3 +173,27 @@ def test_a_trainer_without_tensorboard_logger_is_told(minilm, tmp_path):
     )
     with pytest.raises(ValueError, match="found no TensorBoardLogger"):
         trainer.fit(module)
+
+
+def test_lightning_scores_the_first_validation_batches(minilm, tmp_path):
+    """score_examples=1: the first batch of the module's validation dataloader (dicts), its
+    padding dropped, scored from the start of training on."""
+    import lightning.pytorch as lightning
+
+    from tb_attention.lightning import AttentionCallback
+
+    class DictBatches(_module_class(lightning)):
+        def val_dataloader(self):
+            rows = [{"input_ids": i, "attention_mask": m, "labels": y} for i, m, y in self.data[:4]]
+            return torch.utils.data.DataLoader(rows, batch_size=4)
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", self.model(**batch).loss)
+
+    tokenizer, _ = minilm
+    callback = AttentionCallback(tokenizer, {"store": SEED_A}, score_examples=1)
+    module, logger = _train(lightning, tokenizer, tmp_path, [callback], module_class=DictBatches)
+    sets = list(tb_attention.read_attention(logger.log_dir, tag="probe/examples"))
+    assert [r.step for r in sets] == [0, 3, 6] and all(r.example_scores["examples"] == 4 for r in sets)
+    first = [int(i) for i, m in zip(module.data[0][0], module.data[0][1]) if m]
+    assert sets[0].tokens == tokenizer.convert_ids_to_tokens(first)  # padding dropped

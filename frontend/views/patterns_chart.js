@@ -1,5 +1,6 @@
 // The Patterns view's chart: one metric of several heads over the logged steps, in one or two
-// runs (the second dashed), with the metric's label threshold as a dashed line. The series logic
+// runs (the second dashed), with the metric's label threshold as a dashed line and, for a set of
+// examples, each head's confidence interval as a shaded band around its mean. The series logic
 // is pure (tested with node); drawing uses dom.svg only (token and run names stay text).
 
 import { svg, cssVar } from "../dom.js";
@@ -28,21 +29,39 @@ export function headSeries(body, metric, l, h) {
   return points;
 }
 
+/** [[step, low, high]] of head (l, h)'s interval on `metric` over a /patterns answer: the steps
+ * of a set of examples whose bounds the server gives (others skipped). */
+export function headBand(body, metric, l, h) {
+  const band = [];
+  (body.examples || []).forEach((e, i) => {
+    const at = (bound) => (e && e[bound][metric] && e[bound][metric][l] ? e[bound][metric][l][h] : null);
+    const lo = at("low");
+    const hi = at("high");
+    if (typeof lo === "number" && typeof hi === "number") band.push([body.steps[i], lo, hi]);
+  });
+  return band;
+}
+
 /** The threshold a label puts on `metric` (the first rule naming it), or null. */
 export function thresholdOf(rules, metric) {
   const rule = rules && rules.thresholds.find((t) => t.metric === metric);
   return rule ? rule.threshold : null;
 }
 
-/** {x0, x1, y0, y1}: a range holding every point, 0..1 at least, and the threshold. */
+/** {x0, x1, y0, y1}: a range holding every point and band, 0..1 at least, and the threshold. */
 export function chartRange(seriesList, threshold) {
   const xs = [];
   const ys = [0, 1];
-  for (const s of seriesList)
+  for (const s of seriesList) {
     for (const [x, y] of s.points) {
       xs.push(x);
       ys.push(y);
     }
+    for (const [x, lo, hi] of s.band || []) {
+      xs.push(x);
+      ys.push(lo, hi);
+    }
+  }
   if (threshold != null) ys.push(threshold);
   return { x0: Math.min(...xs), x1: Math.max(...xs), y0: Math.min(...ys), y1: Math.max(...ys) };
 }
@@ -66,6 +85,30 @@ function drawAxes(root, { x0, x1, y0, y1 }, sy) {
 function drawThreshold(root, y) {
   const line = { class: "threshold", x1: PAD.l, x2: W - PAD.r, y1: y, y2: y };
   root.append(svg("line", { ...line, stroke: cssVar("--fg-muted") || "#777", "stroke-dasharray": "2 3" }));
+}
+
+/** Each series' band (its interval at each step) as one closed path under the lines: the upper
+ * bounds left to right, then the lower ones back; a one-step band is a vertical stroke. */
+function drawBands(root, drawn, sx, sy) {
+  for (const s of drawn) {
+    if (!s.band || !s.band.length) continue;
+    const upper = s.band.map(([x, , hi]) => `${sx(x).toFixed(1)},${sy(hi).toFixed(1)}`);
+    const lower = s.band.map(([x, lo]) => `${sx(x).toFixed(1)},${sy(lo).toFixed(1)}`).reverse();
+    root.append(
+      svg("path", {
+        d: `M${upper.join("L")}L${lower.join("L")}Z`,
+        class: "band",
+        fill: s.color,
+        "fill-opacity": 0.2,
+        stroke: s.color,
+        "stroke-opacity": 0.35,
+        "stroke-width": 1,
+        "data-head": String(s.head),
+        "data-run": s.run,
+        "data-steps": String(s.band.length),
+      }),
+    );
+  }
 }
 
 /** Each series as a polyline with its points, and its name in a legend that wraps; returns the chart's height. */
@@ -100,8 +143,8 @@ function drawSeries(root, drawn, sx, sy) {
 }
 
 /**
- * An <svg> of `seriesList` ([{name, color, dashed, points, head, run}]) over steps. Each line
- * carries data-head / data-run / data-points for tests.
+ * An <svg> of `seriesList` ([{name, color, dashed, points, head, run, band}]) over steps; `band`
+ * ([[step, low, high]], optional) is shaded. Each line carries data-head / data-run / data-points.
  */
 export function drawChart(seriesList, threshold, emptyText) {
   const root = svg("svg", {
@@ -124,6 +167,7 @@ export function drawChart(seriesList, threshold, emptyText) {
   const sy = (y) => HEIGHT - PAD.b - ((y - y0) / (y1 - y0 || 1)) * (HEIGHT - PAD.t - PAD.b);
   drawAxes(root, range, sy);
   if (threshold != null) drawThreshold(root, sy(threshold));
+  drawBands(root, drawn, sx, sy);
   const height = drawSeries(root, drawn, sx, sy);
   root.setAttribute("height", String(height));
   root.setAttribute("viewBox", `0 0 ${W} ${height}`);

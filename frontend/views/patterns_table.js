@@ -1,5 +1,7 @@
 // The Patterns view's table: every head with its labels and its score on each metric, sortable
-// by any column and filtered by label; a head's box plots it in the chart, its name opens it.
+// by any column and filtered by label; a head's box plots it in the chart, its name opens it. For
+// a set of examples the scores are means: the labels say over how many examples, each score's
+// tooltip how many define it and its interval (as the server gives them).
 
 import { el } from "../dom.js";
 import { togglePick } from "./patterns_chart.js";
@@ -32,7 +34,7 @@ export function sortedHeads(scores, headLabels, L, H, label, sort) {
 }
 
 /** A column header that sorts by `key` (a click on the sorted one reverses it). */
-function sortHeader(ctx, key, label) {
+export function sortHeader(ctx, key, label) {
   const [sortKey, sortDir] = (ctx.state.sort || "layer:asc").split(":");
   const active = key === sortKey;
   const first = key === "layer" || key === "label" ? "asc" : "desc";
@@ -47,7 +49,21 @@ function sortHeader(ctx, key, label) {
   return el("th", { "aria-sort": ariaSort }, button);
 }
 
-function headRow(ctx, r, H, picks, metrics, scores) {
+/** "mean of N examples" for a set of examples (`examples`: /patterns' entry for the step). */
+export function examplesText(examples) {
+  return examples ? `mean of ${examples.examples} examples` : "";
+}
+
+/** A score's tooltip over a set of examples: how many define it, and its interval. */
+function scoreTitle(examples, m, l, h) {
+  if (!examples || !examples.count[m]) return null;
+  const at = (table) => (table[m] && table[m][l] ? table[m][l][h] : null);
+  const level = Math.round(examples.level * 100);
+  const interval = `${fmt(at(examples.low))} to ${fmt(at(examples.high))}`;
+  return `mean of ${at(examples.count)} examples; ${level} % interval ${interval}`;
+}
+
+function headRow(ctx, r, H, picks, metrics, scores, examples) {
   const flat = r.l * H + r.h;
   const plot = el("input", {
     type: "checkbox",
@@ -79,31 +95,37 @@ function headRow(ctx, r, H, picks, metrics, scores) {
     },
     el("td", {}, plot),
     el("td", {}, open),
-    el("td", { class: "labels" }, r.labels.join(", ")),
-    metrics.map((m) => el("td", { class: "num" }, fmt(scores[m][r.l][r.h]))),
+    el(
+      "td",
+      { class: "labels", title: examples ? `labels of the ${examplesText(examples)}` : null },
+      r.labels.join(", "),
+    ),
+    metrics.map((m) => el("td", { class: "num", title: scoreTitle(examples, m, r.l, r.h) }, fmt(scores[m][r.l][r.h]))),
   );
 }
 
-/** The table of the L x H heads' `scores` on `metrics`, with their labels; `picks`: the plotted heads. */
-export function patternsTable(ctx, scores, headLabels, metrics, L, H, picks) {
+/** The table of the L x H heads' `scores` on `metrics`, with their labels; `picks`: the plotted
+ * heads; `examples`: /patterns' statistics of a set of examples at this step, or null. */
+export function patternsTable(ctx, scores, headLabels, metrics, L, H, picks, examples) {
   const rows = sortedHeads(scores, headLabels, L, H, ctx.state.label, ctx.state.sort);
   const header = el(
     "tr",
     {},
     el("th", {}, "plot"),
     sortHeader(ctx, "layer", "head"),
-    sortHeader(ctx, "label", "labels"),
+    sortHeader(ctx, "label", examples ? `labels (${examplesText(examples)})` : "labels"),
     metrics.map((m) => sortHeader(ctx, m, m.replace(/_/g, " "))),
   );
   const body = el(
     "tbody",
     {},
-    rows.map((r) => headRow(ctx, r, H, picks, metrics, scores)),
+    rows.map((r) => headRow(ctx, r, H, picks, metrics, scores, examples)),
   );
+  const count = `${rows.length} of ${L * H} heads` + (examples ? `; scores and labels: ${examplesText(examples)}` : "");
   return el(
     "div",
     { class: "table-wrap" },
     el("table", { class: "patterns-table" }, el("thead", {}, header), body),
-    el("div", { class: "bar-label" }, `${rows.length} of ${L * H} heads`),
+    el("div", { class: "bar-label", dataset: { examples: examples ? String(examples.examples) : "" } }, count),
   );
 }

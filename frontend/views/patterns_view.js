@@ -8,9 +8,10 @@
 
 import { el, select } from "../dom.js";
 import { cssColor, sequentialScale } from "../colors.js";
-import { drawChart, headSeries, parsePicks, seriesColor, thresholdOf } from "./patterns_chart.js";
+import { drawChart, headBand, headSeries, parsePicks, seriesColor, thresholdOf } from "./patterns_chart.js";
 import { formedList } from "./patterns_formed.js";
-import { fmt, headName, patternsTable } from "./patterns_table.js";
+import { groupsTable } from "./patterns_groups.js";
+import { examplesText, fmt, headName, patternsTable } from "./patterns_table.js";
 import { View } from "./view.js";
 
 function metricRange(values) {
@@ -53,7 +54,27 @@ function patternsPage(ctx, body) {
   const chartHead =
     state.head != null && state.head < L * H ? state.head : state.layer * H + (ctx.selectedHeads(H)[0] || 0);
   const chosen = picks.length ? picks : [chartHead];
-  return { scores, headLabels: body.head_labels[index], metrics, metric, L, H, runB, picks, chosen };
+  const examples = (body.examples || [])[index] || null; // a set of examples: scores are means
+  const groups = (body.groups || [])[index] || null; // grouped-query attention: scores by KV head
+  const grouped = Boolean(groups) && state.group === "kv";
+  const headLabels = body.head_labels[index];
+  return { scores, headLabels, metrics, metric, L, H, runB, picks, chosen, examples, groups, grouped };
+}
+
+/** The "group by KV head" switch (grouped-query attention: query heads sharing keys). */
+function groupToggle(ctx) {
+  const box = el("input", {
+    type: "checkbox",
+    class: "group-kv",
+    checked: ctx.state.group === "kv",
+    onchange: (e) => ctx.setState({ group: e.target.checked ? "kv" : null }),
+  });
+  return el(
+    "label",
+    { title: "Query heads that share a key/value head, their scores averaged" },
+    box,
+    " Group by KV head",
+  );
 }
 
 export class PatternsView extends View {
@@ -78,22 +99,24 @@ export class PatternsView extends View {
       page.runB ? ctx.patterns(page.runB, state.tag).catch(() => null) : null,
     ]);
     if (!ctx.current()) return;
-    const { scores, headLabels, metrics, metric, L, H, runB, picks, chosen } = page;
+    const { scores, headLabels, metrics, metric, L, H, runB, picks, chosen, examples, groups, grouped } = page;
     const top = el(
       "div",
       { class: "patterns-top", style: { display: "flex", flexWrap: "wrap", gap: "24px", alignItems: "flex-start" } },
-      this.grid(scores, headLabels, metric, L, H, ctx),
+      this.grid(scores, headLabels, metric, L, H, ctx, examples),
       this.chart(body, bodyB, runB, metric, chosen, H, state),
-      formedList(ctx, formed, H, picks),
+      formedList(ctx, formed, H, picks, grouped),
     );
-    const table = patternsTable(ctx, scores, headLabels, metrics, L, H, picks);
-    this.root.replaceChildren(this.controls(ctx, body.rules, metrics, metric, runB), top, table);
+    const table = grouped
+      ? groupsTable(ctx, groups, metrics, H)
+      : patternsTable(ctx, scores, headLabels, metrics, L, H, picks, examples);
+    this.root.replaceChildren(this.controls(ctx, body.rules, metrics, metric, runB, Boolean(groups)), top, table);
     this.root.dataset.metric = metric;
     performance.mark("tb-attention:patterns-view-drawn");
   }
 
-  /** The metric, label filter and other-run selects. */
-  controls(ctx, rules, metrics, metric, runB) {
+  /** The metric, label filter and other-run selects; "group by KV head" when the record knows the groups. */
+  controls(ctx, rules, metrics, metric, runB, hasGroups) {
     const { state } = ctx;
     const others = ctx.runsWithTag(state.tag).filter((r) => r !== state.run);
     const field = (text, options, value, onchange, props) =>
@@ -125,13 +148,15 @@ export class PatternsView extends View {
         (v) => ctx.setState({ runB: v || null }),
         { class: "run-b-select" },
       ),
+      hasGroups ? groupToggle(ctx) : null,
     );
   }
 
-  grid(scores, headLabels, metric, L, H, ctx) {
+  grid(scores, headLabels, metric, L, H, ctx, examples) {
     const values = scores[metric];
     const [lo, hi] = metricRange(values);
     const table = sequentialScale(ctx.theme);
+    const mean = examples ? `, ${examplesText(examples)}` : "";
     const grid = el("div", {
       class: "pattern-grid",
       role: "grid",
@@ -147,7 +172,7 @@ export class PatternsView extends View {
             type: "button",
             class: "pg-cell",
             dataset: { layer: String(l), head: String(h) },
-            title: `layer ${l} head ${h}: ${metric} ${fmt(v)} (${headLabels[l][h].join(", ")})`,
+            title: `layer ${l} head ${h}: ${metric} ${fmt(v)} (${headLabels[l][h].join(", ")})${mean}`,
             "aria-label": `layer ${l} head ${h} ${metric} ${fmt(v)}`,
             style: { background: typeof v === "number" ? cssColor(table, v, lo, hi) : "transparent" },
             onclick: () => ctx.openHead(l, h, { head: l * H + h }),
@@ -158,7 +183,7 @@ export class PatternsView extends View {
     return el(
       "figure",
       { class: "pattern-grid-box" },
-      el("figcaption", {}, `${metric} by layer \u00d7 head (click: head view)`),
+      el("figcaption", {}, `${metric}${mean} by layer \u00d7 head (click: head view)`),
       grid,
     );
   }
@@ -175,6 +200,7 @@ export class PatternsView extends View {
         head: flat,
         run: state.run,
         points: headSeries(body, metric, l, h),
+        band: headBand(body, metric, l, h),
       });
       if (bodyB)
         series.push({
@@ -184,15 +210,18 @@ export class PatternsView extends View {
           head: flat,
           run: runB,
           points: headSeries(bodyB, metric, l, h),
+          band: headBand(bodyB, metric, l, h),
         });
     });
     const threshold = thresholdOf(body.rules, metric);
+    const level = series.some((s) => s.band.length) ? (body.examples.find(Boolean) || {}).level : null;
     this.svgNode = drawChart(series, threshold, "no scores for this head");
     const what =
       chosen.length === 1 ? `Layer ${Math.floor(chosen[0] / H)} head ${chosen[0] % H}` : `${chosen.length} heads`;
     const caption =
       `${what}: ${metric} over steps${runB ? `, ${state.run} (solid) vs ${runB} (dashed)` : ""}` +
       (threshold != null ? ` \u2013 dashed line: threshold ${threshold}` : "") +
+      (level != null ? `; shaded: the mean's ${Math.round(level * 100)} % interval over the examples` : "") +
       " (tick heads in the table to plot them)";
     return el(
       "figure",

@@ -9,19 +9,21 @@ from tb_attention.format.scores import null_to_nan
 
 
 def _series(scores, metric):
-    """float64 `[steps, layers, heads]` of one metric over the steps (NaN where a step has no
+    """float32 `[steps, layers, heads]` of one metric over the steps (NaN where a step has no
     score for it, or a shape unlike the last step's: another input under the same tag)."""
     arrays = []
     for s in scores:
         values = None if not s else s.get(metric)
         if isinstance(values, list):  # the stored JSON form: null for NaN
             values = null_to_nan(values)
-        arrays.append(None if values is None else np.asarray(values, dtype=np.float64))
+        # float32, as scores are stored: a score equal to a threshold stays at it, from arrays
+        # and from JSON alike (0.1 in float64 is below the float32 0.1 a scorer returns).
+        arrays.append(None if values is None else np.asarray(values, dtype=np.float32))
     shapes = [a.shape for a in arrays if a is not None and a.ndim == 2]
     if not shapes:
         return None
     shape = shapes[-1]
-    return np.stack([a if a is not None and a.shape == shape else np.full(shape, np.nan) for a in arrays])
+    return np.stack([a if a is not None and a.shape == shape else np.full(shape, np.nan, np.float32) for a in arrays])
 
 
 def _crossings(values, threshold, upward):

@@ -59,12 +59,12 @@ def induction_probe(tokenizer, length=DEFAULT_LENGTH, seed=0, name="induction", 
     vocabulary = [i for i in range(len(tokenizer)) if i not in special]
     ids = repeated_random_tokens(vocabulary, length, seed, repeats)
     if special_tokens:
-        prefix, suffix = _special_wrapping(tokenizer, special)
+        prefix, suffix = special_wrapping(tokenizer, special)
         ids = prefix + ids + suffix
     return TokenProbe(name, tuple(ids))
 
 
-def _special_wrapping(tokenizer, special):
+def special_wrapping(tokenizer, special):
     """(ids before, ids after) the text that `tokenizer` adds to every input, read off how it
     encodes one word (every tokenizer API version encodes text the same way)."""
     ids = list(tokenizer("a", add_special_tokens=True)["input_ids"])

@@ -13,6 +13,7 @@ DEFAULT_THRESHOLDS = {
     # label: (metric, threshold); a head gets the label when metric > threshold (docs/patterns.md).
     "previous_token": ("previous_token", 0.5),
     "next_token": ("next_token", 0.5),
+    "retrieval": ("retrieval", 0.1),
     "induction": ("induction", 0.4),
     "duplicate_token": ("duplicate_token", 0.4),
     "self": ("self", 0.5),
@@ -81,7 +82,7 @@ def _score_arrays(scores):
     for name, values in scores.items():
         if isinstance(values, list):  # the stored JSON form: null for NaN
             values = null_to_nan(values)
-        values = np.asarray(values, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float32)  # as stored: a score equal to a threshold is not above it
         if values.ndim != 2 or (shape is not None and values.shape != shape):
             raise ValueError(
                 "scores[%r] has shape %s; every metric must be the same [layers, heads]" % (name, values.shape)

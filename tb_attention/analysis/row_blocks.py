@@ -6,7 +6,7 @@ and a few per-row values go to the host). Everything a metric needs comes from p
 
 import numpy as np
 
-from tb_attention.analysis import span
+from tb_attention.analysis import retrieval, span
 from tb_attention.analysis.reductions import row_reductions, upper_nonzero
 
 # `local_window`: keys i - LOCAL_WINDOW < j <= i (the query and the 7 positions before it).
@@ -21,11 +21,13 @@ _SPAN_PREFIX = 1 << 18
 
 class BlockSpec:
     """What the reductions of a block need to know about the input: the token-identity
-    relations [(name, Relation)], the key classes [(name, key positions)], and whether the
-    positional metrics (diagonals, span) apply (self-attention)."""
+    relations [(name, Relation)], the key classes [(name, key positions)], whether the
+    positional metrics (diagonals, span) apply (self-attention), and the retrieval pairs
+    (retrieval.py; None: no retrieval score)."""
 
-    def __init__(self, relations, members, positional):
+    def __init__(self, relations, members, positional, retrieval_pairs=None):
         self.relations, self.members, self.positional = relations, members, positional
+        self.retrieval = retrieval_pairs if positional else None
         self._device_members = {}
 
     def torch_members(self, torch, device):
@@ -107,6 +109,8 @@ def numpy_block(x, row_start, spec, check_upper, threads=1):
     if spec.positional:
         out["band"] = [np.diagonal(x, row_start + o, 1, 2).sum(-1, dtype=np.float64) for o in BAND]
         out.update(_span(x, row_start, span_sums[0][0], span_sums[1][0], check_upper and not out["upper"]))
+    if spec.retrieval is not None:
+        out["retrieval"] = retrieval.numpy_hits(x, row_start, spec.retrieval)
     if row_start == 0:
         out.update(row0=x[:, 0], entropy0=entropy[:, 0], confidence0=maximum[:, 0])
     out["rows"] = x.shape[1]
@@ -148,6 +152,8 @@ def torch_block(x, row_start, spec, check_upper):
     if spec.positional:
         out["band"] = [torch.diagonal(x, row_start + o, 1, 2).sum(-1, dtype=torch.float64) for o in BAND]
         out.update(_span(x, row_start, *_torch_span_sums(torch, x, row_start), check_upper and not out["upper"]))
+    if spec.retrieval is not None:
+        out["retrieval"] = retrieval.torch_hits(x, row_start, spec.retrieval)
     if row_start == 0:
         out.update(row0=x[:, 0], entropy0=entropy[:, 0], confidence0=maximum[:, 0])
     out["rows"] = x.shape[1]

@@ -17,6 +17,7 @@ import numpy as np
 
 from tb_attention.analysis import pairs
 from tb_attention.analysis import tokens as token_classes
+from tb_attention.analysis.retrieval import parse_pairs
 from tb_attention.analysis.row_blocks import BAND, LOCAL_WINDOW, BlockSpec, numpy_block, torch_block
 from tb_attention.inputs.attention import prepare
 from tb_attention.inputs.checks import parse_sentence_b_start, parse_tokens
@@ -29,6 +30,7 @@ METRICS = (
     "self",
     "induction",
     "duplicate_token",
+    "retrieval",
     "same_token",
     "same_token_other_sentence",
     "word_pieces",
@@ -52,6 +54,7 @@ POSITIONAL = (
     "word_pieces",
     "induction",
     "duplicate_token",
+    "retrieval",
     "local_window",
     "span_mean",
     "span_p90",
@@ -80,14 +83,24 @@ class PatternScorer:
     `head_start ..` of layer `layer`: `weights` `[heads, rows, k]`, float32 numpy or a torch
     tensor (on a GPU reduced there; CPU tensors are read as numpy, or in torch with
     `torch_cpu=True`). The blocks of a head may come in any row order, each row once; nothing
-    of size q x k is built. `add_layer` adds every row of a layer at once. `result()` gives
-    metric -> float32 `[layers, heads]`, NaN for heads not given every row. Each metric is kept
+    of size q x k is built. `retrieval`: the (query, needle key) positions of a needle probe
+    (analysis/needle_probe.py), for the `retrieval` score (NaN without them). `add_layer` adds
+    every row of a layer at once. `result()` gives metric -> float32 `[layers, heads]`, NaN for
+    heads not given every row. Each metric is kept
     as a sum over its valid queries and their count, with the first row's share apart:
     `result()` leaves that row out when every stored head turned out causal.
     """
 
     def __init__(
-        self, shape, tokens, key_tokens=None, sentence_b_start=None, special_tokens=None, threads=None, torch_cpu=False
+        self,
+        shape,
+        tokens,
+        key_tokens=None,
+        sentence_b_start=None,
+        special_tokens=None,
+        threads=None,
+        torch_cpu=False,
+        retrieval=None,
     ):
         layers, heads, q, k = (int(n) for n in shape)
         self.shape, self.threads, self.torch_cpu = (layers, heads, q, k), threads, torch_cpu
@@ -103,7 +116,8 @@ class PatternScorer:
         specials = token_classes.parse_special_tokens(special_tokens)
         relations = pairs.token_relations(self.tokens, key_tokens, self.cross, sentence_b_start, specials)
         members = _class_members(key_tokens, specials)
-        self.spec = BlockSpec(list(relations.items()), list(members.items()), positional=not self.cross)
+        needle = parse_pairs(retrieval, q, k)
+        self.spec = BlockSpec(list(relations.items()), list(members.items()), not self.cross, needle)
         # Valid queries of each metric, and whether the first query is one of them.
         self.count, self.row0_valid = self._valid_queries(q)
         # A causal record has q == k >= 2 and no weight above the diagonal in any stored head.
@@ -118,6 +132,8 @@ class PatternScorer:
         count = {"previous_token": q - 1, "next_token": q - 1, "self": q, "local_window": q, "entropy": q}
         row0 = {"previous_token": False, "next_token": q > 1, "self": True, "local_window": True, "entropy": True}
         count["confidence"], row0["confidence"] = q, True
+        # Retrieval queries have an earlier key (the needle), so the first row is never one.
+        count["retrieval"], row0["retrieval"] = (0 if self.spec.retrieval is None else len(self.spec.retrieval)), False
         for name, relation in self.spec.relations:
             valid = relation.valid()
             count[name], row0[name] = int(np.count_nonzero(valid)), bool(valid[0])
@@ -177,6 +193,8 @@ class PatternScorer:
             for name in SPAN:
                 s[name] += r[name]
             self.span_count[layer, heads] += r["span_count"]
+            if r.get("retrieval") is not None:
+                s["retrieval"] += r["retrieval"]
             # Causal rows i < LOCAL_WINDOW see only keys inside their window: those rows are left
             # out together (the weight they put on their window, kept apart here).
             self.row0["local_window"][layer, heads] += r["lead"]
@@ -232,32 +250,34 @@ class PatternScorer:
         return bool(self.causal and self.check_upper)
 
 
-def compute_patterns(attention, tokens, key_tokens=None, sentence_b_start=None, special_tokens=None):
+def compute_patterns(attention, tokens, key_tokens=None, sentence_b_start=None, special_tokens=None, retrieval=None):
     """Pattern scores of one example: metric name -> float32 `[layers, heads]` (see METRICS).
 
     `attention` is validated float32 `[layers, heads, q, k]` with rows summing to 1 (as
     `inputs.attention.prepare` returns it). `key_tokens` given means cross-attention: the positional metrics
     (POSITIONAL) are NaN and token-identity metrics compare query text with key text. A metric
-    with no valid query for this input (e.g. `cls` without a [CLS] token) is NaN.
+    with no valid query for this input (e.g. `cls` without a [CLS] token) is NaN. `retrieval`:
+    a needle probe's (query, needle key) positions (`retrieval` is NaN without them).
     """
     attention = np.asarray(attention)
     if attention.ndim != 4:
         raise ValueError("attention must be [layers, heads, q, k], got shape %s" % (attention.shape,))
     if 0 in attention.shape:
         raise ValueError("attention of shape %s is empty" % (attention.shape,))
-    scorer = PatternScorer(attention.shape, tokens, key_tokens, sentence_b_start, special_tokens)
+    scorer = PatternScorer(attention.shape, tokens, key_tokens, sentence_b_start, special_tokens, retrieval=retrieval)
     for index, layer in enumerate(attention):
         scorer.add_layer(index, layer)
     return scorer.result()
 
 
-def head_patterns(attention, tokens, sentence_b_start=None, special_tokens=None, **options):
+def head_patterns(attention, tokens, sentence_b_start=None, special_tokens=None, retrieval=None, **options):
     """Pattern scores (metric -> float32 `[layers, heads]`) of attention in any form
     `add_attention` accepts: Hugging Face `outputs.attentions`, `[L, H, Q, K]` or `[L, B, H, Q, K]`
     arrays or tensors. `options` are `add_attention`'s input options (`key_tokens`,
-    `attention_mask`, `key_attention_mask`, `example`, `max_tokens`), read the same way.
-    Raises ValueError/TypeError for bad input."""
+    `attention_mask`, `key_attention_mask`, `example`, `max_tokens`), read the same way;
+    `retrieval` a needle probe's pairs (e.g. `needle_probe(...).retrieval`), positions in the
+    tokens as logged (padding dropped). Raises ValueError/TypeError for bad input."""
     array, tokens, key_tokens, sentence_b_start = prepare(
         attention, tokens, sentence_b_start=sentence_b_start, **options
     )
-    return compute_patterns(array, tokens, key_tokens, sentence_b_start, special_tokens)
+    return compute_patterns(array, tokens, key_tokens, sentence_b_start, special_tokens, retrieval)

@@ -16,13 +16,17 @@ from tb_attention.writing.writer import distributed_rank, event_writer_for
 logger = logging.getLogger(__name__)
 
 
-def _scorer(special_tokens):
-    """A factory of pattern scorers for the parts of a capture (None: the scores are skipped)."""
+def _scorer(special_tokens, retrieval=None):
+    """A factory of pattern scorers for the parts of a capture (None: the scores are skipped);
+    `retrieval` (a needle probe's pairs) scores the self-attention parts."""
     from tb_attention.analysis.scoring import PatternScorer
 
     def make(shape, tokens, key_tokens, sentence_b_start):
+        pairs = retrieval if key_tokens is None and shape[2] == len(tokens) else None
         try:
-            scorer = PatternScorer(shape, tokens, key_tokens, sentence_b_start, special_tokens, threads=1)
+            scorer = PatternScorer(
+                shape, tokens, key_tokens, sentence_b_start, special_tokens, threads=1, retrieval=pairs
+            )
         except Exception:  # a failure here must never cost the attention itself
             logger.exception("tb_attention: pattern scores failed; attention is logged without them")
             return None
@@ -53,13 +57,17 @@ class AttentionCapture:
         top_mass=None,
         max_bytes=plans.DEFAULT_MAX_BYTES,
         special_tokens=None,
+        retrieval=None,
+        scorer=None,
     ):
         self.model = model
         self.tokens = ForwardTokens(tokenizer, tokens, decoder_tokens, sentence_b_start, example)
         storage = dict(
             precision=precision, layers=layers, heads=heads, top_k=top_k, top_mass=top_mass, max_bytes=max_bytes
         )
-        self.sink = RecordSink(model, self.tokens, storage, _scorer(special_tokens))
+        # `scorer`: a factory (shape, tokens, key_tokens, sentence_b_start) -> consumer of the
+        # blocks (add_block, result, optionally header_fields) in place of the pattern scores.
+        self.sink = RecordSink(model, self.tokens, storage, scorer or _scorer(special_tokens, retrieval))
         self.session = Session(model, self.sink, example)
         self._hook = None
         self.parts = None

@@ -38,6 +38,18 @@ def layer_counts(model):
     return {"self": getattr(text, "num_hidden_layers", None)}
 
 
+def layer_count(counts, call):
+    """The number of layers of the call's kind (`layer_counts`), or ValueError when the call is
+    not among them."""
+    count = counts.get(call.kind)
+    if count is None or call.layer >= count:
+        raise ValueError(
+            "tb_attention.capture met attention layer %d of kind %r but the model's config says %s"
+            % (call.layer, call.kind, count)
+        )
+    return count
+
+
 @dataclasses.dataclass
 class _Kept:
     """The positions a part keeps (padding dropped): a contiguous run [start, end)."""
@@ -83,12 +95,7 @@ class RecordSink:
         self.states = {}
 
     def _start(self, call):
-        count = self.counts.get(call.kind)
-        if count is None or call.layer >= count:
-            raise ValueError(
-                "tb_attention.capture met attention layer %d of kind %r but the model's config says %s"
-                % (call.layer, call.kind, count)
-            )
+        count = layer_count(self.counts, call)
         rows = _Kept.of(self.inputs.query_mask(call.kind), call.queries)
         cols = _Kept.of(self.inputs.key_mask(call.kind), call.keys)
         tokens, key_tokens, sentence_b = self.inputs.tokens(call.kind, (rows.start, rows.end), (cols.start, cols.end))
@@ -102,13 +109,17 @@ class RecordSink:
         heads = sorted({plan.head_ids[0], plan.head_ids[-1]})
         sample = call.sample(heads, budget.sample_rows(rows.start, rows.end))[:, :, cols.start : cols.end]
         plan, layout = budget.plan_storage(plan, budget.measure_costs(sample, plan.precision), max_bytes, what)
-        consumers, scores = [], (lambda: None)
-        if self.scorer is not None:
-            consumer = self.scorer(plan.shape, tokens, key_tokens, sentence_b)
-            if consumer is not None:
-                consumers, scores = [consumer], consumer.result
+        consumer = self.scorer(plan.shape, tokens, key_tokens, sentence_b) if self.scorer is not None else None
+        consumers, scores = ([consumer], consumer.result) if consumer is not None else ([], lambda: None)
         part = StreamedPart(
-            call.kind, tokens, key_tokens, sentence_b, shape, PartBuilder(plan, layout, consumers), scores
+            call.kind,
+            tokens,
+            key_tokens,
+            sentence_b,
+            shape,
+            PartBuilder(plan, layout, consumers),
+            scores,
+            scorer=consumer,
         )
         per_block = rows_per_block(call.keys, BLOCK_BYTES, layout.band_rows or 256)
         return _PartState(

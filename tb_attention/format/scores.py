@@ -43,3 +43,36 @@ def scores_from_json(obj):
         shape = values.shape
         out[name] = values
     return out
+
+
+# A part's `example_scores` (docs/format.md): its `patterns` are then the mean over a set of
+# examples, and these tables say how many examples define each score, their spread and the half
+# width of the mean's confidence interval.
+EXAMPLE_TABLES = ("count", "std", "half")
+
+
+def example_scores_to_json(summary):
+    """The stored form of `analysis.example_stats.ExampleStats.result()`'s summary."""
+    out = {"examples": int(summary["examples"]), "level": float(summary["level"])}
+    for table in EXAMPLE_TABLES:
+        out[table] = scores_to_json(summary[table])
+    out["count"] = {name: [[int(v or 0) for v in row] for row in rows] for name, rows in out["count"].items()}
+    return out
+
+
+def example_scores_from_json(obj):
+    """Inverse of `example_scores_to_json` (tables as float32 arrays, NaN for null); raises
+    ValueError naming what is malformed."""
+    if not isinstance(obj, dict):
+        raise ValueError("example_scores must be a JSON object, got %s" % type(obj).__name__)
+    examples, level = obj.get("examples"), obj.get("level")
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise ValueError("example_scores has a bad example count: %r" % (examples,))
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError("example_scores has a bad level: %r" % (level,))
+    out = {"examples": examples, "level": float(level)}
+    for table in EXAMPLE_TABLES:
+        out[table] = scores_from_json(obj.get(table))
+    if set(out["count"]) != set(out["std"]) or set(out["count"]) != set(out["half"]):
+        raise ValueError("example_scores' tables name different metrics")
+    return out

@@ -16,6 +16,22 @@ def _log_dir(trainer):
     return None
 
 
+def _eval_batches(trainer, pl_module):
+    """The first validation dataloader: the trainer's, else the datamodule's or the module's own
+    `val_dataloader()` (what `score_examples=N` takes its batches from); None if there is none."""
+    loaders = getattr(trainer, "val_dataloaders", None)
+    if loaders is None:
+        source = getattr(trainer, "datamodule", None) or pl_module
+        make = getattr(source, "val_dataloader", None)
+        try:
+            loaders = make() if callable(make) else None
+        except Exception:  # Lightning's default hook raises when the module defines none
+            loaders = None
+    if isinstance(loaders, (list, tuple)):
+        loaders = loaders[0] if loaders else None
+    return loaders
+
+
 class _AttentionHooks(ProbeCallbackBase):
     """Lightning hooks over a ProbeLogger (mixed into the namespace's Callback)."""
 
@@ -36,7 +52,10 @@ class _AttentionHooks(ProbeCallbackBase):
         return inner if getattr(inner, "config", None) is not None else pl_module
 
     def _log(self, trainer, pl_module):
-        self.probe_logger.log(self._hf_model(pl_module), trainer.global_step, self.log_dir, trainer.is_global_zero)
+        batches = _eval_batches(trainer, pl_module) if self.probe_logger.wants_batches() else None
+        self.probe_logger.log(
+            self._hf_model(pl_module), trainer.global_step, self.log_dir, trainer.is_global_zero, batches
+        )
 
     def on_train_start(self, trainer, pl_module):
         self.probe_logger.reset()

@@ -19,6 +19,7 @@ class Probe:
     pair: Optional[str] = None  # sentence B, or the target of an encoder-decoder model
     messages: Optional[tuple] = None  # chat messages, rendered with the tokenizer's chat template
     token_ids: Optional[tuple] = None  # token ids as given (e.g. tb_attention's induction probe)
+    retrieval: Optional[tuple] = None  # a needle probe's (query, needle key) positions
 
 
 def _is_messages(probe):
@@ -31,11 +32,16 @@ def _is_messages(probe):
     )
 
 
-def _parse(index, probe):
+def parse_probe(index, probe):
     """Probe fields (without the tag) of one user probe; raises TypeError naming it."""
     ids = getattr(probe, "token_ids", None)
     if ids is not None:  # an object carrying token ids, e.g. tb_attention.induction_probe(...)
-        return {"token_ids": tuple(int(i) for i in ids), "text": getattr(probe, "name", None)}
+        pairs = getattr(probe, "retrieval", None)  # a needle probe's
+        return {
+            "token_ids": tuple(int(i) for i in ids),
+            "text": getattr(probe, "name", None),
+            "retrieval": None if pairs is None else tuple((int(q), int(k)) for q, k in pairs),
+        }
     if isinstance(probe, str) and probe.strip():
         return {"text": probe}
     if _is_messages(probe):
@@ -71,7 +77,7 @@ def named_probes(probes, tag_prefix):
     named, seen = [], set()
     prefix = tag_prefix.strip("/")
     for index, (name, probe) in enumerate(items):
-        fields = _parse(name if name is not None else index, probe)
+        fields = parse_probe(name if name is not None else index, probe)
         base = name if name is not None else _slug(fields.get("text"))
         tag, n = base, 2
         while tag in seen:  # two probes starting alike still get their own tags
@@ -141,9 +147,10 @@ def tokenize_probe(probe, tokenizer, model, max_length):
         return ProbeInputs(inputs, kwargs, seq2seq=True)
     if probe.token_ids is not None:
         ids = torch.tensor([list(probe.token_ids)[:max_length]])
-        return ProbeInputs(
-            {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, {"tokens": ids_to_tokens(ids[0].tolist())}
-        )
+        kwargs = {"tokens": ids_to_tokens(ids[0].tolist())}
+        if probe.retrieval is not None:  # the pairs a cut probe still holds
+            kwargs["retrieval"] = tuple((q, k) for q, k in probe.retrieval if q < ids.shape[1])
+        return ProbeInputs({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, kwargs)
     if probe.messages is not None:
         enc = tokenizer.apply_chat_template(
             list(probe.messages),

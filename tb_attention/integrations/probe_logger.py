@@ -7,6 +7,7 @@ import logging
 import os
 
 from tb_attention.format.precision import check_precision
+from tb_attention.integrations.example_set import ExampleSet, log_set, score_set
 from tb_attention.integrations.probe_inputs import named_probes, tokenize_probe
 from tb_attention.integrations.probe_pass import (
     capture_probe,
@@ -28,7 +29,10 @@ def _positive_int_or_none(value, name):
 
 
 class ProbeLogger:
-    """Probes tokenised for their model on first use; `log(model, step, log_dir, is_main)`."""
+    """Probes tokenised for their model on first use; `log(model, step, log_dir, is_main)`.
+    `score_examples`: a set of examples whose pattern scores are logged at every step, with
+    their spread and confidence interval, under `<tag_prefix>/<examples_name>`
+    (integrations/example_set.py)."""
 
     def __init__(
         self,
@@ -41,6 +45,8 @@ class ProbeLogger:
         all_ranks=False,
         every_n_steps=None,
         storage=None,
+        score_examples=None,
+        examples_name="examples",
     ):
         check_precision(precision)
         _positive_int_or_none(every_n_steps, "every_n_steps")
@@ -53,7 +59,11 @@ class ProbeLogger:
         if not callable(tokenizer):
             raise TypeError("tokenizer must be a Hugging Face tokenizer, got %s" % type(tokenizer).__name__)
         self.tokenizer = tokenizer
-        self.probes = named_probes(probes, tag_prefix)
+        # A set of examples may be logged alone (no probes).
+        self.probes = named_probes(probes, tag_prefix) if score_examples is None or probes else []
+        self.examples = None if score_examples is None else _example_set(score_examples, tag_prefix, examples_name)
+        if self.examples is not None and self.examples.tag in {p.tag for p in self.probes}:
+            raise ValueError("a probe is tagged %r, the tag of score_examples: rename one" % self.examples.tag)
         self.precision, self.max_length = precision, max_length
         self.all_ranks, self.every_n_steps = bool(all_ranks), every_n_steps
         self.storage = dict(storage or {})  # add_attention's layers / heads / top_k / max_bytes ...
@@ -67,6 +77,10 @@ class ProbeLogger:
     def _storage(self):
         return dict(self.storage, precision=self.precision)
 
+    def wants_batches(self):
+        """Whether the set of examples still waits for the eval dataloader's batches."""
+        return self.examples is not None and self.examples.waiting
+
     def due(self, step):
         return bool(self.every_n_steps) and step % self.every_n_steps == 0
 
@@ -76,8 +90,9 @@ class ProbeLogger:
             self._encoded[key] = tokenize_probe(probe, self.tokenizer, model, self.max_length)
         return self._encoded[key]
 
-    def log(self, model, step, log_dir, is_main):
-        """Log every probe at `step` (once per step). Every rank runs the probe pass when the
+    def log(self, model, step, log_dir, is_main, batches=None):
+        """Log every probe at `step` (once per step), and the set of examples (`batches`: the
+        eval dataloader, for `score_examples=N`). Every rank runs the probe pass when the
         model is sharded; ranks that do not write run it only then, and write nothing."""
         if step in self.logged_steps:
             return
@@ -108,6 +123,8 @@ class ProbeLogger:
                 record.log(log_dir, probe.tag, step, all_ranks=self.all_ranks)
             else:
                 plain_forward(model, inputs)
+        if self.examples is not None:
+            self._log_examples(model, step, log_dir, writes, batches)
         # No flush here: training must not wait for encoding; the writer thread makes each record
         # visible as soon as it is written, and the end of training flushes.
         self.logged_steps.add(step)
@@ -119,6 +136,28 @@ class ProbeLogger:
             flush()
         except AttentionWriteError as e:
             logger.warning("%s; training goes on", e)
+
+    def _log_examples(self, model, step, log_dir, writes, batches):
+        inputs = self.examples.inputs(self.tokenizer, model, self.max_length, batches)
+        if inputs is None:
+            return
+        if not writes:  # the forwards the writing rank runs: one per example, then the record's
+            for one in inputs + inputs[:1]:
+                plain_forward(model, one)
+            return
+        mean, summary = score_set(model, inputs, self._storage())
+        log_set(model, inputs, mean, summary, log_dir, self.examples.tag, step, self._storage(), self.all_ranks)
+
+
+def _example_set(examples, tag_prefix, name):
+    if not isinstance(name, str) or not name.strip("/ "):
+        raise TypeError("examples_name must be a non-empty str, got %r" % (name,))
+    try:
+        import scipy  # noqa: F401  (the intervals' t quantiles)
+    except ImportError:
+        raise ImportError("score_examples needs scipy for its confidence intervals: pip install scipy") from None
+    prefix = tag_prefix.strip("/")
+    return ExampleSet(examples, "%s/%s" % (prefix, name.strip("/ ")) if prefix else name.strip("/ "))
 
 
 class ProbeCallbackBase:
@@ -137,6 +176,7 @@ class ProbeCallbackBase:
         precision=plans.DEFAULT_PRECISION,
         max_length=None,
         all_ranks=False,
+        score_examples=None,
         **storage,
     ):
         super().__init__()
@@ -149,6 +189,7 @@ class ProbeCallbackBase:
             all_ranks=all_ranks,
             every_n_steps=every_n_steps,
             storage=storage,
+            score_examples=score_examples,
         )
         self._given_log_dir = os.fspath(log_dir) if log_dir is not None else None
         self.log_dir = self._given_log_dir  # resolved when training starts when not given

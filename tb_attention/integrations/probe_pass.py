@@ -125,9 +125,10 @@ def _model_inputs(model, inputs, device):
     return tensors
 
 
-def capture_probe(model, inputs, storage, tokenizer=None):
+def capture_probe(model, inputs, storage, tokenizer=None, scorer=None):
     """One probe's record captured from its queries and keys (block by block, bounded memory):
-    an AttentionCapture ready to `log`; the model, its modes and the RNG are left as they were."""
+    an AttentionCapture ready to `log`; the model, its modes and the RNG are left as they were.
+    `scorer`: the capture's scorer factory in place of the pattern scores (capture/api.py)."""
     from tb_attention.capture import capture
 
     device = _device(model)
@@ -141,6 +142,8 @@ def capture_probe(model, inputs, storage, tokenizer=None):
             tokens=kwargs.get("tokens", kwargs.get("encoder_tokens")),
             decoder_tokens=kwargs.get("decoder_tokens"),
             sentence_b_start=kwargs.get("sentence_b_start"),
+            retrieval=kwargs.get("retrieval"),
+            scorer=scorer,
             **storage,
         ) as cap,
     ):
@@ -177,3 +180,39 @@ def probe_attention(model, inputs):
             )
         out[argument] = tuple(layer.detach() for layer in attentions)
     return out
+
+
+def score_probe(model, inputs, storage, special_tokens=None):
+    """The pattern scores (metric -> `[layers, heads]` of the layers and heads `storage`'s
+    `layers=` / `heads=` select) of one tokenised example of a decoder-only or encoder-only
+    model, its attention scored block by block and never stored: through the capture when the
+    model is on the attention interface, else from eager `output_attentions`. The model, its
+    modes and the RNG are left as they were."""
+    import numpy as np
+
+    from tb_attention.analysis.scoring import PatternScorer, head_patterns
+    from tb_attention.capture.score_sink import ScoreSink
+    from tb_attention.capture.session import Session
+
+    kwargs = inputs.log_kwargs
+    tokens, sentence_b, pairs = kwargs["tokens"], kwargs.get("sentence_b_start"), kwargs.get("retrieval")
+    device = _device(model)
+    if on_attention_interface(model):
+
+        def make(kind, shape):
+            return PatternScorer(shape, tokens, None, sentence_b, special_tokens, threads=1, retrieval=pairs)
+
+        sink = ScoreSink(model, make, storage)
+        with _forwarding(model, device), Session(model, sink):
+            model(**_model_inputs(model, inputs, device))
+        return sink.result()["self"]
+    from types import SimpleNamespace
+
+    from tb_attention.writing.plan import DEFAULT_PRECISION, plan_record
+
+    attention = probe_attention(model, inputs)["attention"]
+    scores = head_patterns(attention, tokens, sentence_b, special_tokens, retrieval=pairs)
+    shape = (len(attention), attention[0].shape[1], len(tokens), len(tokens))
+    selection = {k: v for k, v in storage.items() if k in ("layers", "heads")}
+    plan = plan_record([SimpleNamespace(shape=shape)], DEFAULT_PRECISION, max_bytes=None, **selection)[0]
+    return {name: values[np.ix_(plan.layer_ids, plan.head_ids)] for name, values in scores.items()}

@@ -73,6 +73,10 @@ class AttentionCallback(ProbeCallbackBase, TrainerCallback):
       max_length: probes are truncated to this many tokens (default: the tokenizer's own limit).
       all_ranks: in distributed training every process writes, each into a run of its own
         (`<log_dir>/rank<k>`, under rank 0's run directory); default: the main process only.
+      score_examples: a set of examples whose pattern scores are logged at every step with
+        their spread and confidence interval, under `<tag_prefix>/examples`: texts, pairs,
+        token-id lists, a dataset (or slice), batches, or an int N for the first N batches of
+        Trainer's eval dataloader (from the first evaluation on). See docs/patterns.md.
       **storage: add_attention's long-input options (`layers`, `heads`, `top_k`, `top_mass`,
         `max_bytes`), applied to every record.
 
@@ -95,24 +99,26 @@ class AttentionCallback(ProbeCallbackBase, TrainerCallback):
             shared = [self.log_dir]
             torch.distributed.broadcast_object_list(shared, src=0)
             self.log_dir = shared[0]
-        self._log(model, state)
+        self._log(model, state, kwargs)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.probe_logger.due(state.global_step):
-            self._log(model, state)
+            self._log(model, state, kwargs)
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
-        self._log(model, state)
+        self._log(model, state, kwargs)
 
     def on_save(self, args, state, control, model=None, **kwargs):
-        self._log(model, state)
+        self._log(model, state, kwargs)
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        self._log(model, state)
+        self._log(model, state, kwargs)
         if state.is_world_process_zero or self.probe_logger.all_ranks:
             self.probe_logger.flush()
 
-    def _log(self, model, state):
+    def _log(self, model, state, event):
         if model is None:
             raise ValueError("AttentionCallback needs the model: Trainer passes it to every event")
-        self.probe_logger.log(model, state.global_step, self.log_dir, state.is_world_process_zero)
+        # Trainer hands its callbacks the eval dataloader from its first evaluation on.
+        batches = event.get("eval_dataloader")
+        self.probe_logger.log(model, state.global_step, self.log_dir, state.is_world_process_zero, batches)

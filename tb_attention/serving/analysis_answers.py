@@ -7,8 +7,10 @@ import numpy as np
 
 from tb_attention.analysis import labels
 from tb_attention.analysis.change import head_change, kept_keys, sparse_head_change
+from tb_attention.analysis.example_stats import bands
 from tb_attention.analysis.flow import MAX_FLOW_TOKENS, flow_relevance
 from tb_attention.analysis.formed import formed_heads
+from tb_attention.analysis.groups import group_scores, kv_groups
 from tb_attention.analysis.rollout import Rollout
 from tb_attention.format.scores import scores_to_json
 from tb_attention.serving.arrays import float_payload
@@ -67,6 +69,37 @@ def _js_per_head(stored_a, stored_b):
     )
 
 
+def _examples_json(part):
+    """A set of examples' statistics for the panel: per metric the examples defining each score,
+    their spread and the interval's bounds (low, high); None for a probe's record."""
+    summary = part.example_scores
+    if not summary:
+        return None
+    interval = bands(part.patterns, summary)
+    return {
+        "examples": summary["examples"],
+        "level": summary["level"],
+        "count": {m: v.astype(int).tolist() for m, v in summary["count"].items()},
+        "std": scores_to_json(summary["std"]),
+        "low": scores_to_json({m: lo for m, (lo, _) in interval.items()}),
+        "high": scores_to_json({m: hi for m, (_, hi) in interval.items()}),
+    }
+
+
+def _groups_json(part):
+    """Scores by KV head when the record knows its query heads' KV heads (grouped-query
+    attention): each group's query heads, its mean scores and the labels they give."""
+    if not part.kv_heads or not part.patterns:
+        return None
+    scores = group_scores(part.patterns, part.kv_heads)
+    return {
+        "kv_heads": [kv for kv, _ in kv_groups(part.kv_heads)],
+        "members": [members for _, members in kv_groups(part.kv_heads)],
+        "scores": scores_to_json(scores),
+        "labels": labels.labels_json(scores),
+    }
+
+
 class AnalysisAnswers:
     """The analysis routes' answers over an `AttentionStore`, cached in `cache` (an LRU shared
     with the other routes)."""
@@ -82,7 +115,8 @@ class AnalysisAnswers:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        out = {"run": run, "tag": tag, "steps": [], "scores": [], "head_labels": [], "rules": labels.rules_json()}
+        out = {"run": run, "tag": tag, "rules": labels.rules_json()}
+        out.update(steps=[], scores=[], head_labels=[], examples=[], kv_heads=[], groups=[])
         size = 0
         for record in self.store.records(ctx, run, tag, refs):
             part = record.parts.get(kind) if kind else record.part()
@@ -90,6 +124,9 @@ class AnalysisAnswers:
             out["steps"].append(record.ref.step)
             out["scores"].append(scores_to_json(scores) if scores else None)
             out["head_labels"].append(labels.labels_json(scores) if scores else None)
+            out["examples"].append(_examples_json(part) if scores else None)
+            out["kv_heads"].append(part.kv_heads if part is not None else None)
+            out["groups"].append(_groups_json(part) if scores else None)
             size += 6 * record.nbytes  # decoded JSON takes about six times its text
         self.cache.put(key, out, size)
         return out
@@ -100,6 +137,9 @@ class AnalysisAnswers:
         body = self.patterns(ctx, experiment_id, SeriesRequest(run=request.run, tag=request.tag, kind=request.kind))
         answer = formed_heads(body["steps"], body["scores"], step_a=request.step_a, step_b=request.step_b)
         answer.update(run=request.run, tag=request.tag)
+        kv = next((k for k in reversed(body["kv_heads"]) if k), None)  # the last step that knows them
+        for entry in answer["formed"] + answer["lost"]:
+            entry["kv_head"] = kv[entry["head"]] if kv and entry["head"] < len(kv) else None
         return answer
 
     def change(self, ctx, experiment_id, request):

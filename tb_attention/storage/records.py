@@ -5,7 +5,7 @@ import dataclasses
 import sys
 from typing import List, Optional
 
-from tb_attention.format.scores import scores_from_json
+from tb_attention.format.scores import example_scores_from_json, scores_from_json
 from tb_attention.storage.cache import LRU
 
 # Every record of a probe has the same tokens, and they are most of a decoded header: the records
@@ -46,6 +46,8 @@ class Part:
     kv_heads: Optional[List[int]] = None  # format 3: the KV head each stored query head reads
     windows: Optional[list] = None  # format 3: each stored layer's sliding window (None: global)
     causal: Optional[bool] = None  # format 3: queries see only earlier keys (None: not recorded)
+    # patterns are the mean over a set of examples: their count, spread and interval per score
+    example_scores: Optional[dict] = None
 
     @property
     def cross(self):
@@ -68,6 +70,7 @@ class Part:
             "kv_heads": self.kv_heads,
             "windows": self.windows,
             "causal": self.causal,
+            "examples": self.example_scores["examples"] if self.example_scores else None,
             "detail_rows": self.layout.get("detail_rows"),
             "levels": self.levels(),
         }
@@ -120,6 +123,21 @@ def _shared(tokens):
     return shared
 
 
+def _example_scores(stored, patterns):
+    """Stored example statistics as arrays, or None when absent, malformed or not of the scores'
+    shape (they then cost only themselves)."""
+    if not stored or not patterns:
+        return None
+    try:
+        summary = example_scores_from_json(stored)
+    except ValueError:
+        return None
+    shape = next(iter(patterns.values())).shape
+    if any(values.shape != shape for table in ("count", "std", "half") for values in summary[table].values()):
+        return None
+    return summary
+
+
 def from_header(ref, header, nbytes):
     """A Record from a normalized header (format/header.py)."""
     parts = {}
@@ -130,6 +148,7 @@ def from_header(ref, header, nbytes):
             for k in ("blob_base", "blocks", "head_block", "thumbnails", "nnz", "band_rows", "detail_rows", "overview")
             if k in p
         }
+        patterns = _patterns(p.get("patterns"))
         parts[kind] = Part(
             kind=kind,
             shape=tuple(p["shape"]),
@@ -137,7 +156,7 @@ def from_header(ref, header, nbytes):
             tokens=_shared(p["tokens"]),
             key_tokens=_shared(p.get("key_tokens")),
             sentence_b_start=p.get("sentence_b_start"),
-            patterns=_patterns(p.get("patterns")),
+            patterns=patterns,
             layer_ids=p.get("layer_ids") or list(range(layers)),
             head_ids=p.get("head_ids") or list(range(heads)),
             layout=layout,
@@ -146,5 +165,6 @@ def from_header(ref, header, nbytes):
             kv_heads=p.get("kv_heads"),
             windows=p.get("windows"),
             causal=p.get("causal"),
+            example_scores=_example_scores(p.get("example_scores"), patterns),
         )
     return Record(ref=ref, version=header["version"], file=header.get("file"), parts=parts, nbytes=nbytes)

@@ -127,3 +127,13 @@ class CapturedPart:
 
     def patterns(self):
         return None if self.scorer is None else self.scorer.result()
+
+    def header_fields(self):
+        """Further fields the scorer adds to the part's header (e.g. `example_scores`)."""
+        return header_fields(self.scorer)
+
+
+def header_fields(scorer):
+    """A scorer's `header_fields()` ({} for a scorer without them, or none)."""
+    fields = getattr(scorer, "header_fields", None)
+    return dict(fields()) if fields is not None else {}

@@ -35,6 +35,7 @@ def write_part(payload_file, captured):
         header["encoding"] = "sparse"
         header["sparse"] = {"top_k": plan.top_k, "top_mass": plan.top_mass}
         header["nnz"] = nnz
+    header.update(captured.header_fields())
     return header, scores
 
 

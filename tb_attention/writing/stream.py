@@ -84,7 +84,7 @@ class PartBuilder:
     def add(self, layer, head, row, weights, key_start=0):
         """Block `[heads, rows, width]` of keys [key_start, key_start + width) (others are 0)."""
         if self.consumers:
-            full = _full_width(weights, key_start, self.plan.keys)
+            full = full_width(weights, key_start, self.plan.keys)
             for consumer in self.consumers:
                 consumer.add_block(layer, head, row, full)
         finest = self._finest()
@@ -205,7 +205,7 @@ class PartBuilder:
         return out
 
 
-def _full_width(weights, key_start, keys):
+def full_width(weights, key_start, keys):
     """A block widened to every key (zeros outside its range), for consumers that take whole rows
     (in a reused scratch buffer: valid until the next block)."""
     width = weights.shape[-1]

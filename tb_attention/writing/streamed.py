@@ -10,6 +10,7 @@ from tb_attention.format import header as headers
 from tb_attention.format import summary
 from tb_attention.format.blocks import BLOCK_BYTES
 from tb_attention.format.scores import scores_to_json
+from tb_attention.writing.capture import header_fields
 from tb_attention.writing.stream import PartBuilder
 
 
@@ -25,6 +26,7 @@ class StreamedPart:
     builder: PartBuilder
     scores: Callable[[], Optional[dict]] = lambda: None
     structure: dict = dataclasses.field(default_factory=dict)  # kv_heads, windows, causal (docs/format.md)
+    scorer: object = None  # the scores' consumer, which may add header fields (e.g. example_scores)
 
     def header(self, payload_file):
         plan = self.builder.plan
@@ -45,6 +47,7 @@ class StreamedPart:
             part["encoding"] = "sparse"
             part["sparse"] = {"top_k": plan.top_k, "top_mass": plan.top_mass}
         part.update({k: v for k, v in self.structure.items() if v is not None})
+        part.update(header_fields(self.scorer))
         return part, scores
 
 
@@ -73,6 +76,7 @@ def feed_part(part, plan, layout, scorer=None):
         part.shape,
         builder,
         scorer.result if scorer is not None else (lambda: None),
+        scorer=scorer,
     )
     _, heads, q, k = plan.shape
     rows = layout.band_rows or min(q, 256)

@@ -83,3 +83,14 @@ def eager_attention(model, inputs):
         out = eager(**inputs, output_attentions=True)
     fields = SEQ2SEQ_KINDS if getattr(model.config, "is_encoder_decoder", False) else KINDS
     return {kind: np.stack([a[0].float().numpy() for a in getattr(out, field)]) for field, kind in fields.items()}
+
+
+def tiny_bert_classifier(vocab_size, seed=0, **config):
+    """A random-init 2-layer, 2-head BERT sequence classifier (SDPA) of width 32 over a real
+    tokenizer's vocabulary, for training-integration tests."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    settings = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    settings.update(config)
+    return BertForSequenceClassification(BertConfig(vocab_size=vocab_size, attn_implementation="sdpa", **settings))

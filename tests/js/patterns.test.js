@@ -3,7 +3,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { chartRange, headSeries, parsePicks, thresholdOf, togglePick } from "../../frontend/views/patterns_chart.js";
+import {
+  chartRange,
+  headBand,
+  headSeries,
+  parsePicks,
+  thresholdOf,
+  togglePick,
+} from "../../frontend/views/patterns_chart.js";
 import { defaultQuery, isCausal, maxOf } from "../../frontend/views/rollout_view.js";
 import { VIEWS } from "../../frontend/views/registry.js";
 import { DEFAULTS, parse, serialize } from "../../frontend/state.js";
@@ -91,4 +98,21 @@ test("rollout defaults: the last position of a causal map, else the first; causa
   assert.equal(defaultQuery(["[CLS]", "a", "[SEP]"], false), 0);
   assert.equal(maxOf(Float32Array.from([0.1, NaN, 0.3])), Float32Array.from([0.3])[0]);
   assert.equal(maxOf([]), 1e-6);
+});
+
+test("a head's band: the interval the server gives at each step of a set of examples", () => {
+  const bounds = (v) => ({ sink: [[v, null]] });
+  const body = {
+    steps: [0, 10, 20],
+    examples: [{ low: bounds(0.1), high: bounds(0.3) }, null, { low: bounds(-0.2), high: bounds(1.4) }],
+  };
+  assert.deepEqual(headBand(body, "sink", 0, 0), [
+    [0, 0.1, 0.3],
+    [20, -0.2, 1.4],
+  ]);
+  assert.deepEqual(headBand(body, "sink", 0, 1), []); // no interval (fewer than 2 examples)
+  assert.deepEqual(headBand(body, "entropy", 0, 0), []);
+  assert.deepEqual(headBand({ steps: [0], scores: [null] }, "sink", 0, 0), []); // an older server
+  const range = chartRange([{ points: [[10, 0.5]], band: headBand(body, "sink", 0, 0) }], null);
+  assert.deepEqual(range, { x0: 0, x1: 20, y0: -0.2, y1: 1.4 });
 });
