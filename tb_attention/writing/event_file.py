@@ -67,7 +67,8 @@ class AttentionEventWriter:
 
     `submit(job)` takes a callable `job(payload_file) -> Event` (encoding happens here, off the
     caller's thread): it may append chunks to the run's payload file, which are synced before its
-    event is written. `flush()` waits until everything queued is on disk; `close()` flushes and stops.
+    event is written; a job submitted with `payload=False` gets None (no payload file is made
+    for it). `flush()` waits until everything queued is on disk; `close()` flushes and stops.
     """
 
     def __init__(self, logdir, max_queue=32):
@@ -103,7 +104,7 @@ class AttentionEventWriter:
         parent's thread does not exist in the child)."""
         return not self._closed and self.pid == os.getpid()
 
-    def submit(self, job, nbytes=0):
+    def submit(self, job, nbytes=0, payload=True):
         """Queue a job that holds `nbytes` of host memory until written; wait while the queued
         jobs already hold MAX_PENDING_BYTES (logging faster than the disk must not fill RAM)."""
         with self._pending_done:
@@ -115,7 +116,7 @@ class AttentionEventWriter:
             if not self.usable:
                 self._release(nbytes)
                 raise ValueError("the attention writer for %s is closed" % self.logdir)
-            self._queue.put((job, nbytes))
+            self._queue.put((job, nbytes, payload))
 
     def _release(self, nbytes):
         with self._pending_done:
@@ -137,14 +138,14 @@ class AttentionEventWriter:
                 self._file.flush()
                 item.set()
                 continue
-            job, nbytes = item
+            job, nbytes, wants_payload = item
             try:
-                payload = self._payload_file()
-                written = payload.tell()
+                payload = self._payload_file() if wants_payload else None
+                written = payload.tell() if payload else 0
                 event = job(payload)
-                if payload.tell() != written:
+                if payload and payload.tell() != written:
                     payload.sync()  # the chunks are durable before the index that points to them
-                if payload.tell() >= PAYLOAD_FILE_BYTES:
+                if payload and payload.tell() >= PAYLOAD_FILE_BYTES:
                     self._rotate_payload()
                 # One write per record: a reader never sees half of a record that we meant to write
                 # unless the process dies mid-write, and TensorBoard skips such a torn tail.
