@@ -10,6 +10,7 @@ import { el, select } from "../dom.js";
 import { cssColor, sequentialScale } from "../colors.js";
 import { drawChart, headSeries, parsePicks, seriesColor, thresholdOf } from "./patterns_chart.js";
 import { formedList } from "./patterns_formed.js";
+import { importanceStrip } from "./patterns_importance.js";
 import { fmt, headName, patternsTable } from "./patterns_table.js";
 import { View } from "./view.js";
 
@@ -73,9 +74,11 @@ export class PatternsView extends View {
       this.svgNode = null;
       return;
     }
-    const [formed, bodyB] = await Promise.all([
+    const [formed, bodyB, importance, steps] = await Promise.all([
       ctx.formed().catch((e) => ({ error: e.message })),
       page.runB ? ctx.patterns(page.runB, state.tag).catch(() => null) : null,
+      ctx.importance().catch(() => null),
+      ctx.steps(state.run, state.tag),
     ]);
     if (!ctx.current()) return;
     const { scores, headLabels, metrics, metric, L, H, runB, picks, chosen } = page;
@@ -85,6 +88,11 @@ export class PatternsView extends View {
       this.grid(scores, headLabels, metric, L, H, ctx),
       this.chart(body, bodyB, runB, metric, chosen, H, state),
       formedList(ctx, formed, H, picks),
+      importanceStrip(
+        ctx,
+        importance,
+        steps.map((s) => s.step),
+      ),
     );
     const table = patternsTable(ctx, scores, headLabels, metrics, L, H, picks);
     this.root.replaceChildren(this.controls(ctx, body.rules, metrics, metric, runB), top, table);
