@@ -1,9 +1,12 @@
 """Head importance in the panel, in headless Chromium against a real `tensorboard` process: the
 Patterns view offers it as a metric (grid, chart, table), draws a layers x heads grid per logged
-step, lists the head that became important with its step and says what the ablation check found."""
+step, lists the head that became important with its step and says what the ablation check found;
+the model view marks every head's tile with its importance."""
 
 import numpy as np
 import pytest
+
+from tests.helpers.browser import canvas_rgba
 
 pytestmark = pytest.mark.browser
 
@@ -71,3 +74,31 @@ def test_patterns_view_shows_importance_over_steps_and_the_head_that_became_impo
     assert points == "3"
     panel.after(lambda: page.click(".importance-step[data-step='0']"))
     assert panel.attr(".importance-box", "data-step") == "0"
+
+
+def test_model_view_marks_each_tile_with_its_importance(panel_factory, importance_tb):
+    panel = panel_factory(importance_tb)
+    page = panel.open(f"run=run&tag={TAG.replace('/', '%2F')}&step=10&view=model")
+    assert panel.attr(".model-view", "data-importance-step") == "10"
+    assert "importance (step 10" in panel.texts(".importance-key")[0]
+    rgba, ratio = canvas_rgba(page, ".mv-canvas")
+    cell, gap = panel.number(".model-view", "data-cell"), panel.number(".model-view", "data-gap")
+    label_w, top = panel.number(".model-view", "data-label-w"), panel.number(".model-view", "data-top")
+    normalized = _normalized(10)
+
+    def bar_fill(layer, head):
+        """Share of the tile's bottom row drawn in the accent colour (the bar's length)."""
+        x0, y = label_w + head * (cell + gap), top + layer * (cell + gap) + cell - 2
+        row = rgba[int(y * ratio), int(x0 * ratio) : int((x0 + cell) * ratio), :3].astype(int)
+        accent = np.abs(row - np.array([0xF5, 0x7C, 0x00])).sum(1) < 40
+        return accent.mean()
+
+    assert bar_fill(*RISING) == pytest.approx(normalized[RISING], abs=0.05)
+    other = (RISING[0], 0)
+    assert bar_fill(*other) == pytest.approx(normalized[other], abs=0.05)
+    assert bar_fill(*RISING) > 3 * bar_fill(*other)
+    box = page.locator(".mv-canvas").bounding_box()
+    x = box["x"] + label_w + RISING[1] * (cell + gap) + cell / 2
+    y = box["y"] + top + RISING[0] * (cell + gap) + cell / 2
+    page.mouse.move(x, y)
+    assert f"importance {normalized[RISING]:.2f}" in panel.texts(".model-view .hm-readout")[0]
