@@ -119,3 +119,14 @@ def test_lightning_logs_importance_from_its_validation_loader_and_training_is_un
         np.testing.assert_allclose(r.values, expected, rtol=1e-5, atol=1e-9)
     without, _ = _train(lightning, tokenizer, tmp_path / "b", [])
     _assert_same_weights(module.model, without.model)
+
+
+def test_a_model_whose_heads_cannot_be_gated_is_refused_before_training(minilm, tmp_path):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from tests.helpers.tiny_models import tiny_model
+
+    callback = tb_attention.AttentionCallback(minilm[0], ["a probe"], log_dir=tmp_path, importance_batches=1)
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True)
+    with pytest.raises(ValueError, match="attention interface, so its heads cannot be gated"):
+        callback.on_train_begin(args, TrainerState(), TrainerControl(), model=tiny_model("bloom", None))

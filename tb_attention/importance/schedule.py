@@ -6,7 +6,7 @@ import logging
 from tb_attention.capture.model_state import needs_every_rank
 from tb_attention.importance.batches import first_batches
 from tb_attention.importance.log import DEFAULT_TAG, add_importance
-from tb_attention.importance.measure import SHARDED, measure_importance
+from tb_attention.importance.measure import SHARDED, measure_importance, unwrapped
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,13 @@ class ImportanceLogger:
         self.logged_steps = set()
 
     def check_model(self, model):
-        """Refuse, before training starts, a model whose importance pass would not be isolated."""
-        if self.enabled and needs_every_rank(model):
+        """Refuse, before training starts, a model whose importance pass would not be isolated
+        (sharded) or whose heads cannot be gated (off the attention interface)."""
+        if not self.enabled:
+            return
+        if needs_every_rank(model):
             raise ValueError("importance_batches: " + SHARDED)
+        unwrapped(model)
 
     def _eval_batches(self, eval_loader):
         if self._batches is None:

@@ -68,3 +68,39 @@ def lm_losses(model, batch):
     logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[:, :-1]
     targets = batch["input_ids"][:, 1:]
     return torch.nn.functional.cross_entropy(logits.transpose(1, 2).double(), targets, reduction="none").mean(1)
+
+
+def demo_batches(tokenizer, split, batch_size):
+    """Batches (padded, with labels) of the demo task's `split` (demo/data), in file order."""
+    from transformers import DataCollatorWithPadding
+
+    from demo import common
+
+    data = common.encode_pairs(tokenizer, common.load_pairs(split))
+    collate = DataCollatorWithPadding(tokenizer)
+    return [collate(data[i : i + batch_size]) for i in range(0, len(data), batch_size)]
+
+
+def finetune_demo_classifier(seed, steps, batch_size=16, lr=1e-4):
+    """(tokenizer, the packaged MiniLM with a fresh classification head fine-tuned for `steps`
+    AdamW steps on the demo task, in eval mode): a plain loop, seeded (head, dropout, order)."""
+    import transformers
+
+    from demo import common
+
+    transformers.set_seed(seed)
+    tokenizer, model = common.load_classifier()
+    data = common.encode_pairs(tokenizer, common.load_pairs("train"))
+    from transformers import DataCollatorWithPadding
+
+    collate = DataCollatorWithPadding(tokenizer)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).tolist()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for step in range(steps):
+        start = (step * batch_size) % len(order)
+        batch = collate([data[i] for i in (order * 2)[start : start + batch_size]])
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return tokenizer, model.eval()
