@@ -2,6 +2,8 @@
 
 Starts TensorBoard on 127.0.0.1, opens the Attention tab in Debian's Chromium (playwright with
 `executable_path`), optionally hovers a token, and writes a PNG. Run `python -m demo --no-serve` first.
+The importance view (docs/panel-importance.png): `--view Patterns --metric importance --hover -1
+--out docs/panel-importance.png`.
 """
 
 import argparse
@@ -35,6 +37,7 @@ def main(argv=None):
     p.add_argument("--tag", default="probe/store")
     p.add_argument("--layer", default="3")
     p.add_argument("--view", default="Head", help="Head, Model, Matrix, Compare or Patterns")
+    p.add_argument("--metric", default=None, help="the Patterns view's metric (e.g. importance)")
     p.add_argument("--hover", type=int, default=5, help="index of the left token to hover (-1: none)")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args(argv)
@@ -72,6 +75,9 @@ def main(argv=None):
             time.sleep(1.5)
             if args.view != "Head":
                 frame.get_by_role("tab", name=args.view, exact=True).click()
+                time.sleep(2.5)
+            if args.metric:
+                frame.locator(".metric-select").select_option(args.metric)
                 time.sleep(2.5)
             if args.hover >= 0:
                 frame.locator(".hv-left .tok").nth(args.hover).hover()
