@@ -47,9 +47,7 @@ export function importanceStrip(ctx, body, attentionSteps) {
       el("span", {}, String(step)),
     );
   });
-  const caption =
-    `Head importance by layer \u00d7 head over steps (${body.tag}; each layer normalised to 0..1 ` +
-    `as the grid's colours; metric "importance" above)`;
+  const caption = `Head importance over steps (tag ${body.tag}; normalised per layer, coloured as the grid above)`;
   return el(
     "figure",
     { class: "importance-box", dataset: { steps: String(body.steps.length), step: shown ? String(shown.step) : "" } },
