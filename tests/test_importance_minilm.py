@@ -14,7 +14,7 @@ import tb_attention
 from tests.helpers.importance import classifier_losses, demo_batches, finetune_demo_classifier, finite_difference
 
 pytestmark = pytest.mark.slow
-STEPS = 60  # fine-tuning steps: the eval loss is down from 0.69 to about 0.45
+STEPS = 60  # fine-tuning steps: the eval loss is down from 0.69 to 0.07 (seed 0)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_ablating_the_most_important_heads_raises_the_eval_loss_more_than_the_le
     tokenizer, model = finetuned
     result = tb_attention.measure_importance(model, demo_batches(tokenizer, "eval", 32), ablation=3)
     check = result.ablation
-    assert result.examples == 96 and check["base_loss"] < 0.6  # fine-tuned: below chance (0.69)
+    assert result.examples == 96 and check["base_loss"] < 0.3  # fine-tuned: well below chance (0.69)
     raised_most = check["joint"]["most"] - check["base_loss"]
     raised_least = check["joint"]["least"] - check["base_loss"]
     assert raised_most > 0 and raised_most > raised_least, check
