@@ -56,10 +56,9 @@ def _batch_gradients(gates, loss):
         )
     grads = torch.autograd.grad(loss, leaves, allow_unused=True)
     size = leaves[0].shape[0]
+    # Summed on the device in float32, accumulated on the CPU in float64 (not every device has it).
     per_row = [
-        torch.zeros(leaf.shape[1], dtype=torch.float64, device=leaf.device)
-        if grad is None
-        else grad.double().abs().sum(0)
+        torch.zeros(leaf.shape[1], dtype=torch.float64) if grad is None else grad.float().abs().sum(0).cpu().double()
         for grad, leaf in zip(grads, leaves)
     ]
     return torch.stack(per_row) * size, size
@@ -83,7 +82,7 @@ def gradient_pass(model, batches, loss_fn=None):
             total = summed if total is None else total + summed
             examples += size
             loss_sum += float(loss.detach()) * size
-    values = (total / examples).cpu().numpy().astype(np.float32)
+    values = (total / examples).numpy().astype(np.float32)
     return HeadImportance(values, rows, loss_sum / examples, examples, len(batches))
 
 
