@@ -74,14 +74,18 @@ class AnalysisAnswers:
 
     def __init__(self, store, cache):
         self.store, self.cache = store, cache
-        self.importance = ImportanceAnswers(store, cache)
+        self.importances = ImportanceAnswers(store, cache)
+
+    def importance(self, ctx, experiment_id, request):
+        """A run's head importance over its steps (serving/importance_answers.py)."""
+        return self.importances.importance(ctx, experiment_id, request)
 
     def patterns(self, ctx, experiment_id, request):
         """Head-pattern scores and labels of every step of a (run, tag), and the labelling rules;
         the run's head importance (normalised per layer) is one more metric where it was logged."""
         run, tag, kind = request.run, request.tag, request.kind
         refs = self.store.steps(ctx, experiment_id, run, tag)
-        read, by_step = self.importance.normalized_by_step(ctx, experiment_id, run)
+        read, by_step = self.importances.normalized_by_step(ctx, experiment_id, run)
         key = ("patterns", experiment_id, run, tag, kind, tuple(ref.key for ref in refs), read)
         cached = self.cache.get(key)
         if cached is not None:
