@@ -14,6 +14,7 @@ import tb_attention
 from tb_attention import read_attention
 from tests.conftest import SEED_A, SEED_B, SEED_TOKENS
 from tests.helpers.training import classifier as _classifier
+from tests.helpers.training import one_torch_thread  # noqa: F401  (autouse fixture)
 from tests.helpers.training import pair_dataset as _dataset
 from tests.helpers.training import train as _train
 
@@ -21,15 +22,6 @@ UINT8_BOUND = 1 / 510 + 1e-5
 PROBES = [(SEED_A, SEED_B), "The soup was cooked by the chef."]
 SEED_TAG = "probe/i_went_to_the_store"
 SOUP_TAG = "probe/the_soup_was_cooked_by_the_chef"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # Test workers may share two cores: more threads per process only spin against each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _forward_attention(model, tokenizer, a, b=None):

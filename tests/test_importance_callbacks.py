@@ -9,17 +9,9 @@ import pytest
 import torch
 
 import tb_attention
-from tests.helpers.training import Snapshots, classifier, pair_dataset, train
+from tests.helpers.training import Snapshots, classifier, one_torch_thread, pair_dataset, train  # noqa: F401
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _eval_loader(tokenizer, batch_size=4):

@@ -3,17 +3,13 @@ measures and writes it (through the unwrapped model: no collective), and every r
 after training are bit for bit those of the same training without it."""
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
 
 import tb_attention
-from tests.helpers.tb_process import free_port
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers.distributed import torchrun
 
 SCRIPT = textwrap.dedent(
     """
@@ -57,18 +53,7 @@ def _run(tmp_path, name, importance):
     out.mkdir(parents=True)
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1"]
-    command += ["--master_addr", "127.0.0.1", "--master_port", str(free_port())]
-    result = subprocess.run(
-        command + [str(script), str(logdir), str(out), "1" if importance else "0"],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    torchrun(script, [logdir, out, "1" if importance else "0"], tmp_path)
     return logdir, [torch.load(out / ("rank%d.pt" % r)) for r in range(2)]
 
 

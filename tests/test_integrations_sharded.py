@@ -8,8 +8,6 @@ Trainer would call them; the plain-loop API (`tb_attention.ProbeLogger`) logs be
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -18,9 +16,8 @@ import torch
 
 import tb_attention
 from tests.helpers.data import UINT8_BOUND
-from tests.helpers.tb_process import free_port
+from tests.helpers.distributed import torchrun
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = "I went to the store."
 
 SCRIPT = textwrap.dedent("""
@@ -117,31 +114,7 @@ def test_fsdp2_probe_pass_runs_on_every_rank_and_rank_0_writes_each_step_once(tm
     out.mkdir()
     script = tmp_path / "train.py"
     script.write_text(SCRIPT.format(probe=PROBE))
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--nnodes",
-            "1",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(free_port()),
-            str(script),
-            str(logdir),
-            str(out),
-        ],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    torchrun(script, [logdir, out], tmp_path, timeout=300)
     ranks = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
     for r in ranks:
         assert len(r["refused"]) == 2, r["refused"]

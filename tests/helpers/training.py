@@ -4,7 +4,20 @@ with what was logged."""
 
 import copy
 
+import pytest
 from transformers import TrainerCallback
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One torch thread for a test module (imported there, it applies to every test of it):
+    test workers may share two cores, where more threads per process only spin against each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class Snapshots(TrainerCallback):
