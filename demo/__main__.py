@@ -21,6 +21,7 @@ DEFAULT_STEPS = 150  # about 2 minutes of CPU on 2 cores
 def train(logdir, steps):
     """Fine-tune for `steps` steps; returns the run's name under `logdir`."""
     import numpy as np
+    import torch
     import transformers
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -52,6 +53,13 @@ def train(logdir, steps):
         **extra,
     )
 
+    # Head importance at each logged step, over the same 64 eval pairs (with the ablation check of
+    # the 3 most and least important heads): which heads matter, beside what they attend to.
+    eval_data = common.encode_pairs(tokenizer, common.load_pairs("eval"))
+    importance_data = torch.utils.data.DataLoader(
+        eval_data, batch_size=32, collate_fn=DataCollatorWithPadding(tokenizer)
+    )
+
     def accuracy(prediction):
         return {"accuracy": float((np.argmax(prediction.predictions, -1) == prediction.label_ids).mean())}
 
@@ -59,11 +67,21 @@ def train(logdir, steps):
         model=model,
         args=args,
         train_dataset=common.encode_pairs(tokenizer, common.load_pairs("train")),
-        eval_dataset=common.encode_pairs(tokenizer, common.load_pairs("eval")),
+        eval_dataset=eval_data,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=accuracy,
-        # The one line a training script adds: probe attention at step 0 and at every evaluation.
-        callbacks=[tb_attention.AttentionCallback(tokenizer, common.PROBES, max_length=common.MAX_LENGTH)],
+        # The one line a training script adds: probe attention (and head importance) at step 0 and
+        # at every evaluation.
+        callbacks=[
+            tb_attention.AttentionCallback(
+                tokenizer,
+                common.PROBES,
+                max_length=common.MAX_LENGTH,
+                importance_batches=2,
+                importance_data=importance_data,
+                importance_ablation=3,
+            )
+        ],
     )
     trainer.train()
     print("eval accuracy after %d steps: %.3f" % (steps, trainer.evaluate()["eval_accuracy"]))

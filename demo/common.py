@@ -205,6 +205,32 @@ def report(logdir, run):
     )
     print("logged attention at steps %s into %s" % ([r.step for r in records], os.path.join(logdir, run)))
     print("heads whose attention on the seed pair changed most (max |delta| weight): %s" % heads)
+    report_importance(logdir, run)
+
+
+def report_importance(logdir, run):
+    """Print the heads that became important and what zeroing the most important ones did."""
+    from tb_attention import formed_heads, read_importance
+
+    records = list(read_importance(logdir, run=run))
+    if not records:
+        return
+    formed = formed_heads([r.step for r in records], [{"importance": r.normalized} for r in records])["formed"]
+    became = ", ".join("L%d H%d at step %d" % (e["layer"], e["head"], e["step"]) for e in formed)
+    print("heads that became important: %s" % (became or "none"))
+    check = records[-1].ablation
+    if check:
+        print(
+            "step %d: eval loss %.4f; the %d most important heads zeroed: %.4f, the %d least: %.4f"
+            % (
+                records[-1].step,
+                check["base_loss"],
+                check["k"],
+                check["joint"]["most"],
+                check["k"],
+                check["joint"]["least"],
+            )
+        )
 
 
 def main(prog, description, train, default_steps, argv=None):

@@ -2,6 +2,8 @@
 
 Starts TensorBoard on 127.0.0.1, opens the Attention tab in Debian's Chromium (playwright with
 `executable_path`), optionally hovers a token, and writes a PNG. Run `python -m demo --no-serve` first.
+The importance view (docs/panel-importance.png): `--view Patterns --metric importance --hover -1
+--height 1000 --click ".formed-list tr[data-label='important'][data-change='formed']" --out docs/panel-importance.png`.
 """
 
 import argparse
@@ -35,7 +37,10 @@ def main(argv=None):
     p.add_argument("--tag", default="probe/store")
     p.add_argument("--layer", default="3")
     p.add_argument("--view", default="Head", help="Head, Model, Matrix, Compare or Patterns")
+    p.add_argument("--metric", default=None, help="the Patterns view's metric (e.g. importance)")
+    p.add_argument("--click", action="append", default=[], help="click every element this selector matches")
     p.add_argument("--hover", type=int, default=5, help="index of the left token to hover (-1: none)")
+    p.add_argument("--height", type=int, default=860, help="the page's height in CSS pixels")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args(argv)
 
@@ -58,7 +63,7 @@ def main(argv=None):
         time.sleep(3)  # let TensorBoard finish loading the logdir
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page = browser.new_page(viewport={"width": 1280, "height": args.height})
             page.goto(url + "/#tb_attention")
             frame = page.frame_locator("iframe")
             frame.locator(".hv-left .tok-text").first.wait_for(timeout=60000)
@@ -73,6 +78,15 @@ def main(argv=None):
             if args.view != "Head":
                 frame.get_by_role("tab", name=args.view, exact=True).click()
                 time.sleep(2.5)
+            if args.metric:
+                frame.locator(".metric-select").select_option(args.metric)
+                time.sleep(2.5)
+            for selector in args.click:
+                for i in range(frame.locator(selector).count()):
+                    frame.locator(selector).nth(i).click()
+                    time.sleep(1.5)
+                page.mouse.move(0, 0)  # no row left under the pointer (hover highlight)
+                time.sleep(0.5)
             if args.hover >= 0:
                 frame.locator(".hv-left .tok").nth(args.hover).hover()
                 time.sleep(0.5)

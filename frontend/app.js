@@ -251,6 +251,7 @@ class App {
       steps: (run, tag) => d.steps(run, tag),
       patterns: (run, tag) => d.json("patterns", { run, tag, kind: s.kind }),
       formed: () => d.json("formed", { run: s.run, tag: s.tag, kind: s.kind }),
+      importance: () => d.json("importance", { run: s.run, kind: s.kind }),
       change: (params) => d.json("change", { ...params, kind: s.kind }),
       relevance: (params) => d.json("relevance", { ...params, run: s.run, tag: s.tag, kind: s.kind }),
       runsWithTag: (tag) => this.runsWithTag(tag),

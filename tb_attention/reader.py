@@ -5,9 +5,14 @@ exactly what the TensorBoard server reads, from any logdir TensorBoard's Python 
 Records are lazy: their index comes with the listing, their layers are read when asked for.
 """
 
+import dataclasses
 import functools
 import os
+from typing import List, Optional, Tuple
 
+import numpy as np
+
+from tb_attention.analysis.importance import normalize
 from tb_attention.format import metadata
 from tb_attention.storage.rundirs import RunDirectories
 from tb_attention.storage.store import AttentionStore
@@ -123,3 +128,54 @@ def read_attention(logdir, run=None, tag=None, step=None, kind=None):
                 if kind is not None and kind not in record.parts:
                     continue
                 yield AttentionRecord(tag_name, store.open(ctx, run_name, record, kind))
+
+
+@dataclasses.dataclass
+class ImportanceRecord:
+    """One logged step of a head-importance tag: `values` (float32 `[layers, heads]`, raw: the
+    expected absolute gradient), `rows` (None, or the (kind, layer) of each row), the `loss`
+    (every head on), `examples` and `batches` it was measured on, and the `ablation` check
+    (docs/format.md) when one was made; `normalized` is each layer divided by its l2 norm."""
+
+    run: str
+    tag: str
+    step: int
+    wall_time: float
+    values: np.ndarray
+    rows: Optional[List[Tuple[str, int]]]
+    loss: Optional[float]
+    examples: Optional[int]
+    batches: Optional[int]
+    ablation: Optional[dict]
+
+    @property
+    def normalized(self):
+        return normalize(self.values)
+
+
+def read_importance(logdir, run=None, tag=None):
+    """Yield an `ImportanceRecord` per logged (run, tag, step) of head importance, in that order."""
+    from tensorboard import context
+
+    ctx = context.RequestContext()
+    store = AttentionStore(_data_provider(logdir, run), RunDirectories(logdir=logdir))
+    for run_name, tags in sorted(store.importance_tags(ctx, "").items()):
+        if run is not None and run_name != run:
+            continue
+        for tag_name in tags:
+            if tag is not None and tag_name != tag:
+                continue
+            for s in store.importance(ctx, "", run_name, tag_name):
+                r = s.record
+                yield ImportanceRecord(
+                    run_name,
+                    tag_name,
+                    s.step,
+                    s.wall_time,
+                    r["values"],
+                    r["rows"],
+                    r["loss"],
+                    r["examples"],
+                    r["batches"],
+                    r["ablation"],
+                )

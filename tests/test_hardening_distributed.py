@@ -4,8 +4,6 @@ same with `AttentionCallback` inside a real 2-process `transformers.Trainer` (DD
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -13,9 +11,9 @@ import pytest
 
 import tb_attention
 from tests.helpers.data import UINT8_BOUND, attention, tokens_for
+from tests.helpers.distributed import torchrun
 from tests.helpers.tb_process import free_port
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORLD = 2
 
 
@@ -140,39 +138,7 @@ def test_attention_callback_in_a_two_process_trainer(tmp_path, all_ranks):
     out.mkdir()
     script = tmp_path / "train.py"
     script.write_text(TRAINER_SCRIPT)
-    env = dict(
-        os.environ,
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        OMP_NUM_THREADS="1",
-        PYTHONPATH=ROOT,
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            str(WORLD),
-            "--nnodes",
-            "1",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(free_port()),
-            str(script),
-            str(logdir),
-            str(out),
-            "1" if all_ranks else "0",
-        ],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    torchrun(script, [logdir, out, "1" if all_ranks else "0"], tmp_path, nproc=WORLD)
     reports = sorted(
         (json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(WORLD)), key=lambda r: r["rank"]
     )

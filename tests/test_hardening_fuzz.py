@@ -8,6 +8,7 @@ import json
 import pathlib
 import urllib.parse
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from tests.helpers.tb_process import TensorBoardProcess
 RUNS = ["run_a", "deep/run_b"]
 TAGS = ["probe/x", "probe/🍓 <b>"]
 STEPS = [0, 3, 7]
+IMPORTANCE_TAG = "importance"
 PARAM_NAMES = [
     "run",
     "tag",
@@ -49,6 +51,7 @@ ROUTES = [
     "/rollout",
     "/relevance",
     "/formed",
+    "/importance",
     "/index.js",
 ]
 FRONTEND = pathlib.Path(__file__).resolve().parent.parent / "frontend"
@@ -63,6 +66,8 @@ def logdir(tmp_path_factory):
             for step in STEPS:
                 a = attention(seed=100 * i + 10 * j + step, layers=3, heads=2, n=6)
                 tb_attention.add_attention(root / run, tag, a, tokens_for(6), step)
+        for step in STEPS:  # head importance beside the attention (its own tag)
+            tb_attention.add_importance(root / run, IMPORTANCE_TAG, np.full((3, 2), 0.1 + step), step)
     tb_attention.flush()
     return root
 
@@ -120,7 +125,7 @@ NUMBERISH = [
 ]
 
 values = st.one_of(
-    st.sampled_from(RUNS + TAGS),
+    st.sampled_from(RUNS + TAGS + [IMPORTANCE_TAG]),
     st.sampled_from([str(s) for s in STEPS] + ["0", "1", "2", "5"]),
     st.sampled_from(NUMBERISH),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),

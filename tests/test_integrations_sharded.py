@@ -8,8 +8,6 @@ Trainer would call them; the plain-loop API (`tb_attention.ProbeLogger`) logs be
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -18,9 +16,8 @@ import torch
 
 import tb_attention
 from tests.helpers.data import UINT8_BOUND
-from tests.helpers.tb_process import free_port
+from tests.helpers.distributed import torchrun
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = "I went to the store."
 
 SCRIPT = textwrap.dedent("""
@@ -57,6 +54,19 @@ SCRIPT = textwrap.dedent("""
         fully_shard(layer)
     fully_shard(model)
     assert needs_every_rank(model)
+    # Head importance is refused for a sharded model (its backward would run FSDP's gradient
+    # hooks), by the plain call and by the callback before the first step.
+    refused = []
+    for attempt in (
+        lambda: tb_attention.head_importance(model, [dict(input_ids=torch.ones(1, 4, dtype=torch.long))]),
+        lambda: tb_attention.AttentionCallback(tokenizer, ["x"], importance_batches=1).on_train_begin(
+            TrainingArguments(output_dir=out, report_to=[], use_cpu=True), TrainerState(), TrainerControl(), model=model
+        ),
+    ):
+        try:
+            attempt()
+        except ValueError as e:
+            refused.append(str(e))
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     batch = tokenizer(["a small test sentence"] * 2, return_tensors="pt")
 
@@ -83,7 +93,7 @@ SCRIPT = textwrap.dedent("""
     callback.on_train_end(args, state, control, model=model)
     tb_attention.flush()
     with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
-        json.dump({{"rank": rank, "pid": os.getpid(), "probe_calls": probe_calls}}, f)
+        json.dump({{"rank": rank, "pid": os.getpid(), "probe_calls": probe_calls, "refused": refused}}, f)
     dist.barrier()
     dist.destroy_process_group()
     # Everything is on disk. FSDP's modules still hold the gloo group, whose C++ destructor at
@@ -104,32 +114,11 @@ def test_fsdp2_probe_pass_runs_on_every_rank_and_rank_0_writes_each_step_once(tm
     out.mkdir()
     script = tmp_path / "train.py"
     script.write_text(SCRIPT.format(probe=PROBE))
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--nnodes",
-            "1",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(free_port()),
-            str(script),
-            str(logdir),
-            str(out),
-        ],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    torchrun(script, [logdir, out], tmp_path, timeout=300)
     ranks = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
+    for r in ranks:
+        assert len(r["refused"]) == 2, r["refused"]
+        assert all("not computed for a sharded model (FSDP" in message for message in r["refused"])
     pids = [r["pid"] for r in ranks]
     event_files = [f for f in os.listdir(logdir) if "tb_attention" in f]
     assert len(event_files) == 1 and event_files[0].endswith(".%d" % pids[0])  # rank 0 wrote, alone

@@ -22,6 +22,7 @@ LAYERS = {
     "writing": 2,
     "analysis": 3,
     "capture": TOP,
+    "importance": TOP,
     "integrations": TOP,
     "serving": TOP,
 }

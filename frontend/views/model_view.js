@@ -7,7 +7,9 @@
 import { el, select, svg, sizeCanvas, cssVar } from "../dom.js";
 import { poolFarthest, sequentialScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale, paintScaled } from "../scales.js";
+import { importanceAt, headImportance, importanceText } from "./importance.js";
 import { legend } from "./legend.js";
+import { drawImportance } from "./model_importance.js";
 import { HEAD_VIEWS } from "./registry.js";
 import { View } from "./view.js";
 
@@ -81,6 +83,7 @@ export class ModelView extends View {
     this.dpr = 1; // canvas pixels per CSS px
     this.drawn = 0; // layers drawn
     this.thumbs = null; // every thumbnail, once all arrived (for SVG export)
+    this.importance = null; // the step's head importance (views/importance.js), when logged
   }
 
   target(event = null) {
@@ -104,14 +107,22 @@ export class ModelView extends View {
     this.readout.textContent = this.hint();
     const gen = {};
     this.gen = gen;
+    const importance = ctx.importance().catch(() => null); // beside the thumbnails, not before them
     const thumbs = await ctx.streamThumbnails(state.step, (l, t) => {
       if (this.gen !== gen || !ctx.current()) return;
       if (!this.grid) this.setup(t, ctx);
       this.drawLayer(l, t);
     });
+    this.importance = importanceAt(await importance, state.step);
     if (!ctx.current() || this.gen !== gen) return;
     this.thumbs = thumbs;
     this.root.dataset.bytes = String(thumbs.bytes);
+    const marked = this.importance && this.grid ? drawImportance(this.g, this.grid, this.importance) : 0;
+    this.root.dataset.importanceStep = marked ? String(this.importance.step) : "";
+    if (marked) {
+      const key = `Bar under each head: its importance (step ${this.importance.step}, normalised per layer)`;
+      this.bar.append(el("span", { class: "bar-label importance-key" }, key));
+    }
     performance.mark("tb-attention:model-view-drawn");
   }
 
@@ -210,8 +221,10 @@ export class ModelView extends View {
     const at = this.cellAt(event);
     this.canvas.style.cursor = at ? "pointer" : "default";
     const { layerIds, headIds } = this.grid || {};
+    const importance = at && this.importance ? headImportance(this.importance, layerIds[at[0]], headIds[at[1]]) : null;
+    const mark = importance == null ? "" : `, ${importanceText(this.importance, importance)}`;
     this.readout.textContent = at
-      ? `Layer ${layerIds[at[0]]}, head ${headIds[at[1]]}: click to open in the ` +
+      ? `Layer ${layerIds[at[0]]}, head ${headIds[at[1]]}${mark}: click to open in the ` +
         `${TARGETS[this.target()]}, shift-click: the ${TARGETS[this.target({ shiftKey: true })]}`
       : this.hint();
   }

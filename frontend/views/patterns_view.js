@@ -11,6 +11,7 @@ import { cssColor, sequentialScale } from "../colors.js";
 import { drawChart, headBand, headSeries, parsePicks, seriesColor, thresholdOf } from "./patterns_chart.js";
 import { formedList } from "./patterns_formed.js";
 import { groupsTable } from "./patterns_groups.js";
+import { importanceStrip } from "./patterns_importance.js";
 import { examplesText, fmt, headName, patternsTable } from "./patterns_table.js";
 import { View } from "./view.js";
 
@@ -94,9 +95,11 @@ export class PatternsView extends View {
       this.svgNode = null;
       return;
     }
-    const [formed, bodyB] = await Promise.all([
+    const [formed, bodyB, importance, steps] = await Promise.all([
       ctx.formed().catch((e) => ({ error: e.message })),
       page.runB ? ctx.patterns(page.runB, state.tag).catch(() => null) : null,
+      ctx.importance().catch(() => null),
+      ctx.steps(state.run, state.tag),
     ]);
     if (!ctx.current()) return;
     const { scores, headLabels, metrics, metric, L, H, runB, picks, chosen, examples, groups, grouped } = page;
@@ -106,6 +109,11 @@ export class PatternsView extends View {
       this.grid(scores, headLabels, metric, L, H, ctx, examples),
       this.chart(body, bodyB, runB, metric, chosen, H, state),
       formedList(ctx, formed, H, picks, grouped),
+      importanceStrip(
+        ctx,
+        importance,
+        steps.map((s) => s.step),
+      ),
     );
     const table = grouped
       ? groupsTable(ctx, groups, metrics, H)

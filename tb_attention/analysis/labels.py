@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from tb_attention.analysis import importance
 from tb_attention.analysis.scoring import METRICS
 from tb_attention.format.scores import null_to_nan
 
@@ -24,9 +25,13 @@ DEFAULT_THRESHOLDS = {
     "punctuation": ("punctuation", 0.6),
     "sink": ("sink", 0.3),
     "broad": ("entropy", 3.8),
+    # Not a pattern: whether the head matters for the loss (head importance normalised per layer,
+    # where an importance record was logged at the step: docs/patterns.md).
+    "important": (importance.METRIC, importance.IMPORTANT_THRESHOLD),
 }
 # Priority when several labels apply: the rare, specific positional and copying heads first,
-# then the vertical heads (most specific class first, the first position last), then broad.
+# then the vertical heads (most specific class first, the first position last), then broad;
+# "important" last, so that a head's main label says what it attends to when a pattern applies.
 LABEL_PRIORITY = tuple(DEFAULT_THRESHOLDS)
 MIXED = "mixed"
 
@@ -34,7 +39,7 @@ MIXED = "mixed"
 def rules_json():
     """The labelling rules as JSON for the panel: it shows them and keeps no copy."""
     return {
-        "metrics": list(METRICS),
+        "metrics": list(METRICS) + [importance.METRIC],
         "labels": list(LABEL_PRIORITY) + [MIXED],
         "thresholds": [
             {"label": label, "metric": metric, "threshold": threshold}
@@ -61,7 +66,7 @@ def _thresholds(thresholds):
             if len(value) != 2:
                 raise TypeError("threshold for %r must be a value or (metric, value), got %r" % (label, value))
             metric, value = value
-            if metric not in METRICS:
+            if metric not in METRICS and metric != importance.METRIC:
                 raise ValueError("threshold for %r names unknown metric %r" % (label, metric))
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise TypeError("threshold for %r must be a finite number, got %r" % (label, value))

@@ -66,9 +66,10 @@ class MaskSpec:
         offset = _offset(self.kwargs.get("kv_offset", 0))
         return mask[:, offset : offset + self.kv_length].bool()
 
-    def kernel_mask(self, implementation, element_bytes):
+    def kernel_mask(self, implementation, element_bytes, limit=True):
         """The mask the model's own implementation would have built, when that is small or
-        free to build, as `(True, mask)`; `(False, None)` when it would be too large."""
+        free to build (or whatever its size, without `limit`), as `(True, mask)`; `(False,
+        None)` when it would be too large."""
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 
         build = ALL_MASK_ATTENTION_FUNCTIONS._global_mapping.get(implementation)
@@ -77,7 +78,7 @@ class MaskSpec:
         if implementation == "sdpa" and self._sdpa_skips():
             return True, None
         size = self.batch_size * self.q_length * self.kv_length * element_bytes.get(implementation, 4)
-        if implementation.startswith(("flash", "flex")) or size <= KERNEL_MASK_BYTES:
+        if not limit or implementation.startswith(("flash", "flex")) or size <= KERNEL_MASK_BYTES:
             return True, build(**self.kwargs)
         return False, None
 

@@ -1,8 +1,7 @@
-"""The capture session: for one forward pass, every attention call of a model goes through
-`capture_attention`, registered in transformers' `AttentionInterface` (with its mask function),
-which computes the layer's output with the model's own kernel (or, where that kernel would need
-a mask too large to build, block by block) and hands the attention weights, block by block, to a
-sink. Nothing of size queries x keys is ever held whole.
+"""The capture session: a router (routing.py) that, for one forward pass, computes each layer's
+output with the model's own kernel (or, where that kernel would need a mask too large to build,
+block by block) and hands the attention weights, block by block, to a sink. Nothing of size
+queries x keys is ever held whole.
 
 A sink receives, per (kind, layer) call: `begin_layer(call)` returning the query heads to capture
 (or None to skip the layer) and the rows per block, then `block(call, head_start, row_start,
@@ -11,24 +10,16 @@ call), then `end_layer(call)`.
 """
 
 import dataclasses
-import sys
-import threading
 from typing import Callable, Optional
 
 import torch
 
 from tb_attention.capture.blocks import LayerInputs, block_weights, head_runs, row_block
-from tb_attention.capture.masks import describe_mask
+from tb_attention.capture.routing import Router, scaling_of
 
-NAME = "tb_attention_capture"
 # Bytes of one block of weights (float32): about three such tensors live at once while a block
 # is computed (scores, mask, weights).
 BLOCK_BYTES = 16 << 20
-# Mask element sizes by implementation, to tell when the model's own mask would be too large.
-_MASK_ELEMENT_BYTES = {"sdpa": 1, "eager": 4}
-_active = threading.local()
-_registered = False
-_register_lock = threading.Lock()
 
 
 @dataclasses.dataclass
@@ -46,94 +37,20 @@ class LayerCall:
     sample: Callable = None  # sample(heads, row_ranges) -> float32 numpy [heads, rows, keys]
 
 
-def register():
-    """Register the capture's attention and mask functions with transformers (once)."""
-    global _registered
-    with _register_lock:
-        if _registered:
-            return
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface
-
-        AttentionInterface.register(NAME, capture_attention)
-        AttentionMaskInterface.register(NAME, describe_mask)
-        _registered = True
-
-
-def active():
-    return getattr(_active, "session", None)
-
-
-def capture_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """The attention function registered as NAME (transformers' interface signature)."""
-    session = active()
-    if session is None:
-        raise RuntimeError("the %s attention implementation runs only inside tb_attention.capture" % NAME)
-    return session.attend(module, query, key, value, attention_mask, scaling, dropout, kwargs)
-
-
 def _per_run(rows, keys):
     """Query heads per block: as many as keep a block of `rows` x `keys` near BLOCK_BYTES."""
     return max(1, BLOCK_BYTES // (4 * max(1, rows) * max(1, keys)))
 
 
-def _scaling(module, query, scaling):
-    if scaling is not None:
-        return float(scaling)
-    head_dim = getattr(module, "head_dim", query.shape[-1])
-    return float(head_dim) ** -0.5
-
-
-class Session:
+class Session(Router):
     """Routes one model's attention calls to a sink while active (a context manager)."""
 
     def __init__(self, model, sink, example=0):
-        self.model, self.sink, self.example = model, sink, example
-        self.names = {id(m): name for name, m in model.named_modules()}
-        self.seq2seq = bool(getattr(getattr(model, "config", None), "is_encoder_decoder", False))
-        self.layers = {}  # id(module) -> (kind, layer)
-        self.counts = {}  # kind -> layers seen
-        self.previous = {}  # id(config) -> (config, implementation before the capture)
-
-    def __enter__(self):
-        register()
-        if active() is not None:
-            raise RuntimeError("tb_attention.capture is already active in this thread")
-        for module in self.model.modules():
-            config = getattr(module, "config", None)
-            if config is not None and hasattr(config, "_attn_implementation") and id(config) not in self.previous:
-                self.previous[id(config)] = (config, config._attn_implementation)
-        self.model.set_attn_implementation(NAME)
-        _active.session = self
-        return self
-
-    def __exit__(self, *exc):
-        _active.session = None
-        for config, implementation in self.previous.values():
-            config._attn_implementation_internal = implementation
-
-    def _original(self, module):
-        config = getattr(module, "config", None)
-        entry = self.previous.get(id(config))
-        if entry is not None:
-            return entry[1]
-        return next(iter(self.previous.values()))[1] if self.previous else "eager"
-
-    def _kind(self, module):
-        if not self.seq2seq:
-            return "self"
-        name = self.names.get(id(module), "").lower()
-        if "cross" in name or "encoder_attn" in name or "encdec" in name:
-            return "cross"
-        return "encoder" if ".encoder." in "." + name + "." else "decoder"
+        super().__init__(model)
+        self.sink, self.example = sink, example
 
     def _call(self, module, inputs, kwargs):
-        key = id(module)
-        if key not in self.layers:
-            kind = self._kind(module)
-            self.layers[key] = (kind, self.counts.get(kind, 0))
-            self.counts[kind] = self.counts.get(kind, 0) + 1
-        kind, layer = self.layers[key]
+        kind, layer = self.layer_of(module)
         _, heads, kv_heads, queries, keys = inputs.shape
         mask = inputs.mask
         window = getattr(mask, "local_size", None) or kwargs.get("sliding_window")
@@ -170,14 +87,14 @@ class Session:
             key,
             value,
             mask,
-            _scaling(module, query, scaling),
+            scaling_of(module, query, scaling),
             kwargs.get("softcap"),
             kwargs.get("s_aux"),
             kwargs.get("position_bias"),
         )
         call = self._call(module, inputs, kwargs)
         plan = self.sink.begin_layer(call)
-        output = self._kernel_output(module, inputs, dropout, kwargs)
+        output = self.kernel_output(module, inputs, dropout, kwargs)
         if output is None:
             output = self._own_output(inputs, call, plan)
         elif plan is not None:
@@ -185,30 +102,6 @@ class Session:
         if plan is not None:
             self.sink.end_layer(call)
         return output, None
-
-    def _kernel_output(self, module, inputs, dropout, kwargs):
-        """The layer's output by the implementation the model had, with the mask it would have
-        built; None when that mask would be too large (the capture then computes the output)."""
-        implementation = self._original(module)
-        mask = inputs.mask
-        if hasattr(mask, "kernel_mask"):
-            usable, mask = mask.kernel_mask(implementation, _MASK_ELEMENT_BYTES)
-            if not usable:
-                return None
-        if implementation == "eager" or implementation is None:
-            function = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
-            if function is None:
-                return None
-        else:
-            from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
-            function = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, None)
-            if function is None:
-                return None
-        output, _ = function(
-            module, inputs.query, inputs.key, inputs.value, mask, scaling=inputs.scaling, dropout=dropout, **kwargs
-        )
-        return output
 
     def _capture(self, inputs, call, plan):
         heads, rows = plan

@@ -81,7 +81,7 @@ def decode_header(blob):
     if not isinstance(header, dict):
         raise FormatError("attention header is not a JSON object")
     try:
-        version = metadata.check_version(header.get("version"), "attention record")
+        version = metadata.check_version(header.get("version"), "attention record", metadata.ATTENTION_TAG_VERSION)
     except ValueError as e:
         raise FormatError(str(e)) from None
     if version <= 1:

@@ -14,10 +14,11 @@ def blob_sequence_tensor(blobs):
     )
 
 
-def attention_pb(tag, blobs):
-    """A `Summary` holding one attention record (its blobs: the header, format 1 also its layers) under `tag`."""
+def attention_pb(tag, blobs, record="attention"):
+    """A `Summary` holding one record under `tag`: its blobs (an attention record's header,
+    format 1 also its layers; an importance record's JSON)."""
     value = summary_pb2.Summary.Value(
-        tag=tag, metadata=metadata.create_summary_metadata(), tensor=blob_sequence_tensor(blobs)
+        tag=tag, metadata=metadata.create_summary_metadata(record), tensor=blob_sequence_tensor(blobs)
     )
     return summary_pb2.Summary(value=[value])
 
@@ -32,3 +33,8 @@ def attention_event(tag, blobs, step, wall_time, scalars=None):
     if scalars:
         summary.value.extend(scalar_values(scalars))
     return event_pb2.Event(wall_time=wall_time, step=step, summary=summary)
+
+
+def importance_event(tag, blob, step, wall_time):
+    """The event of one head-importance record (format 4): a one-blob sequence."""
+    return event_pb2.Event(wall_time=wall_time, step=step, summary=attention_pb(tag, [blob], "importance"))

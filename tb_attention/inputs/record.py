@@ -30,7 +30,7 @@ class RecordInput:
     parts: List[PartInput]
 
 
-def _parse_call(tag, global_step, walltime):
+def parse_call(tag, global_step, walltime):
     """(step, wall time) of a call; raises on a bad tag, step or wall time."""
     if not isinstance(tag, str) or not tag:
         raise TypeError("tag must be a non-empty str, got %r" % (tag,))
@@ -70,7 +70,7 @@ def parse_record(tag, global_step, walltime, attention, tokens, *, example=0, ma
     step and wall time, and its parts: `attention` and `tokens` (one kind, with `named`'s
     key_tokens, sentence_b_start, attention_mask, key_attention_mask), or `named`'s
     encoder-decoder arguments (encoder_attention, encoder_tokens, encoder_attention_mask, ...)."""
-    step, wall_time = _parse_call(tag, global_step, walltime)
+    step, wall_time = parse_call(tag, global_step, walltime)
     seq2seq = {name: named.pop(name, None) for name in _SEQ2SEQ_ARGUMENTS}
     if any(seq2seq[kind + "_attention"] is not None for kind in _SEQ2SEQ):
         if attention is not None:

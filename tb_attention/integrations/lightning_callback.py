@@ -18,7 +18,8 @@ def _log_dir(trainer):
 
 def _eval_batches(trainer, pl_module):
     """The first validation dataloader: the trainer's, else the datamodule's or the module's own
-    `val_dataloader()` (what `score_examples=N` takes its batches from); None if there is none."""
+    `val_dataloader()` (what `score_examples=N` and head importance take their batches from); None
+    if there is none."""
     loaders = getattr(trainer, "val_dataloaders", None)
     if loaders is None:
         source = getattr(trainer, "datamodule", None) or pl_module
@@ -52,13 +53,13 @@ class _AttentionHooks(ProbeCallbackBase):
         return inner if getattr(inner, "config", None) is not None else pl_module
 
     def _log(self, trainer, pl_module):
-        batches = _eval_batches(trainer, pl_module) if self.probe_logger.wants_batches() else None
-        self.probe_logger.log(
-            self._hf_model(pl_module), trainer.global_step, self.log_dir, trainer.is_global_zero, batches
+        # The validation batches the set of examples and head importance read (either may wait for them).
+        self.log_step(
+            self._hf_model(pl_module), trainer.global_step, trainer.is_global_zero, _eval_batches(trainer, pl_module)
         )
 
     def on_train_start(self, trainer, pl_module):
-        self.probe_logger.reset()
+        self.start(self._hf_model(pl_module))
         self.log_dir = self._given_log_dir or _log_dir(trainer)
         if self.log_dir is None and trainer.is_global_zero:
             raise ValueError(
@@ -99,7 +100,8 @@ def callback_class(namespace):
     save, at the end of training and, with `every_n_steps`, every N optimizer steps; at most once
     per step. Only the global-zero process writes (all_ranks=True: every rank, into a run of its
     own); when the model is sharded (FSDP, DeepSpeed ZeRO-3, tensor parallel) every process runs
-    the probe pass with it. Probes and options as `tb_attention.AttentionCallback`; `model`: a
+    the probe pass with it. Probes and options as `tb_attention.AttentionCallback` (head
+    importance over the first validation loader's batches by default); `model`: a
     function of the LightningModule returning the Hugging Face model to probe (default: its
     `.model` if that has a config, else the module itself); `log_dir`: default the
     TensorBoardLogger's `log_dir`. Training results are exactly those without the callback.

@@ -7,6 +7,8 @@ import logging
 import os
 
 from tb_attention.format.precision import check_precision
+from tb_attention.importance.log import DEFAULT_TAG
+from tb_attention.importance.schedule import ImportanceLogger
 from tb_attention.integrations.example_set import ExampleSet, log_set, score_set
 from tb_attention.integrations.probe_inputs import named_probes, tokenize_probe
 from tb_attention.integrations.probe_pass import (
@@ -162,8 +164,8 @@ def _example_set(examples, tag_prefix, name):
 
 class ProbeCallbackBase:
     """What the training-framework callbacks share: their options (those of
-    `tb_attention.AttentionCallback`), the ProbeLogger made of them, and the log dir given (else
-    found by the callback when training starts)."""
+    `tb_attention.AttentionCallback`), the ProbeLogger and ImportanceLogger made of them, and the
+    log dir given (else found by the callback when training starts)."""
 
     def __init__(
         self,
@@ -177,9 +179,17 @@ class ProbeCallbackBase:
         max_length=None,
         all_ranks=False,
         score_examples=None,
+        importance_batches=None,
+        importance_data=None,
+        importance_loss=None,
+        importance_ablation=0,
+        importance_tag=DEFAULT_TAG,
         **storage,
     ):
         super().__init__()
+        self.importance_logger = ImportanceLogger(
+            importance_batches, importance_data, importance_loss, importance_ablation, importance_tag
+        )
         self.probe_logger = ProbeLogger(
             tokenizer,
             probes,
@@ -197,3 +207,17 @@ class ProbeCallbackBase:
     @property
     def probes(self):
         return self.probe_logger.probes
+
+    def start(self, model):
+        """A new training run: every step is logged afresh; a model whose importance pass would
+        not be isolated is refused now, before any step."""
+        self.probe_logger.reset()
+        self.importance_logger.reset()
+        self.importance_logger.check_model(model)
+
+    def log_step(self, model, step, is_main, eval_loader=None, example_batches=None):
+        """The probes (and the set of examples, from `example_batches`, default the eval loader),
+        and head importance when asked for, at `step` (each once per step)."""
+        batches = eval_loader if example_batches is None else example_batches
+        self.probe_logger.log(model, step, self.log_dir, is_main, batches)
+        self.importance_logger.log(model, step, self.log_dir, is_main, eval_loader)

@@ -1,17 +1,16 @@
 """One probe forward pass that leaves the model, its kernels and the RNG exactly as they were."""
 
-import torch
+from tb_attention.capture.model_state import (
+    accepts,
+    device_of,
+    needs_every_rank,
+    on_attention_interface,
+    untouched,
+)
+
+__all__ = ["capture_probe", "needs_every_rank", "on_attention_interface", "plain_forward", "probe_attention"]
 
 _EAGER = "eager"
-
-
-def _device(model):
-    device = getattr(model, "device", None)
-    if isinstance(device, torch.device):
-        return device
-    for parameter in model.parameters():
-        return parameter.device
-    return torch.device("cpu")
 
 
 class _EagerAttention:
@@ -34,47 +33,6 @@ class _EagerAttention:
             self.model.set_attn_implementation(self.previous)
 
 
-class _EvalMode:
-    """Eval mode for the duration, then every module's own train/eval flag back as it was."""
-
-    def __init__(self, model):
-        self.modes = [(module, module.training) for module in model.modules()]
-        self.model = model
-
-    def __enter__(self):
-        self.model.eval()
-        return self
-
-    def __exit__(self, *exc):
-        for module, training in self.modes:
-            module.training = training
-
-
-def needs_every_rank(model):
-    """Whether a forward pass of `model` is a collective that every rank must run together.
-
-    Detected: FSDP (`FullyShardedDataParallel` modules), FSDP2 (`fully_shard`: `FSDPModule`
-    modules, DTensor parameters), tensor / sequence parallel (DTensor parameters) and DeepSpeed
-    ZeRO-3 (partitioned parameters carry `ds_id`). DDP and single-process models run alone."""
-    fsdp_types = []
-    try:
-        from torch.distributed.fsdp import FullyShardedDataParallel
-
-        fsdp_types.append(FullyShardedDataParallel)
-        from torch.distributed.fsdp import FSDPModule
-
-        fsdp_types.append(FSDPModule)
-    except ImportError:  # a torch without FSDP or FSDP2
-        pass
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:
-        DTensor = ()
-    if fsdp_types and any(isinstance(m, tuple(fsdp_types)) for m in model.modules()):
-        return True
-    return any(isinstance(p, DTensor) or hasattr(p, "ds_id") for p in model.parameters())
-
-
 _ATTENTIONS = {
     "encoder_attentions": "encoder_attention",
     "decoder_attentions": "decoder_attention",
@@ -82,45 +40,11 @@ _ATTENTIONS = {
 }
 
 
-def _forwarding(model, device):
-    """The context of every probe forward: no gradients, eval mode, the RNG of the CPU and of the
-    model's CUDA device saved and restored (forking touches each device)."""
-    import contextlib
-
-    devices = []
-    if device.type == "cuda":
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    stack = contextlib.ExitStack()
-    stack.enter_context(torch.random.fork_rng(devices=devices))
-    stack.enter_context(torch.no_grad())
-    stack.enter_context(_EvalMode(model))
-    return stack
-
-
-def _accepts(model, name):
-    """Whether the model's forward takes keyword `name` (a PEFT wrapper's base model is asked)."""
-    import inspect
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    try:
-        return name in inspect.signature(base.forward).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def on_attention_interface(model):
-    """Whether the model computes attention through transformers' AttentionInterface (then the
-    capture path serves it; otherwise eager `output_attentions`)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    can_set = getattr(type(base), "_can_set_attn_implementation", None)
-    return bool(can_set is not None and getattr(base, "config", None) is not None and can_set())
-
-
 def _model_inputs(model, inputs, device):
     tensors = {name: tensor.to(device) for name, tensor in inputs.model_inputs.items()}
-    if _accepts(model, "logits_to_keep"):
+    if accepts(model, "logits_to_keep"):
         tensors["logits_to_keep"] = 1  # the LM head's logits of every position would be positions x vocabulary
-    if _accepts(model, "use_cache"):
+    if accepts(model, "use_cache"):
         tensors["use_cache"] = False
     return tensors
 
@@ -131,11 +55,11 @@ def capture_probe(model, inputs, storage, tokenizer=None, scorer=None):
     `scorer`: the capture's scorer factory in place of the pattern scores (capture/api.py)."""
     from tb_attention.capture import capture
 
-    device = _device(model)
+    device = device_of(model)
     tensors = _model_inputs(model, inputs, device)
     kwargs = inputs.log_kwargs
     with (
-        _forwarding(model, device),
+        untouched(model, device),
         capture(
             model,
             tokenizer,
@@ -153,8 +77,8 @@ def capture_probe(model, inputs, storage, tokenizer=None, scorer=None):
 
 def plain_forward(model, inputs):
     """The probe's forward without capturing (ranks that only join a sharded model's collectives)."""
-    device = _device(model)
-    with _forwarding(model, device):
+    device = device_of(model)
+    with untouched(model, device):
         model(**_model_inputs(model, inputs, device))
 
 
@@ -164,9 +88,9 @@ def probe_attention(model, inputs):
     `encoder_attention=` ...), on the model's device; the model, its kernels, its train/eval modes
     and the RNG are left exactly as they were."""
     config = getattr(model, "config", None)
-    device = _device(model)
+    device = device_of(model)
     tensors = {name: tensor.to(device) for name, tensor in inputs.model_inputs.items()}
-    with _forwarding(model, device), _EagerAttention(model):
+    with untouched(model, device), _EagerAttention(model):
         outputs = model(**tensors, output_attentions=True)
     names = _ATTENTIONS if inputs.seq2seq else {"attentions": "attention"}
     out = {}
@@ -196,14 +120,14 @@ def score_probe(model, inputs, storage, special_tokens=None):
 
     kwargs = inputs.log_kwargs
     tokens, sentence_b, pairs = kwargs["tokens"], kwargs.get("sentence_b_start"), kwargs.get("retrieval")
-    device = _device(model)
+    device = device_of(model)
     if on_attention_interface(model):
 
         def make(kind, shape):
             return PatternScorer(shape, tokens, None, sentence_b, special_tokens, threads=1, retrieval=pairs)
 
         sink = ScoreSink(model, make, storage)
-        with _forwarding(model, device), Session(model, sink):
+        with untouched(model, device), Session(model, sink):
             model(**_model_inputs(model, inputs, device))
         return sink.result()["self"]
     from types import SimpleNamespace

@@ -77,13 +77,26 @@ class AttentionCallback(ProbeCallbackBase, TrainerCallback):
         their spread and confidence interval, under `<tag_prefix>/examples`: texts, pairs,
         token-id lists, a dataset (or slice), batches, or an int N for the first N batches of
         Trainer's eval dataloader (from the first evaluation on). See docs/patterns.md.
+      importance_batches: also log head importance (Michel et al. 2019; docs/importance.md) at
+        every logged step, over this many eval batches (the same ones each time): the batches of
+        `importance_data` (a DataLoader or a list of batches, e.g. `DataLoader(eval_dataset,
+        batch_size=32, collate_fn=collator)`), else of Trainer's eval loader from its first
+        evaluation on (no importance is logged before it).
+      importance_loss: `loss_fn(model, batch)` -> the batch's mean loss (default: the model's own
+        loss, batches with labels).
+      importance_ablation: with k > 0, also the eval loss with each of the k most and k least
+        important heads zeroed (and each group at once): 2k + 3 forward passes more.
+      importance_tag: the importance records' tag (default "importance").
       **storage: add_attention's long-input options (`layers`, `heads`, `top_k`, `top_mass`,
         `max_bytes`), applied to every record.
 
     The model runs on its own device in eval mode under `torch.no_grad()`, with the RNG state
     saved and restored, every module's train/eval mode put back and SDPA/flash kernels switched
     to eager attention for the probe pass only, so training results are exactly those without
-    the callback.
+    the callback. The importance pass runs on the main process alone, in eval mode with the RNG
+    saved and restored, and takes gradients of its own gates only (no parameter's `.grad` is
+    touched); a sharded model (FSDP, ZeRO-3, tensor parallel) with `importance_batches` is
+    refused when training starts.
     """
 
     # Trainer events -------------------------------------------------------------------------
@@ -91,7 +104,7 @@ class AttentionCallback(ProbeCallbackBase, TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         # A callback reused for a second train() logs that run afresh (into Trainer's new run
         # directory; with an explicit log_dir, steps repeat: see docs/format.md).
-        self.probe_logger.reset()
+        self.start(model)
         if state.is_world_process_zero:
             self.log_dir = self._given_log_dir or _trainer_log_dir(args)
         if self.probe_logger.all_ranks and torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -116,9 +129,8 @@ class AttentionCallback(ProbeCallbackBase, TrainerCallback):
         if state.is_world_process_zero or self.probe_logger.all_ranks:
             self.probe_logger.flush()
 
-    def _log(self, model, state, event):
+    def _log(self, model, state, events):
         if model is None:
             raise ValueError("AttentionCallback needs the model: Trainer passes it to every event")
-        # Trainer hands its callbacks the eval dataloader from its first evaluation on.
-        batches = event.get("eval_dataloader")
-        self.probe_logger.log(model, state.global_step, self.log_dir, state.is_world_process_zero, batches)
+        # Trainer hands every event its eval loader once it made one (at its first evaluation).
+        self.log_step(model, state.global_step, state.is_world_process_zero, events.get("eval_dataloader"))

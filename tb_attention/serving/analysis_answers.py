@@ -15,6 +15,7 @@ from tb_attention.analysis.rollout import Rollout
 from tb_attention.format.scores import scores_to_json
 from tb_attention.serving.arrays import float_payload
 from tb_attention.serving.errors import BadRequest
+from tb_attention.serving.importance_answers import ImportanceAnswers, merge_importance
 from tb_attention.serving.requests import SeriesRequest
 from tb_attention.storage.errors import NotFound
 
@@ -100,35 +101,52 @@ def _groups_json(part):
     }
 
 
+def _extras(part):
+    """(a set of examples' statistics, the KV head of each head, the scores by KV head) of a part
+    as /patterns lists them (None where the part has none)."""
+    if part is None:
+        return None, None, None
+    scored = bool(part.patterns)
+    return (_examples_json(part) if scored else None), part.kv_heads, (_groups_json(part) if scored else None)
+
+
 class AnalysisAnswers:
     """The analysis routes' answers over an `AttentionStore`, cached in `cache` (an LRU shared
     with the other routes)."""
 
     def __init__(self, store, cache):
         self.store, self.cache = store, cache
+        self.importances = ImportanceAnswers(store, cache)
+
+    def importance(self, ctx, experiment_id, request):
+        """A run's head importance over its steps (serving/importance_answers.py)."""
+        return self.importances.importance(ctx, experiment_id, request)
 
     def patterns(self, ctx, experiment_id, request):
-        """Head-pattern scores and labels of every step of a (run, tag), and the labelling rules."""
+        """Head-pattern scores and labels of every step of a (run, tag), and the labelling rules;
+        the run's head importance (normalised per layer) is one more metric where it was logged."""
         run, tag, kind = request.run, request.tag, request.kind
         refs = self.store.steps(ctx, experiment_id, run, tag)
-        key = ("patterns", experiment_id, run, tag, kind, tuple(ref.key for ref in refs))
+        read, by_step = self.importances.normalized_by_step(ctx, experiment_id, run)
+        key = ("patterns", experiment_id, run, tag, kind, tuple(ref.key for ref in refs), read)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        out = {"run": run, "tag": tag, "rules": labels.rules_json()}
-        out.update(steps=[], scores=[], head_labels=[], examples=[], kv_heads=[], groups=[])
-        size = 0
+        steps, scores, parts, extras, size = [], [], [], {}, 0
         for record in self.store.records(ctx, run, tag, refs):
             part = record.parts.get(kind) if kind else record.part()
-            scores = part.patterns if part is not None else None
-            out["steps"].append(record.ref.step)
-            out["scores"].append(scores_to_json(scores) if scores else None)
-            out["head_labels"].append(labels.labels_json(scores) if scores else None)
-            out["examples"].append(_examples_json(part) if scores else None)
-            out["kv_heads"].append(part.kv_heads if part is not None else None)
-            out["groups"].append(_groups_json(part) if scores else None)
+            steps.append(record.ref.step)
+            scores.append(part.patterns if part is not None else None)
+            parts.append(None if part is None else (part.kind, part.layer_ids, part.head_ids))
+            extras[record.ref.step] = _extras(part)
             size += 6 * record.nbytes  # decoded JSON takes about six times its text
-        self.cache.put(key, out, size)
+        steps, scores = merge_importance(steps, scores, parts, by_step)
+        out = {"run": run, "tag": tag, "steps": steps, "rules": labels.rules_json()}
+        out["scores"] = [scores_to_json(s) if s else None for s in scores]
+        out["head_labels"] = [labels.labels_json(s) if s else None for s in scores]
+        for i, name in enumerate(("examples", "kv_heads", "groups")):
+            out[name] = [extras.get(step, (None, None, None))[i] for step in steps]
+        self.cache.put(key, out, size + 64 * len(by_step))
         return out
 
     def formed(self, ctx, experiment_id, request):

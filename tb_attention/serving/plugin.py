@@ -73,6 +73,7 @@ def data_routes(answers, analysis):
         "/rollout": (requests.RolloutRequest, analysis.rollout, _array_response),
         "/relevance": (requests.RelevanceRequest, analysis.relevance, _json_response),
         "/formed": (requests.FormedRequest, analysis.formed, _json_response),
+        "/importance": (requests.ImportanceRequest, analysis.importance, _json_response),
     }
 
 

@@ -123,6 +123,16 @@ class SeriesRequest:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImportanceRequest:
+    """/importance: every step of a run's head-importance tag `tag` (default: its first), the rows
+    of attention `kind` (default: self-attention, or an encoder-decoder model's encoder)."""
+
+    run: str = _param(_text)
+    tag: Optional[str] = _param(_raw, None)
+    kind: Optional[str] = _param(_kind, None)
+
+
+@dataclasses.dataclass(frozen=True)
 class StepKey:
     """One logged step: (run, tag, step)."""
 

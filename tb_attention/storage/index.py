@@ -33,17 +33,19 @@ class RecordIndex:
         self._records = LRU(1 << 16, header_cache_bytes)
         self._step_lists = LRU(256)  # (experiment, run, tag) -> (monotonic time, {step: StepRef})
 
-    def tags(self, ctx, experiment_id):
-        """`{run: {tag: BlobSequenceTimeSeries}}` of attention tags with readable metadata."""
+    def tags(self, ctx, experiment_id, record="attention"):
+        """`{run: {tag: BlobSequenceTimeSeries}}` of the tags of `record` kind ("attention" or
+        "importance") with readable metadata."""
         listing = self.provider.list_blob_sequences(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
         result = {}
         for run, tags in listing.items():
             for tag, series in tags.items():
                 try:
-                    metadata.parse_plugin_metadata(series.plugin_content)
+                    parsed = metadata.parse_plugin_metadata(series.plugin_content)
                 except ValueError:
                     continue  # written by a newer tb-attention: the panel says nothing it can't read
-                result.setdefault(run, {})[tag] = series
+                if metadata.record_kind(parsed) == record:
+                    result.setdefault(run, {})[tag] = series
         return result
 
     def steps(self, ctx, experiment_id, run, tag):
@@ -80,6 +82,16 @@ class RecordIndex:
         if found is None:
             raise NotFound("no attention at step %d for run %r, tag %r" % (step, run, tag))
         return found
+
+    def blob(self, ctx, ref, decode, size_factor=2):
+        """`decode(first blob)` of a step, cached by the step's key and `decode`."""
+        key = (decode.__name__,) + ref.key
+        value = self._records.get(key)
+        if value is None:
+            blob = self.provider.read_blob(ctx, blob_key=ref.blob_keys[0])
+            value = decode(blob)
+            self._records.put(key, value, size_factor * len(blob))
+        return value
 
     def record(self, ctx, ref):
         """The decoded record of a step (cached); raises FormatError."""

@@ -2,6 +2,7 @@
 logdir). The index (runs, tags, steps, headers: `index`) lists them; each stored part is opened
 as a `StoredPart`, the one interface its layers are read through."""
 
+from tb_attention.storage import importance
 from tb_attention.storage.errors import NotFound
 from tb_attention.storage.index import HEADER_CACHE_BYTES, RecordIndex
 from tb_attention.storage.sources import RecordBytes
@@ -43,3 +44,11 @@ class AttentionStore:
         not decode."""
         record = self.index.record(ctx, self.index.find_step(ctx, experiment_id, run, tag, step))
         return self.open(ctx, run, record, kind)
+
+    def importance_tags(self, ctx, experiment_id):
+        """`{run: [tag, ...]}` of the runs with head-importance records."""
+        return importance.importance_tags(self.index, ctx, experiment_id)
+
+    def importance(self, ctx, experiment_id, run, tag):
+        """Every readable step (`ImportanceStep`) of an importance tag, ascending; raises NotFound."""
+        return importance.importance_steps(self.index, ctx, experiment_id, run, tag)

@@ -71,10 +71,11 @@ class AttentionEventWriter:
         """(jobs queued, host bytes they hold): at most `max_queue` and about MAX_PENDING_BYTES."""
         return self._queue.qsize(), self._pending_bytes
 
-    def submit(self, job, nbytes=0, what="an attention record"):
+    def submit(self, job, nbytes=0, what="an attention record", payload=True):
         """Queue a job that holds `nbytes` of host memory until written; wait while the queued
         jobs already hold MAX_PENDING_BYTES (logging faster than the disk must not fill RAM).
-        `what` names the record in reports of a failed write."""
+        `what` names the record in reports of a failed write; a job submitted with
+        `payload=False` gets None (no payload file is made for it)."""
         with self._pending_done:
             while self._pending_bytes and self._pending_bytes + nbytes > MAX_PENDING_BYTES and self._thread.is_alive():
                 self._pending_done.wait(0.5)
@@ -84,7 +85,7 @@ class AttentionEventWriter:
             if not self.usable:
                 self._release(nbytes)
                 raise ValueError("the attention writer for %s is closed" % self.logdir)
-            self._queue.put((job, nbytes, what))
+            self._queue.put((job, nbytes, what, payload))
 
     def _release(self, nbytes):
         with self._pending_done:
@@ -100,9 +101,12 @@ class AttentionEventWriter:
             if isinstance(item, threading.Event):  # a flush marker
                 item.set()
                 continue
-            job, nbytes, what = item
+            job, nbytes, what, payload = item
             try:
-                self._write_record(job)
+                if payload:
+                    self._write_record(job)
+                else:
+                    self._events.append(frame_record(job(None).SerializeToString()))
             except BaseException as e:  # keep the thread alive: later records still get written
                 self._failures.add(what, e)
             else:

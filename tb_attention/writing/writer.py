@@ -129,6 +129,19 @@ def distributed_rank():
     return None
 
 
+def queue_small_record(writer, build_event, *, all_ranks=False):
+    """Queue a record without payload (`build_event()` -> Event, e.g. head importance) on the
+    writer's event file. Under torch.distributed only rank 0 writes unless `all_ranks` (then
+    each rank into `rank<k>`); returns whether this process queued it."""
+    rank = distributed_rank()
+    if rank is not None and rank != 0 and not all_ranks:
+        return False
+    if rank is not None and all_ranks:
+        writer = os.path.join(_logdir_of(writer), "rank%d" % rank)
+    event_writer_for(writer).submit(lambda payload_file: build_event(), what="a small record", payload=False)
+    return True
+
+
 def log_record(writer, record, storage, *, all_ranks=False, scorer_for=None, scalars=None):
     """Plan, check and capture the parts of a `RecordInput` (tb_attention/inputs/record.py), then
     queue it for the writer thread. `storage`: `plan_record`'s options (precision, layers, heads,

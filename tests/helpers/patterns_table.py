@@ -32,6 +32,8 @@ def seed_table(scores):
     labels = head_labels.label_heads(scores)
     lines = ["| label | metric > threshold | heads (layer, head, score) |", "|---|---|---|"]
     for label, (metric, threshold) in head_labels.DEFAULT_THRESHOLDS.items():
+        if metric not in scores:  # e.g. "important": head importance is not an attention pattern
+            continue
         picked = np.argwhere(labels == label)
         heads = ", ".join(_head(li, h, scores[metric][li, h]) for li, h in picked) or "none"
         lines.append("| `%s` | `%s` > %g | %s |" % (label, metric, threshold, heads))
