@@ -40,6 +40,7 @@ class Part:
     kv_heads: Optional[List[int]] = None  # format 3: the KV head each stored query head reads
     windows: Optional[list] = None  # format 3: each stored layer's sliding window (None: global)
     causal: Optional[bool] = None  # format 3: queries see only earlier keys (None: not recorded)
+    qk: Optional[dict] = None  # format 3: where the queries and keys of some layers are (format/qk.py)
 
     @property
     def cross(self):
@@ -64,7 +65,15 @@ class Part:
             "causal": self.causal,
             "detail_rows": self.layout.get("detail_rows"),
             "levels": self.levels(),
+            "qk": self.qk_summary(),
         }
+
+    def qk_summary(self):
+        """What a view needs to know of the stored queries and keys (None: the part has none)."""
+        if not self.qk:
+            return None
+        keys = ("layers", "heads", "head_dim", "rotary", "precision", "dtype", "unstored")
+        return {k: self.qk.get(k) for k in keys}
 
     def levels(self):
         """The pooling factors a region of this part can be read at from stored pooled levels
@@ -128,5 +137,6 @@ def from_header(ref, header, nbytes):
             kv_heads=p.get("kv_heads"),
             windows=p.get("windows"),
             causal=p.get("causal"),
+            qk=p.get("qk"),
         )
     return Record(ref=ref, version=header["version"], file=header.get("file"), parts=parts, nbytes=nbytes)

@@ -35,6 +35,9 @@ def write_part(payload_file, captured):
         header["encoding"] = "sparse"
         header["sparse"] = {"top_k": plan.top_k, "top_mass": plan.top_mass}
         header["nnz"] = nnz
+    header.update({k: v for k, v in captured.structure.items() if v is not None})
+    if captured.qk is not None:
+        header["qk"] = captured.qk.write(payload_file)
     return header, scores
 
 
