@@ -8,6 +8,7 @@ import json
 import pathlib
 import urllib.parse
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,6 +39,7 @@ PARAM_NAMES = [
     "reduce",
     "q_start",
     "q_end",
+    "head",
 ]
 ROUTES = [
     "/tags",
@@ -49,6 +51,7 @@ ROUTES = [
     "/rollout",
     "/relevance",
     "/formed",
+    "/qk",
     "/index.js",
 ]
 FRONTEND = pathlib.Path(__file__).resolve().parent.parent / "frontend"
@@ -62,7 +65,8 @@ def logdir(tmp_path_factory):
         for j, tag in enumerate(TAGS):
             for step in STEPS:
                 a = attention(seed=100 * i + 10 * j + step, layers=3, heads=2, n=6)
-                tb_attention.add_attention(root / run, tag, a, tokens_for(6), step)
+                vectors = np.random.default_rng(step).normal(size=(3, 2, 6, 4)) if j == 0 else None  # /qk reads them
+                tb_attention.add_attention(root / run, tag, a, tokens_for(6), step, queries=vectors, keys=vectors)
     tb_attention.flush()
     return root
 

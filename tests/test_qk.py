@@ -13,19 +13,7 @@ import tb_attention
 from tb_attention.analysis import qk as qk_analysis
 from tb_attention.capture import capture
 from tb_attention.storage.errors import NotFound
-from tests.helpers.tiny_models import Tokens, tiny_inputs, tiny_model
-
-PROJECTIONS = ("q_proj", "k_proj", "query", "key")
-
-
-def peaky(model, factor=10.0):
-    """The model with its query and key projections scaled up: a random-init model's scores are
-    near 0 (every row near uniform), where a wrong scaling or mask would hardly show."""
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if name.rsplit(".", 1)[-1] in PROJECTIONS:
-                module.weight.mul_(factor)
-    return model
+from tests.helpers.tiny_models import Tokens, peaky, tiny_inputs, tiny_model
 
 
 def _captured(model, inputs, logdir, **options):

@@ -83,3 +83,16 @@ def eager_attention(model, inputs):
         out = eager(**inputs, output_attentions=True)
     fields = SEQ2SEQ_KINDS if getattr(model.config, "is_encoder_decoder", False) else KINDS
     return {kind: np.stack([a[0].float().numpy() for a in getattr(out, field)]) for field, kind in fields.items()}
+
+
+PROJECTIONS = ("q_proj", "k_proj", "query", "key")
+
+
+def peaky(model, factor=10.0):
+    """The model with its query and key projections scaled up: a random-init model's scores are
+    near 0 (every row near uniform), where a wrong scaling or mask would hardly show."""
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if name.rsplit(".", 1)[-1] in PROJECTIONS:
+                module.weight.mul_(factor)
+    return model
