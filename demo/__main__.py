@@ -63,7 +63,7 @@ def train(logdir, steps):
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=accuracy,
         # The one line a training script adds: probe attention at step 0 and at every evaluation.
-        callbacks=[tb_attention.AttentionCallback(tokenizer, common.PROBES, max_length=common.MAX_LENGTH)],
+        callbacks=[tb_attention.AttentionCallback(tokenizer, common.PROBES, max_length=common.MAX_LENGTH, qk=True)],
     )
     trainer.train()
     print("eval accuracy after %d steps: %.3f" % (steps, trainer.evaluate()["eval_accuracy"]))

@@ -253,6 +253,7 @@ class App {
       formed: () => d.json("formed", { run: s.run, tag: s.tag, kind: s.kind }),
       change: (params) => d.json("change", { ...params, kind: s.kind }),
       relevance: (params) => d.json("relevance", { ...params, run: s.run, tag: s.tag, kind: s.kind }),
+      qk: (params) => d.json("qk", { ...params, run: s.run, tag: s.tag, kind: s.kind }),
       runsWithTag: (tag) => this.runsWithTag(tag),
       runHasTag: (run, tag) => Boolean(this.runs[run] && tag in this.runs[run]),
     };
