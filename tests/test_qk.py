@@ -169,3 +169,50 @@ def test_capture_refuses_long_probes_and_old_records_stay_format_2(tmp_path):
     tb_attention.flush()
     versions = {r.tag: r._stored.version for r in tb_attention.read_attention(str(tmp_path))}
     assert versions == {"plain": 2, "qk": 3}
+
+
+@pytest.mark.parametrize("family", ["llama", "bloom"])
+def test_probe_logger_passes_qk_through_and_the_eager_path_says_it_cannot(family, tmp_path, caplog):
+    """ProbeLogger (and the callbacks built on it) hand `qk` to the capture; a model off the
+    attention interface (Bloom) logs its attention without vectors, and says so once."""
+    from tb_attention.analysis.induction_probe import TokenProbe
+
+    class Ids(Tokens):
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("token-id probes are not tokenised")
+
+    model = tiny_model(family)
+    ids = tiny_inputs(family)["input_ids"][0].tolist()
+    logger = tb_attention.ProbeLogger(Ids(), {"ids": TokenProbe("ids", ids)}, storage={"qk": True})
+    with caplog.at_level(logging.WARNING):
+        logger.log(model, 1, str(tmp_path), True)
+        logger.log(model, 2, str(tmp_path), True)
+        tb_attention.flush()
+    records = list(tb_attention.read_attention(str(tmp_path)))
+    assert [r.step for r in records] == [1, 2]
+    kept = [r.qk_layers for r in records]
+    assert kept == ([[0, 1]] * 2 if family == "llama" else [[]] * 2)
+    assert caplog.text.count("queries and keys cannot be kept") == (family == "bloom")
+
+
+def test_a_malformed_qk_field_is_refused_by_name(tmp_path):
+    import json
+
+    from tb_attention.format import header as headers
+    from tb_attention.format.errors import FormatError
+
+    q = torch.randn(1, 2, 5, 4)
+    attention = torch.softmax(q @ q.transpose(-1, -2), -1)
+    tb_attention.add_attention(str(tmp_path), "qk", attention, ["t"] * 5, 1, queries=q, keys=q, rotary=False)
+    tb_attention.flush()
+    record = next(tb_attention.read_attention(str(tmp_path)))
+    part = dict(record._stored.part.layout, **{k: getattr(record._stored.part, k) for k in ("kind", "precision")})
+    good = {
+        "kind": "self", "shape": [1, 2, 5, 5], "precision": part["precision"], "tokens": ["t"] * 5,
+        "head_block": part["head_block"], "blocks": part["blocks"], "qk": record._stored.part.qk,
+    }  # fmt: skip
+    blob = lambda p: json.dumps({"version": 3, "file": "f", "compression": "zstd", "parts": [p]}).encode()  # noqa: E731
+    assert headers.decode_header(blob(good))["parts"]["self"]["qk"]["rotary"] is False
+    for key, value in (("layers", [3]), ("key_of", [0, 5]), ("scaling", [-1.0]), ("dtype", "int4"), ("chunks", [])):
+        with pytest.raises(FormatError, match="bad queries and keys"):
+            headers.decode_header(blob(dict(good, qk=dict(good["qk"], **{key: value}))))
