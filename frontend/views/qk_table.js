@@ -25,6 +25,17 @@ function cells(values, lo, hi, table, cell, marked) {
   return canvas;
 }
 
+/** The dimensions' numbers above their cells (when the cells are wide enough to read them). */
+function dimLabels(dims, cell) {
+  const canvas = el("canvas", { class: "qk-dims" });
+  const ctx = sizeCanvas(canvas, dims.length * cell, ROW_PX);
+  ctx.fillStyle = cssVar("--fg-muted") || "#666";
+  ctx.font = `${Math.min(9, cell - 1)}px sans-serif`;
+  ctx.textAlign = "center";
+  dims.forEach((c, i) => ctx.fillText(String(c), (i + 0.5) * cell, ROW_PX - 3, cell));
+  return canvas;
+}
+
 /** The softmax as a bar, the stored attention as a tick on it. */
 function weightBar(weight, stored, width = 90) {
   const canvas = el("canvas", { class: "qk-bar" });
@@ -57,6 +68,15 @@ function headRows(answer, step, dims, scale, cell, marked, tokens) {
     ].map((t) => el("th", {}, t)),
     el("th", {}, "stored"),
   );
+  const labels = cell >= 10 ? [dimLabels(dims, cell), dimLabels(dims, cell)] : ["", ""];
+  const numbers = el(
+    "tr",
+    { class: "qk-dimrow" },
+    el("td", {}, ""),
+    el("td", { class: "hint" }, "dimension"),
+    labels.map((c) => el("td", {}, c)),
+    el("td", { colspan: "4" }, ""),
+  );
   const query = el(
     "tr",
     { class: "qk-qrow", dataset: { query: String(answer.query) } },
@@ -65,11 +85,11 @@ function headRows(answer, step, dims, scale, cell, marked, tokens) {
     el("td", {}, cells(q, -scale.vectors, scale.vectors, scale.table, cell, marked)),
     el("td", { colspan: "5", class: "hint" }, "the query vector; below, each key"),
   );
-  return [titles, query];
+  return [titles, numbers, query];
 }
 
 /** One key's row. */
-function keyRow(answer, step, j, kRow, tRow, scale, cell, marked, keyTokens) {
+function keyRow(answer, step, j, kRow, tRow, scale, cell, keyTokens) {
   const logit = step.logits[j];
   return el(
     "tr",
@@ -86,8 +106,8 @@ function keyRow(answer, step, j, kRow, tRow, scale, cell, marked, keyTokens) {
     },
     el("td", { class: "qk-index" }, String(j)),
     el("td", { class: "qk-token" }, tokenLabel(keyTokens[j] || "")),
-    el("td", {}, cells(kRow, -scale.vectors, scale.vectors, scale.table, cell, marked)),
-    el("td", {}, cells(tRow, -scale.terms, scale.terms, scale.table, cell, marked)),
+    el("td", {}, cells(kRow, -scale.vectors, scale.vectors, scale.table, cell, null)),
+    el("td", {}, cells(tRow, -scale.terms, scale.terms, scale.table, cell, null)),
     el("td", { class: "num qk-dot" }, fixed(step.dots[j], 3)),
     el("td", { class: "num qk-logit" }, fixed(logit, 3)),
     el("td", { class: "num qk-softmax" }, step.weights[j].toFixed(4), weightBar(step.weights[j], step.stored[j])),
@@ -97,7 +117,8 @@ function keyRow(answer, step, j, kRow, tRow, scale, cell, marked, keyTokens) {
 
 /**
  * The neuron table of one step of a /qk answer: `dims` the shown dimensions in order, `marked`
- * the positions (in `dims`) to flag (the dimensions that changed most), tokens of queries and keys.
+ * the positions (in `dims`) to flag on the query's row (the dimensions that changed most),
+ * tokens of queries and keys.
  */
 export function neuronTable(answer, step, dims, { theme, width, marked, tokens, keyTokens }) {
   const n = answer.keys;
@@ -113,7 +134,7 @@ export function neuronTable(answer, step, dims, { theme, width, marked, tokens, 
   const body = el("tbody", {});
   for (let j = 0; j < n; j++) {
     const row = (values) => values.subarray(j * dims.length, (j + 1) * dims.length);
-    body.append(keyRow(answer, step, j, row(keys), row(terms), scale, cell, marked, keyTokens));
+    body.append(keyRow(answer, step, j, row(keys), row(terms), scale, cell, keyTokens));
   }
   const table = el(
     "table",
