@@ -8,7 +8,7 @@ import pytest
 
 import tb_attention
 from tests.conftest import SEED_A, SEED_B
-from tests.helpers.browser import Panel
+from tests.helpers.browser import Panel, png_ink
 from tests.helpers.qk_logs import LLAMA_HEAD, QK_TAG, changed_dims, write_qk_logs
 from tests.helpers.tb_process import TensorBoardProcess
 
@@ -79,6 +79,17 @@ def test_compare_two_steps_shows_the_dimensions_that_changed(qk_panel, qk_tb):
     page.select_option(".qk-order", "change")
     shown = [int(c) for c in qk_panel.attr(".qk-view", "data-dims").split(",")]
     assert set(shown[:2]) == changed_dims(head_dim)
+
+
+def test_the_view_exports_what_it_shows(qk_panel, tmp_path):
+    page = qk_panel.open("run=minilm&tag=%s&step=100&view=qk&layer=2&heads=5" % QK_TAG)
+    with page.expect_download() as download:
+        page.click(".export-png")
+    data = download.value.path().read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    drawn = png_ink(page, data)
+    table = page.eval_on_selector(".qk-table", "t => t.getBoundingClientRect().width")
+    assert drawn["width"] >= 2 * table and 0.05 < drawn["ink"] < 0.9, drawn
 
 
 def test_a_record_without_queries_and_keys_says_how_to_keep_them(panel):

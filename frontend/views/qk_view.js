@@ -6,6 +6,7 @@
 import { el, select, tokenLabel } from "../dom.js";
 import { ORDERS, SHOWN, defaultQuery, shownDims, vectorNotes } from "./qk_dims.js";
 import { neuronTable } from "./qk_table.js";
+import { qkCanvas } from "./qk_export.js";
 import { View } from "./view.js";
 
 const CHIPS_UP_TO = 128; // tokens shown as clickable chips (a select beyond)
@@ -191,5 +192,9 @@ export class QKView extends View {
       rotary: String(answer.rotary),
       changed: answer.changed ? answer.changed.slice(0, CHANGED_LISTED).join(",") : "",
     });
+  }
+
+  toCanvas() {
+    return qkCanvas(this.root);
   }
 }
