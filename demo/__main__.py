@@ -80,6 +80,7 @@ def train(logdir, steps):
                 importance_batches=2,
                 importance_data=importance_data,
                 importance_ablation=3,
+                qk=True,
             )
         ],
     )

@@ -36,7 +36,10 @@ def main(argv=None):
     p.add_argument("--run", default="trainer", help="the run to show: the first whose name starts with this")
     p.add_argument("--tag", default="probe/store")
     p.add_argument("--layer", default="3")
-    p.add_argument("--view", default="Head", help="Head, Model, Matrix, Compare or Patterns")
+    p.add_argument("--view", default="Head", help="Head, Model, Matrix, Compare, Patterns, Rollout or Query/Key")
+    p.add_argument("--head", type=int, default=None, help="show only this head (double-clicks its square)")
+    p.add_argument("--query", type=int, default=None, help="Query/Key view: the query token to pick")
+    p.add_argument("--compare", default=None, help="Query/Key view: the step to compare with")
     p.add_argument("--metric", default=None, help="the Patterns view's metric (e.g. importance)")
     p.add_argument("--click", action="append", default=[], help="click every element this selector matches")
     p.add_argument("--hover", type=int, default=5, help="index of the left token to hover (-1: none)")
@@ -75,9 +78,18 @@ def main(argv=None):
             time.sleep(1.5)
             frame.locator(".layer-select").select_option(args.layer)
             time.sleep(1.5)
+            if args.head is not None:
+                frame.locator('.head-square[data-head="%d"]' % args.head).dblclick()
+                time.sleep(1.5)
             if args.view != "Head":
                 frame.get_by_role("tab", name=args.view, exact=True).click()
                 time.sleep(2.5)
+            if args.query is not None:
+                frame.locator('.qk-query[data-index="%d"]' % args.query).click()
+                time.sleep(1.5)
+            if args.compare is not None:
+                frame.locator(".qk-step-b").select_option(args.compare)
+                time.sleep(1.5)
             if args.metric:
                 frame.locator(".metric-select").select_option(args.metric)
                 time.sleep(2.5)

@@ -254,6 +254,7 @@ class App {
       importance: () => d.json("importance", { run: s.run, kind: s.kind }),
       change: (params) => d.json("change", { ...params, kind: s.kind }),
       relevance: (params) => d.json("relevance", { ...params, run: s.run, tag: s.tag, kind: s.kind }),
+      qk: (params) => d.json("qk", { ...params, run: s.run, tag: s.tag, kind: s.kind }),
       runsWithTag: (tag) => this.runsWithTag(tag),
       runHasTag: (run, tag) => Boolean(this.runs[run] && tag in this.runs[run]),
     };

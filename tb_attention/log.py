@@ -16,6 +16,7 @@ from tb_attention.analysis.scoring import PatternScorer
 from tb_attention.inputs.checks import DEFAULT_MAX_TOKENS
 from tb_attention.inputs.record import parse_record
 from tb_attention.writing.plan import DEFAULT_MAX_BYTES, DEFAULT_PRECISION
+from tb_attention.writing.qk import QKTerms
 from tb_attention.writing.writer import close, flush, log_record
 
 __all__ = ["add_attention", "close", "flush"]
@@ -74,6 +75,31 @@ def _scorers(special_tokens, retrieval=None):
     return functools.partial(_scorer, special=special, retrieval=retrieval)
 
 
+# add_attention's arguments that say what the record holds (inputs/record.py checks them).
+_RECORD_ARGUMENTS = (
+    "tag",
+    "global_step",
+    "walltime",
+    "attention",
+    "tokens",
+    "encoder_attention",
+    "decoder_attention",
+    "cross_attention",
+    "encoder_tokens",
+    "decoder_tokens",
+    "encoder_attention_mask",
+    "decoder_attention_mask",
+    "sentence_b_start",
+    "key_tokens",
+    "attention_mask",
+    "key_attention_mask",
+    "example",
+    "max_tokens",
+    "queries",
+    "keys",
+)
+
+
 def add_attention(
     writer,
     tag,
@@ -105,6 +131,14 @@ def add_attention(
     special_tokens=None,
     pattern_scalars=False,
     retrieval=None,
+    queries=None,
+    keys=None,
+    qk=None,
+    scaling=None,
+    softcap=None,
+    rotary=None,
+    causal=None,
+    window=None,
 ):
     """Log the attention of one example under `tag` at `global_step`.
 
@@ -145,32 +179,27 @@ def add_attention(
         (`<tag>/patterns/<metric>_max`), for TensorBoard's Scalars tab. Off by default.
       all_ranks: under torch.distributed only rank 0 writes by default (other ranks validate and
         return); with True every rank writes, into a run of its own, `<logdir>/rank<k>`.
+      queries, keys: the vectors the attention was computed from, after rotary embedding, as the
+        attention interface sees them: `[layers, heads, n, head_dim]` arrays/tensors, or a tuple of
+        per-layer `[batch, heads, n, head_dim]` (`example` picks the item); keys may have fewer
+        heads than queries (grouped-query attention: query head h reads key head
+        h // (heads / kv_heads)). Kept in float16 beside the attention for the Query/Key view
+        (docs/format.md, "Queries and keys"), for probes of at most 512 tokens.
+      qk: which of them to keep: True (default with queries=: every stored layer and head), a
+        list of layers, or {"layers": [...], "heads": [...], "max_tokens": n}.
+      scaling, softcap: the layer's scores are softcap·tanh(q·k·scaling / softcap) (scaling
+        default head_dim ** -0.5, no soft-cap); rotary: whether positions were rotated into the
+        vectors (shown by the view; None: not said); causal: whether query i sees only keys up
+        to i (default: read from the attention); window: a sliding window (one int, or one per
+        layer): query i sees keys j with i - window < j.
 
     On the caller's thread the input is checked (every stored weight, on its own device) and
     GPU tensors are encoded on the GPU; CPU tensors are read by background threads, encoded,
     compressed and written there (see docs/format.md). Raises ValueError/TypeError for bad
     input, logging nothing.
     """
-    record = parse_record(
-        tag=tag,
-        global_step=global_step,
-        walltime=walltime,
-        attention=attention,
-        tokens=tokens,
-        encoder_attention=encoder_attention,
-        decoder_attention=decoder_attention,
-        cross_attention=cross_attention,
-        encoder_tokens=encoder_tokens,
-        decoder_tokens=decoder_tokens,
-        encoder_attention_mask=encoder_attention_mask,
-        decoder_attention_mask=decoder_attention_mask,
-        sentence_b_start=sentence_b_start,
-        key_tokens=key_tokens,
-        attention_mask=attention_mask,
-        key_attention_mask=key_attention_mask,
-        example=example,
-        max_tokens=max_tokens,
-    )
+    given = locals()
+    record = parse_record(**{name: given[name] for name in _RECORD_ARGUMENTS})
     log_record(
         writer,
         record,
@@ -178,4 +207,5 @@ def add_attention(
         all_ranks=all_ranks,
         scorer_for=_scorers(special_tokens, _checked_retrieval(record, retrieval)),
         scalars=functools.partial(_pattern_scalars, tag) if pattern_scalars else None,
+        qk=(qk, QKTerms(scaling, softcap, rotary, causal, window)),
     )

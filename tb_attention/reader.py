@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from tb_attention.analysis import qk as qk_analysis
 from tb_attention.analysis.importance import normalize
 from tb_attention.format import metadata
 from tb_attention.storage.rundirs import RunDirectories
@@ -31,7 +32,9 @@ class AttentionRecord:
     `[heads, queries, keys]`; a sparse record densified, zeros where keys were dropped),
     `attention` the whole part `[layers, heads, queries, keys]`; for sparse records
     `kept_mass(i)` is the weight each query row kept `[heads, queries]` and `sparse_layer(i)` the
-    stored form.
+    stored form. Records logged with `qk=` (or `queries=`/`keys=`) keep the queries and keys of
+    `qk_layers` (stored layer indices) for `qk_heads`: `qk(i)` reads them, `qk_attention(i)`
+    rebuilds the attention from them; `qk_info` says how (scaling, rotary, precision, ...).
     """
 
     def __init__(self, tag, stored):
@@ -45,6 +48,8 @@ class AttentionRecord:
         self.patterns, self.example_scores = part.patterns, part.example_scores
         self.encoding, self.sparse = part.encoding, part.sparse
         self.kv_heads, self.windows, self.causal = part.kv_heads, part.windows, part.causal
+        self.qk_layers, self.qk_heads = stored.qk_layers(), stored.qk_heads()
+        self.qk_info = None if not part.qk else {k: v for k, v in part.qk.items() if k != "chunks"}
 
     def layer(self, index, heads=None):
         """Float32 `[heads, queries, keys]` of stored layer `index` (the given heads, else all)."""
@@ -67,6 +72,19 @@ class AttentionRecord:
         queries], kept [heads, queries], key indices, float32 weights)`, rows in order and key
         indices ascending within each row (`counts` says how many belong to each row)."""
         return self._stored.sparse_layer(index)
+
+    def qk(self, index, heads=None):
+        """(queries, keys): float32 `[heads, queries, head_dim]` and `[heads, keys, head_dim]` of
+        stored layer `index` (the heads given, else `qk_heads`), after rotary embedding; each
+        head's keys are those of the KV head it reads (grouped-query attention)."""
+        return self._stored.qk(index, heads)
+
+    def qk_attention(self, index, heads=None):
+        """(weights, tolerance): float32 `[heads, queries, keys]` rebuilt from the stored queries
+        and keys, softmax(q·k·scaling, soft-capped, + the mask), and the bound within which the
+        stored attention of those heads equals it (docs/format.md, "Queries and keys")."""
+        _, _, weights, bound = qk_analysis.rebuilt(self._stored, index, heads)
+        return weights, bound
 
     @functools.cached_property
     def attention(self):

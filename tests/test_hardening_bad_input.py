@@ -118,6 +118,56 @@ WRITER_CASES = [
 ]
 
 
+VECTORS = np.ones((2, 2, 5, 4), dtype=np.float32)  # queries and keys of GOOD's 2 layers x 2 heads x 5 tokens
+NAN_KEYS = VECTORS.copy()
+NAN_KEYS[1, 0, 2, 3] = np.nan
+QK_FORMS = 'qk must be True, a list of layers, or {"layers": [...], "heads": [...], "max_tokens": n}'
+
+# Queries and keys (add_attention(..., queries=, keys=)): (case id, kwargs, exception, exact message).
+QK_CASES = [
+    (
+        "qk= without the vectors",
+        dict(qk=True),
+        TypeError,
+        "qk= needs the queries and keys: pass queries= and keys= (or use tb_attention.capture)",
+    ),
+    ("queries without keys", dict(queries=VECTORS), TypeError, "pass both queries= and keys= (or neither)"),
+    (
+        "queries of other heads",
+        dict(queries=VECTORS[:, :1], keys=VECTORS),
+        ValueError,
+        "queries have 1 heads but the attention has 2",
+    ),
+    (
+        "keys whose heads do not divide",
+        dict(queries=VECTORS, keys=np.ones((2, 3, 5, 4), np.float32)),
+        ValueError,
+        "keys have 3 heads: the attention's 2 heads must be a multiple of them (GQA)",
+    ),
+    (
+        "vectors of other positions",
+        dict(queries=VECTORS[:, :, :4], keys=VECTORS),
+        ValueError,
+        "queries and keys cover 4 and 5 positions but the attention has 5 queries and 5 keys",
+    ),
+    ("NaN in keys", dict(queries=VECTORS, keys=NAN_KEYS), ValueError, "keys of layer 1 hold NaN or inf"),
+    (
+        "probe longer than qk's max_tokens",
+        dict(queries=VECTORS, keys=VECTORS, qk={"max_tokens": 4}),
+        ValueError,
+        "probe/p at step 1: queries and keys are kept for probes of at most 4 tokens (a per-token view), this one "
+        'has 5: pass qk={"max_tokens": 5} to keep them anyway, or a shorter probe',
+    ),
+    (
+        "unknown qk key",
+        dict(queries=VECTORS, keys=VECTORS, qk={"layer": [0]}),
+        ValueError,
+        "qk has unknown keys ['layer']: " + QK_FORMS,
+    ),
+    ("qk of another type", dict(queries=VECTORS, keys=VECTORS, qk="all"), TypeError, QK_FORMS + ", got 'all'"),
+]
+
+
 def all_cases():
     """(table section, case id, add_attention kwargs, exception type, regex or exact message)."""
     out = []
@@ -125,6 +175,8 @@ def all_cases():
         out.append(("attention and tokens", case, dict(kwargs), exc, pattern))
     for case, kwargs, exc, message in WRITER_CASES:
         out.append(("writer, tag, step, precision", case, dict(kwargs), exc, message))
+    for case, kwargs, exc, message in QK_CASES:
+        out.append(("queries and keys", case, dict(kwargs), exc, message))
     return out
 
 

@@ -40,6 +40,7 @@ PARAM_NAMES = [
     "reduce",
     "q_start",
     "q_end",
+    "head",
 ]
 ROUTES = [
     "/tags",
@@ -52,6 +53,7 @@ ROUTES = [
     "/relevance",
     "/formed",
     "/importance",
+    "/qk",
     "/index.js",
 ]
 FRONTEND = pathlib.Path(__file__).resolve().parent.parent / "frontend"
@@ -65,7 +67,8 @@ def logdir(tmp_path_factory):
         for j, tag in enumerate(TAGS):
             for step in STEPS:
                 a = attention(seed=100 * i + 10 * j + step, layers=3, heads=2, n=6)
-                tb_attention.add_attention(root / run, tag, a, tokens_for(6), step)
+                vectors = np.random.default_rng(step).normal(size=(3, 2, 6, 4)) if j == 0 else None  # /qk reads them
+                tb_attention.add_attention(root / run, tag, a, tokens_for(6), step, queries=vectors, keys=vectors)
         for step in STEPS:  # head importance beside the attention (its own tag)
             tb_attention.add_importance(root / run, IMPORTANCE_TAG, np.full((3, 2), 0.1 + step), step)
     tb_attention.flush()

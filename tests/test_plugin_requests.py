@@ -40,6 +40,7 @@ SAMPLES = {
     "k_start": 2,
     "k_end": 13,
     "factor": 8,
+    "head": 14,
 }
 
 

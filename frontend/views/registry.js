@@ -11,6 +11,7 @@ export const VIEWS = [
   { name: "compare", label: "Compare", module: "./compare_view.js", cls: "CompareView", perLayer: true },
   { name: "patterns", label: "Patterns", module: "./patterns_view.js", cls: "PatternsView", perLayer: false },
   { name: "rollout", label: "Rollout", module: "./rollout_view.js", cls: "RolloutView", perLayer: false },
+  { name: "qk", label: "Query/Key", module: "./qk_view.js", cls: "QKView", perLayer: true },
 ];
 
 export const DEFAULT_VIEW = VIEWS[0].name;

@@ -59,11 +59,12 @@ class AttentionCapture:
         special_tokens=None,
         retrieval=None,
         scorer=None,
+        qk=None,
     ):
         self.model = model
         self.tokens = ForwardTokens(tokenizer, tokens, decoder_tokens, sentence_b_start, example)
         storage = dict(
-            precision=precision, layers=layers, heads=heads, top_k=top_k, top_mass=top_mass, max_bytes=max_bytes
+            precision=precision, layers=layers, heads=heads, top_k=top_k, top_mass=top_mass, max_bytes=max_bytes, qk=qk
         )
         # `scorer`: a factory (shape, tokens, key_tokens, sentence_b_start) -> consumer of the
         # blocks (add_block, result, optionally header_fields) in place of the pattern scores.
@@ -102,7 +103,7 @@ class AttentionCapture:
             writer = os.path.join(
                 os.fspath(writer) if isinstance(writer, (str, os.PathLike)) else writer.log_dir, "rank%d" % rank
             )
-        nbytes = sum(p.builder.nbytes() for p in self.parts)
+        nbytes = sum(p.nbytes() for p in self.parts)
         job = record_job(tag, step, time.time() if wall_time is None else wall_time, self.parts)
         event_writer_for(writer).submit(job, nbytes, "%s at step %d" % (tag, step))
         self.parts = None  # logged once: the stored form goes with the writer
@@ -110,5 +111,6 @@ class AttentionCapture:
 
 def capture(model, tokenizer=None, **options):
     """An AttentionCapture of `model` (see its options: tokens, precision, layers, heads, top_k,
-    top_mass, max_bytes as in add_attention)."""
+    top_mass, max_bytes as in add_attention; `qk=True` (or a list of layers, or {"layers", "heads",
+    "max_tokens"}) also keeps those layers' queries and keys after rotary embedding)."""
     return AttentionCapture(model, tokenizer, **options)

@@ -9,8 +9,10 @@ from typing import Optional
 
 from tb_attention.capture.blocks import rows_per_block
 from tb_attention.capture.session import BLOCK_BYTES
+from tb_attention.inputs.vectors import dtype_name
 from tb_attention.writing import budget
 from tb_attention.writing import plan as plans
+from tb_attention.writing import qk as qk_writing
 from tb_attention.writing.stream import PartBuilder
 from tb_attention.writing.streamed import StreamedPart
 
@@ -84,12 +86,30 @@ class _PartState:
     causal: bool = False
 
 
+def rotates_positions(model):
+    """Whether the model rotates positions into its queries and keys (rotary embedding: Llama,
+    Mistral, Qwen2, Gemma, ...): its modules include a rotary-embedding module."""
+    return any("rotary" in type(m).__name__.lower() for m in model.modules())
+
+
+def _vectors(plan, queries, keys, rows, cols):
+    """A QKPlan's queries `[kept heads, kept rows, d]` and keys `[key heads, kept keys, d]` of one
+    call's (queries, keys) of the example, padding dropped."""
+    return (
+        queries[plan.model_heads][:, rows.start : rows.end],
+        keys[plan.key_heads][:, cols.start : cols.end],
+    )
+
+
 class RecordSink:
     """Receives a Session's blocks; `parts()` gives the StreamedParts once the forward is done."""
 
     def __init__(self, model, inputs, storage, scorer=None):
         self.counts = layer_counts(model)
         self.inputs = inputs  # capture/tokens.py: tokens and padding per kind
+        storage = dict(storage)
+        self.qk_option = qk_writing.parse_option(storage.pop("qk", None))  # queries and keys kept (or None)
+        self.rotary = rotates_positions(model) if self.qk_option else None
         self.storage = storage  # add_attention's precision / layers / heads / top_k / top_mass / max_bytes
         self.scorer = scorer  # (shape, tokens, key_tokens, sentence_b_start) -> consumer with add_block/result
         self.states = {}
@@ -106,6 +126,9 @@ class RecordSink:
             max_bytes //= max(1, len(self.counts))  # the kinds of a record share its budget
         what = "%s attention" % call.kind
         plan = plans.plan_record([SimpleNamespace(shape=shape)], max_bytes=None, **storage)[0]
+        qk, qk_bytes = self._plan_qk(call, plan, rows, cols, max_bytes, what)
+        if max_bytes is not None:
+            max_bytes = max(1, int(max_bytes - qk_bytes))
         heads = sorted({plan.head_ids[0], plan.head_ids[-1]})
         sample = call.sample(heads, budget.sample_rows(rows.start, rows.end))[:, :, cols.start : cols.end]
         plan, layout = budget.plan_storage(plan, budget.measure_costs(sample, plan.precision), max_bytes, what)
@@ -120,6 +143,7 @@ class RecordSink:
             PartBuilder(plan, layout, consumers),
             scores,
             scorer=consumer,
+            qk=qk,
         )
         per_block = rows_per_block(call.keys, BLOCK_BYTES, layout.band_rows or 256)
         return _PartState(
@@ -132,6 +156,18 @@ class RecordSink:
             {},
         )
 
+    def _plan_qk(self, call, plan, rows, cols, max_bytes, what):
+        """(QKBuilder or None, its bytes on disk): the queries and keys this part keeps, within
+        the budget (measured on this call's, the first layer's)."""
+        if self.qk_option is None:
+            return None, 0
+        queries, keys = call.vectors()
+        group = max(1, call.heads // max(1, call.kv_heads))
+        qk_plan = qk_writing.plan_qk(self.qk_option, plan, group, int(queries.shape[-1]), what)
+        sample = _vectors(qk_plan, queries, keys, rows, cols)
+        qk_plan, nbytes = budget.fit_qk(qk_plan, qk_writing.layer_bytes(*sample), max_bytes, what)
+        return qk_writing.QKBuilder(qk_plan, self.rotary, dtype_name(queries)), nbytes
+
     def begin_layer(self, call):
         state = self.states.get(call.kind)
         if state is None:
@@ -142,6 +178,10 @@ class RecordSink:
         state.causal = bool(getattr(call.module, "is_causal", False)) and call.kind != "cross"
         if call.layer not in state.layer_index:
             return None
+        qk, stored = state.part.qk, state.layer_index[call.layer]
+        if qk is not None and qk.wants(stored):
+            vectors = _vectors(qk.plan, *call.vectors(), state.rows, state.cols)
+            qk.add(stored, *vectors, call.scaling, call.softcap, call.unstored)
         return sorted(state.head_index), state.rows_per_block
 
     def block(self, call, head, row, weights, key_start=0):

@@ -35,6 +35,10 @@ class LayerCall:
     window: Optional[int]  # sliding window of this layer (None: global)
     module: object
     sample: Callable = None  # sample(heads, row_ranges) -> float32 numpy [heads, rows, keys]
+    vectors: Callable = None  # vectors() -> the example's (queries [heads, q, d], keys [kv_heads, k, d])
+    scaling: float = 1.0  # scores are q·k·scaling (then soft-capped, masked)
+    softcap: Optional[float] = None
+    unstored: tuple = ()  # score terms beside q·k: "position_bias" (T5), "sinks" (learned sink logits)
 
 
 def _per_run(rows, keys):
@@ -64,6 +68,14 @@ class Session(Router):
             window,
             module,
             lambda heads, ranges: self._sample(inputs, heads, ranges),
+            lambda: (inputs.query[self.example], inputs.key[self.example]),
+            inputs.scaling,
+            inputs.softcap,
+            tuple(
+                name
+                for name, value in (("position_bias", inputs.position_bias), ("sinks", inputs.sinks))
+                if value is not None
+            ),
         )
 
     def _sample(self, inputs, heads, ranges):

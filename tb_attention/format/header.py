@@ -10,7 +10,7 @@ blob_base + l) or `blocks` / `head_block` / `thumbnails` (v2: payload chunk refe
 
 import json
 
-from tb_attention.format import metadata
+from tb_attention.format import metadata, qk
 from tb_attention.format import precision as precisions
 from tb_attention.format.errors import FormatError
 from tb_attention.format.payload import COMPRESSION, check_ref
@@ -43,7 +43,7 @@ def make_part(
 
 
 # What only format 3 has: part fields, and precisions (readers of format 2 know neither).
-V3_FIELDS = ("band_rows", "detail_rows", "overview", "kv_heads", "windows", "causal")
+V3_FIELDS = ("band_rows", "detail_rows", "overview", "kv_heads", "windows", "causal", "qk")
 V3_PRECISIONS = ("log16",)
 
 
@@ -259,4 +259,6 @@ def _check_payload(part):
         _check_sparse(part, shape)
     _check_structure(part, layers, heads)
     _check_pooled(part, layers, heads, q, k)
+    if part.get("qk") is not None:
+        qk.check_field(part["qk"], kind, layers, heads)
     return part

@@ -4,10 +4,11 @@ model)."""
 
 import dataclasses
 import time
-from typing import List
+from typing import List, Optional
 
 from tb_attention.inputs.attention import PartInput, parse_attention
 from tb_attention.inputs.checks import DEFAULT_MAX_TOKENS, check_text, parse_step, parse_walltime
+from tb_attention.inputs.vectors import VectorInput, parse_vectors
 
 # Encoder-decoder kinds: (query tokens, key tokens, query mask, key mask), by argument name.
 _SEQ2SEQ = {
@@ -28,6 +29,7 @@ class RecordInput:
     step: int
     wall_time: float
     parts: List[PartInput]
+    vectors: Optional[VectorInput] = None  # the queries and keys of the (one) part, when given
 
 
 def parse_call(tag, global_step, walltime):
@@ -65,14 +67,31 @@ def _seq2seq_parts(given, example, max_tokens):
     return parts
 
 
-def parse_record(tag, global_step, walltime, attention, tokens, *, example=0, max_tokens=DEFAULT_MAX_TOKENS, **named):
+def parse_record(
+    tag,
+    global_step,
+    walltime,
+    attention,
+    tokens,
+    *,
+    example=0,
+    max_tokens=DEFAULT_MAX_TOKENS,
+    queries=None,
+    keys=None,
+    **named,
+):
     """The checked `RecordInput` of `add_attention`'s arguments of the same names: its tag,
     step and wall time, and its parts: `attention` and `tokens` (one kind, with `named`'s
-    key_tokens, sentence_b_start, attention_mask, key_attention_mask), or `named`'s
-    encoder-decoder arguments (encoder_attention, encoder_tokens, encoder_attention_mask, ...)."""
+    key_tokens, sentence_b_start, attention_mask, key_attention_mask, and the `queries` and
+    `keys` that produced it, if given), or `named`'s encoder-decoder arguments
+    (encoder_attention, encoder_tokens, encoder_attention_mask, ...)."""
     step, wall_time = parse_call(tag, global_step, walltime)
     seq2seq = {name: named.pop(name, None) for name in _SEQ2SEQ_ARGUMENTS}
     if any(seq2seq[kind + "_attention"] is not None for kind in _SEQ2SEQ):
+        if queries is not None or keys is not None:
+            raise TypeError(
+                "queries= and keys= go with attention= (one kind): capture an encoder-decoder model instead"
+            )
         if attention is not None:
             raise TypeError(
                 "pass either attention (one kind) or encoder_attention / decoder_attention / "
@@ -84,4 +103,7 @@ def parse_record(tag, global_step, walltime, attention, tokens, *, example=0, ma
             "attention is missing: pass outputs.attentions (or encoder_attention=... for an encoder-decoder model)"
         )
     part = parse_attention(attention, tokens, example=example, max_tokens=max_tokens, **named)
-    return RecordInput(tag, step, wall_time, [part])
+    vectors = None
+    if queries is not None or keys is not None:
+        vectors = parse_vectors(queries, keys, part, tuple(int(n) for n in part.views[0].shape[1:]), example)
+    return RecordInput(tag, step, wall_time, [part], vectors)

@@ -71,6 +71,7 @@ class ProbeLogger:
         self.storage = dict(storage or {})  # add_attention's layers / heads / top_k / max_bytes ...
         self._encoded = {}  # (probe tag, encoder-decoder?) -> ProbeInputs
         self.logged_steps = set()
+        self._said_qk = False
 
     def reset(self):
         """A new training run logs its steps afresh."""
@@ -82,6 +83,19 @@ class ProbeLogger:
     def wants_batches(self):
         """Whether the set of examples still waits for the eval dataloader's batches."""
         return self.examples is not None and self.examples.waiting
+
+    def _eager_storage(self, model):
+        """The storage options of the eager path, which sees no queries or keys: `qk` is dropped
+        (once said in the log)."""
+        storage = self._storage()
+        if storage.pop("qk", None) and not self._said_qk:
+            self._said_qk = True
+            logger.warning(
+                "tb_attention: %s does not compute attention through transformers' attention interface: its "
+                "queries and keys cannot be kept (qk=), only its attention",
+                type(model).__name__,
+            )
+        return storage
 
     def due(self, step):
         return bool(self.every_n_steps) and step % self.every_n_steps == 0
@@ -118,7 +132,7 @@ class ProbeLogger:
                         all_ranks=self.all_ranks,
                         **attentions,
                         **inputs.log_kwargs,
-                        **self._storage(),
+                        **self._eager_storage(model),
                     )
             elif writes:
                 record = capture_probe(model, inputs, self._storage())

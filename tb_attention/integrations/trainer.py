@@ -88,7 +88,10 @@ class AttentionCallback(ProbeCallbackBase, TrainerCallback):
         important heads zeroed (and each group at once): 2k + 3 forward passes more.
       importance_tag: the importance records' tag (default "importance").
       **storage: add_attention's long-input options (`layers`, `heads`, `top_k`, `top_mass`,
-        `max_bytes`), applied to every record.
+        `max_bytes`), applied to every record, and `qk=True` (or a list of layers, or
+        {"layers", "heads", "max_tokens"}): also keep those layers' queries and keys, after rotary
+        embedding, for the Query/Key view (models on transformers' attention interface; probes of
+        at most 512 tokens unless raised).
 
     The model runs on its own device in eval mode under `torch.no_grad()`, with the RNG state
     saved and restored, every module's train/eval mode put back and SDPA/flash kernels switched

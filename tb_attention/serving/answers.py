@@ -7,6 +7,7 @@ import numpy as np
 from tb_attention.analysis.tokens import DEFAULT_SPECIAL_TOKENS, word_ids
 from tb_attention.serving.arrays import float_payload
 from tb_attention.serving.layer_answers import layer_answer
+from tb_attention.serving.qk_answers import qk_answer
 
 ANSWER_CACHE_BYTES = 64 << 20
 
@@ -98,3 +99,20 @@ class Answers:
             cached = float_payload(stored.thumbnails(), "float16")
             self.cache.put(key, cached, 2 * int(np.prod(cached.shape)))  # float16
         return cached
+
+    def qk(self, ctx, experiment_id, request):
+        """One head's query against every key from the stored queries and keys (serving/qk_answers.py)."""
+        stored = self.store.part(
+            ctx, experiment_id, run=request.run, tag=request.tag, step=request.step, kind=request.kind
+        )
+        stored_b = None
+        if request.step_b is not None:
+            stored_b = self.store.part(
+                ctx,
+                experiment_id,
+                run=request.run_b or request.run,
+                tag=request.tag,
+                step=request.step_b,
+                kind=request.kind,
+            )
+        return qk_answer(stored, request, stored_b)

@@ -68,6 +68,7 @@ def data_routes(answers, analysis):
         "/layer": (requests.LayerRequest, answers.layer, _array_response),
         "/thumbnails": (requests.StepRequest, answers.thumbnails, _array_response),
         "/tile": (requests.TileRequest, answers.tile, _array_response),
+        "/qk": (requests.QKRequest, answers.qk, _json_response),
         "/patterns": (requests.SeriesRequest, analysis.patterns, _json_response),
         "/change": (requests.ChangeRequest, analysis.change, _json_response),
         "/rollout": (requests.RolloutRequest, analysis.rollout, _array_response),

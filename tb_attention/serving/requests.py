@@ -234,3 +234,19 @@ class TileRequest:
             raise BadRequest("a tile holds at most %d cells per head; ask for a coarser factor" % MAX_TILE_CELLS)
         if self.heads is not None and len(self.heads) > MAX_TILE_HEADS:
             raise BadRequest("a tile reads at most %d heads" % MAX_TILE_HEADS)
+
+
+@dataclasses.dataclass(frozen=True)
+class QKRequest:
+    """/qk: one head's query `query` against every key, from the stored queries and keys of one
+    layer of one step (and of step_b, of run_b when given, to compare)."""
+
+    run: str = _param(_text)
+    tag: str = _param(_text)
+    step: int = _param(_step)
+    layer: int = _param(_index)
+    head: int = _param(_index)
+    query: int = _param(_index)
+    kind: Optional[str] = _param(_kind, None)
+    step_b: Optional[int] = _param(_optional_step, None)
+    run_b: Optional[str] = _param(_raw, None)

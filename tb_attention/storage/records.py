@@ -48,6 +48,7 @@ class Part:
     causal: Optional[bool] = None  # format 3: queries see only earlier keys (None: not recorded)
     # patterns are the mean over a set of examples: their count, spread and interval per score
     example_scores: Optional[dict] = None
+    qk: Optional[dict] = None  # format 3: where the queries and keys of some layers are (format/qk.py)
 
     @property
     def cross(self):
@@ -73,7 +74,15 @@ class Part:
             "examples": self.example_scores["examples"] if self.example_scores else None,
             "detail_rows": self.layout.get("detail_rows"),
             "levels": self.levels(),
+            "qk": self.qk_summary(),
         }
+
+    def qk_summary(self):
+        """What a view needs to know of the stored queries and keys (None: the part has none)."""
+        if not self.qk:
+            return None
+        keys = ("layers", "heads", "head_dim", "rotary", "precision", "dtype", "unstored")
+        return {k: self.qk.get(k) for k in keys}
 
     def levels(self):
         """The pooling factors a region of this part can be read at from stored pooled levels
@@ -166,5 +175,6 @@ def from_header(ref, header, nbytes):
             windows=p.get("windows"),
             causal=p.get("causal"),
             example_scores=_example_scores(p.get("example_scores"), patterns),
+            qk=p.get("qk"),
         )
     return Record(ref=ref, version=header["version"], file=header.get("file"), parts=parts, nbytes=nbytes)

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from tb_attention.format import blocks, payload
+from tb_attention.format.masking import hidden_keys
 from tb_attention.storage import layers
 from tb_attention.storage.cache import LRU
 from tb_attention.storage.errors import NotFound
@@ -90,17 +91,10 @@ def _from_levels(stored, layer, heads, rows, cols, factor, level):
 
 
 def _known_zero(part, layer, rows, cols):
-    """Bool `[rows, cols]`: keys the layer cannot see (after the query in a causal layer, before its
-    sliding window), whose weight is 0 whether stored or not."""
-    i = np.arange(*rows)[:, None]
-    j = np.arange(*cols)[None, :]
-    zero = np.zeros((rows[1] - rows[0], cols[1] - cols[0]), dtype=bool)
-    if part.causal:
-        zero |= j > i
-        window = (part.windows or [None] * part.shape[0])[layer]
-        if window:
-            zero |= j <= i - window
-    return zero
+    """Bool `[rows, cols]`: keys the layer cannot see (format/masking.py), whose weight is 0 whether
+    stored or not."""
+    window = (part.windows or [None] * part.shape[0])[layer]
+    return hidden_keys(part.causal, window, rows, cols)
 
 
 def _detail(stored, layer, heads, rows, cols):

@@ -7,6 +7,8 @@ and the record's `RecordBytes` (`sources`: event blobs, payload chunks through `
 
 import numpy as np
 
+from tb_attention.format import payload
+from tb_attention.format import qk as qk_format
 from tb_attention.storage import layers, regions
 from tb_attention.storage.errors import NotFound
 from tb_attention.storage.thumbnails import thumbnails
@@ -118,6 +120,48 @@ class StoredPart:
         heads = self.check_heads(heads) or list(range(self.part.shape[1]))
         self._check_layer(layer)
         return regions.region(self, layer, heads, rows, cols, factor)
+
+    def qk_layers(self):
+        """The stored layers whose queries and keys are kept (empty when none are)."""
+        return list(self.part.qk["layers"]) if self.part.qk else []
+
+    def qk_heads(self):
+        """The stored heads whose queries are kept (every head when kept at all)."""
+        field = self.part.qk
+        if not field:
+            return []
+        return list(range(self.part.shape[1])) if field.get("heads") is None else list(field["heads"])
+
+    def qk(self, layer, heads=None):
+        """(queries, keys): float32 `[len(heads), queries, head_dim]` and `[len(heads), keys,
+        head_dim]` of stored layer `layer` (the kept heads by default), after rotary embedding as the
+        model computed its scores; each head's keys are those of the KV head it reads (GQA)."""
+        self._check_layer(layer)
+        field = self.part.qk
+        if not field or layer not in field["layers"]:
+            kept = self.qk_layers()
+            raise NotFound(
+                "layer %d has no stored queries and keys (%s)"
+                % (layer, "kept for layers %s" % kept if kept else "log with qk=True to keep them")
+            )
+        kept_heads = self.qk_heads()
+        heads = kept_heads if heads is None else list(heads)
+        missing = [h for h in heads if h not in kept_heads]
+        if missing:
+            raise NotFound("heads %s have no stored queries and keys (kept: %s)" % (missing, kept_heads))
+        i = field["layers"].index(layer)
+        _, _, q, k = self.part.shape
+        d, key_heads = field["head_dim"], len(field["key_heads"])
+        shapes = (len(kept_heads), q, d), (key_heads, k, d)
+        ref = field["chunks"][i]
+        raw = payload.decompress(
+            self.bytes.chunk(ref, "queries and keys of layer %d" % layer),
+            qk_format.chunk_nbytes(len(kept_heads), q, key_heads, k, d),
+            "queries and keys of layer %d" % layer,
+        )
+        queries, keys = qk_format.decode_chunk(raw, *shapes, field["exponents"][i])
+        rows = [kept_heads.index(h) for h in heads]
+        return queries[rows], keys[[field["key_of"][r] for r in rows]]
 
     def thumbnails(self):
         """Float32 `[layers, heads, rows, cols]`: each head max-pooled (the stored ones when logged)."""

@@ -175,3 +175,45 @@ def _say(what, dense, max_bytes, plan, layout, costs):
         _mb(estimate),
         overview,
     )
+
+
+# Queries and keys take at most this share of a record's budget; the attention gets the rest.
+QK_SHARE = 0.5
+QK_MARGIN = 1.05  # estimates from one whole layer's chunk, compressed: float16 compresses evenly
+
+
+def spread(count, keep):
+    """`keep` of positions 0..count-1, evenly spread, the first and the last included."""
+    if keep >= count:
+        return list(range(count))
+    if keep == 1:
+        return [count - 1]
+    return sorted({round(i * (count - 1) / (keep - 1)) for i in range(keep)})
+
+
+def fit_qk(plan, layer_bytes, max_bytes, what="attention"):
+    """(QKPlan, its bytes on disk) within QK_SHARE of `max_bytes` (None: no limit), one layer's
+    chunk taking `layer_bytes`: every layer asked for, else as many as fit, evenly spread over
+    them (the log says which); ValueError when not even one fits."""
+    per_layer = layer_bytes * QK_MARGIN
+    wanted = len(plan.layers)
+    if max_bytes is None or wanted * per_layer <= QK_SHARE * max_bytes:
+        return plan, wanted * per_layer
+    keep = int(QK_SHARE * max_bytes // per_layer)
+    if keep < 1:
+        raise ValueError(
+            "%s: the queries and keys of one layer take about %s on disk, over half of max_bytes=%s: pass "
+            "qk={'heads': [...]} for fewer heads, or a larger max_bytes" % (what, _mb(per_layer), _mb(max_bytes))
+        )
+    layers = [plan.layers[i] for i in spread(wanted, keep)]
+    logger.warning(
+        "tb_attention: %s: the queries and keys of %d layers would take about %s on disk, over half of max_bytes=%s: "
+        "keeping those of %d stored layers %s (evenly spread); pass qk={'layers': [...]} or max_bytes= to choose",
+        what,
+        wanted,
+        _mb(wanted * per_layer),
+        _mb(max_bytes),
+        len(layers),
+        layers,
+    )
+    return dataclasses.replace(plan, layers=layers), len(layers) * per_layer

@@ -49,6 +49,8 @@ class CapturedPart:
         self.encoded = None  # [layer][block] EncodedBlock once encoded
         self.versions = None
         self.nbytes = 0  # host bytes this part holds until written
+        self.structure = {}  # kv_heads, windows, causal when the record keeps queries and keys
+        self.qk = None  # writing/qk.QKBuilder of the queries and keys kept, or None
 
     def check(self):
         """On the caller's thread: every stored layer's weights are softmax rows, or raise."""

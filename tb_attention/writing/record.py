@@ -36,6 +36,9 @@ def write_part(payload_file, captured):
         header["sparse"] = {"top_k": plan.top_k, "top_mass": plan.top_mass}
         header["nnz"] = nnz
     header.update(captured.header_fields())
+    header.update({k: v for k, v in captured.structure.items() if v is not None})
+    if captured.qk is not None:
+        header["qk"] = captured.qk.write(payload_file)
     return header, scores
 
 

@@ -27,6 +27,11 @@ class StreamedPart:
     scores: Callable[[], Optional[dict]] = lambda: None
     structure: dict = dataclasses.field(default_factory=dict)  # kv_heads, windows, causal (docs/format.md)
     scorer: object = None  # the scores' consumer, which may add header fields (e.g. example_scores)
+    qk: object = None  # writing/qk.QKBuilder of the queries and keys kept, or None
+
+    def nbytes(self):
+        """Host bytes this part holds until written (compressed chunks)."""
+        return self.builder.nbytes() + (self.qk.nbytes() if self.qk is not None else 0)
 
     def header(self, payload_file):
         plan = self.builder.plan
@@ -48,6 +53,8 @@ class StreamedPart:
             part["sparse"] = {"top_k": plan.top_k, "top_mass": plan.top_mass}
         part.update({k: v for k, v in self.structure.items() if v is not None})
         part.update(header_fields(self.scorer))
+        if self.qk is not None:
+            part["qk"] = self.qk.write(payload_file)
         return part, scores
 
 

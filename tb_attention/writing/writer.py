@@ -9,6 +9,7 @@ import threading
 import numpy as np
 
 from tb_attention.writing import budget, plan
+from tb_attention.writing import qk as qk_writing
 from tb_attention.writing.background import AttentionEventWriter
 from tb_attention.writing.capture import CapturedPart
 from tb_attention.writing.failures import AttentionWriteError
@@ -142,7 +143,7 @@ def queue_small_record(writer, build_event, *, all_ranks=False):
     return True
 
 
-def log_record(writer, record, storage, *, all_ranks=False, scorer_for=None, scalars=None):
+def log_record(writer, record, storage, *, all_ranks=False, scorer_for=None, scalars=None, qk=None):
     """Plan, check and capture the parts of a `RecordInput` (tb_attention/inputs/record.py), then
     queue it for the writer thread. `storage`: `plan_record`'s options (precision, layers, heads,
     top_k, top_mass, max_bytes: on disk, decided on a measured sample by writing/budget.py).
@@ -151,8 +152,10 @@ def log_record(writer, record, storage, *, all_ranks=False, scorer_for=None, sca
     first head)` or `add_block(stored layer, first head, first row, weights [heads, rows, k])`),
     whose `result()` ({metric: [layers, heads]}) the record stores as the part's pattern scores;
     `scalars(scores of the first part)` gives `{tag: value}` logged beside the record. Under
-    torch.distributed only rank 0 writes unless `all_ranks`."""
+    torch.distributed only rank 0 writes unless `all_ranks`. `qk`: (writing/qk.QKOption or None,
+    QKTerms) for the record's queries and keys (`record.vectors`), kept beside the attention."""
     plans = plan.plan_record(record.parts, **storage)
+    option, terms = _qk_option(record, qk)
     for part, part_plan in zip(record.parts, plans):
         CapturedPart(part, part_plan, None).check()
     rank = distributed_rank()
@@ -160,17 +163,30 @@ def log_record(writer, record, storage, *, all_ranks=False, scorer_for=None, sca
         return  # checked like every rank's input; only rank 0 writes
     if rank is not None and all_ranks:
         writer = os.path.join(_logdir_of(writer), "rank%d" % rank)
+    what = "%s at step %d" % (record.tag, record.step)
+    max_bytes = storage.get("max_bytes", plan.DEFAULT_MAX_BYTES)
+    vectors = None
+    if option is not None:
+        vectors = qk_writing.from_vectors(record.vectors, record.parts[0], plans[0], option, terms, max_bytes, what)
+        max_bytes = None if max_bytes is None else max(1, int(max_bytes - vectors[1]))
     planned = budget.plan_parts(
-        plans,
-        lambda i, heads, ranges: _sample(record.parts[i], plans[i], heads, ranges),
-        storage.get("max_bytes", plan.DEFAULT_MAX_BYTES),
-        "%s at step %d" % (record.tag, record.step),
+        plans, lambda i, heads, ranges: _sample(record.parts[i], plans[i], heads, ranges), max_bytes, what
     )
     scorers = [scorer_for(p, pp) if scorer_for else None for p, (pp, _) in zip(record.parts, planned)]
     if all(layout.plain for _, layout in planned):
-        _queue_captured(writer, record, planned, scorers, scalars)
+        _queue_captured(writer, record, planned, scorers, scalars, vectors)
     else:
-        _queue_streamed(writer, record, planned, scorers, scalars)
+        _queue_streamed(writer, record, planned, scorers, scalars, vectors)
+
+
+def _qk_option(record, qk):
+    """(QKOption or None, QKTerms) of log_record's `qk` for a record (with or without vectors)."""
+    value, terms = qk if qk is not None else (None, qk_writing.QKTerms())
+    if record.vectors is None:
+        if value not in (None, False):
+            raise TypeError("qk= needs the queries and keys: pass queries= and keys= (or use tb_attention.capture)")
+        return None, terms
+    return qk_writing.parse_option(True if value is None else value), terms
 
 
 def _sample(part, part_plan, heads, ranges):
@@ -178,26 +194,37 @@ def _sample(part, part_plan, heads, ranges):
     return np.concatenate([part.float_layer(part_plan.layer_ids[0], heads, rows) for rows in ranges], axis=1)
 
 
-def _queue_captured(writer, record, planned, scorers, scalars):
+def _with_vectors(parts, vectors):
+    """The first part keeps the record's queries and keys (and the structure they imply)."""
+    if vectors is not None:
+        parts[0].qk, _, parts[0].structure = vectors
+    return parts
+
+
+def _queue_captured(writer, record, planned, scorers, scalars, vectors=None):
     """Records stored as blocks of heads of every row (format 2's layout): CPU tensors are read
     and encoded by the background threads, GPU ones here (writing/capture.py)."""
     captured = [CapturedPart(p, pp, scorer).capture() for p, (pp, _), scorer in zip(record.parts, planned, scorers)]
+    captured = _with_vectors(captured, vectors)
 
     def build_event(payload_file):
         written = [write_part(payload_file, c) for c in captured]
         extra = scalars(written[0][1]) if scalars else None
         return index_event(payload_file, record.tag, record.step, record.wall_time, [h for h, _ in written], extra)
 
-    event_writer_for(writer).submit(build_event, sum(c.nbytes for c in captured), _name(record))
+    event_writer_for(writer).submit(
+        build_event, sum(c.nbytes + (c.qk.nbytes() if c.qk is not None else 0) for c in captured), _name(record)
+    )
 
 
-def _queue_streamed(writer, record, planned, scorers, scalars):
+def _queue_streamed(writer, record, planned, scorers, scalars, vectors=None):
     """Long records (bands of rows, an overview, detail for a window of rows: writing/stream.py),
     built here from blocks of rows, then written by the writer thread."""
     parts = [feed_part(p, pp, layout, scorer) for p, (pp, layout), scorer in zip(record.parts, planned, scorers)]
+    parts = _with_vectors(parts, vectors)
     extra = scalars(parts[0].scores()) if scalars else None
     job = record_job(record.tag, record.step, record.wall_time, parts, extra)
-    event_writer_for(writer).submit(job, sum(p.builder.nbytes() for p in parts), _name(record))
+    event_writer_for(writer).submit(job, sum(p.nbytes() for p in parts), _name(record))
 
 
 def _name(record):

@@ -94,3 +94,16 @@ def tiny_bert_classifier(vocab_size, seed=0, **config):
     settings = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
     settings.update(config)
     return BertForSequenceClassification(BertConfig(vocab_size=vocab_size, attn_implementation="sdpa", **settings))
+
+
+PROJECTIONS = ("q_proj", "k_proj", "query", "key")
+
+
+def peaky(model, factor=10.0):
+    """The model with its query and key projections scaled up: a random-init model's scores are
+    near 0 (every row near uniform), where a wrong scaling or mask would hardly show."""
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if name.rsplit(".", 1)[-1] in PROJECTIONS:
+                module.weight.mul_(factor)
+    return model
