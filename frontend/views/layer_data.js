@@ -3,11 +3,24 @@
 // tokens is 134 M weights) only as needed: one head, the mean of the shown heads computed by the
 // server, or the shown heads' rows of a window of queries (docs/http_api.md).
 
+//
+// A heat map (matrix and compare views) holds one head or the mean of heads whole, pooled in the
+// tab, when it is at most WHOLE_GRID_CELLS and the record keeps every row in detail; a longer one,
+// or one whose record keeps only a window of rows in detail (/steps `detail_rows`), is read as
+// tiles at the zoom's factor (/tile: the stored pooled levels zoomed out, the detail zoomed in).
+
 export const WHOLE_LAYER_VALUES = 16 * 2 ** 20; // 64 MB as float32
+export const WHOLE_GRID_CELLS = 2048 * 2048; // one head or a mean, 16 MB as float32
 
 export function wholeLayer(meta) {
   const [, H, Q, K] = meta.shape;
   return H * Q * K <= WHOLE_LAYER_VALUES;
+}
+
+/** Whether a heat map of one head (or a mean) of this part is read as tiles (see above). */
+export function tiledGrid(meta) {
+  const [, , Q, K] = meta.shape;
+  return Q * K > WHOLE_GRID_CELLS || meta.detail_rows != null;
 }
 
 /** Mean over the given heads of a layer: Float32Array [queries * keys]. */
@@ -77,4 +90,10 @@ export async function rowsOf(source, meta, step, layer, heads, q0, q1) {
 /** Whether a slab holds rows [q0, q1) of every head in `heads`. */
 export function slabHolds(slab, heads, q0, q1) {
   return q0 >= slab.dataRow0 && q1 <= slab.dataRow0 + slab.dataRows && heads.every((h) => slab.slot(h) >= 0);
+}
+
+/** How a sparse record chose the keys it keeps, in words (read-outs). */
+export function sparseRule(meta) {
+  const rule = meta.sparse && meta.sparse.top_k ? `the ${meta.sparse.top_k} strongest keys` : "its strongest keys";
+  return `sparse record: ${rule}`;
 }
