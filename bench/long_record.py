@@ -1,8 +1,10 @@
-"""The 32 768-token record of bench/render.py's long-context measures: one probe of a 4-layer x
+"""The 32 768-token records of bench/render.py's long-context measures: one probe of a 4-layer x
 8-head Llama with grouped-query attention (2 KV heads, random init, SDPA), logged through
 `ProbeLogger` (the capture: queries and keys block by block, `max_length=None`) with its default
-storage, as bench/capture.py logs it. Made once (minutes on a 2-core machine) and cached under
-bench/.cache/render_long/<tokens>; run alone to make it ahead: python -m bench.long_record [--tokens N].
+storage, as bench/capture.py logs it: run "long" (seed 0) and, for the compare view, run "long-b"
+(the same probe, the model initialised with seed 1). Each made once (tens of minutes on a loaded
+2-core machine) and cached under bench/.cache/render_long/<tokens>; run alone to make them ahead:
+python -m bench.long_record [--tokens N].
 """
 
 import argparse
@@ -13,7 +15,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.join(ROOT, "bench", ".cache", "render_long")
-RUN, TAG = "long", "probe/long"
+RUN, RUN_B, TAG = "long", "long-b", "probe/long"
+MARKERS = {RUN: "COMPLETE", RUN_B: "COMPLETE-B"}
 LAYERS, HEADS, KV_HEADS = 4, 8, 2
 
 
@@ -22,19 +25,22 @@ def logdir_of(n):
 
 
 def ensure(n):
-    """The log dir holding the n-token record (made in a child process when missing)."""
+    """The log dir holding the n-token records A and B (each made in a child process when missing)."""
     logdir = logdir_of(n)
-    done = os.path.join(logdir, "COMPLETE")
-    if not os.path.exists(done):
-        print("making the %d-token capture record (cached in %s) ..." % (n, logdir), flush=True)
+    for seed, run in enumerate((RUN, RUN_B)):
+        done = os.path.join(logdir, MARKERS[run])
+        if os.path.exists(done):
+            continue
+        print("making the %d-token capture record %s (cached in %s) ..." % (n, run, logdir), flush=True)
         start = time.time()
-        subprocess.run([sys.executable, "-m", "bench.long_record", "--make", "--tokens", str(n)], cwd=ROOT, check=True)
+        command = [sys.executable, "-m", "bench.long_record", "--make", "--tokens", str(n), "--seed", str(seed)]
+        subprocess.run(command, cwd=ROOT, check=True)
         with open(done, "w") as f:
             f.write("made in %.0f s\n" % (time.time() - start))
     return logdir
 
 
-def make(n):
+def make(n, seed):
     import shutil
 
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -43,17 +49,17 @@ def make(n):
 
     import tb_attention
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     shape = dict(num_hidden_layers=LAYERS, num_attention_heads=HEADS, num_key_value_heads=KV_HEADS)
     sizes = dict(vocab_size=32000, hidden_size=64, intermediate_size=128, max_position_embeddings=n)
     config = transformers.LlamaConfig(attn_implementation="sdpa", **sizes, **shape)
     model = transformers.LlamaForCausalLM(config).eval()
     tokenizer = IdTokenizer()
-    probe = {"long": tb_attention.induction_probe(tokenizer, length=n // 2, special_tokens=False)}
+    probe = {"long": tb_attention.induction_probe(tokenizer, length=n // 2, special_tokens=False)}  # seeded: A = B
     logger = tb_attention.ProbeLogger(tokenizer, probe, max_length=None)
-    logdir = logdir_of(n)
-    shutil.rmtree(logdir, ignore_errors=True)
-    logger.log(model, 0, os.path.join(logdir, RUN), True)
+    run_dir = os.path.join(logdir_of(n), (RUN, RUN_B)[seed])
+    shutil.rmtree(run_dir, ignore_errors=True)
+    logger.log(model, 0, run_dir, True)
     tb_attention.flush()
 
 
@@ -75,9 +81,10 @@ class IdTokenizer:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=32768)
-    parser.add_argument("--make", action="store_true", help="(internal) make the record in this process")
+    parser.add_argument("--make", action="store_true", help="(internal) make one record in this process")
+    parser.add_argument("--seed", type=int, default=0, help="(internal) 0: run long, 1: run long-b")
     args = parser.parse_args()
     if args.make:
-        make(args.tokens)
+        make(args.tokens, args.seed)
     else:
         print(ensure(args.tokens))

@@ -13,6 +13,7 @@ import { HEAD_VIEWS } from "./registry.js";
 
 const METRICS = { span_p90: "90% of the weight within", span_mean: "mean distance" };
 const NEEDED = ["span_mean", "span_p90", "sink"];
+const BODY_EXTRA_PX = 64; // the key's row, the grid's margins and the read-out's line
 
 /** Cell size for L layers x H heads: small, whatever the model (at most about 160 x 600 px). */
 export function cellSize(L, H) {
@@ -61,7 +62,8 @@ export class SpanSummary {
     this.key = key;
     const [L, H] = meta.shape;
     const size = cellSize(L, H);
-    this.body.style.minHeight = `${L * size.h + 40}px`; // no jump when the scores arrive
+    // One height whatever arrives (scores, a message): the map below keeps its size and zoom.
+    this.body.style.height = `${L * size.h + BODY_EXTRA_PX}px`;
     let body;
     try {
       body = await ctx.patterns(state.run, state.tag);
@@ -82,7 +84,6 @@ export class SpanSummary {
   }
 
   say(text) {
-    this.body.style.minHeight = "";
     this.body.replaceChildren(el("div", { class: "message ss-none" }, text));
     this.element.dataset.scores = "none";
   }
@@ -118,7 +119,6 @@ export class SpanSummary {
       ),
       el("span", { class: "ss-sink-key" }, "bar: share of attention on the first token (sink)"),
     );
-    this.body.style.minHeight = "";
     this.body.replaceChildren(key, grid, this.readout);
     Object.assign(this.element.dataset, { scores: "stored", metric: this.metric, layers: String(L), heads: String(H) });
   }
