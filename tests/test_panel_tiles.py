@@ -302,6 +302,7 @@ def test_old_records_draw_whole_and_the_summary_says_they_have_no_span_scores(pa
         page = panel.open(fragment + "&view=matrix")
         wait_tiles(page)
         assert map_state(page)["tiles"] == "0"  # short: held whole, as before
-        page.wait_for_function("() => document.querySelector('.span-summary').dataset.scores === 'none'")
-        assert "no stored span and sink scores" in page.text_content(".span-summary .ss-none")
         assert not page.eval_on_selector(".span-summary", "e => e.open")  # closed on short records
+        page.click(".span-summary > summary")
+        page.wait_for_function("() => document.querySelector('.span-summary').dataset.scores === 'none'")
+        assert "no stored span and sink scores" in page.inner_text(".span-summary .ss-none")

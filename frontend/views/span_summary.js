@@ -47,31 +47,41 @@ export class SpanSummary {
       el("summary", {}, "How far back each head reads, and its sink share (stored scores)"),
       this.body,
     );
-    this.key = null; // what is drawn: run, tag, step, kind, metric
+    this.key = null; // what is drawn: run, tag, step, kind, metric, theme
     this.ctx = null; // the last render's
+    this.drawn = false; // whether render() ran once (the first sets `open`)
+    // Closed, it fetches nothing (short records open with it closed: no extra request).
+    this.element.addEventListener("toggle", () => this.element.open && this.ctx && this.fill(this.ctx));
   }
 
-  /** Show the summary of the context's step (fetched once per step); `open` the first time. */
-  async render(ctx, open) {
-    const { state, meta } = ctx;
-    if (this.key === null) this.element.open = open;
+  /** Show the summary of the context's step, fetched once it is open; `open` the first time. */
+  render(ctx, open) {
+    if (!this.drawn) this.element.open = open;
+    this.drawn = true;
     this.ctx = ctx;
-    this.thisView = state.view;
+    this.thisView = ctx.state.view;
+    const [L, H] = ctx.meta.shape;
+    // One height whatever arrives (scores, a message): the map below keeps its size and zoom.
+    this.body.style.height = `${L * cellSize(L, H).h + BODY_EXTRA_PX}px`;
+    if (this.element.open) this.fill(ctx);
+  }
+
+  /** Fetch and draw the scores of the context's step (once per step, metric and theme). */
+  async fill(ctx) {
+    const { state, meta } = ctx;
     const key = JSON.stringify([state.run, state.tag, state.step, state.kind, this.metric, ctx.theme]);
     if (key === this.key) return;
     this.key = key;
     const [L, H] = meta.shape;
     const size = cellSize(L, H);
-    // One height whatever arrives (scores, a message): the map below keeps its size and zoom.
-    this.body.style.height = `${L * size.h + BODY_EXTRA_PX}px`;
     let body;
     try {
       body = await ctx.patterns(state.run, state.tag);
     } catch (e) {
-      if (ctx.current()) this.say(`Span scores unavailable: ${e.message}`);
+      if (this.key === key) this.say(`Span scores unavailable: ${e.message}`);
       return;
     }
-    if (!ctx.current()) return;
+    if (this.key !== key) return; // another step (or metric, theme) asked meanwhile
     const scores = spanScores(body, state.step);
     if (!scores) {
       this.say(
@@ -97,7 +107,7 @@ export class SpanSummary {
     for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) grid.append(this.cell(scores, l, h, size, scale, table));
     for (let l = 0; l < L; l++)
       grid.append(svg("text", { x: 0, y: 12 + l * size.h + size.h / 2 + 3, class: "ss-label" }, `L${l}`));
-    grid.addEventListener("click", (e) => this.open(ctx, e));
+    grid.addEventListener("click", (e) => this.open(e));
     grid.addEventListener("mousemove", (e) => this.hover(e));
     const picker = el(
       "select",
@@ -160,17 +170,16 @@ export class SpanSummary {
       (other ? `, shift-click: the ${other.label.toLowerCase()} view` : "");
   }
 
-  open(ctx, e) {
+  open(e) {
     const at = this.target(e);
     if (!at) return;
     const other = HEAD_VIEWS.find((v) => v.name !== this.thisView);
     const view = e.shiftKey && other ? other.name : this.thisView;
-    ctx.openHead(at[0], at[1], { view });
+    this.ctx.openHead(at[0], at[1], { view }); // the latest render's context
   }
 
   pick(metric) {
     this.metric = metric;
-    this.key = "";
-    this.render(this.ctx, true);
+    this.fill(this.ctx);
   }
 }

@@ -33,12 +33,18 @@ function all(handles) {
  */
 export function layerSource(tile, { run, tag, step, layer, heads, H, rows, cols, levels = null, detail = null }) {
   const which = heads.length === 1 ? { heads } : { heads: heads.length === H ? null : heads, reduce: "mean" };
-  const region = (factor, q0, q1, k0, k1) =>
-    mapped(tile(run, tag, step, layer, { q0, q1, k0, k1, factor, ...which }), (t) => ({
+  const region = (factor, q0, q1, k0, k1) => {
+    if (!heads.length) {
+      // No head shown: zero weights, as a whole map of no heads is (nothing to fetch).
+      const data = new Float32Array(Math.ceil((q1 - q0) / factor) * Math.ceil((k1 - k0) / factor));
+      return { promise: Promise.resolve({ data, mask: null, mass: null }), release: () => {} };
+    }
+    return mapped(tile(run, tag, step, layer, { q0, q1, k0, k1, factor, ...which }), (t) => ({
       data: t.data,
       mask: null,
       mass: null,
     }));
+  };
   return {
     rows,
     cols,
