@@ -4,6 +4,7 @@
 
 import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
 import { displaySlab, keySequence, querySequence } from "../words.js";
+import { notStoredAsNaN } from "./layer_data.js";
 
 /** The default B: the last step when A is not the last one, else the first. */
 export function defaultStepB(steps, stepA) {
@@ -12,7 +13,7 @@ export function defaultStepB(steps, stepA) {
   return last !== stepA ? last : steps[0].step;
 }
 
-/** B - A of two equal-length arrays, and the largest |B - A|. */
+/** B - A of two equal-length arrays (NaN where either is), and the largest |B - A|. */
 export function difference(a, b) {
   const diff = new Float32Array(a.length);
   let maxAbs = 0;
@@ -59,6 +60,10 @@ export function compareFrame(state, meta, recordB, va, vb, heads) {
   // Words of B's tokens may group differently: on other tokens, B is grouped as A is.
   const a = slab(va, meta);
   const b = slab(vb, merge && !same ? meta : recordB.meta);
+  // Keys a sparse record dropped: not stored, never a zero weight (word sums count them 0).
+  const sparse = [meta, recordB.meta].map((m) => !merge && m.encoding === "sparse");
+  if (sparse[0]) a.data = notStoredAsNaN(a.data, va, Q, K, meta, state.layer, a.hiddenCols);
+  if (sparse[1]) b.data = notStoredAsNaN(b.data, vb, Q, K, recordB.meta, state.layer, b.hiddenCols);
   const { diff, maxAbs } = difference(a.data, b.data);
   const kind = SCALES.includes(state.scale) ? state.scale : defaultScale(K);
   const floor = kind === "log" ? Math.min(logFloor(a.data), logFloor(b.data)) : 1e-4;
@@ -66,6 +71,7 @@ export function compareFrame(state, meta, recordB, va, vb, heads) {
   return {
     recordB,
     heads,
+    nan: sparse[0] || sparse[1],
     merge,
     hidden,
     sameTokens: same,

@@ -124,7 +124,7 @@ export class CompareView extends View {
     const seq = sequentialScale(ctx.theme);
     const div = divergingScale(ctx.theme);
     const colours = cellColours(ctx.theme);
-    const grid = { rows: f.a.rows, cols: f.a.cols, maskRGB: colours.hidden, nanRGB: colours.notStored };
+    const grid = { rows: f.a.rows, cols: f.a.cols, maskRGB: colours.hidden, nanRGB: colours.notStored, nan: f.nan };
     Object.assign(grid, f.tiled ? { loading: colours.loading } : { mask: f.hidden.length ? f.a.hiddenCols : null });
     const labels = (d) => ({ rowLabels: d.rowItems.map((i) => i.text), colLabels: d.colItems.map((i) => i.text) });
     const cells = f.tiled
@@ -182,7 +182,7 @@ export class CompareView extends View {
         { class: "compare-legends" },
         legend(f.scale, seq, "A and B: weight"),
         legend(f.diffScale, divergingScale(ctx.theme), "B \u2212 A"),
-        f.tiled ? cellKeys(ctx.theme, keys) : null,
+        f.tiled || f.nan ? cellKeys(ctx.theme, { ...keys, loading: Boolean(f.tiled) }) : null,
       ),
     ];
   }
@@ -284,11 +284,12 @@ export class CompareView extends View {
     if (a.hiddenCols[c]) return `${cell}: hidden key`;
     const renormalised = (d) =>
       d.hiddenMass ? ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)` : "";
-    if (i === 0) return `${cell}: ${a.data[k].toFixed(4)}${renormalised(a)}`;
-    if (i === 1) return `${cell}: ${b.data[k].toFixed(4)}${renormalised(b)}`;
+    const fmt = (v) => (v === v ? v.toFixed(4) : "not stored");
+    if (i === 0) return `${cell}: ${fmt(a.data[k])}${renormalised(a)}`;
+    if (i === 1) return `${cell}: ${fmt(b.data[k])}${renormalised(b)}`;
     const d = diff[k];
-    const both = `(A ${a.data[k].toFixed(4)}, B ${b.data[k].toFixed(4)})`;
-    return `${cell}: B \u2212 A = ${d > 0 ? "+" : ""}${d.toFixed(4)} ${both}`;
+    const both = `(A ${fmt(a.data[k])}, B ${fmt(b.data[k])})`;
+    return `${cell}: B \u2212 A = ${d > 0 ? "+" : ""}${fmt(d)} ${both}`;
   }
 
   /** The A label and the B run and step selects. */

@@ -97,3 +97,24 @@ export function sparseRule(meta) {
   const rule = meta.sparse && meta.sparse.top_k ? `the ${meta.sparse.top_k} strongest keys` : "its strongest keys";
   return `sparse record: ${rule}`;
 }
+
+/**
+ * `values` (a map of rows x cols drawn from `source`, the weights of a sparse layer as /layer
+ * gives them: a key a row dropped reads 0) with the keys the record does not store as NaN: a 0
+ * that the layer's mask does not explain (a key after the query in a causal layer, or before its
+ * sliding window; /steps `causal`, `windows`), as /tile marks them; hidden key columns stay. A
+ * new array.
+ */
+export function notStoredAsNaN(values, source, rows, cols, meta, layer, hiddenCols = null) {
+  const out = values === source ? new Float32Array(values) : values;
+  const causal = meta.causal === true;
+  const window = (meta.windows && meta.windows[layer]) || 0;
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    // Keys [lo, hi] of row r are the ones its mask lets it see; a 0 there was not stored.
+    const lo = window ? Math.max(0, r - window + 1) : 0;
+    const hi = causal ? Math.min(cols - 1, r) : cols - 1;
+    for (let c = lo; c <= hi; c++) if (source[base + c] === 0 && !(hiddenCols && hiddenCols[c])) out[base + c] = NaN;
+  }
+  return out;
+}

@@ -12,9 +12,9 @@ import { cellColours, sequentialScale } from "../colors.js";
 import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
 import { displayItems, displaySlab, keySequence, mergeRows, querySequence } from "../words.js";
 import { composeCanvas, composeSVG } from "./heatmap.js";
-import { keptOf, meanOf, sparseRule, tiledGrid } from "./layer_data.js";
+import { keptOf, meanOf, notStoredAsNaN, sparseRule, tiledGrid } from "./layer_data.js";
 import { cellKeys, legend } from "./legend.js";
-import { recordTiles, tiledHiddenNote, tiledScale, tileReadout } from "./matrix_tiles.js";
+import { recordTiles, storedRule, tiledHiddenNote, tiledScale, tileReadout } from "./matrix_tiles.js";
 import { MAP_HINT, cellText, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
 import { ZoomMap } from "./zoom_map.js";
 import { SpanSummary } from "./span_summary.js";
@@ -103,11 +103,15 @@ export class MatrixView extends View {
     this.display = displaySlab({ data: values, rows: Q, cols: K, rowSeq, colSeq, merge, hidden: this.hidden });
     this.kept = kept && (merge ? mergeRows(kept, displayItems(rowSeq, true)) : kept);
     const d = this.display;
+    // A sparse record's dropped keys: not stored, never a zero weight (word sums count them 0).
+    const nan = meta.encoding === "sparse" && !merge;
+    if (nan) d.data = notStoredAsNaN(d.data, values, Q, K, meta, state.layer, d.hiddenCols);
     return {
       values: d.data,
       rows: d.rows,
       cols: d.cols,
       mask: this.hidden.length ? d.hiddenCols : null,
+      nan,
       scale: makeScale(kind, 0, 1, kind === "log" ? logFloor(d.data) : 1e-4),
     };
   }
@@ -161,9 +165,10 @@ export class MatrixView extends View {
       nanRGB: colours.notStored,
       loading: colours.loading,
     });
-    const keys = this.tiled
-      ? cellKeys(theme, { hidden: this.hidden.length > 0, notStored: true, loading: true })
-      : null;
+    const keys =
+      this.tiled || data.nan
+        ? cellKeys(theme, { hidden: this.hidden.length > 0, notStored: true, loading: this.tiled })
+        : null;
     this.map.side.replaceChildren(legend(data.scale, table), ...(keys ? [keys] : []), this.map.mini);
     if (this.map.element.parentNode !== this.root) this.root.append(this.map.element);
     const maxWidth = Math.max(240, this.host.clientWidth - 24 - SIDE_PX);
@@ -201,7 +206,8 @@ export class MatrixView extends View {
     const d = this.display;
     const ri = d.rowItems[r];
     const ci = d.colItems[c];
-    let text = `${cellText(ri, ci)}: ${value.toFixed(4)}`;
+    const shown = value === value ? value.toFixed(4) : `not stored (${storedRule(this.ctx.meta)})`;
+    let text = `${cellText(ri, ci)}: ${shown}`;
     if (d.hiddenCols[c]) text += " (hidden key)";
     else if (d.hiddenMass) text += ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)`;
     if (this.kept)

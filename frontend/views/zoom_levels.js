@@ -13,19 +13,22 @@ const SYNC_CELLS = 1 << 20; // a level up to this many cells is coloured in the 
 export class LevelImages {
   /**
    * values: rows x cols; mask: Uint8Array per column (hidden keys) or null; maxLevel: coarsest
-   * level used; signed: pool by |value| (difference maps).
+   * level used; signed: pool by |value| (difference maps); nan: values may be NaN (not stored).
    */
-  constructor({ values, rows, cols, mask, table, scale, maskRGB, nanRGB = null, maxLevel, onReady, signed = false }) {
+  constructor(opts) {
+    const { values, rows, cols, mask, table, scale, maskRGB, nanRGB = null, maxLevel, onReady } = opts;
     this.levels = [{ values, rows, cols, mask }];
     this.images = [];
-    Object.assign(this, { table, scale, maskRGB, nanRGB, maxLevel, onReady, signed });
+    Object.assign(this, { table, scale, maskRGB, nanRGB, maxLevel, onReady });
+    this.signed = Boolean(opts.signed);
+    this.nan = Boolean(opts.nan); // values may be NaN (not stored): pooled as pyramid.js pool2 says
     this.timer = null;
   }
 
   level(l) {
     while (this.levels.length <= l) {
       const p = this.levels[this.levels.length - 1];
-      this.levels.push(pool2(p.values, p.rows, p.cols, p.mask, this.signed));
+      this.levels.push(pool2(p.values, p.rows, p.cols, p.mask, this.signed, this.nan));
     }
     return this.levels[l];
   }

@@ -70,7 +70,8 @@ export class ZoomMap {
 
   /**
    * data: {values, rows, cols, rowLabels, colLabels, mask (per column) | null, table, scale, maskRGB,
-   *        nanRGB, signed (a difference map: pooled by |value|)}; a tiled map has `tiles` (a
+   *        nanRGB, signed (a difference map: pooled by |value|), nan (values may be NaN: not
+   *        stored)}; a tiled map has `tiles` (a
    *        tile_images.js source) and `loading` (css colour) instead of values and mask.
    */
   setData(data) {
@@ -117,14 +118,15 @@ export class ZoomMap {
 
   /** The colour levels of the data: held whole, or tiles fetched as the view moves. */
   painter() {
-    const { values, rows, cols, mask, table, scale, maskRGB, nanRGB, signed, tiles, loading } = this.data;
+    const { values, rows, cols, mask, table, scale, maskRGB, nanRGB, signed, nan, tiles, loading } = this.data;
     const onReady = () => this.requestDraw();
     if (tiles) {
       const onError = (e) => (this.readout.textContent = `tiles cannot be read: ${e.message}`);
       return new TileImages({ source: tiles, table, scale, maskRGB, nanRGB, loading, onReady, onError });
     }
     const maxLevel = levelFor(fitView(rows, cols, this.plotW, this.plotH).scale, levelCount(rows, cols));
-    return new LevelImages({ values, rows, cols, mask, table, scale, maskRGB, nanRGB, signed, maxLevel, onReady });
+    const opts = { values, rows, cols, mask, table, scale, maskRGB, nanRGB, signed, nan, maxLevel, onReady };
+    return new LevelImages(opts);
   }
 
   clamp(view) {

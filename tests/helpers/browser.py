@@ -138,14 +138,8 @@ def cell_colour(page, figure, r, c, geometry=None):
 
 def scaled_colour(page, value, kind, floor, lo=0, hi=1, table="sequentialScale"):
     """The panel's colour of `value` on its `kind` scale (scales.js) with the given log `floor`, as
-    "rgb(r,g,b)"."""
-    return page.evaluate(
-        "async ([v, kind, floor, lo, hi, table]) => { const s = await import('./static/scales.js');"
-        " const c = await import('./static/colors.js');"
-        " const t = c[table]('light'); const i = s.makeScale(kind, lo, hi, floor).index(v);"
-        " return `rgb(${t[3 * i]},${t[3 * i + 1]},${t[3 * i + 2]})`; }",
-        [value, kind, floor, lo, hi, table],
-    )
+    "rgb(r,g,b)"; NaN (a weight the record does not store): its "not stored" colour."""
+    return "rgb(%d,%d,%d)" % tuple(scaled_colours(page, [value], kind, floor, lo, hi, table)[0])
 
 
 def log_floor(*arrays, hi=1.0):
