@@ -11,6 +11,13 @@ import { levelFor, visibleCells } from "../zoom.js";
 import { TILE, gridAt, tilePlan, tileShape, tileSpan, topFactor } from "../tiles.js";
 
 const KEPT = 64; // coloured tiles kept (values and canvas: 512 KB each at most)
+const SETTLE_MS = 120; // a view that moved again within this is still moving: its tiles wait
+
+function sameKeys(a, b) {
+  if (a.size !== b.size) return false;
+  for (const k of a) if (!b.has(k)) return false;
+  return true;
+}
 
 /** A hatch pattern of `colour` lines (the cells still loading). */
 function hatch(g, colour) {
@@ -46,6 +53,8 @@ export class TileImages {
     this.shown = this.top; // the factor last drawn
     this.pattern = null;
     this.waiters = []; // whenComplete()'s
+    this.wantedAt = null; // when the tiles wanted last changed
+    this.settleTimer = null;
     this.request(this.top, 0, 0); // the whole map, coarsest: minimap and fallback
   }
 
@@ -124,14 +133,19 @@ export class TileImages {
     }
   }
 
-  /** Ask for the tiles of `plan`; let go of those no longer shown. */
+  /**
+   * Ask for the tiles of `plan`; let go of those no longer shown. While the view keeps moving
+   * (another plan less than SETTLE_MS after the last), new tiles wait until it rests: a zoom
+   * through many levels asks for the last one's, not for every level passed on the way (each
+   * would cost the server a read of the detail).
+   */
   want(plan) {
     const wanted = new Set([this.key(this.top, 0, 0)]);
-    this.request(this.top, 0, 0);
+    const order = [[this.top, 0, 0]];
     for (const { f, tiles } of plan) {
       for (const [i, j] of tiles) {
         wanted.add(this.key(f, i, j));
-        this.request(f, i, j);
+        order.push([f, i, j]);
       }
     }
     for (const [key, release] of this.pending) {
@@ -139,7 +153,14 @@ export class TileImages {
       this.pending.delete(key);
       release();
     }
+    const now = performance.now();
+    const moving = this.wantedAt != null && now - this.wantedAt < SETTLE_MS && !sameKeys(wanted, this.wanted);
+    if (!sameKeys(wanted, this.wanted)) this.wantedAt = now;
     this.wanted = wanted;
+    clearTimeout(this.settleTimer);
+    const ask = () => order.forEach(([f, i, j]) => this.request(f, i, j));
+    if (moving) this.settleTimer = setTimeout(ask, SETTLE_MS);
+    else ask();
   }
 
   /** Screen rectangle of tile (i, j) of factor f in view v: [x, y, w, h]. */
@@ -265,6 +286,7 @@ export class TileImages {
   fillIn() {} // tiles come as they are fetched
 
   cancel() {
+    clearTimeout(this.settleTimer);
     for (const release of this.pending.values()) release();
     this.pending.clear();
     this.settle((w) => w.resolve()); // a newer render goes on
