@@ -24,6 +24,24 @@ BUDGET = 200_000  # bytes on disk: the last rows in detail, an overview
 MATRIX = ".matrix-view .heatmap"
 
 
+PROBE_N = 96  # the captured probe's tokens
+
+
+def _captured_probe(logdir):
+    """A tiny Llama's probe logged through the capture (its pattern scores computed from the
+    weights of its blocks as the model ran): the full attention of an eager forward of it."""
+    import torch
+
+    from tb_attention.capture import capture
+    from tests.helpers.tiny_models import Tokens, eager_attention, tiny_inputs, tiny_model
+
+    model, inputs = tiny_model("llama"), tiny_inputs("llama", length=PROBE_N)
+    with torch.no_grad(), capture(model, Tokens()) as cap:
+        model(**inputs)
+    cap.log(str(logdir / "probe"), "p", 0)
+    return eager_attention(model, inputs)["self"]
+
+
 def _attention(seed):
     return np.stack([a for a in llm_attention(LAYERS, HEADS, N, seed=seed)])
 
@@ -31,7 +49,8 @@ def _attention(seed):
 @pytest.fixture(scope="module")
 def tiled_logs(tmp_path_factory):
     """(logdir, TensorBoard, {run: full attention}): runs "a" and "b" (other weights, the same
-    tokens), each 2 layers x 4 heads x 768 tokens kept in detail for their last rows only."""
+    tokens), each 2 layers x 4 heads x 768 tokens kept in detail for their last rows only, and
+    "probe" (a tiny Llama's probe through the capture, short: held whole)."""
     logdir = tmp_path_factory.mktemp("tiled_panel")
     full = {"a": _attention(5), "b": _attention(6)}
     with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
@@ -43,10 +62,11 @@ def tiled_logs(tmp_path_factory):
         mp.setattr(budget, "OVERVIEW_SHARE", 0.9)
         for run, attention in full.items():
             tb_attention.add_attention(str(logdir / run), "p", attention, llm_tokens(N), 0, max_bytes=BUDGET)
+        full["probe"] = _captured_probe(logdir)
         tb_attention.flush()
     proc = TensorBoardProcess(logdir).start()
     try:
-        proc.wait_for(lambda: {"a", "b"} <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
+        proc.wait_for(lambda: {"a", "b", "probe"} <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
         yield logdir, proc, full
     finally:
         proc.stop()
@@ -257,17 +277,35 @@ def span_scores(attention):
 @pytest.mark.browser
 def test_summary_draws_the_stored_span_and_sink_scores_and_opens_heads(panel_factory, tiled_logs):
     logdir, tb, full = tiled_logs
-    (record,) = tb_attention.read_attention(str(logdir), run="a")
-    truth = span_scores(full["a"])
-    for metric, values in truth.items():  # stored at capture from the full weights, to 5 decimals
-        np.testing.assert_allclose(record.patterns[metric], values, rtol=1e-5, atol=5e-6 + 1e-7, err_msg=metric)
     panel = panel_factory(tb)
-    page = panel.open("run=a&tag=p&view=matrix")
-    page.wait_for_function("() => document.querySelector('.span-summary').dataset.scores === 'stored'")
-    assert page.eval_on_selector(".span-summary", "e => e.open")  # open for a record read as tiles
+    table = None
+    for run, opened in (("a", True), ("probe", False)):
+        (record,) = tb_attention.read_attention(str(logdir), run=run)
+        truth = span_scores(full[run])
+        for metric, values in truth.items():  # stored from the full weights, to 5 decimals
+            np.testing.assert_allclose(record.patterns[metric], values, rtol=1e-5, atol=5.1e-6, err_msg=metric)
+        page = panel.open("run=%s&tag=p&view=matrix" % run)
+        # Open by itself above a map read as tiles; a click away above a short one.
+        assert page.eval_on_selector(".span-summary", "e => e.open") == opened
+        if not opened:
+            page.click(".span-summary > summary")
+        page.wait_for_function("() => document.querySelector('.span-summary').dataset.scores === 'stored'")
+        table = table or page.evaluate(
+            "async () => Array.from((await import('./static/colors.js')).spanScale('light'))"
+        )
+        check_summary(page, record, truth, table, record.shape[2])
+    # A click opens the head in the matrix view, a shift-click in the head view.
+    panel.after(lambda: page.click(".ss-cell[data-layer='1'][data-head='2'] .ss-span"))
+    assert (panel.attr(".matrix-view", "data-layer"), panel.attr(".matrix-view", "data-heads")) == ("1", "2")
+    panel.after(lambda: page.click(".ss-cell[data-layer='0'][data-head='3'] .ss-span", modifiers=["Shift"]))
+    assert panel.attr(".tba", "data-view") == "head"
+
+
+def check_summary(page, record, truth, table, tokens):
+    """Every cell of the summary: its scores the stored ones (and numpy's), its colour span_p90's
+    on a log scale of tokens (1 .. n), its bar the sink share of the cell's width."""
     cells = page.eval_on_selector_all(".ss-cell", "gs => gs.map((g) => ({...g.dataset}))")
-    assert len(cells) == LAYERS * HEADS
-    table = page.evaluate("async () => Array.from((await import('./static/colors.js')).spanScale('light'))")
+    assert len(cells) == record.shape[0] * record.shape[1]
     fills = page.eval_on_selector_all(".ss-cell .ss-span", "rs => rs.map((r) => getComputedStyle(r).fill)")
     widths = page.eval_on_selector_all(".ss-cell .ss-sink", "rs => rs.map((r) => r.getBBox().width)")
     full_width = page.eval_on_selector(".ss-cell .ss-span", "r => r.getBBox().width")
@@ -276,15 +314,9 @@ def test_summary_draws_the_stored_span_and_sink_scores_and_opens_heads(panel_fac
         for metric, key in (("span_mean", "spanMean"), ("span_p90", "spanP90"), ("sink", "sink")):
             assert float(cell[key]) == pytest.approx(float(record.patterns[metric][layer, head]), rel=1e-6)
             assert float(cell[key]) == pytest.approx(truth[metric][layer, head], rel=1e-5, abs=5.1e-6)
-        # Colour: span_p90 on a log scale of tokens (1 .. n); the bar: the sink share of the cell's width.
-        index = round(np.log10(max(truth["span_p90"][layer, head], 1)) / np.log10(N) * 255)
+        index = round(np.log10(max(float(cell["spanP90"]), 1)) / np.log10(tokens) * 255)
         assert fill == "rgb(%d, %d, %d)" % tuple(table[3 * index : 3 * index + 3]), (layer, head)
-        assert width == pytest.approx(truth["sink"][layer, head] * full_width, abs=0.01)
-    # A click opens the head in the matrix view, a shift-click in the head view.
-    panel.after(lambda: page.click(".ss-cell[data-layer='1'][data-head='2'] .ss-span"))
-    assert (panel.attr(".matrix-view", "data-layer"), panel.attr(".matrix-view", "data-heads")) == ("1", "2")
-    panel.after(lambda: page.click(".ss-cell[data-layer='0'][data-head='3'] .ss-span", modifiers=["Shift"]))
-    assert panel.attr(".tba", "data-view") == "head"
+        assert width == pytest.approx(float(cell["sink"]) * full_width, abs=0.01)
 
 
 @pytest.mark.browser
