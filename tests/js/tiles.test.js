@@ -139,3 +139,28 @@ test("B - A of two sources: NaN where either is not stored, both tiles kept for 
   const t = await diff.tile(1, 0, 0).promise;
   assert.ok(Number.isNaN(t.data[0]) && t.data[1] === 0.25 && t.a.data[1] === 0.25 && t.b.data[1] === 0.5);
 });
+
+test("a sparse layer held whole: a 0 its mask does not explain is not stored", async () => {
+  const { notStoredAsNaN } = await import("../../frontend/views/layer_data.js");
+  const source = new Float32Array([1, 0, 0, 0.5, 0.5, 0, 0.25, 0, 0.75]); // 3 x 3, causal
+  const show = (a) => [...a].map((v) => (Number.isNaN(v) ? "n" : v));
+  const causal = notStoredAsNaN(source, source, 3, 3, { causal: true, windows: null }, 0);
+  assert.deepEqual(show(causal), [1, 0, 0, 0.5, 0.5, 0, 0.25, "n", 0.75]); // after the query: known 0
+  assert.deepEqual(show(source), [1, 0, 0, 0.5, 0.5, 0, 0.25, 0, 0.75]); // the fetched array is left as it was
+  const unknown = notStoredAsNaN(source, source, 3, 3, { causal: null }, 0);
+  assert.deepEqual(show(unknown), [1, "n", "n", 0.5, 0.5, "n", 0.25, "n", 0.75]);
+  const far = new Float32Array([1, 0, 0, 0.5, 0.5, 0, 0, 0.25, 0.75]); // row 2 puts nothing on key 0
+  const windowed = notStoredAsNaN(far, far, 3, 3, { causal: true, windows: [2] }, 0);
+  assert.deepEqual(show(windowed), [1, 0, 0, 0.5, 0.5, 0, 0, 0.25, 0.75]); // key 0 is outside row 2's window
+  assert.ok(Number.isNaN(notStoredAsNaN(far, far, 3, 3, { causal: true }, 0)[6])); // without a window: dropped
+  const hidden = notStoredAsNaN(source, source, 3, 3, { causal: null }, 0, new Uint8Array([0, 1, 0]));
+  assert.equal(hidden[1], 0);
+});
+
+test("pooling values that may be NaN: the largest stored one, NaN only where none is", async () => {
+  const { pool2 } = await import("../../frontend/pyramid.js");
+  const values = new Float32Array([NaN, NaN, 0.2, NaN, NaN, NaN, NaN, 0.1]); // 2 x 4
+  const show = (a) => [...a].map((v) => (Number.isNaN(v) ? "n" : v));
+  assert.deepEqual(show(pool2(values, 2, 4, null, false, true).values), ["n", Math.fround(0.2)]);
+  assert.deepEqual(show(pool2(values, 2, 4).values), [0, Math.fround(0.2)]); // without: as before
+});
