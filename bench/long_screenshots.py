@@ -1,8 +1,9 @@
 """Pictures of the matrix and compare views at 32 768 tokens (docs/panel-*-32k.png), from the
 capture records of bench/long_record.py (made first if missing): the matrix view of the whole
 matrix with the span summary above it, the matrix view zoomed to single weights near the
-diagonal (sparse rows: the keys each row kept, the others in the "not stored" colour), and the
-compare view of records A and B (another seed) zoomed to a region.
+diagonal's start (rows that keep every key they see, then rows that keep their 32 strongest: the
+others in the "not stored" colour), and the compare view of records A and B (another seed)
+zoomed in a little.
 
 Run: python -m bench.long_screenshots [--tokens 32768] [--out docs]
 """
@@ -19,13 +20,17 @@ VIEWPORT = {"width": 1300, "height": 900}
 COMPLETE = "s => [...document.querySelectorAll(s)].every((m) => m.dataset.levels === 'complete')"
 
 
-def wheel(page, figure, a, b, notches):
-    """`notches` wheel notches over the point (a, b) (shares of the map's box) of `figure`."""
+def wheel(page, figure, r, c, notches):
+    """`notches` wheel notches over weight (r, c) of `figure`, then the pointer off the map."""
+    d = page.eval_on_selector(figure, "m => ({...m.dataset})")
     box = page.eval_on_selector(figure + " .hm-overlay", "c => c.getBoundingClientRect().toJSON()")
-    page.mouse.move(box["x"] + box["width"] * a, box["y"] + box["height"] * b)
+    x = box["x"] + float(d["left"]) + c * float(d["cell"])
+    y = box["y"] + float(d["top"]) + r * float(d["cell"])
+    page.mouse.move(x, y)
     for _ in range(notches):
         page.mouse.wheel(0, -240)
         page.wait_for_timeout(120)
+    page.mouse.move(1, 1)
 
 
 def shoot(browser, tb, fragment, out, zoom=None, figure=".matrix-view .heatmap"):
@@ -48,6 +53,10 @@ def shoot(browser, tb, fragment, out, zoom=None, figure=".matrix-view .heatmap")
         page.close()
 
 
+def picture(folder, view):
+    return os.path.join(folder, "panel-%s-32k.png" % view)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=32768)
@@ -62,17 +71,11 @@ def main():
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             try:
-                name = lambda view: os.path.join(args.out, "panel-%s-32k.png" % view)  # noqa: E731
-                shoot(browser, tb, "view=matrix", name("matrix"))
-                shoot(browser, tb, "view=matrix&heads=0", name("matrix-cells"), zoom=(0.5, 0.5, 17))
-                shoot(
-                    browser,
-                    tb,
-                    "view=compare&runB=%s&heads=0" % long_record.RUN_B,
-                    name("compare"),
-                    zoom=(0.5, 0.5, 9),
-                    figure=".compare-view .cmp-diff",
-                )
+                shoot(browser, tb, "view=matrix", picture(args.out, "matrix"))
+                # The first rows keep every key they see (32 or fewer); later ones their 32 strongest.
+                shoot(browser, tb, "view=matrix&heads=0", picture(args.out, "matrix-cells"), zoom=(2, 2, 13))
+                fragment = "view=compare&runB=%s" % long_record.RUN_B
+                shoot(browser, tb, fragment, picture(args.out, "compare"), (1500, 700, 3), ".compare-view .cmp-diff")
             finally:
                 browser.close()
     finally:
