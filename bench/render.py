@@ -35,7 +35,11 @@ served by its own TensorBoard and opened in the same Chromium, each load a fresh
   weights; the mean of the 32 heads of each from the server): first paint of A, B and B - A,
   and zoom/pan frames of the three maps moving together (the same script as the matrix view's).
 
+The 32k capture records (--long-tokens 32768, 0 skips) and the 2048-token views against another
+checkout (--against DIR): bench/render_long.py.
+
 Run: python bench/render.py [--tokens 128 512] [--repeat 3] [--llm-tokens 2048] [--llm-repeat 3]
+                            [--long-tokens 32768] [--against DIR] [--parts head,llm,long]
 """
 
 import argparse
@@ -66,6 +70,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
+    "--enable-precise-memory-info",  # performance.memory to the byte (the JS heap figures)
 ]
 VIEWPORT = {"width": 1280, "height": 900}
 TAG = "probe"
@@ -206,11 +211,49 @@ def main():
     )
     parser.add_argument("--llm-tokens", type=int, default=2048, help="tokens of the 32 x 32 LLM record (0: skip)")
     parser.add_argument("--llm-repeat", type=int, default=3, help="fresh loads per long-input measure")
+    parser.add_argument(
+        "--long-tokens", type=int, default=32768, help="tokens of the capture records (bench/long_record.py; 0: skip)"
+    )
+    parser.add_argument("--against", help="another checkout: the 2048-token views through its code too, alternating")
+    parser.add_argument("--parts", default="head,llm,long", help="which measures: head (vs bertviz), llm, long")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
 
     from playwright.sync_api import sync_playwright
 
+    from bench import render_long
+
     t0 = time.time()
+    results = llm = long = versus = None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            if "head" in parts:
+                results, assets = head_part(browser, args)
+            llm_logdir = ensure_llm_record(args.llm_tokens) if "llm" in parts and args.llm_tokens else None
+            if llm_logdir:
+                llm = measure_llm(browser, args, llm_logdir)
+                if args.against:
+                    versus = render_long.measure_against(browser, args, llm_logdir)
+            if "long" in parts and args.long_tokens:
+                long = render_long.measure_long(browser, args)
+        finally:
+            browser.close()
+
+    if results:
+        report(results, args, assets)
+    if llm:
+        report_llm(llm, args)
+    if versus:
+        render_long.report_against(versus, args)
+    if long:
+        render_long.report_long(long, args)
+    print("(whole benchmark: %.0f s)" % (time.time() - t0))
+    return results
+
+
+def head_part(browser, args):
+    """The head view against bertviz's (see the module docstring): (results, bertviz's assets)."""
     tokenizer, model = load_minilm()
     inputs = {n: attention_of(tokenizer, model, n) for n in args.tokens}
     heads = inputs[args.tokens[0]][0][0].shape[1]
@@ -248,23 +291,10 @@ def main():
             def bertviz_url(n):
                 return "%s/bertviz-%d.html" % (server.url, n)
 
-            llm_logdir = ensure_llm_record(args.llm_tokens) if args.llm_tokens else None
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-                try:
-                    results = measure(Bench(browser, args, ours_url, bertviz_url), args, heads)
-                    llm = measure_llm(browser, args, llm_logdir) if llm_logdir else None
-                finally:
-                    browser.close()
+            return measure(Bench(browser, args, ours_url, bertviz_url), args, heads), assets
         finally:
             server.stop()
             tb.stop()
-
-    report(results, args, assets)
-    if llm:
-        report_llm(llm, args)
-    print("(whole benchmark: %.0f s)" % (time.time() - t0))
-    return results
 
 
 def measure(bench, args, heads):
@@ -515,15 +545,15 @@ def ensure_llm_record(n):
     return logdir
 
 
-def llm_open(browser, tb, fragment, mark, timeout=120):
-    """A fresh context on the panel at `fragment`; returns (context, page, first paint ms)."""
+def llm_open(browser, tb, fragment, mark, timeout=120, run=LLM_RUN, tag=TAG):
+    """A fresh context on the panel at `fragment` of `run` and `tag`; returns (context, page, first paint ms)."""
     context = browser.new_context(viewport=LLM_VIEWPORT)
     context.add_init_script(script="window.__llmMark = %s;\n%s" % (json.dumps(mark), LLM_PROBE))
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(
-        "%s/data/plugin_entry.html?name=tb_attention#run=%s&tag=%s&%s" % (tb.url, LLM_RUN, TAG, fragment),
+        "%s/data/plugin_entry.html?name=tb_attention#run=%s&tag=%s&%s" % (tb.url, run, tag, fragment),
         wait_until="commit",
     )
     try:

@@ -1,5 +1,5 @@
-// The plugin's HTTP API (docs/http_api.md): JSON routes and the binary routes (/layer, /rollout,
-// /thumbnails), and the caches their answers are kept in (data.js holds them for the views). The
+// The plugin's HTTP API (docs/http_api.md): JSON routes and the binary routes (/layer, /tile,
+// /rollout, /thumbnails), and the caches their answers are kept in (data.js holds them for the views). The
 // browser undoes the payload's Content-Encoding; decode.js reads the values as the headers say.
 
 import { decodeWeights, dtypeSize, parsePlanes, parseShape, parseTable } from "./decode.js";
@@ -26,10 +26,11 @@ async function errorOf(route, resp) {
   return new ApiError(message);
 }
 
-async function request(route, params) {
+async function request(route, params, signal = null) {
   try {
-    return await fetch(`./${route}${queryString(params)}`);
+    return await fetch(`./${route}${queryString(params)}`, signal ? { signal } : undefined);
   } catch (e) {
+    if (e.name === "AbortError") throw e; // the caller no longer wants it: not an API error
     throw new ApiError(`cannot reach TensorBoard for /${route}: ${e.message}`);
   }
 }
@@ -42,8 +43,8 @@ export async function getJSON(route, params = {}) {
 }
 
 /** An array route's answer: {shape, precision, data: Float32Array} (the headers say how to read it). */
-async function fetchArray(route, params, rank, what) {
-  const resp = await request(route, params);
+async function fetchArray(route, params, rank, what, signal = null) {
+  const resp = await request(route, params, signal);
   if (!resp.ok) throw await errorOf(route, resp);
   try {
     const shape = parseShape(resp.headers.get("X-Attention-Shape"), rank);
@@ -56,6 +57,7 @@ async function fetchArray(route, params, rank, what) {
     const data = decodeWeights(await resp.arrayBuffer(), resp.headers.get("X-Attention-Dtype"), count, scale, coding);
     return { shape, precision: resp.headers.get("X-Attention-Precision"), data };
   } catch (e) {
+    if (e.name === "AbortError") throw e;
     throw new ApiError(`${what} cannot be read: ${e.message}`);
   }
 }
@@ -102,6 +104,20 @@ export async function fetchLayer(run, tag, step, layer, kind = null, opts = {}) 
     headIds: opts.reduce ? null : opts.heads || null,
     q0: opts.qStart || 0,
   };
+}
+
+/**
+ * A region of one layer at a zoom factor (/tile): `region` {q0, q1, k0, k1, factor, heads: [h...]
+ * | null, reduce}; resolves to {heads, rows, cols, data: Float32Array [heads, rows, cols]} (NaN:
+ * not stored). `signal` aborts it.
+ */
+export async function fetchTile(run, tag, step, layer, kind, region, signal = null) {
+  const { q0, q1, k0, k1, factor, heads = null, reduce = null } = region;
+  const params = { run, tag, step, layer, kind, q_start: q0, q_end: q1, k_start: k0, k_end: k1, factor, reduce };
+  params.heads = heads ? heads.join(",") : null;
+  const what = `a tile of layer ${layer} of step ${step}`;
+  const { shape, data } = await fetchArray("tile", params, 3, what, signal);
+  return { heads: shape[0], rows: shape[1], cols: shape[2], data };
 }
 
 /** Rollout of one step up to `layer` (/rollout): {queries, keys, data: Float32Array [queries, keys]}. */

@@ -246,6 +246,8 @@ class App {
       // Part of a layer (api.js fetchLayer opts: heads, query rows, the mean of heads, kept weight).
       selection: (step, layer, opts) => d.layer(s.run, s.tag, step, layer, s.kind, opts),
       selectionOf: (run, tag, step, layer, opts) => d.layer(run, tag, step, layer, s.kind, opts),
+      // A region of a layer at a zoom factor (/tile), of any run: {promise, release} (data.js).
+      tile: (run, tag, step, layer, region) => d.tile(run, tag, step, layer, s.kind, region),
       streamThumbnails: (step, onLayer) => d.streamThumbnails(s.run, s.tag, step, s.kind, onLayer),
       rollout: (step, layer) => d.rollout(s.run, s.tag, step, layer, s.kind),
       steps: (run, tag) => d.steps(run, tag),

@@ -59,6 +59,17 @@ const DIVERGING = {
   dark: lut(["#ff6b6b", "#c4453a", "#5a2420", "#1b1d22", "#1f3f5c", "#3f86c4", "#7cc4ff"]),
 };
 
+// How far back a head reads (the matrix view's summary): a table of its own, so tokens of distance
+// never read as attention weights.
+const SPAN = {
+  light: lut(["#fff7ec", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000"]),
+  dark: lut(["#2a1d14", "#7a3b12", "#d7301f", "#fc8d59", "#fee8c8"]),
+};
+
+export function spanScale(theme) {
+  return SPAN[theme === "dark" ? "dark" : "light"];
+}
+
 export function sequentialScale(theme) {
   return SEQUENTIAL[theme === "dark" ? "dark" : "light"];
 }
@@ -137,4 +148,17 @@ export function heatImage(values, rows, cols, table, lo, hi, maxRows = rows, max
     );
   ctx.putImageData(image, 0, 0);
   return canvas;
+}
+
+// Cells that are not weights, apart from both tables: hidden keys (grey), weights the record does
+// not store (NaN from the server: a pale yellow no table holds), and the hatch over cells still
+// loading (drawn over whatever coarser level is at hand, so it never reads as a value).
+const SPECIAL = {
+  light: { hidden: [214, 214, 214], notStored: [236, 224, 140], loading: "rgba(90, 90, 90, 0.45)" },
+  dark: { hidden: [78, 78, 78], notStored: [104, 96, 36], loading: "rgba(200, 200, 200, 0.4)" },
+};
+
+/** {hidden: rgb, notStored: rgb, loading: css colour} of a theme. */
+export function cellColours(theme) {
+  return SPECIAL[theme === "dark" ? "dark" : "light"];
 }

@@ -3,8 +3,10 @@
 // JSON answers (/steps, /patterns, /change, /relevance, /formed) change when steps are added:
 // every refresh, the background poll's too, drops them. Arrays of one step (/layer, /rollout)
 // change only when that step is logged again: a refresh the user asks for drops them as well.
+// Tiles (/tile) are kept within a byte budget, however long the record.
 
-import { fetchRollout, LayerCache, PromiseCache, streamThumbnails } from "./api.js";
+import { fetchRollout, fetchTile, LayerCache, PromiseCache, streamThumbnails } from "./api.js";
+import { TileCache } from "./tiles.js";
 
 const ROLLOUTS_KEPT = 48; // rollouts of 1024 tokens are 4 MB each
 
@@ -13,6 +15,7 @@ export class PanelData {
     this.answers = new PromiseCache();
     this.layers = new LayerCache();
     this.rollouts = new PromiseCache(ROLLOUTS_KEPT);
+    this.tiles = new TileCache();
   }
 
   /** A JSON route's answer (docs/http_api.md), cached until the next refresh. */
@@ -28,6 +31,15 @@ export class PanelData {
   /** A layer, or a selection of it (api.js fetchLayer's `opts`), cached within a memory budget. */
   layer(run, tag, step, layer, kind, opts = {}) {
     return this.layers.get(run, tag, step, layer, kind, opts);
+  }
+
+  /**
+   * A region of a layer at a zoom factor (api.js fetchTile's `region`), cached within a byte
+   * budget: {promise, release} (tiles.js TileCache: release() aborts a fetch nobody waits for).
+   */
+  tile(run, tag, step, layer, kind, region) {
+    const key = JSON.stringify([run, tag, step, layer, kind, region]);
+    return this.tiles.get(key, (signal) => fetchTile(run, tag, step, layer, kind, region, signal));
   }
 
   /** Rollout of one step up to `layer`: {queries, keys, data}. */
@@ -47,5 +59,6 @@ export class PanelData {
     if (!everything) return;
     this.layers.clear();
     this.rollouts.clear();
+    this.tiles.clear();
   }
 }

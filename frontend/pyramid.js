@@ -3,18 +3,25 @@
 // covers (for a signed map, such as a difference, the one farthest from 0, sign kept), and a
 // column mask: a pooled column is masked when every column it covers is. Pure.
 
-/** One level up: 2 x 2 max-pooling of `values` (rows x cols; by |value| when `signed`) and of a column mask. */
-export function pool2(values, rows, cols, mask = null, signed = false) {
+/**
+ * One level up: 2 x 2 max-pooling of `values` (rows x cols; by |value| when `signed`) and of a
+ * column mask. With `nan` (values that may be NaN: not stored), a pooled cell is the largest of
+ * the values it covers that are not NaN, and NaN only when all are.
+ */
+export function pool2(values, rows, cols, mask = null, signed = false, nan = false) {
   const outRows = Math.ceil(rows / 2);
   const outCols = Math.ceil(cols / 2);
   const out = new Float32Array(outRows * outCols);
+  if (nan) out.fill(NaN);
   for (let r = 0; r < rows; r++) {
     const o = (r >> 1) * outCols;
     const base = r * cols;
     for (let c = 0; c < cols; c++) {
       const v = values[base + c];
       const p = o + (c >> 1);
-      if (signed ? Math.abs(v) > Math.abs(out[p]) : v > out[p]) out[p] = v;
+      const w = out[p];
+      if (signed ? Math.abs(v) > Math.abs(w) : v > w) out[p] = v;
+      else if (nan && w !== w && v === v) out[p] = v;
     }
   }
   let outMask = null;

@@ -4,7 +4,7 @@
 
 export const SCALES = ["linear", "sqrt", "log"];
 export const SCALE_LABELS = { linear: "linear", sqrt: "square root", log: "log", "signed-sqrt": "signed square root" };
-const LOG_FLOOR_MIN = 1e-6;
+export const LOG_FLOOR_MIN = 1e-6; // the lowest floor of a log scale
 
 /** The default scale: linear for short inputs (weights are large), log for long ones. */
 export function defaultScale(keys) {
@@ -99,20 +99,33 @@ export function tickLabel(v) {
 
 /**
  * RGBA pixels of `values` (rows x cols, row-major) on lookup table `table` through `scale`;
- * columns whose `colMask` entry is set are painted `maskRGB` instead (hidden keys).
+ * columns whose `colMask` entry is set are painted `maskRGB` instead (hidden keys), and with
+ * `nanRGB`, NaN values (weights a record does not store) in that colour, never as a weight.
  */
-export function paintScaled(px, values, rows, cols, table, scale, colMask = null, maskRGB = [200, 200, 200]) {
+export function paintScaled(
+  px,
+  values,
+  rows,
+  cols,
+  table,
+  scale,
+  colMask = null,
+  maskRGB = [200, 200, 200],
+  nanRGB = null,
+) {
   const index = scale.index;
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     for (let c = 0; c < cols; c++) {
       const o = 4 * (base + c);
-      if (colMask && colMask[c]) {
-        px[o] = maskRGB[0];
-        px[o + 1] = maskRGB[1];
-        px[o + 2] = maskRGB[2];
+      const v = values[base + c];
+      const rgb = colMask && colMask[c] ? maskRGB : v !== v && nanRGB ? nanRGB : null;
+      if (rgb) {
+        px[o] = rgb[0];
+        px[o + 1] = rgb[1];
+        px[o + 2] = rgb[2];
       } else {
-        const t = 3 * index(values[base + c]);
+        const t = 3 * index(v);
         px[o] = table[t];
         px[o + 1] = table[t + 1];
         px[o + 2] = table[t + 2];

@@ -97,6 +97,33 @@ def test_detail_regions_hold_the_kept_weights_and_nan_where_nothing_is_stored(wi
     assert np.isnan(detail).sum() == ((truth > 0) & ~stored).sum()
 
 
+def _nan_pooled(cells, factor):
+    """Max-pool `[q, k]` by factor (ceil), NaN only where every weight of a cell is NaN."""
+    rows, cols = math.ceil(cells.shape[0] / factor), math.ceil(cells.shape[1] / factor)
+    padded = np.full((rows * factor, cols * factor), np.nan, np.float32)
+    padded[: cells.shape[0], : cells.shape[1]] = cells
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells
+        return np.nanmax(padded.reshape(rows, factor, cols, factor), axis=(1, 3))
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_detail_regions_at_a_factor_pool_the_single_weights(windowed_record, factor):
+    """Below the stored levels a region pools the detail chunk by chunk: the same cells as
+    pooling the single weights (stored, known zeros, NaN where none is stored), for regions that
+    start inside a band and before the detail window."""
+    record, layout, _, _ = windowed_record
+    stored = record._stored
+    assert factor < min(stored.part.levels())  # read from the detail, not the stored levels
+    d0 = layout.detail[0]
+    for rows, cols in (((0, N), (0, N)), ((d0 - 3 * factor, N - 5), (2 * factor, N - 1))):
+        single = stored.region(1, [0, 2], rows, cols, 1)
+        got = stored.region(1, [0, 2], rows, cols, factor)
+        for i in range(2):
+            np.testing.assert_array_equal(got[i], _nan_pooled(single[i], factor))
+    assert np.isnan(got).any() and (got == 0).any() and (got > 0).any()
+
+
 def test_the_tile_route_serves_regions_and_means(long_record):
     record, layout, eager, logdir = long_record
     client = wsgi_client(logdir)

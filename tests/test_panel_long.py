@@ -92,6 +92,17 @@ def record(logdir, run):
     return rec
 
 
+def shown(rec, layer):
+    """`[heads, q, k]` of a layer as the panel shows it: a key a sparse row dropped (0 where the
+    layer's mask does not explain it: docs/http_api.md, /tile) is not stored, NaN."""
+    a = rec.layer(layer)
+    if rec.encoding != "sparse":
+        return a
+    i, j = np.arange(a.shape[1])[:, None], np.arange(a.shape[2])[None, :]
+    known = (j > i) if rec.causal else np.zeros((a.shape[1], a.shape[2]), bool)
+    return np.where((a == 0) & ~known, np.float32(np.nan), a)
+
+
 @pytest.fixture
 def long_panel(panel_factory, long_logs):
     return panel_factory(long_logs[1])
@@ -153,7 +164,7 @@ def telling_cells(values, state):
     draws whole (inside its visible region): the ends of its colour scale."""
     r0, r1, c0, c1 = visible(state)
     inner = values[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1]
-    strongest = np.unravel_index(np.argmax(inner), inner.shape)
+    strongest = np.unravel_index(np.nanargmax(inner), inner.shape)
     faintest = np.unravel_index(np.argmin(np.where(inner > 0, inner, np.inf)), inner.shape)
     assert 0 < inner[faintest] < inner[strongest]
     return [(r0 + 1 + int(i), c0 + 1 + int(j)) for i, j in (strongest, faintest)]
@@ -226,11 +237,11 @@ def test_matrix_zoom_pan_keys_and_labels_at_2048_tokens(long_panel, long_logs):
 @pytest.mark.browser
 def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_panel, long_logs):
     rec = record(long_logs[0], "sparse512")
-    a = rec.layer(1)[2]
+    a = shown(rec, 1)[2]
     kept = rec.kept_mass(1)[2]
     page = long_panel.open("run=sparse512&tag=p&view=matrix&layer=1&heads=2&scale=linear")
     r = 300
-    c = int(np.argmax(a[r, 1:])) + 1
+    c = int(np.nanargmax(a[r, 1:])) + 1
     value, text = hover_cell(page, MATRIX, r, c)
     assert value == pytest.approx(float(a[r, c]), abs=1e-6)
     assert f"stored row kept {kept[r]:.3f} of its weight (sparse record: the 16 strongest keys)" in text
@@ -239,9 +250,10 @@ def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_pan
     assert page.get_attribute(".hide-sink", "aria-pressed") == "true"
     assert "Hidden key 0 \u201c<|begin_of_text|>\u201d" in page.inner_text(".matrix-note")
     assert "renormalised" in page.inner_text(".matrix-note")
-    for col in (c, r, 1):
+    for col in (c, r, 1):  # a key the row dropped stays not stored (NaN)
         value, text = hover_cell(page, MATRIX, r, col)
-        assert value == pytest.approx(float(a[r, col]) / (1 - float(a[r, 0])), rel=1e-5, abs=1e-7), col
+        want = float(a[r, col]) / (1 - float(a[r, 0]))
+        assert value == pytest.approx(want, rel=1e-5, abs=1e-7, nan_ok=True), col
         assert f"renormalised: {a[r, 0]:.3f} of the row was on hidden keys" in text
     value, text = hover_cell(page, MATRIX, r, 0)
     assert value == 0 and "(hidden key)" in text
@@ -260,7 +272,8 @@ def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_pan
     )
     assert long_panel.attr(".matrix-view", "data-hidden") == f"0,{c}"
     value, _ = hover_cell(page, MATRIX, r, r)
-    assert value == pytest.approx(float(a[r, r]) / (1 - float(a[r, 0]) - float(a[r, c])), rel=1e-5, abs=1e-7)
+    want = float(a[r, r]) / (1 - float(a[r, 0]) - float(a[r, c]))
+    assert value == pytest.approx(want, rel=1e-5, abs=1e-7, nan_ok=True)
     # What is drawn: the shift-clicked key is grey now, its row's other cells in their renormalised colour.
     assert tuple(cell_colour(page, MATRIX, r, c)[:3]) == (214, 214, 214)
     renormalised = float(a[r, r]) / (1 - float(a[r, 0]) - float(a[r, c]))
@@ -269,7 +282,7 @@ def test_hiding_the_first_token_renormalises_rows_and_shows_kept_weight(long_pan
     )
     long_panel.after(lambda: page.click(".show-hidden"))
     value, _ = hover_cell(page, MATRIX, r, c)
-    assert value == pytest.approx(float(a[r, c]), abs=1e-6)
+    assert value == pytest.approx(float(a[r, c]), abs=1e-6, nan_ok=True)
     for col in (0, c):  # both keys drawn again, in their stored weight's colour
         assert "rgb(%d,%d,%d)" % tuple(cell_colour(page, MATRIX, r, col)[:3]) == scaled_colour(
             page, float(a[r, col]), "linear", 1e-4
@@ -311,15 +324,15 @@ def maps_state(page, roles=("cmp-a", "cmp-b", "cmp-diff")):
 @pytest.mark.browser
 def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_panel, long_logs):
     # A: a sparse record, B: a dense one of the same tokens in another run (same tag).
-    a = record(long_logs[0], "sparse512").layer(1)[2]
-    b = record(long_logs[0], "dense512").layer(1)[2]
+    a = shown(record(long_logs[0], "sparse512"), 1)[2]  # keys its rows dropped: NaN, not stored
+    b = shown(record(long_logs[0], "dense512"), 1)[2]
     page = long_panel.open("run=sparse512&tag=p&view=compare&runB=dense512&layer=1&heads=2")
     wait_compare_maps(page, "levels", "complete")
     ma, mb, md = maps_state(page)
     # 512 keys: A and B on one log scale (one floor for both); B - A on a signed square root about 0.
     assert ma["scale"] == mb["scale"] == "log"
     assert md["scale"] == "signed-sqrt" and float(md["lo"]) == -float(md["hi"])
-    assert float(md["hi"]) == pytest.approx(float(np.abs(b - a).max()), rel=1e-5)
+    assert float(md["hi"]) == pytest.approx(float(np.nanmax(np.abs(b - a))), rel=1e-5)
     assert [m["visible"] for m in (ma, mb, md)] == ["0,512,0,512"] * 3
     # Zooming the difference zooms A and B to the same region; only the difference has a minimap.
     wheel_zoom(page, ".cmp-diff", 300, 100, 5)
@@ -332,6 +345,7 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
     assert "queries" in page.inner_text(".compare-view .zoom-text")
     # Hovering a cell of A marks it in all three; each reads out its own value.
     r, c = (r0 + r1) // 2, (c0 + c1) // 2
+    r, c = next((r, c) for c in range(c, c1) if not np.isnan(a[r, c]))  # a key A's row stored
     value, text = hover_cell(page, ".cmp-a", r, c)
     assert value == pytest.approx(float(a[r, c]), abs=1e-6)
     assert [m["hover"] for m in maps_state(page)] == [f"{r},{c}"] * 3
@@ -370,8 +384,8 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
 
 @pytest.mark.browser
 def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_own(long_panel, long_logs):
-    a = record(long_logs[0], "sparse512").layer(0)[1]
-    b = record(long_logs[0], "other512").layer(0)[1]
+    a = shown(record(long_logs[0], "sparse512"), 0)[1]  # keys its rows dropped: NaN, not stored
+    b = shown(record(long_logs[0], "other512"), 0)[1]
     page = long_panel.open("run=sparse512&tag=p&view=compare&runB=other512&layer=0&heads=1")
     wait_compare_maps(page, "levels", "complete")
     assert "different tokens" in page.inner_text(".compare-view")
@@ -387,7 +401,7 @@ def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_
     r, c = (r0 + r1) // 2, (c0 + c1) // 2
     # Aligned as drawn: where A draws cell (r, c), B draws B's (r, c) and the difference B - A's,
     # each in its stored weight's colour (numpy), at cells along both axes of the visible region.
-    floor, spread = log_floor(a, b), float(np.abs(b - a).max())
+    floor, spread = log_floor(a, b), float(np.nanmax(np.abs(b - a)))
     for rc in [
         (r0 + 1, c0 + 1),
         (r, c),

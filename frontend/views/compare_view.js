@@ -7,13 +7,15 @@
 // with every row renormalised, in both records alike.
 
 import { el, select } from "../dom.js";
-import { sequentialScale, divergingScale } from "../colors.js";
-import { SCALES, defaultScale, logFloor, makeScale } from "../scales.js";
-import { displaySlab, keySequence, querySequence } from "../words.js";
+import { cellColours, sequentialScale, divergingScale } from "../colors.js";
+import { SCALES, defaultScale } from "../scales.js";
 import { composeCanvas, composeSVG } from "./heatmap.js";
-import { meanOf } from "./layer_data.js";
+import { meanOf, tiledGrid } from "./layer_data.js";
+import { tiledCompareFrame, tiledCompareReadout } from "./compare_tiles.js";
+import { compareFrame, defaultStepB, mismatch, sameTokens } from "./compare_frame.js";
 import { changePanel, showChange } from "./compare_change.js";
-import { legend } from "./legend.js";
+import { cellKeys, legend } from "./legend.js";
+import { tiledHiddenNote } from "./matrix_tiles.js";
 import { MAP_HINT, cellText, hiddenNote, mapControls, toggledHidden, zoomSummary } from "./map_controls.js";
 import { labelMargins } from "./axis_labels.js";
 import { ZoomMap } from "./zoom_map.js";
@@ -22,84 +24,14 @@ import { View } from "./view.js";
 import "./zoom_levels.js";
 import "./zoom_input.js";
 import "../pyramid.js";
+import "./tile_images.js";
+import "./tile_sources.js";
+import "../tiles.js";
+
+export { defaultStepB, difference } from "./compare_frame.js";
 
 const MINIMAP_SIDE_PX = 170; // the diff map's minimap column, shown once zoomed
 const ROLES = ["cmp-a", "cmp-b", "cmp-diff"];
-
-/** The default B: the last step when A is not the last one, else the first. */
-export function defaultStepB(steps, stepA) {
-  if (!steps.length) return null;
-  const last = steps[steps.length - 1].step;
-  return last !== stepA ? last : steps[0].step;
-}
-
-/** B - A of two equal-length arrays, and the largest |B - A|. */
-export function difference(a, b) {
-  const diff = new Float32Array(a.length);
-  let maxAbs = 0;
-  for (let i = 0; i < diff.length; i++) {
-    diff[i] = b[i] - a[i];
-    const m = Math.abs(diff[i]);
-    if (m > maxAbs) maxAbs = m;
-  }
-  return { diff, maxAbs };
-}
-
-/** Why A and B cannot be compared (a message), or null when they can. */
-function mismatch(state, meta, b) {
-  if (!b.entry) return `run ${b.run} has no steps of tag ${state.tag}`;
-  if (!b.meta) return `step ${b.step} of ${b.run} has no ${meta.kind} attention`;
-  const [, H, Q, K] = meta.shape;
-  const shapeB = b.meta.shape.slice(1);
-  if (shapeB.join() === [H, Q, K].join() && state.layer < b.meta.shape[0]) return null;
-  return (
-    `cannot compare: A has shape [${H}, ${Q}, ${K}] and B [${shapeB.join(", ")}] in layer ${state.layer}; ` +
-    "compare records of the same input"
-  );
-}
-
-function sameTokens(meta, metaB) {
-  const text = (tokens) => tokens.join("\u0000");
-  return (
-    text(metaB.tokens) === text(meta.tokens) &&
-    text(metaB.key_tokens || metaB.tokens) === text(meta.key_tokens || meta.tokens)
-  );
-}
-
-/**
- * What one render compares (a CompareFrame): record B, A's and B's display slabs (words.js displaySlab of
- * the shown heads' mean), B - A, and the colour scales, for the selection `state`.
- */
-function compareFrame(state, meta, recordB, va, vb, heads) {
-  const [, , Q, K] = meta.shape;
-  const merge = state.words === "1";
-  const hidden = (state.hide || []).filter((p) => p < K);
-  const same = sameTokens(meta, recordB.meta);
-  const slab = (data, m) =>
-    displaySlab({ data, rows: Q, cols: K, rowSeq: querySequence(m), colSeq: keySequence(m), merge, hidden });
-  // Words of B's tokens may group differently: on other tokens, B is grouped as A is.
-  const a = slab(va, meta);
-  const b = slab(vb, merge && !same ? meta : recordB.meta);
-  const { diff, maxAbs } = difference(a.data, b.data);
-  const kind = SCALES.includes(state.scale) ? state.scale : defaultScale(K);
-  const floor = kind === "log" ? Math.min(logFloor(a.data), logFloor(b.data)) : 1e-4;
-  const range = Math.max(maxAbs, 1e-3);
-  return {
-    recordB,
-    heads,
-    merge,
-    hidden,
-    sameTokens: same,
-    a,
-    b,
-    diff,
-    range,
-    kind,
-    scale: makeScale(kind, 0, 1, floor),
-    // The difference follows A and B's scale: linear with linear, else a signed square root.
-    diffScale: makeScale(kind === "linear" ? "linear" : "signed-sqrt", -range, range),
-  };
-}
 
 export class CompareView extends View {
   constructor(host) {
@@ -157,17 +89,32 @@ export class CompareView extends View {
       return;
     }
     const heads = ctx.selectedHeads(meta.shape[1]);
-    const [va, vb] = await this.means(ctx, b, heads);
+    const frame = await this.frameOf(ctx, b, heads);
     if (!ctx.current()) return;
     this.ctx = ctx;
-    this.frame = compareFrame(state, meta, b, va, vb, heads);
+    this.frame = frame;
     const data = this.setMaps(ctx);
     const change = changePanel();
     this.root.replaceChildren(controls, ...this.page(ctx), change);
     this.layoutMaps(data);
     this.showZoom();
+    if (frame.tiled) {
+      await Promise.all(this.maps.map((m) => m.levels.whenComplete()));
+      if (!ctx.current()) return;
+    }
     this.markDrawn(state);
     showChange(ctx, change, b.run, b.step);
+  }
+
+  /** What this render compares: the means held whole, or tiles of records too long to hold (compare_tiles.js). */
+  async frameOf(ctx, b, heads) {
+    const { state, meta } = ctx;
+    if (tiledGrid(meta) || tiledGrid(b.meta)) {
+      const kind = SCALES.includes(state.scale) ? state.scale : defaultScale(meta.shape[3]);
+      return tiledCompareFrame(ctx, b, heads, kind, sameTokens(meta, b.meta));
+    }
+    const [va, vb] = await this.means(ctx, b, heads);
+    return compareFrame(state, meta, b, va, vb, heads);
   }
 
   /** The frame's data into the three maps (made on first use); returns what each was given. */
@@ -176,13 +123,17 @@ export class CompareView extends View {
     const f = this.frame;
     const seq = sequentialScale(ctx.theme);
     const div = divergingScale(ctx.theme);
-    const maskRGB = ctx.theme === "dark" ? [78, 78, 78] : [214, 214, 214];
-    const grid = { rows: f.a.rows, cols: f.a.cols, mask: f.hidden.length ? f.a.hiddenCols : null, maskRGB };
+    const colours = cellColours(ctx.theme);
+    const grid = { rows: f.a.rows, cols: f.a.cols, maskRGB: colours.hidden, nanRGB: colours.notStored, nan: f.nan };
+    Object.assign(grid, f.tiled ? { loading: colours.loading } : { mask: f.hidden.length ? f.a.hiddenCols : null });
     const labels = (d) => ({ rowLabels: d.rowItems.map((i) => i.text), colLabels: d.colItems.map((i) => i.text) });
+    const cells = f.tiled
+      ? f.sources.map((tiles) => ({ tiles }))
+      : [f.a.data, f.b.data, f.diff].map((values) => ({ values }));
     const data = [
-      { ...grid, ...labels(f.a), values: f.a.data, table: seq, scale: f.scale },
-      { ...grid, ...labels(f.b), values: f.b.data, table: seq, scale: f.scale },
-      { ...grid, ...labels(f.a), values: f.diff, table: div, scale: f.diffScale, signed: true },
+      { ...grid, ...labels(f.a), ...cells[0], table: seq, scale: f.scale },
+      { ...grid, ...labels(f.b), ...cells[1], table: seq, scale: f.scale },
+      { ...grid, ...labels(f.a), ...cells[2], table: div, scale: f.diffScale, signed: true },
     ];
     const titles = [
       `A: ${state.run} @ ${state.step}`,
@@ -204,14 +155,17 @@ export class CompareView extends View {
     const f = this.frame;
     const what = f.heads.length === 1 ? `head ${f.heads[0]}` : `mean of ${f.heads.length} heads`;
     const warn = "A and B were logged on different tokens: cells compare positions, not words.";
-    const hiddenText = () => hiddenNote(f.hidden, meta.key_tokens || meta.tokens, f.a.hiddenMass);
+    const colTokens = meta.key_tokens || meta.tokens;
+    const hiddenText = () =>
+      f.tiled ? tiledHiddenNote(f.hidden, colTokens) : hiddenNote(f.hidden, colTokens, f.a.hiddenMass);
     const reset = () => this.maps[2].reset();
+    const keys = { hidden: f.hidden.length > 0, notStored: true, loading: true };
     const seq = sequentialScale(ctx.theme);
     return [
       el(
         "div",
         { class: "matrix-bar" },
-        ...mapControls(ctx, { kind: f.kind, merge: f.merge, hidden: f.hidden, reset }),
+        ...mapControls(ctx, { kind: f.kind, merge: f.merge, hidden: f.hidden, reset, tiled: Boolean(f.tiled) }),
         this.zoomText,
         el("span", { class: "bar-label hint" }, MAP_HINT),
       ),
@@ -228,6 +182,7 @@ export class CompareView extends View {
         { class: "compare-legends" },
         legend(f.scale, seq, "A and B: weight"),
         legend(f.diffScale, divergingScale(ctx.theme), "B \u2212 A"),
+        f.tiled || f.nan ? cellKeys(ctx.theme, { ...keys, loading: Boolean(f.tiled) }) : null,
       ),
     ];
   }
@@ -270,7 +225,7 @@ export class CompareView extends View {
       const m = new ZoomMap({
         title: "",
         minimap: role === "cmp-diff",
-        readout: (r, c) => this.readout(i, r, c),
+        readout: (r, c, value, cell) => this.readout(i, r, c, value, cell),
         onPick: (r, c) => this.ctx.setState({ hide: toggledHidden(this.frame.hidden, this.frame.a.colItems[c]) }),
         onView: (view) => this.follow(i, view),
         onHover: (at) => this.mirrorHover(i, at),
@@ -318,7 +273,8 @@ export class CompareView extends View {
   }
 
   /** The read-out of cell (r, c) under map i: the tokens and A's or B's weight; under the difference, B - A. */
-  readout(i, r, c) {
+  readout(i, r, c, value, tile) {
+    if (this.frame.tiled) return tiledCompareReadout(this.frame, this.ctx.meta, i, r, c, value, tile);
     const { a, b, diff } = this.frame;
     const tokens = i === 1 ? b : a; // B's own tokens under B (they may differ from A's)
     const ri = tokens.rowItems[r];
@@ -328,11 +284,12 @@ export class CompareView extends View {
     if (a.hiddenCols[c]) return `${cell}: hidden key`;
     const renormalised = (d) =>
       d.hiddenMass ? ` (renormalised: ${d.hiddenMass[r].toFixed(3)} of the row was on hidden keys)` : "";
-    if (i === 0) return `${cell}: ${a.data[k].toFixed(4)}${renormalised(a)}`;
-    if (i === 1) return `${cell}: ${b.data[k].toFixed(4)}${renormalised(b)}`;
+    const fmt = (v) => (v === v ? v.toFixed(4) : "not stored");
+    if (i === 0) return `${cell}: ${fmt(a.data[k])}${renormalised(a)}`;
+    if (i === 1) return `${cell}: ${fmt(b.data[k])}${renormalised(b)}`;
     const d = diff[k];
-    const both = `(A ${a.data[k].toFixed(4)}, B ${b.data[k].toFixed(4)})`;
-    return `${cell}: B \u2212 A = ${d > 0 ? "+" : ""}${d.toFixed(4)} ${both}`;
+    const both = `(A ${fmt(a.data[k])}, B ${fmt(b.data[k])})`;
+    return `${cell}: B \u2212 A = ${d > 0 ? "+" : ""}${fmt(d)} ${both}`;
   }
 
   /** The A label and the B run and step selects. */

@@ -3,11 +3,24 @@
 // tokens is 134 M weights) only as needed: one head, the mean of the shown heads computed by the
 // server, or the shown heads' rows of a window of queries (docs/http_api.md).
 
+//
+// A heat map (matrix and compare views) holds one head or the mean of heads whole, pooled in the
+// tab, when it is at most WHOLE_GRID_CELLS and the record keeps every row in detail; a longer one,
+// or one whose record keeps only a window of rows in detail (/steps `detail_rows`), is read as
+// tiles at the zoom's factor (/tile: the stored pooled levels zoomed out, the detail zoomed in).
+
 export const WHOLE_LAYER_VALUES = 16 * 2 ** 20; // 64 MB as float32
+export const WHOLE_GRID_CELLS = 2048 * 2048; // one head or a mean, 16 MB as float32
 
 export function wholeLayer(meta) {
   const [, H, Q, K] = meta.shape;
   return H * Q * K <= WHOLE_LAYER_VALUES;
+}
+
+/** Whether a heat map of one head (or a mean) of this part is read as tiles (see above). */
+export function tiledGrid(meta) {
+  const [, , Q, K] = meta.shape;
+  return Q * K > WHOLE_GRID_CELLS || meta.detail_rows != null;
 }
 
 /** Mean over the given heads of a layer: Float32Array [queries * keys]. */
@@ -77,4 +90,31 @@ export async function rowsOf(source, meta, step, layer, heads, q0, q1) {
 /** Whether a slab holds rows [q0, q1) of every head in `heads`. */
 export function slabHolds(slab, heads, q0, q1) {
   return q0 >= slab.dataRow0 && q1 <= slab.dataRow0 + slab.dataRows && heads.every((h) => slab.slot(h) >= 0);
+}
+
+/** How a sparse record chose the keys it keeps, in words (read-outs). */
+export function sparseRule(meta) {
+  const rule = meta.sparse && meta.sparse.top_k ? `the ${meta.sparse.top_k} strongest keys` : "its strongest keys";
+  return `sparse record: ${rule}`;
+}
+
+/**
+ * `values` (a map of rows x cols drawn from `source`, the weights of a sparse layer as /layer
+ * gives them: a key a row dropped reads 0) with the keys the record does not store as NaN: a 0
+ * that the layer's mask does not explain (a key after the query in a causal layer, or before its
+ * sliding window; /steps `causal`, `windows`), as /tile marks them; hidden key columns stay. A
+ * new array.
+ */
+export function notStoredAsNaN(values, source, rows, cols, meta, layer, hiddenCols = null) {
+  const out = values === source ? new Float32Array(values) : values;
+  const causal = meta.causal === true;
+  const window = (meta.windows && meta.windows[layer]) || 0;
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    // Keys [lo, hi] of row r are the ones its mask lets it see; a 0 there was not stored.
+    const lo = window ? Math.max(0, r - window + 1) : 0;
+    const hi = causal ? Math.min(cols - 1, r) : cols - 1;
+    for (let c = lo; c <= hi; c++) if (source[base + c] === 0 && !(hiddenCols && hiddenCols[c])) out[base + c] = NaN;
+  }
+  return out;
 }

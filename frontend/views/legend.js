@@ -3,6 +3,7 @@
 
 import { el, svg, sizeCanvas, cssVar } from "../dom.js";
 import { SCALE_LABELS, ticks } from "../scales.js";
+import { cellColours } from "../colors.js";
 
 const BAR_W = 170;
 const BAR_H = 10;
@@ -39,6 +40,30 @@ export function legend(scale, table, what = "weight") {
     el("div", { class: "legend-title" }, `${what}, ${SCALE_LABELS[scale.kind]} scale`),
     bar,
     labels,
+  );
+}
+
+/**
+ * Swatches of the cells that are not weights, those a map may show: `which` {hidden, notStored,
+ * loading} (colors.js cellColours).
+ */
+export function cellKeys(theme, which) {
+  const colours = cellColours(theme);
+  const swatch = (style, text, name) =>
+    el("div", { class: `legend-key key-${name}` }, el("span", { class: "legend-swatch", style }), text);
+  const rgb = (c) => `rgb(${c.join(",")})`;
+  return el(
+    "div",
+    { class: "legend legend-keys" },
+    which.notStored ? swatch({ background: rgb(colours.notStored) }, "not stored", "not-stored") : null,
+    which.hidden ? swatch({ background: rgb(colours.hidden) }, "hidden key", "hidden") : null,
+    which.loading
+      ? swatch(
+          { background: `repeating-linear-gradient(135deg, ${colours.loading} 0 2px, transparent 2px 5px)` },
+          "loading",
+          "loading",
+        )
+      : null,
   );
 }
 

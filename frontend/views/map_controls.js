@@ -9,8 +9,11 @@ import { positionText } from "../words.js";
 
 export const MAP_HINT = "wheel or +/\u2212: zoom \u00b7 drag or arrows: pan \u00b7 shift-click: hide a key";
 
-/** Control elements for scale `kind`, word view `merge`, `hidden` key positions; `reset()` resets the zoom. */
-export function mapControls(ctx, { kind, merge, hidden, reset }) {
+/**
+ * Control elements for scale `kind`, word view `merge`, `hidden` key positions; `reset()` resets
+ * the zoom; `tiled`: the map is read as tiles (words are merged from single weights only).
+ */
+export function mapControls(ctx, { kind, merge, hidden, reset, tiled = false }) {
   const sink = hidden.length === 1 && hidden[0] === 0;
   return [
     el(
@@ -50,7 +53,10 @@ export function mapControls(ctx, { kind, merge, hidden, reset }) {
         type: "button",
         class: "chip words-toggle",
         "aria-pressed": String(merge),
-        title: "Merge word pieces into words: attention to a word is the sum over its pieces, from a word the mean",
+        disabled: tiled,
+        title: tiled
+          ? "Words are merged from single weights: a map this long is read as pooled tiles, so it shows word pieces"
+          : "Merge word pieces into words: attention to a word is the sum over its pieces, from a word the mean",
         onclick: () => ctx.setState({ words: merge ? null : "1" }),
       },
       "Words",

@@ -1,13 +1,15 @@
 // A heat map that zooms and pans (wheel, drag, keyboard, double-click; reset), for long inputs:
-// cells come from max-pooled colour levels (zoom_levels.js) so any zoom draws one drawImage of
-// the visible part; token labels appear on the axes once cells are big enough for them; an
-// overview minimap shows (and moves) the visible region; hovering reads out a cell.
+// cells come from max-pooled colour levels, held whole (zoom_levels.js: any zoom draws one
+// drawImage of the visible part) or fetched as tiles for maps too large to hold (tile_images.js);
+// token labels appear on the axes once cells are big enough for them; an overview minimap
+// shows (and moves) the visible region; hovering reads out a cell.
 //
 // The DOM and data-* attributes are those of heatmap.js (figure.heatmap, .hm-canvas,
 // .hm-overlay, .hm-readout; data-cell = px per cell, data-left / data-top = where cell (0, 0)
 // is, so tests can point at any cell at any zoom), plus data-visible "r0,r1,c0,c1" (cells on
 // screen), data-row-labels / data-col-labels ("first-last" labelled, "" when none), data-zoom
-// (x fit) and data-levels ("complete" once every level is coloured).
+// (x fit), data-level (log2 of the pooling factor drawn), data-tiles ("1" for a tiled map) and
+// data-levels ("complete" once every level is coloured; for tiles, once the view's have arrived).
 
 import { el, sizeCanvas, tokenLabel, cssVar } from "../dom.js";
 import { clampView, fitView, levelFor, sameView, visibleCells } from "../zoom.js";
@@ -15,6 +17,7 @@ import { levelCount } from "../pyramid.js";
 import { FONT_PX, MIN_LABELLED_CELL, drawAxisLabels, fitText, labelMargins, mapSVGGroup } from "./axis_labels.js";
 import { ZoomInput } from "./zoom_input.js";
 import { LevelImages } from "./zoom_levels.js";
+import { TileImages } from "./tile_images.js";
 
 const MAX_FIT_CELL = 26;
 const MINIMAP_PX = 150;
@@ -58,7 +61,7 @@ export class ZoomMap {
     this.og = null;
     this.mg = null;
     this.miniScale = 1; // minimap px per cell
-    this.levels = null; // LevelImages (zoom_levels.js)
+    this.levels = null; // LevelImages (zoom_levels.js) or TileImages (tile_images.js)
     this.pending = 0; // the requested animation frame
     this.hovered = null; // [r, c]
     this.labelCache = new Map();
@@ -67,7 +70,9 @@ export class ZoomMap {
 
   /**
    * data: {values, rows, cols, rowLabels, colLabels, mask (per column) | null, table, scale, maskRGB,
-   *        signed (a difference map: pooled by |value|)}.
+   *        nanRGB, signed (a difference map: pooled by |value|), nan (values may be NaN: not
+   *        stored)}; a tiled map has `tiles` (a
+   *        tile_images.js source) and `loading` (css colour) instead of values and mask.
    */
   setData(data) {
     if (this.levels) this.levels.cancel();
@@ -102,23 +107,26 @@ export class ZoomMap {
     this.view = keep ? this.view : { ...this.fit };
     this.g = sizeCanvas(this.canvas, this.width, this.height);
     this.og = sizeCanvas(this.overlay, this.width, this.height);
-    const maxLevel = levelFor(fitView(rows, cols, plotW, plotH).scale, levelCount(rows, cols));
-    const { values, mask, table, scale: colour, maskRGB, signed } = this.data;
-    this.levels = new LevelImages({
-      values,
-      rows,
-      cols,
-      mask,
-      table,
-      scale: colour,
-      maskRGB,
-      signed,
-      maxLevel,
-      onReady: () => this.requestDraw(),
-    });
+    if (this.levels) this.levels.cancel();
+    this.levels = this.painter();
+    const { scale: colour } = this.data;
     this.element.dataset.lo = String(colour.lo);
     this.element.dataset.hi = String(colour.hi);
     this.element.dataset.scale = colour.kind;
+    this.element.dataset.tiles = this.data.tiles ? "1" : "0";
+  }
+
+  /** The colour levels of the data: held whole, or tiles fetched as the view moves. */
+  painter() {
+    const { values, rows, cols, mask, table, scale, maskRGB, nanRGB, signed, nan, tiles, loading } = this.data;
+    const onReady = () => this.requestDraw();
+    if (tiles) {
+      const onError = (e) => (this.readout.textContent = `tiles cannot be read: ${e.message}`);
+      return new TileImages({ source: tiles, table, scale, maskRGB, nanRGB, loading, onReady, onError });
+    }
+    const maxLevel = levelFor(fitView(rows, cols, this.plotW, this.plotH).scale, levelCount(rows, cols));
+    const opts = { values, rows, cols, mask, table, scale, maskRGB, nanRGB, signed, nan, maxLevel, onReady };
+    return new LevelImages(opts);
   }
 
   clamp(view) {
@@ -156,28 +164,12 @@ export class ZoomMap {
     const { rows, cols } = this.data;
     g.fillStyle = cssVar("--bg") || "#fff";
     g.fillRect(0, 0, this.width, this.height);
-    const [lv, image] = this.levels.pick(levelFor(v.scale, this.levels.maxLevel));
-    const f = 2 ** lv;
-    const sx0 = Math.floor(v.x0 / f);
-    const sy0 = Math.floor(v.y0 / f);
-    const sx1 = Math.min(image.width, Math.ceil((v.x0 + plotW / v.scale) / f));
-    const sy1 = Math.min(image.height, Math.ceil((v.y0 + plotH / v.scale) / f));
     g.save();
     g.beginPath();
     g.rect(left, top, Math.min(plotW, (cols - v.x0) * v.scale), Math.min(plotH, (rows - v.y0) * v.scale));
     g.clip();
     g.imageSmoothingEnabled = false;
-    g.drawImage(
-      image,
-      sx0,
-      sy0,
-      sx1 - sx0,
-      sy1 - sy0,
-      left + (sx0 * f - v.x0) * v.scale,
-      top + (sy0 * f - v.y0) * v.scale,
-      (sx1 - sx0) * f * v.scale,
-      (sy1 - sy0) * f * v.scale,
-    );
+    const lv = this.levels.draw(g, v, { left, top, plotW, plotH });
     g.restore();
     const vis = visibleCells(v, rows, cols, plotW, plotH);
     const labelled = v.scale >= MIN_LABELLED_CELL;
@@ -250,7 +242,8 @@ export class ZoomMap {
     if (!this.mg || this.mini.width !== mw) this.mg = sizeCanvas(this.mini, mw, mh);
     const g = this.mg;
     g.imageSmoothingEnabled = true;
-    g.drawImage(this.levels.build(this.levels.maxLevel), 0, 0, mw, mh);
+    const overview = this.levels.overview();
+    if (overview) g.drawImage(overview, 0, 0, mw, mh);
     const v = this.view;
     g.strokeStyle = cssVar("--accent") || "#f57c00";
     g.lineWidth = 2;
@@ -259,13 +252,14 @@ export class ZoomMap {
   }
 
   showCell(r, c) {
-    const { values, rows, cols } = this.data;
+    const { rows, cols } = this.data;
     if (!(r >= 0 && r < rows && c >= 0 && c < cols)) {
       this.clearHover();
       return;
     }
     const v = this.view;
-    const value = values[r * cols + c];
+    const cell = this.levels.cell(r, c); // null while its tile loads
+    const value = cell ? cell.value : NaN;
     const g = this.og;
     g.clearRect(0, 0, this.width, this.height);
     g.save();
@@ -284,10 +278,11 @@ export class ZoomMap {
     g.restore();
     this.hovered = [r, c];
     this.readout.textContent = this.opts.readout
-      ? this.opts.readout(r, c, value)
-      : `${r}, ${c}: ${value.toFixed(this.opts.digits)}`;
+      ? this.opts.readout(r, c, value, cell)
+      : `${r}, ${c}: ${cell ? value.toFixed(this.opts.digits) : "loading\u2026"}`;
     this.element.dataset.hover = `${r},${c}`;
-    this.element.dataset.value = String(value);
+    this.element.dataset.value = cell ? String(value) : "";
+    this.element.dataset.hoverFactor = cell ? String(cell.factor) : "";
     if (this.opts.onHover) this.opts.onHover([r, c]);
   }
 
@@ -311,10 +306,7 @@ export class ZoomMap {
     const vis = visibleCells(v, this.data.rows, this.data.cols, this.plotW, this.plotH);
     const w = vis.c1 - vis.c0;
     const h = vis.r1 - vis.r0;
-    const cells = document.createElement("canvas");
-    cells.width = w;
-    cells.height = h;
-    cells.getContext("2d").drawImage(this.levels.build(0), vis.c0, vis.r0, w, h, 0, 0, w, h);
+    const cells = this.levels.cells(vis);
     const image = {
       x: this.left + (vis.c0 - v.x0) * v.scale,
       y: this.top + (vis.r0 - v.y0) * v.scale,

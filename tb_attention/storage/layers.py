@@ -79,9 +79,14 @@ def block_chunks(stored, layer, heads=None):
 def decoded_bands(stored, layer, heads=None, rows=None, as_stored=False):
     """[((first head, end head), (first row, end row), decoded)] of the chunks holding `heads` and
     `rows`: dense arrays `[heads, rows, k]`, or (counts, kept, indices, values) of sparse ones."""
+    return list(iter_decoded_bands(stored, layer, heads, rows, as_stored))
+
+
+def iter_decoded_bands(stored, layer, heads=None, rows=None, as_stored=False):
+    """`decoded_bands`, one chunk decoded at a time (a reader that folds each into its answer
+    holds one decoded chunk, not all of them)."""
     part = stored.part
     k = part.shape[3]
-    out = []
     for data, (h0, h1), (r0, r1), size, nnz in band_chunks(stored, layer, heads, rows):
         what = "layer %d heads %d-%d rows %d-%d" % (layer, h0, h1 - 1, r0, r1 - 1)
         raw = payload.decompress(data, size, what)
@@ -93,8 +98,7 @@ def decoded_bands(stored, layer, heads=None, rows=None, as_stored=False):
             )
         else:
             decoded = blocks.decode_sparse(raw, h1 - h0, r1 - r0, k, nnz, part.precision, stored=as_stored)
-        out.append(((h0, h1), (r0, r1), decoded))
-    return out
+        yield (h0, h1), (r0, r1), decoded
 
 
 def _decoded(stored, layer, heads, as_stored):

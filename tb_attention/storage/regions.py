@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from tb_attention.format import blocks, payload
-from tb_attention.format.masking import hidden_keys
+from tb_attention.format.masking import hidden_cells
 from tb_attention.storage import layers
 from tb_attention.storage.cache import LRU
 from tb_attention.storage.errors import NotFound
@@ -90,49 +90,74 @@ def _from_levels(stored, layer, heads, rows, cols, factor, level):
     return np.stack(out)
 
 
-def _known_zero(part, layer, rows, cols):
-    """Bool `[rows, cols]`: keys the layer cannot see (format/masking.py), whose weight is 0 whether
-    stored or not."""
+def _known_zero(part, layer, rows, cols, factor):
+    """Bool `[cells of rows, cells of cols]` at `factor`: the cells holding a key the layer cannot
+    see from one of rows [rows) (format/masking.py), a weight that is 0 whether stored or not."""
     window = (part.windows or [None] * part.shape[0])[layer]
-    return hidden_keys(part.causal, window, rows, cols)
+    return hidden_cells(part.causal, window, rows, cols, factor)
 
 
-def _detail(stored, layer, heads, rows, cols):
-    """Float32 `[heads, rows, cols]` of the stored detail, NaN where nothing is stored."""
+def _fold_dense(target, block, row, factor):
+    """Max-pool `block` (`[rows, cols]` of weights, its first row `row` rows into the region, an
+    aligned region: cols from a cell's start) into `target` (the region's cells)."""
+    lead = row % factor
+    rows, cols = block.shape
+    n = math.ceil((lead + rows) / factor)
+    padded = np.full((n * factor, target.shape[1] * factor), np.nan, dtype=np.float32)
+    padded[lead : lead + rows, :cols] = block
+    cells = np.fmax.reduce(np.fmax.reduce(padded.reshape(n, factor, target.shape[1], factor), axis=3), axis=1)
+    first = row // factor
+    np.fmax(target[first : first + n], cells, out=target[first : first + n])
+
+
+def _fold_sparse(target, decoded, j, band_rows, rows, cols, factor):
+    """Max-pool the kept weights of head j of a decoded sparse band into `target` (the region's
+    cells): `band_rows` (first row of the band, a, z), its rows [a, z) being in the region. A row
+    that kept (nearly) all its weight dropped only zeros: its cells are at least 0."""
+    counts, kept, indices, values = decoded
+    b0, a, z = band_rows
+    per_row = counts.shape[1]
+    offsets = np.concatenate([[0], np.cumsum(counts.ravel(), dtype=np.int64)])
+    start, end = offsets[j * per_row + a - b0], offsets[j * per_row + z - b0]
+    row_of = np.repeat(np.arange(a, z), counts[j, a - b0 : z - b0].astype(np.int64))
+    keys = indices[start:end].astype(np.int64)
+    inside = (keys >= cols[0]) & (keys < cols[1])
+    cell_rows = (row_of[inside] - rows[0]) // factor
+    np.fmax.at(target, (cell_rows, (keys[inside] - cols[0]) // factor), values[start:end][inside])
+    whole = np.arange(a, z)[kept[j, a - b0 : z - b0] >= WHOLE_ROW]
+    if len(whole):
+        cells = np.unique((whole - rows[0]) // factor)
+        target[cells] = np.fmax(target[cells], 0.0)
+
+
+def _pooled_detail(stored, layer, heads, rows, cols, factor):
+    """Float32 `[heads, cells of rows, cells of cols]`: the stored detail max-pooled by `factor`,
+    NaN where no weight of a cell is stored. Read one chunk at a time and folded in as it comes,
+    so a reader holds the answer and one decoded chunk, whatever the factor."""
     part = stored.part
     if stored.version <= 1:  # format 1 keeps every weight, in whole layers
-        return layers.dense_layer(stored, layer, heads, False)[:, rows[0] : rows[1], cols[0] : cols[1]]
-    out = np.full((len(heads), rows[1] - rows[0], cols[1] - cols[0]), np.nan, dtype=np.float32)
-    zero = _known_zero(part, layer, rows, cols)
+        whole = layers.dense_layer(stored, layer, heads, False)
+        return _pool(whole[:, rows[0] : rows[1], cols[0] : cols[1]], factor)
+    shape = (len(heads), math.ceil((rows[1] - rows[0]) / factor), math.ceil((cols[1] - cols[0]) / factor))
+    out = np.full(shape, np.nan, dtype=np.float32)
     slot = {h: i for i, h in enumerate(heads)}
-    for (h0, h1), (b0, b1), decoded in layers.decoded_bands(stored, layer, heads, rows):
+    for (h0, h1), (b0, b1), decoded in layers.iter_decoded_bands(stored, layer, heads, rows):
         a, z = max(rows[0], b0), min(rows[1], b1)
+        zero = None
+        if part.encoding == "sparse":
+            zero = _known_zero(part, layer, (a, z), cols, factor)
+            first = (a - rows[0]) // factor
         for h in range(h0, h1):
             if h not in slot:
                 continue
-            target = out[slot[h], a - rows[0] : z - rows[0]]
-            if part.encoding != "sparse":
-                target[:] = decoded[h - h0, a - b0 : z - b0, cols[0] : cols[1]]
+            target = out[slot[h]]
+            if zero is None:
+                _fold_dense(target, decoded[h - h0, a - b0 : z - b0, cols[0] : cols[1]], a - rows[0], factor)
                 continue
-            _sparse_rows(target, decoded, h - h0, (a - b0, z - b0), cols)
-            target[zero[a - rows[0] : z - rows[0]]] = 0.0
+            _fold_sparse(target, decoded, h - h0, (b0, a, z), rows, cols, factor)
+            band = target[first : first + zero.shape[0]]
+            band[zero] = np.fmax(band[zero], 0.0)
     return out
-
-
-def _sparse_rows(target, decoded, j, rows, cols):
-    """Rows [rows) of head j of a decoded sparse band into `target` `[rows, cols]` (NaN-filled):
-    kept weights in place; a row that kept (nearly) all its weight dropped only zeros."""
-    counts, kept, indices, values = decoded
-    offsets = np.concatenate([[0], np.cumsum(counts.ravel(), dtype=np.int64)])
-    per_row = counts.shape[1]
-    for r in range(*rows):
-        a, z = offsets[j * per_row + r], offsets[j * per_row + r + 1]
-        row = target[r - rows[0]]
-        if kept[j, r] >= WHOLE_ROW:
-            row[:] = 0.0
-        keys = indices[a:z].astype(np.int64)
-        inside = (keys >= cols[0]) & (keys < cols[1])
-        row[keys[inside] - cols[0]] = values[a:z][inside]
 
 
 def region(stored, layer, heads, rows, cols, factor):
@@ -149,4 +174,4 @@ def region(stored, layer, heads, rows, cols, factor):
     usable = [level for level in levels(part) if level[0] <= factor]
     if usable and factor > 1:
         return _from_levels(stored, layer, heads, rows, cols, factor, usable[-1])
-    return _pool(_detail(stored, layer, heads, rows, cols), factor)
+    return _pooled_detail(stored, layer, heads, rows, cols, factor)

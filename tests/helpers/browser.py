@@ -138,14 +138,8 @@ def cell_colour(page, figure, r, c, geometry=None):
 
 def scaled_colour(page, value, kind, floor, lo=0, hi=1, table="sequentialScale"):
     """The panel's colour of `value` on its `kind` scale (scales.js) with the given log `floor`, as
-    "rgb(r,g,b)"."""
-    return page.evaluate(
-        "async ([v, kind, floor, lo, hi, table]) => { const s = await import('./static/scales.js');"
-        " const c = await import('./static/colors.js');"
-        " const t = c[table]('light'); const i = s.makeScale(kind, lo, hi, floor).index(v);"
-        " return `rgb(${t[3 * i]},${t[3 * i + 1]},${t[3 * i + 2]})`; }",
-        [value, kind, floor, lo, hi, table],
-    )
+    "rgb(r,g,b)"; NaN (a weight the record does not store): its "not stored" colour."""
+    return "rgb(%d,%d,%d)" % tuple(scaled_colours(page, [value], kind, floor, lo, hi, table)[0])
 
 
 def log_floor(*arrays, hi=1.0):
@@ -255,3 +249,47 @@ def panel_factory(browser):
         p.close()
         assert p.errors == [], p.errors
         assert p.dialogs == [], p.dialogs
+
+
+SCALED_COLOURS = """async ([values, kind, lo, hi, floor, table, theme]) => {
+    const s = await import('./static/scales.js');
+    const c = await import('./static/colors.js');
+    const t = c[table](theme);
+    const scale = s.makeScale(kind, lo, hi, floor);
+    const nan = c.cellColours(theme).notStored;
+    return values.map((v) => (v === null ? nan : Array.from(t.slice(3 * scale.index(v), 3 * scale.index(v) + 3))));
+}"""
+
+
+def scaled_colours(page, values, kind, floor, lo=0, hi=1, table="sequentialScale", theme="light"):
+    """uint8 [n, 3]: the panel's colour of each of `values` (NaN: its "not stored" colour) on its
+    `kind` scale with the given log `floor` (scales.js, colors.js)."""
+    import numpy as np
+
+    flat = [None if np.isnan(v) else float(v) for v in np.ravel(values)]
+    got = page.evaluate(SCALED_COLOURS, [flat, kind, lo, hi, floor, table, theme])
+    return np.array(got, np.uint8).reshape(-1, 3)
+
+
+CELL_CENTRES = """([figure, cells, f]) => {
+    const m = document.querySelector(figure);
+    const canvas = m.querySelector('.hm-canvas');
+    const d = m.dataset;
+    const k = canvas.width / canvas.getBoundingClientRect().width;
+    const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    return cells.map(([R, C]) => {
+        const x = Math.floor((+d.left + (C * f + f / 2) * +d.cell) * k);
+        const y = Math.floor((+d.top + (R * f + f / 2) * +d.cell) * k);
+        const o = 4 * (y * canvas.width + x);
+        return [px[o], px[o + 1], px[o + 2]];
+    });
+}"""
+
+
+def cell_centres(page, figure, cells, factor=1):
+    """uint8 [n, 3]: RGB drawn at the centre of each cell [R, C] of factor `factor` (the cell of
+    weights [R f, (R + 1) f) x [C f, (C + 1) f)) of heat map `figure`, read from its canvas once."""
+    import numpy as np
+
+    got = page.evaluate(CELL_CENTRES, [figure, [list(map(int, rc)) for rc in cells], factor])
+    return np.array(got, np.uint8).reshape(-1, 3)
