@@ -80,7 +80,7 @@ function extent(groups, height) {
   return [Math.max(0, Math.floor(lo - 3)), Math.min(height, Math.ceil(hi + 3))];
 }
 
-const EDGE_PX = 3; // lines to keys beyond the frame end this far inside its edge
+export const EDGE_ZONE_PX = 24; // lines to keys beyond the frame end in this much of its edge (2 rows)
 
 /**
  * A canvas over the frame of the columns on screen (`follow(frame)` moves and redraws it), holding
@@ -88,8 +88,9 @@ const EDGE_PX = 3; // lines to keys beyond the frame end this far inside its edg
  * `counts` {above, below}: the lines drawn to the frame's edges.
  */
 export class FrameCanvas {
-  constructor(host, className, width) {
-    Object.assign(this, { host, className, width });
+  /** A canvas of `className` in `host`, `width` CSS px wide, over a column `height` tall. */
+  constructor(host, className, width, height) {
+    Object.assign(this, { host, className, width, height });
     this.canvas = el("canvas", { class: `${className} hv-frame`, "aria-hidden": "true" });
     host.append(this.canvas);
     this.ctx = null;
@@ -115,7 +116,8 @@ export class FrameCanvas {
     this.counts = { above: 0, below: 0 };
     if (!this.drawn) return;
     const { groups, opts } = this.drawn;
-    this.counts = strokeFrame(this.ctx, groups, { ...opts, width: this.width, frame: this.frame, edge: EDGE_PX });
+    const where = { width: this.width, frame: this.frame, zone: EDGE_ZONE_PX, height: this.height };
+    this.counts = strokeFrame(this.ctx, groups, { ...opts, ...where });
   }
 
   /** Draw `groups` (head_lines.js) in the frame, and again whenever it moves. */

@@ -46,7 +46,9 @@ export class ColumnLayout {
     const style = { "--row-h": `${this.rowH}px`, "--gap-h": `${this.gapH}px` };
     const cls = `hv-stage${this.framed ? " framed" : ""}`;
     this.stage = el("div", { class: cls, style }, this.left.element, this.mid, this.right.element);
-    this.keymap = this.framed ? new KeyMap(this.mid, this.kAxis, this.height) : null;
+    this.keymap = this.framed
+      ? new KeyMap(this.kAxis, this.height, (y) => rowAt(this.kAxis, y, this.rowH, this.gapH))
+      : null;
     if (this.keymap) this.stage.append(this.keymap.element);
     scroll.replaceChildren(this.stage);
     this.width = Math.max(120, this.mid.clientWidth);

@@ -5,10 +5,10 @@
 
 import { svg, sizeCanvas, tokenLabel, cssVar } from "../dom.js";
 import { headColor } from "../colors.js";
-import { lineWidth, strokeFrame, strokeGroups } from "./head_lines.js";
+import { EDGE_ZONE_PX } from "./head_canvas.js";
+import { forEachFramed, lineWidth, strokeFrame, strokeGroups } from "./head_lines.js";
 
 const EXPORT_SCALE = 2; // PNG pixels per CSS pixel: sharp in print
-const EDGE_PX = 3;
 
 /** Geometry shared by the PNG and SVG exports: what is exported is the frame [top, bottom] of the columns. */
 function layout(columns) {
@@ -73,7 +73,7 @@ export function headViewCanvas(view) {
   ctx.translate(colW, 0);
   const dense = !view.hovered && count > view.thresholds.dense;
   const opts = { width: columns.width, threshold, dense };
-  if (columns.framed) strokeFrame(ctx, groups, { ...opts, frame, edge: EDGE_PX });
+  if (columns.framed) strokeFrame(ctx, groups, { ...opts, frame, zone: EDGE_ZONE_PX, height: columns.height });
   else strokeGroups(ctx, groups, opts);
   ctx.restore();
   ctx.font = font;
@@ -94,15 +94,18 @@ export function headViewCanvas(view) {
   return canvas;
 }
 
-/** Each line of the export: visit(h, q, k, w, yQuery, yKey) in the frame's y (keys beyond it at its edge). */
+/** Each line of the export: visit(h, q, k, w, yQuery, yKey) in the frame's y (keys beyond it in its edge zones). */
 function eachLine({ columns, lines }, { qRange, kRange, threshold }, frame, visit) {
-  const [top, bottom] = frame;
+  const line = [];
   lines.forEachLine(qRange, kRange, threshold, (h, q, k, w) => {
-    const yq = columns.rowY(columns.qAxis, q);
-    if (yq < top || yq > bottom) return;
-    const clamp = columns.framed ? (y) => Math.min(bottom - EDGE_PX, Math.max(top + EDGE_PX, y)) : (y) => y;
-    visit(h, q, k, w, yq - top, clamp(columns.rowY(columns.kAxis, k)) - top);
+    // One group per line, so each keeps its head, weight and indices through forEachFramed.
+    line.push({ head: h, q, k, w, ys: [columns.rowY(columns.qAxis, q), columns.rowY(columns.kAxis, k)] });
   });
+  const zone = columns.framed ? EDGE_ZONE_PX : 0;
+  const framed = columns.framed ? frame : [-Infinity, Infinity];
+  forEachFramed(line, framed, zone, columns.height, (g, yq, yk) =>
+    visit(g.head, g.q, g.k, g.w, yq - frame[0], yk - frame[0]),
+  );
 }
 
 export function headViewSVG(view) {

@@ -80,9 +80,12 @@ export class HoverReadout {
     const heads = s.heads.length === 1 ? `head ${s.heads[0]}` : `mean of ${s.heads.length} heads`;
     const verb = left ? "attends to" : "is attended by";
     const item = (left ? s.qItems : s.kItems)[index];
+    // Past a screen of rows the strongest keys say where they are: most are scrolled away.
+    const otherItems = left ? s.kItems : s.qItems;
+    const at = (j) => (this.columns.framed ? ` (${positionText(otherItems[j])})` : "");
     const strongest = top
       .slice(0, 6)
-      .map(([w, j]) => `${tokenLabel(otherTokens[j])} ${w.toFixed(3)}`)
+      .map(([w, j]) => `${tokenLabel(otherTokens[j])}${at(j)} ${w.toFixed(3)}`)
       .join(" \u00b7 ");
     let text = `\u201c${tokenLabel(tokens[index])}\u201d (${item ? positionText(item) : index}) ${verb} (${heads}): `;
     text += strongest;

@@ -92,46 +92,68 @@ function firstFrom(ys, y) {
 
 /**
  * The lines of `groups` whose query end is in the frame [top, bottom] (canvas y of what is on
- * screen), their key end clamped into [top + edge, bottom - edge]: visit(group, yQuery, yKey,
- * side) with side -1 for a key above the frame, 1 below, 0 inside.
+ * screen, of a column `height` tall). A key beyond the frame is drawn in the `zone` px at the
+ * frame's edge on its side, where keys keep their order (the first key at the very top, the last
+ * at the very bottom), so lines to far keys fan out there instead of leaving the screen.
+ * visit(group, yQuery, yKey, side, yKeyTrue): side -1 for a key above the frame, 1 below, 0 in it.
  */
-export function forEachFramed(groups, [top, bottom], edge, visit) {
+export function forEachFramed(groups, [top, bottom], zone, height, visit) {
+  const room = Math.max(0, zone - 2);
   for (const g of groups) {
     const { ys } = g;
     for (let i = firstFrom(ys, top); i < ys.length && ys[i] <= bottom; i += 2) {
       const yk = ys[i + 1];
-      const side = yk < top + edge ? -1 : yk > bottom - edge ? 1 : 0;
-      visit(g, ys[i], side < 0 ? top + edge : side > 0 ? bottom - edge : yk, side, yk);
+      if (yk < top) visit(g, ys[i], top + 1 + (room * yk) / Math.max(1, top), -1, yk);
+      else if (yk > bottom) visit(g, ys[i], bottom - 1 - (room * (height - yk)) / Math.max(1, height - bottom), 1, yk);
+      else visit(g, ys[i], yk, 0, yk);
     }
   }
 }
 
 /**
  * Stroke the lines of a frame (forEachFramed) onto a canvas whose y 0 is the frame's top: lines to
- * keys beyond the frame end at its top or bottom edge. Returns {above, below}: lines that do.
+ * keys beyond the frame end in its edge zones, dashed. Returns {above, below}: lines that do.
  */
-export function strokeFrame(ctx, groups, { width, threshold, dense, frame, edge }) {
+export function strokeFrame(ctx, groups, { width, threshold, dense, frame, zone, height }) {
   const x0 = 2;
   const x1 = width - 2;
   const counts = { above: 0, below: 0 };
+  const beyond = [];
   let current = null;
-  const finish = () => current && ctx.stroke();
-  forEachFramed(groups, frame, edge, (g, yq, yk, side) => {
+  const style = (g) => {
+    const w = (g.bucket + 0.5) / BUCKETS;
+    ctx.strokeStyle = headColor(g.head);
+    ctx.globalAlpha = Math.min(1, Math.max(threshold, w));
+    ctx.lineWidth = lineWidth(w, dense);
+    ctx.beginPath();
+  };
+  forEachFramed(groups, frame, zone, height, (g, yq, yk, side) => {
+    if (side) {
+      beyond.push(g, yq, yk);
+      if (side < 0) counts.above++;
+      else counts.below++;
+      return;
+    }
     if (g !== current) {
-      finish();
+      if (current) ctx.stroke();
       current = g;
-      const w = (g.bucket + 0.5) / BUCKETS;
-      ctx.strokeStyle = headColor(g.head);
-      ctx.globalAlpha = Math.min(1, Math.max(threshold, w));
-      ctx.lineWidth = lineWidth(w, dense);
-      ctx.beginPath();
+      style(g);
     }
     ctx.moveTo(x0, yq - frame[0]);
     ctx.lineTo(x1, yk - frame[0]);
-    if (side < 0) counts.above++;
-    else if (side > 0) counts.below++;
   });
-  finish();
+  if (current) ctx.stroke();
+  ctx.setLineDash([4, 3]);
+  for (let i = 0; i < beyond.length; i += 3) {
+    if (beyond[i] !== beyond[i - 3]) {
+      if (i) ctx.stroke();
+      style(beyond[i]);
+    }
+    ctx.moveTo(x0, beyond[i + 1] - frame[0]);
+    ctx.lineTo(x1, beyond[i + 2] - frame[0]);
+  }
+  if (beyond.length) ctx.stroke();
+  ctx.setLineDash([]);
   ctx.globalAlpha = 1;
   return counts;
 }

@@ -38,12 +38,14 @@ function readBlock(slab, heads, r0, r1, least, leastMean) {
   const meanW = new Column(Float64Array);
   const sum = new Float64Array(keys);
   const slots = heads.map((h) => slab.slot(h));
+  const n = heads.length;
   for (let q = r0; q < r1; q++) {
     rowStart[q - r0] = head.length;
     meanStart[q - r0] = meanKey.length;
     sum.fill(0);
-    heads.forEach((h, i) => {
-      if (slots[i] < 0) return;
+    for (let i = 0; i < n; i++) {
+      if (slots[i] < 0) continue;
+      const h = heads[i];
       const base = (slots[i] * dataRows + (q - dataRow0)) * keys;
       for (let k = 0; k < keys; k++) {
         const v = data[base + k];
@@ -54,9 +56,10 @@ function readBlock(slab, heads, r0, r1, least, leastMean) {
           w.push(v);
         }
       }
-    });
+    }
     for (let k = 0; k < keys; k++) {
-      const m = sum[k] / heads.length;
+      if (sum[k] < leastMean) continue; // the mean is at most the sum
+      const m = sum[k] / n;
       if (m >= leastMean) {
         meanKey.push(k);
         meanW.push(m);

@@ -83,3 +83,15 @@ def eager_attention(model, inputs):
         out = eager(**inputs, output_attentions=True)
     fields = SEQ2SEQ_KINDS if getattr(model.config, "is_encoder_decoder", False) else KINDS
     return {kind: np.stack([a[0].float().numpy() for a in getattr(out, field)]) for field, kind in fields.items()}
+
+
+def log_captured(model, inputs, log_dir, tag="probe/x", step=1, **options):
+    """Run `model` on `inputs` under tb_attention.capture (token texts from `Tokens`) and log the
+    record into `log_dir` at `step`; `options`: capture's storage options (top_k=, heads=, ...)."""
+    import tb_attention
+    from tb_attention.capture import capture
+
+    with torch.no_grad(), capture(model, Tokens(), **options) as cap:
+        model(**inputs)
+    cap.log(str(log_dir), tag, step)
+    tb_attention.flush()

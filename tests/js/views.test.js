@@ -68,17 +68,20 @@ test("lines at or above the threshold, grouped by head and opacity bucket", () =
   assert.deepEqual(byBucket, { 19: [0, 100], 5: [10, 101], 15: [10, 102] }); // 1.0, 0.25, 0.75
 });
 
-test("a frame's lines: queries in the frame only, keys beyond it at its edges", () => {
-  // Lines (query y, key y) of one group, in query order: above, in, below the frame [100, 200].
-  const group = { head: 0, bucket: 10, ys: [50, 60, 110, 10, 150, 160, 190, 500, 250, 120] };
+test("a frame's lines: queries in the frame only, keys beyond it in its edge zones, in order", () => {
+  // Lines (query y, key y) of one group, in query order: above, in, below the frame [100, 200] of
+  // a column 1000 px tall.
+  const group = { head: 0, bucket: 10, ys: [50, 60, 110, 10, 150, 160, 170, 90, 190, 500, 250, 120] };
   const seen = [];
-  forEachFramed([group], [100, 200], 3, (g, yq, yk, side, yTrue) => seen.push([yq, yk, side, yTrue]));
+  forEachFramed([group], [100, 200], 12, 1000, (g, yq, yk, side, yTrue) => seen.push([yq, yk, side, yTrue]));
+  // Keys above end in [101, 111] by their place among the keys above (10 of 100 px: 102); below, the same.
   assert.deepEqual(seen, [
-    [110, 103, -1, 10],
+    [110, 102, -1, 10],
     [150, 160, 0, 160],
-    [190, 197, 1, 500],
+    [170, 110, -1, 90],
+    [190, 192.75, 1, 500],
   ]);
-  // Stroked on a canvas whose y 0 is the frame's top; the lines to the edges are counted.
+  // Stroked on a canvas whose y 0 is the frame's top; the lines into the edge zones are counted.
   const calls = [];
   const ctx = new Proxy(
     {},
@@ -90,17 +93,21 @@ test("a frame's lines: queries in the frame only, keys beyond it at its edges", 
       set: () => true,
     },
   );
-  const counts = strokeFrame(ctx, [group], { width: 104, threshold: 0.02, dense: false, frame: [100, 200], edge: 3 });
-  assert.deepEqual(counts, { above: 1, below: 1 });
+  const frame = { width: 104, threshold: 0.02, dense: false, frame: [100, 200], zone: 12, height: 1000 };
+  assert.deepEqual(strokeFrame(ctx, [group], frame), { above: 2, below: 1 });
   const moves = calls.filter(([name]) => name === "moveTo" || name === "lineTo").map((c) => c.slice(1));
+  // Lines to keys in the frame first, then those beyond it, dashed.
   assert.deepEqual(moves, [
-    [2, 10],
-    [102, 3],
     [2, 50],
     [102, 60],
+    [2, 10],
+    [102, 2],
+    [2, 70],
+    [102, 10],
     [2, 90],
-    [102, 97],
+    [102, 92.75],
   ]);
+  assert.deepEqual(calls.find(([name]) => name === "setLineDash").slice(1), [[4, 3]]);
 });
 
 test("rule text states each label's metric and threshold", () => {
