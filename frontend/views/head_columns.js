@@ -47,7 +47,12 @@ export class ColumnLayout {
     const cls = `hv-stage${this.framed ? " framed" : ""}`;
     this.stage = el("div", { class: cls, style }, this.left.element, this.mid, this.right.element);
     this.keymap = this.framed
-      ? new KeyMap(this.kAxis, this.height, (y) => rowAt(this.kAxis, y, this.rowH, this.gapH))
+      ? new KeyMap(
+          this.kAxis,
+          this.height,
+          (y) => rowAt(this.kAxis, y, this.rowH, this.gapH),
+          (k) => this.rowY(this.kAxis, k),
+        )
       : null;
     if (this.keymap) this.stage.append(this.keymap.element);
     scroll.replaceChildren(this.stage);
@@ -95,6 +100,7 @@ export class ColumnLayout {
   follow(scroll) {
     const frame = this.visibleRange(scroll).map((y) => Math.min(this.height, Math.max(0, y)));
     this.frame = frame;
+    this.stage.dataset.frame = frame.map((y) => y.toFixed(1)).join(","); // read by tests
     this.left.show(frame);
     this.right.show(frame);
     if (!this.framed) return;

@@ -18,9 +18,12 @@ function plural(n, one, many) {
 }
 
 export class KeyMap {
-  /** `ax`: the key axis, `height` of the columns (CSS px), `rowOf(y)`: the key row at canvas y. */
-  constructor(ax, height, rowOf) {
-    Object.assign(this, { ax, height, rowOf });
+  /**
+   * `ax`: the key axis, `height` of the columns (CSS px), `rowOf(y)`: the key row at canvas y,
+   * `centre(k)`: the y of key row k's centre (a key is beyond the frame when its centre is).
+   */
+  constructor(ax, height, rowOf, centre) {
+    Object.assign(this, { ax, height, rowOf, centre });
     this.canvas = el("canvas", {
       class: "hv-keymap-strip",
       "aria-hidden": "true",
@@ -67,8 +70,10 @@ export class KeyMap {
     this.below.hidden = !below;
     this.above.style.top = `${top}px`;
     this.below.style.top = `${bottom}px`;
-    const first = this.rowOf(top);
-    const last = this.rowOf(bottom);
+    let first = this.rowOf(top);
+    if (this.centre(first) < top) first++;
+    let last = this.rowOf(bottom);
+    if (this.centre(last) > bottom) last--;
     const range = (a, b) => (a === b ? `key ${a}` : `keys ${a}\u2013${b}`);
     this.above.textContent = `\u25b2 ${plural(above, "line", "lines")} (dashed) to ${range(this.ax.start, first - 1)}`;
     this.below.textContent = `\u25bc ${plural(below, "line", "lines")} (dashed) to ${range(last + 1, this.ax.end - 1)}`;
