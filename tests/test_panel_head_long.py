@@ -5,6 +5,8 @@ back. The columns hold only the rows on screen however far the list scrolls, fin
 #position reach any token (the last one too), lines to keys scrolled away end at the frame's edge
 where a mark counts them, and the strip of every key ticks where they go."""
 
+import xml.etree.ElementTree as ET
+
 import numpy as np
 import pytest
 
@@ -121,7 +123,7 @@ def test_find_and_positions_reach_any_token(head_panel):
     assert "found" in page.get_attribute(f".hv-left .tok[data-index='{hits[-1]}']", "class")
 
 
-def test_lines_to_keys_far_back_end_at_the_edge_and_the_strip_shows_them(head_panel, long_tb):
+def test_lines_to_keys_far_back_end_at_the_edge_and_the_strip_shows_them(head_panel, long_tb, tmp_path):
     page = head_panel.open("run=long&tag=p")
     find(head_panel, page, "finale", N - 1)
     threshold = float(page.get_attribute(".head-view", "data-line-threshold"))
@@ -144,6 +146,19 @@ def test_lines_to_keys_far_back_end_at_the_edge_and_the_strip_shows_them(head_pa
     for q in (on_screen[0], on_screen[-1]):
         y = (q // 2 + 0.5) * row / (N * row) * strip
         assert head_panel.pixel(".hv-keymap-strip", 7, y) != background, q
+    # The SVG export holds what is on screen: the frame's rows, its lines, far keys at its edge.
+    with page.expect_download() as dl:
+        page.click(".export-svg")
+    dl.value.save_as(tmp_path / "frame.svg")
+    root = ET.parse(tmp_path / "frame.svg").getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = [t.text for t in root.iter(ns + "text")]
+    assert "finale" in texts and len(texts) < 2 * (bottom - top) / row + 4
+    ends = [float(line.get("y2")) for line in root.iter(ns + "line")]
+    queries = {int(line.get("data-q")) for line in root.iter(ns + "line")}
+    assert queries == {q for q in on_screen if (a[:, q] >= threshold).any()}
+    assert len(ends) == sum(int((a[:, q] >= threshold).sum()) for q in on_screen)
+    assert 0 <= min(ends) and max(ends) <= bottom - top and sum(y < 24 for y in ends) >= above
     # The last row's hover: what its stored row gives the first token (the mean of the two heads:
     # 0.5 and 0, as stored), and its strongest keys with their positions, the half-way one too.
     page.hover(f".hv-left .tok[data-index='{N - 1}']")

@@ -14,6 +14,7 @@ import { keptOf, rowsOf, wholeLayer } from "./layer_data.js";
 
 const BLOCK_VALUES = 4 * 2 ** 20; // weights fetched at once (16 MB as float32) when a layer is not fetched whole
 const KEPT_WINDOWS = 8; // windows of lines kept per view (a few hundred kB each)
+const IN_FLIGHT = 4; // blocks fetched at once (each at most 16 MB as float32 while it is read)
 
 /** The slab display rows [i0, i1) are read from: as fetched, or with words merged / keys hidden. */
 function displayed(slab, shown, i0, i1) {
@@ -111,7 +112,7 @@ export class HeadLines {
     return lines;
   }
 
-  /** Fetch and read the window's blocks, the `first` rows' first (two requests at a time). */
+  /** Fetch and read the window's blocks, the `first` rows' first (IN_FLIGHT requests at a time). */
   async fetchAll(ctx, shown, source, opts, cross) {
     const { state, meta } = ctx;
     const whole = wholeLayer(meta);
@@ -125,11 +126,9 @@ export class HeadLines {
     };
     const pending = blocks.map(() => null);
     const start = (i) => i < blocks.length && !pending[i] && (pending[i] = fetch(blocks[i]));
-    start(0);
     let firstDone = !opts.first;
     for (let i = 0; i < blocks.length; i++) {
-      start(i);
-      start(i + 1);
+      for (let j = i; j < i + IN_FLIGHT; j++) start(j);
       const fetched = await pending[i];
       pending[i] = true; // read: its data may be freed
       if (!ctx.current()) return;

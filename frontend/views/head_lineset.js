@@ -26,7 +26,26 @@ class Column {
   }
 }
 
-/** One block of rows [r0, r1): CSR arrays by row (lines: head, key, w; means: key, w). */
+/** The mean over the heads (rows at `bases`) of each candidate key, kept when at least `leastMean`. */
+function means(data, bases, candidates, seen, leastMean, meanKey, meanW) {
+  candidates.sort((a, b) => a - b);
+  for (const k of candidates) {
+    seen[k] = 0;
+    let sum = 0;
+    for (let i = 0; i < bases.length; i++) if (bases[i] >= 0) sum += data[bases[i] + k];
+    const m = sum / bases.length;
+    if (m >= leastMean) {
+      meanKey.push(k);
+      meanW.push(m);
+    }
+  }
+}
+
+/**
+ * One block of rows [r0, r1): CSR arrays by row (lines: head, key, w; means: key, w). A key's mean
+ * over the heads reaches `leastMean` only if one head's weight does, so each row is scanned once
+ * for those keys and only they are summed (rows of a long input are mostly near zero).
+ */
 function readBlock(slab, heads, r0, r1, least, leastMean) {
   const { keys, data, dataRow0, dataRows } = slab;
   const rowStart = new Int32Array(r1 - r0 + 1);
@@ -36,35 +55,35 @@ function readBlock(slab, heads, r0, r1, least, leastMean) {
   const w = new Column(Float32Array);
   const meanKey = new Column(Int32Array);
   const meanW = new Column(Float64Array);
-  const sum = new Float64Array(keys);
+  const seen = new Uint8Array(keys);
+  const candidates = [];
+  const bases = new Array(heads.length);
   const slots = heads.map((h) => slab.slot(h));
   const n = heads.length;
+  const low = Math.min(least, leastMean);
   for (let q = r0; q < r1; q++) {
     rowStart[q - r0] = head.length;
     meanStart[q - r0] = meanKey.length;
-    sum.fill(0);
+    candidates.length = 0;
     for (let i = 0; i < n; i++) {
-      if (slots[i] < 0) continue;
-      const h = heads[i];
-      const base = (slots[i] * dataRows + (q - dataRow0)) * keys;
+      bases[i] = slots[i] < 0 ? -1 : (slots[i] * dataRows + (q - dataRow0)) * keys;
+      if (bases[i] < 0) continue;
+      const base = bases[i];
       for (let k = 0; k < keys; k++) {
         const v = data[base + k];
-        sum[k] += v;
+        if (v < low) continue;
         if (v >= least) {
-          head.push(h);
+          head.push(heads[i]);
           key.push(k);
           w.push(v);
         }
+        if (v >= leastMean && !seen[k]) {
+          seen[k] = 1;
+          candidates.push(k);
+        }
       }
     }
-    for (let k = 0; k < keys; k++) {
-      if (sum[k] < leastMean) continue; // the mean is at most the sum
-      const m = sum[k] / n;
-      if (m >= leastMean) {
-        meanKey.push(k);
-        meanW.push(m);
-      }
-    }
+    means(data, bases, candidates, seen, leastMean, meanKey, meanW);
   }
   rowStart[r1 - r0] = head.length;
   meanStart[r1 - r0] = meanKey.length;

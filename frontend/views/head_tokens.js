@@ -37,10 +37,22 @@ function columnWidth(labels, ax, rowH) {
   const fontPx = Math.min(13, rowH - 3);
   if (!fontFamily) fontFamily = getComputedStyle(document.body).fontFamily || "sans-serif";
   g.font = `${fontPx}px ${fontFamily}`;
-  let texts = labels.slice(ax.start, ax.end).map(tokenLabel);
-  if (texts.length > MEASURED) texts = texts.sort((a, b) => b.length - a.length).slice(0, MEASURED / 8);
+  let rows = labels.slice(ax.start, ax.end);
+  if (rows.length > MEASURED) {
+    // The longest labels by characters: a length no more than MEASURED / 8 of them reach.
+    const counts = new Map();
+    for (const t of rows) counts.set(t.length, (counts.get(t.length) || 0) + 1);
+    let least = Infinity;
+    let taken = 0;
+    for (const len of [...counts.keys()].sort((a, b) => b - a)) {
+      if (taken >= MEASURED / 8) break;
+      taken += counts.get(len);
+      least = len;
+    }
+    rows = rows.filter((t) => t.length >= least).slice(0, MEASURED);
+  }
   let widest = 0;
-  for (const t of texts) widest = Math.max(widest, g.measureText(t).width);
+  for (const t of rows) widest = Math.max(widest, g.measureText(tokenLabel(t)).width);
   g.font = `${fontPx * 0.85}px ${fontFamily}`;
   const weight = g.measureText("0.00").width;
   return Math.min(220, Math.ceil(widest + weight + 12 + 6 + 2));
