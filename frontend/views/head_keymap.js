@@ -35,6 +35,12 @@ export class KeyMap {
     this.element.style.height = `${height}px`;
     this.g = null;
     this.frameH = 0;
+    this.readColours();
+  }
+
+  /** The theme's colours, read once per render (reading them while scrolling would force a style pass). */
+  readColours() {
+    this.colours = { panel: cssVar("--panel") || "#f5f5f5", box: cssVar("--fg-muted") || "#666" };
   }
 
   /** Draw the strip for `frame` [top, bottom] (canvas y) and the lines `groups` drawn there. */
@@ -49,7 +55,7 @@ export class KeyMap {
     const g = this.g;
     const scale = h / Math.max(1, this.height);
     g.clearRect(0, 0, STRIP_W, h);
-    g.fillStyle = cssVar("--panel") || "#f5f5f5";
+    g.fillStyle = this.colours.panel;
     g.fillRect(0, 0, STRIP_W, h);
     forEachFramed(groups || [], frame, EDGE_ZONE_PX, this.height, (group, _yq, _yk, _side, yTrue) => {
       g.fillStyle = headColor(group.head);
@@ -58,7 +64,7 @@ export class KeyMap {
     });
     g.globalAlpha = 1;
     // The keys on screen: a box over the ticks.
-    g.strokeStyle = cssVar("--fg-muted") || "#666";
+    g.strokeStyle = this.colours.box;
     g.lineWidth = 1;
     g.strokeRect(0.5, top * scale, STRIP_W - 1, Math.max(2, (bottom - top) * scale));
     this.edges(frame, counts);

@@ -94,6 +94,10 @@ export class HeadView extends View {
     };
     this.scroll.addEventListener("scroll", this.onScroll, { passive: true });
     window.addEventListener("scroll", this.onScroll, { passive: true });
+    // What is on screen also moves when what is above the lines changes height (the bar wraps, a
+    // read-out takes two lines, the panel's status line comes and goes): the frame follows.
+    this.moved = new ResizeObserver(() => this.columns && this.columns.follow(this.scroll));
+    for (const part of [document.body, this.filterBar, this.bar, details, this.scroll]) this.moved.observe(part);
   }
 
   destroy() {
@@ -101,6 +105,7 @@ export class HeadView extends View {
     clearTimeout(this.followTimer);
     this.nav.destroy();
     window.removeEventListener("scroll", this.onScroll);
+    this.moved.disconnect();
     super.destroy();
   }
 
@@ -205,6 +210,7 @@ export class HeadView extends View {
     const opts = { threshold: LINE_THRESHOLD, dense: count > DENSE_LINES };
     if (columns.framed) {
       // Lines of the frame on screen only, drawn again as it scrolls (head_canvas.js FrameCanvas).
+      columns.keymap.readColours();
       columns.base.stroke(groups, opts);
       columns.follow(this.scroll);
       this.root.dataset.bands = "complete";
