@@ -44,31 +44,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.llm_records import HEADS, KV_HEADS, LAYERS, gqa_llama_record  # noqa: E402
+from bench.render import LLM_PROBE  # noqa: E402  (the first-paint probe render.py's long inputs use)
+from tests.helpers.browser import CHROMIUM_ARGS  # noqa: E402
 from tests.helpers.tb_process import TensorBoardProcess  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1280, "height": 900}
 SCROLL_PX = 640
 
-PROBE = """(() => {
-  const r = (window.__head = { drawn: null, painted: null });
-  const mark = performance.mark.bind(performance);
-  performance.mark = function (name, options) {
-    const entry = mark(name, options);
-    if (name === window.__headMark && r.drawn == null) {
-      r.drawn = entry ? entry.startTime : performance.now();
-      requestAnimationFrame(() => setTimeout(() => { r.painted = performance.now(); }, 0));
-    }
-    return entry;
-  };
-})();"""
 
 FETCHED = """() => [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
   .reduce((s, e) => s + (e.transferSize || e.encodedBodySize || 0), 0)"""
@@ -212,7 +194,7 @@ def open_view(browser, tb, run, tag, fragment, mark, timeout=180):
     largest heap read while it loaded, CPU seconds to first paint: {"page": the page's renderer
     process, "server": TensorBoard's})."""
     context = browser.new_context(viewport=VIEWPORT)
-    context.add_init_script(script="window.__headMark = %s;\n%s" % (json.dumps(mark), PROBE))
+    context.add_init_script(script="window.__llmMark = %s;\n%s" % (json.dumps(mark), LLM_PROBE))
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -225,14 +207,14 @@ def open_view(browser, tb, run, tag, fragment, mark, timeout=180):
         wait_until="commit",
     )
     try:
-        peak = wait_sampling_heap(page, cdp, "() => window.__head && window.__head.painted != null", timeout)
+        peak = wait_sampling_heap(page, cdp, "() => window.__llm && window.__llm.painted != null", timeout)
     except RuntimeError:
         context.close()
         raise RuntimeError("%s did not draw within %d s (page errors: %s)" % (fragment, timeout, errors[:3])) from None
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     cpu = {"page": metrics.get("ProcessTime", float("nan")), "server": server_cpu(tb) - served}
     cdp.detach()
-    return context, page, page.evaluate("window.__head.painted"), peak, cpu
+    return context, page, page.evaluate("window.__llm.painted"), peak, cpu
 
 
 def measure_head(browser, tb, run, tag, args):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tb_attention
-from tests.helpers.tb_process import TensorBoardProcess
+from tests.helpers.tb_process import serving_runs
 
 pytestmark = pytest.mark.browser
 N = 4096
@@ -41,12 +41,8 @@ def long_tb(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("head_long")
     tb_attention.add_attention(str(logdir / "long"), "p", attention(N), tokens(N), 0)
     tb_attention.flush()
-    proc = TensorBoardProcess(logdir).start()
-    try:
-        proc.wait_for(lambda: "long" in proc.get_json("/data/plugin/tb_attention/tags")["runs"])
+    with serving_runs(logdir, ["long"]) as proc:
         yield logdir, proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.helpers.tb_process import TensorBoardProcess
+from tests.helpers.tb_process import serving_runs
 
 pytestmark = pytest.mark.browser
 DATA = pathlib.Path(__file__).resolve().parent / "data"
@@ -37,13 +37,8 @@ def old_logs(request, tmp_path_factory):
     logdir = tmp_path_factory.mktemp(request.param) / "logs"
     shutil.copytree(DATA / f"{request.param}_logdir", logdir)
     expected = expected_v1() if request.param == "v1" else expected_v2()
-    proc = TensorBoardProcess(logdir).start()
-    try:
-        runs = {run for run, *_ in expected}
-        proc.wait_for(lambda: runs <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
+    with serving_runs(logdir, {run for run, *_ in expected}) as proc:
         yield expected, proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 import tb_attention
 from tests.helpers.data import softmax_attention
-from tests.helpers.tb_process import TensorBoardProcess
+from tests.helpers.tb_process import serving_runs
 from tests.helpers.tiny_models import log_captured, tiny_inputs, tiny_model
 
 pytestmark = pytest.mark.browser
@@ -29,12 +29,8 @@ def structure_logs(tmp_path_factory):
     tokens = ["t%d" % i for i in range(12)]
     tb_attention.add_attention(str(logdir / "plain"), TAG, softmax_attention((2, 4, 12, 12)), tokens, 1)
     tb_attention.flush()
-    proc = TensorBoardProcess(logdir).start()
-    try:
-        proc.wait_for(lambda: set(RUNS) <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
+    with serving_runs(logdir, RUNS) as proc:
         yield logdir, proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
