@@ -24,12 +24,6 @@ export function kvGroups(meta) {
   return [...groups].map(([kv, heads]) => ({ kv, heads }));
 }
 
-/** The stored heads in display order: grouped by KV head when the part says, else 0..H-1. */
-export function headOrder(meta, H) {
-  const groups = kvGroups(meta);
-  return groups ? groups.flatMap((g) => g.heads) : Array.from({ length: H }, (_, h) => h);
-}
-
 /** The sliding window of stored layer `l` (tokens), or null for a global layer or when not recorded. */
 export function layerWindow(meta, l) {
   const w = meta && Array.isArray(meta.windows) ? meta.windows[l] : null;

@@ -38,18 +38,3 @@ export function itemShares(shares, item) {
   };
   return { sink: mean(shares.sink), window: shares.window ? mean(shares.window) : null };
 }
-
-/** Merge the shares of consecutive blocks of token rows (in order) into one. */
-export function joinShares(parts) {
-  if (!parts.length) return null;
-  const n = parts.reduce((a, p) => a + p.sink.length, 0);
-  const sink = new Float64Array(n);
-  const window = parts[0].window ? new Float64Array(n) : null;
-  let at = 0;
-  for (const p of parts) {
-    sink.set(p.sink, at);
-    if (window) window.set(p.window, at);
-    at += p.sink.length;
-  }
-  return { t0: parts[0].t0, sink, window };
-}

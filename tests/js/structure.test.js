@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { headOrder, kvGroups, layerLabel, readoutWindow } from "../../frontend/structure.js";
+import { kvGroups, layerLabel, readoutWindow } from "../../frontend/structure.js";
 import { cellName, gridLabels, modelGrid } from "../../frontend/views/model_grid.js";
 
 const GQA = { shape: [4, 8, 64, 64], kv_heads: [0, 0, 0, 0, 1, 1, 1, 1], windows: [4096, null, 4096, null] };
@@ -18,11 +18,7 @@ test("KV groups in the order of their first head; none when the part does not sa
     { kv: 1, heads: [0, 2] },
     { kv: 0, heads: [1] },
   ]);
-  assert.deepEqual(headOrder({ kv_heads: [1, 0, 1] }, 3), [0, 2, 1]);
-  for (const old of [{}, { kv_heads: null }, { kv_heads: [] }]) {
-    assert.equal(kvGroups(old), null);
-    assert.deepEqual(headOrder(old, 2), [0, 1]);
-  }
+  for (const old of [{}, { kv_heads: null }, { kv_heads: [] }]) assert.equal(kvGroups(old), null);
 });
 
 test("windowed layers: their label, and the window a row is read against", () => {
