@@ -5,7 +5,7 @@
 // change only when that step is logged again: a refresh the user asks for drops them as well.
 // Tiles (/tile) are kept within a byte budget, however long the record.
 
-import { fetchRollout, fetchTile, LayerCache, PromiseCache, streamThumbnails } from "./api.js";
+import { fetchLayer, fetchRollout, fetchTile, LayerCache, PromiseCache, streamThumbnails } from "./api.js";
 import { TileCache } from "./tiles.js";
 
 const ROLLOUTS_KEPT = 48; // rollouts of 1024 tokens are 4 MB each
@@ -28,9 +28,14 @@ export class PanelData {
     return this.json("steps", { run, tag }).then((body) => body.steps);
   }
 
-  /** A layer, or a selection of it (api.js fetchLayer's `opts`), cached within a memory budget. */
+  /**
+   * A layer, or a selection of it (api.js fetchLayer's `opts`), cached within a memory budget;
+   * with `once: true` fetched without caching (a view that keeps only what it reads of it).
+   */
   layer(run, tag, step, layer, kind, opts = {}) {
-    return this.layers.get(run, tag, step, layer, kind, opts);
+    const { once = false, ...selection } = opts;
+    if (once) return fetchLayer(run, tag, step, layer, kind, selection);
+    return this.layers.get(run, tag, step, layer, kind, selection);
   }
 
   /**

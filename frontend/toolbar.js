@@ -3,6 +3,7 @@
 
 import { el } from "./dom.js";
 import { headColor } from "./colors.js";
+import { kvGroups, layerLabel } from "./structure.js";
 import { VIEWS, viewEntry } from "./views/registry.js";
 
 /** Replace a select's options only when they changed (keeps focus and scroll), then select value. */
@@ -141,35 +142,63 @@ export class Toolbar {
       kinds.map((k) => [k, k]),
       state.kind,
     );
-    // Layers and heads by the model's numbers (a record may hold a subset of them).
+    // Layers and heads by the model's numbers (a record may hold a subset of them); windowed
+    // layers say their window, heads come in groups of the KV head they read.
     fillSelect(
       c.layer,
-      Array.from({ length: L }, (_, l) => [l, `${meta.layer_ids ? meta.layer_ids[l] : l}`]),
+      Array.from({ length: L }, (_, l) => [l, layerLabel(meta, l)]),
       state.layer,
     );
     const headIds = meta.head_ids || Array.from({ length: H }, (_, h) => h);
-    if (c.heads.dataset.ids !== headIds.join(",")) {
-      c.heads.dataset.ids = headIds.join(",");
-      c.heads.replaceChildren(
-        ...Array.from({ length: H }, (_, h) =>
-          el("button", {
-            type: "button",
-            class: "head-square",
-            dataset: { head: String(h) },
-            title: `head ${headIds[h]}`,
-            "aria-label": `head ${headIds[h]}`,
-            style: { "--head-color": headColor(h) },
-            onclick: () => this.actions.toggleHead(h),
-            ondblclick: () => this.actions.setState({ heads: [h] }),
-          }),
-        ),
-      );
+    const groups = kvGroups(meta);
+    const sig = JSON.stringify([headIds, groups]);
+    if (c.heads.dataset.sig !== sig) {
+      c.heads.dataset.sig = sig;
+      c.heads.replaceChildren(...(groups ? groups.map((g) => this.kvGroup(g, headIds)) : this.squares(headIds, null)));
     }
     const pressed = new Set(selectedHeads);
-    for (const sq of c.heads.children) sq.setAttribute("aria-pressed", String(pressed.has(Number(sq.dataset.head))));
+    for (const sq of c.heads.querySelectorAll(".head-square"))
+      sq.setAttribute("aria-pressed", String(pressed.has(Number(sq.dataset.head))));
     const perLayer = viewEntry(state.view).perLayer;
     this.layerField.hidden = !perLayer;
     this.headsField.hidden = !perLayer;
+  }
+
+  /** A toggle per stored head of `heads` (null: all), by the model's head numbers `headIds`. */
+  squares(headIds, heads) {
+    return (heads || headIds.map((_, h) => h)).map((h) =>
+      el("button", {
+        type: "button",
+        class: "head-square",
+        dataset: { head: String(h) },
+        title: `head ${headIds[h]}`,
+        "aria-label": `head ${headIds[h]}`,
+        style: { "--head-color": headColor(h) },
+        onclick: () => this.actions.toggleHead(h),
+        ondblclick: () => this.actions.setState({ heads: [h] }),
+      }),
+    );
+  }
+
+  /** The toggles of the query heads reading one KV head, behind a label that shows only them. */
+  kvGroup({ kv, heads }, headIds) {
+    const names = heads.map((h) => headIds[h]).join(", ");
+    const label = el(
+      "button",
+      {
+        type: "button",
+        class: "kv-label",
+        title: `KV head ${kv}: query heads ${names} read it (grouped-query attention). Click: show only them`,
+        onclick: () => this.actions.setState({ heads }),
+      },
+      `KV${kv}`,
+    );
+    return el(
+      "span",
+      { class: "kv-group", role: "group", "aria-label": `KV head ${kv}: heads ${names}`, dataset: { kv: String(kv) } },
+      label,
+      ...this.squares(headIds, heads),
+    );
   }
 
   /** No steps to show: only run and tag stay. */

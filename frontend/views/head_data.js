@@ -1,15 +1,24 @@
 // The weights a render of the head view draws its lines from: the shown heads' rows of the query
-// window (layer_data.js rowsOf: the whole layer when it is fetched whole), with words merged and
-// hidden keys dropped as the selection asks (words.js displaySlab), and for sparse records the
-// weight each row kept (read by hovers only, so it may arrive after the first paint).
+// window (layer_data.js rowsOf: the whole layer when it is fetched whole, else blocks of rows
+// fetched one after another and dropped once read), with words merged and hidden keys dropped as
+// the selection asks (words.js displaySlab), kept compact (head_lineset.js); the sink and window
+// shares of each row (head_shares.js); for sparse records the weight each row kept (read by
+// hovers only, so it may arrive after the first paint).
 
 import { displaySlab, mergeRows, tokenRows } from "../words.js";
+import { readoutWindow } from "../structure.js";
 import { collectLines } from "./head_lines.js";
-import { keptOf, rowsOf } from "./layer_data.js";
+import { LineSet } from "./head_lineset.js";
+import { itemShares, rowShares } from "./head_shares.js";
+import { keptOf, rowsOf, wholeLayer } from "./layer_data.js";
 
-/** The slab the lines are read from: as fetched, or with words merged / keys hidden for the window. */
-function displayed(slab, shown) {
-  if (!slab || (!shown.merge && !shown.hidden.length)) return { slab, hiddenCols: null };
+const BLOCK_VALUES = 4 * 2 ** 20; // weights fetched at once (16 MB as float32) when a layer is not fetched whole
+const KEPT_WINDOWS = 8; // windows of lines kept per view (a few hundred kB each)
+const IN_FLIGHT = 4; // blocks fetched at once (each at most 16 MB as float32 while it is read)
+
+/** The slab display rows [i0, i1) are read from: as fetched, or with words merged / keys hidden. */
+function displayed(slab, shown, i0, i1) {
+  if (!shown.merge && !shown.hidden.length) return { slab, hiddenCols: null };
   const d = displaySlab({
     data: slab.data,
     slabs: slab.heads,
@@ -19,41 +28,117 @@ function displayed(slab, shown) {
     colSeq: shown.kSeq,
     merge: shown.merge,
     hidden: shown.hidden,
-    rowRange: shown.window,
+    rowRange: [i0, i1],
     dataRow0: slab.dataRow0,
   });
-  const [w0, w1] = shown.window;
-  const out = { keys: d.cols, data: d.data, slot: slab.slot, dataRow0: w0, dataRows: w1 - w0, heads: slab.heads };
+  const out = { keys: d.cols, data: d.data, slot: slab.slot, dataRow0: i0, dataRows: i1 - i0, heads: slab.heads };
   return { slab: out, hiddenCols: shown.hidden.length ? d.hiddenCols : null };
+}
+
+/**
+ * The window's display rows in blocks [i0, i1) of at most BLOCK_VALUES fetched weights (at least
+ * one item; a word's pieces stay in one block), or one block when the layer is fetched whole.
+ */
+export function rowBlocks(items, window, heads, keys, whole) {
+  const [w0, w1] = window;
+  if (whole || w1 <= w0) return [[w0, w1]];
+  const rows = Math.max(1, Math.floor(BLOCK_VALUES / (Math.max(1, heads) * keys)));
+  const out = [];
+  let i0 = w0;
+  while (i0 < w1) {
+    let i1 = i0 + 1;
+    while (i1 < w1 && items[i1].end - items[i0].start <= rows) i1++;
+    out.push([i0, i1]);
+    i0 = i1;
+  }
+  return out;
+}
+
+/** Blocks holding rows of `first` ([q0, q1) or null) first, then the others nearest first. */
+function loadOrder(blocks, first) {
+  if (!first) return blocks;
+  const distance = ([i0, i1]) => (i1 <= first[0] ? first[0] - i1 + 1 : i0 >= first[1] ? i0 - first[1] + 1 : 0);
+  return [...blocks].sort((a, b) => distance(a) - distance(b));
 }
 
 export class HeadLines {
   /**
-   * `slab` (head_lines.js forEachLine's layer, in display rows) of `shown` (a HeadSelection);
-   * `hiddenCols`: a flag per key item (null when no key is hidden). `kept` (the weight each
-   * display row kept, sparse records) is set when it arrives.
+   * Lines of `shown` (a HeadSelection): `set` (LineSet of display rows), `hiddenCols` (a flag per
+   * key item; null when no key is hidden), `shares` (per fetched block, head_shares.js) and the
+   * window they are read against; `kept` (sparse records) is set when it arrives.
    */
-  constructor(slab, shown, hiddenCols) {
-    Object.assign(this, { slab, hiddenCols, heads: shown.heads, window: shown.window, topk: shown.topk });
+  constructor(shown, { least, leastMean, window }) {
+    Object.assign(this, { heads: shown.heads, window: shown.window, topk: shown.topk, readout: window });
+    this.set = new LineSet(shown.heads, least, leastMean);
+    this.hiddenCols = null;
+    this.shares = [];
     this.kept = null;
+    this.complete = false;
   }
 
-  /** The lines of `shown` at this step and layer; `isCurrent()` false once another render started. */
-  static async load(ctx, shown) {
+  /** Read one fetched block (token rows, as rowsOf gives them) holding display rows [i0, i1). */
+  read(fetched, shown, [i0, i1], cross) {
+    const [t0, t1] = tokenRows(shown.qItems, i0, i1);
+    if (!cross) this.shares.push(rowShares(fetched, shown.heads, t0, t1, this.readout && this.readout.size));
+    const { slab, hiddenCols } = displayed(fetched, shown, i0, i1);
+    this.hiddenCols = hiddenCols;
+    this.set.add(slab, i0, i1);
+  }
+
+  /**
+   * The lines of `shown` at this step and layer. `opts`: {least, leastMean (LineSet), first
+   * (display rows to read first, or null), painted(lines) (called, and awaited, once those are
+   * read; the rest follows), cache (a Map kept by the view)}. Resolves when every row is read,
+   * or early once another render started (check ctx.current()).
+   */
+  static async load(ctx, shown, opts) {
     const { state, meta } = ctx;
-    const [t0, t1] = tokenRows(shown.qItems, shown.window[0], shown.window[1]);
+    const key = JSON.stringify([state.run, state.tag, state.step, state.layer, state.kind, shown.heads, shown.window]);
+    const cacheKey = JSON.stringify([key, shown.merge, shown.hidden, shown.topk]);
+    const cached = opts.cache.get(cacheKey);
+    if (cached) return cached;
+    const cross = Array.isArray(meta.key_tokens);
+    const lines = new HeadLines(shown, { ...opts, window: cross ? null : readoutWindow(meta, state.layer) });
     const source = { layer: ctx.layer, selection: ctx.selection };
-    const kept = keptOf(source, meta, state.step, state.layer, shown.heads);
-    const fetched = shown.heads.length
-      ? await rowsOf(source, meta, state.step, state.layer, shown.heads, t0, t1)
-      : null;
-    const { slab, hiddenCols } = displayed(fetched, shown);
-    const lines = new HeadLines(slab, shown, hiddenCols);
-    kept.then(
+    keptOf(source, meta, state.step, state.layer, shown.heads).then(
       (k) => ctx.current() && (lines.kept = k && (shown.merge ? mergeRows(k, shown.qItems) : k)),
       () => {},
     );
+    if (shown.heads.length) await lines.fetchAll(ctx, shown, source, opts, cross);
+    if (!ctx.current()) return lines;
+    lines.complete = true;
+    opts.cache.set(cacheKey, lines);
+    if (opts.cache.size > KEPT_WINDOWS) opts.cache.delete(opts.cache.keys().next().value);
     return lines;
+  }
+
+  /** Fetch and read the window's blocks, the `first` rows' first (IN_FLIGHT requests at a time). */
+  async fetchAll(ctx, shown, source, opts, cross) {
+    const { state, meta } = ctx;
+    const whole = wholeLayer(meta);
+    const blocks = loadOrder(
+      rowBlocks(shown.qItems, shown.window, shown.heads.length, meta.shape[3], whole),
+      opts.first,
+    );
+    const fetch = ([i0, i1]) => {
+      const [t0, t1] = tokenRows(shown.qItems, i0, i1);
+      return rowsOf(source, meta, state.step, state.layer, shown.heads, t0, t1, !whole);
+    };
+    const pending = blocks.map(() => null);
+    const start = (i) => i < blocks.length && !pending[i] && (pending[i] = fetch(blocks[i]));
+    let firstDone = !opts.first;
+    for (let i = 0; i < blocks.length; i++) {
+      for (let j = i; j < i + IN_FLIGHT; j++) start(j);
+      const fetched = await pending[i];
+      pending[i] = true; // read: its data may be freed
+      if (!ctx.current()) return;
+      this.read(fetched, shown, blocks[i], cross);
+      if (!firstDone && this.set.holds(...opts.first)) {
+        firstDone = true;
+        if (i < blocks.length - 1) await opts.painted(this);
+        if (!ctx.current()) return;
+      }
+    }
   }
 
   /**
@@ -61,33 +146,28 @@ export class HeadLines {
    * placed on `columns` (head_columns.js ColumnLayout): head_lines.js collectLines' answer.
    */
   collect(qRange, kRange, threshold, columns) {
-    if (!this.slab) return { count: 0, groups: [] };
     const q = [Math.max(qRange[0], this.window[0]), Math.min(qRange[1], this.window[1])];
     const qy = (i) => columns.rowY(columns.qAxis, i);
     const ky = (k) => columns.rowY(columns.kAxis, k);
-    return collectLines(this.slab, this.heads, q, kRange, threshold, qy, ky, this.topk);
+    return collectLines(this.set, q, kRange, threshold, qy, ky, this.topk);
   }
 
-  /** Weight of (head, query, key) in the slab. */
-  weight(h, q, k) {
-    const { keys, data, dataRow0, dataRows, slot } = this.slab;
-    return data[(slot(h) * dataRows + (q - dataRow0)) * keys + k];
+  /** Visit the lines of rows `qRange` to keys `kRange` at or above `threshold` (with the view's lines per query). */
+  forEachLine(qRange, kRange, threshold, visit) {
+    this.set.forEachLine(qRange, kRange, threshold, visit, this.topk);
   }
 
-  /**
-   * The mean over the shown heads of query `index`'s weights on the keys of `range` (`fromQuery`),
-   * or of the weights on key `index` from the queries of `range`: [[mean, j]] of those at least
-   * `least`, largest first.
-   */
+  /** head_lineset.js LineSet.meanWeights. */
   meanWeights(fromQuery, index, range, least) {
-    const out = [];
-    if (!this.slab || !this.heads.length) return out;
-    for (let j = range[0]; j < range[1]; j++) {
-      let sum = 0;
-      for (const h of this.heads) sum += fromQuery ? this.weight(h, index, j) : this.weight(h, j, index);
-      const mean = sum / this.heads.length;
-      if (mean >= least) out.push([mean, j]);
+    return this.set.meanWeights(fromQuery, index, range, least);
+  }
+
+  /** The sink and window shares of display item `item` ({start, end}), or null when not read. */
+  sharesOf(item) {
+    for (const part of this.shares) {
+      const got = itemShares(part, item);
+      if (got) return got;
     }
-    return out.sort((a, b) => b[0] - a[0]);
+    return null;
   }
 }

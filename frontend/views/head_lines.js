@@ -6,57 +6,19 @@ import { headColor } from "../colors.js";
 const BUCKETS = 20; // lines batched into opacity buckets: one stroke() per head per bucket (per band)
 
 /**
- * Visit every line of `layer` for `heads` at or above `threshold` (with `topK`, only the topK
- * strongest of each head's query row). `layer`: {queries, keys, data} of every head, or a slab
- * {keys, data, slot(h), dataRow0, dataRows} holding some heads' rows [dataRow0, dataRow0 + dataRows).
+ * Lines of `set` (head_lineset.js LineSet) at or above `threshold`, grouped by head and opacity
+ * bucket (one stroke each; heads ascending, then buckets), with the y of each end from `qy(q)` /
+ * `ky(k)`: {count, groups: [{head, bucket, ys: [yQuery, yKey, ...]}]}; within a group the lines
+ * are in query order.
  */
-export function forEachLine(layer, heads, qRange, kRange, threshold, visit, topK = 0) {
-  const { keys, data } = layer;
-  const rows = layer.dataRows ?? layer.queries;
-  const row0 = layer.dataRow0 ?? 0;
-  const best = [];
-  for (const h of heads) {
-    const base = (layer.slot ? layer.slot(h) : h) * rows * keys;
-    const q0 = Math.max(qRange[0], row0);
-    const q1 = Math.min(qRange[1], row0 + rows);
-    for (let q = q0; q < q1; q++) {
-      const row = base + (q - row0) * keys;
-      if (!topK) {
-        for (let k = kRange[0]; k < kRange[1]; k++) {
-          const w = data[row + k];
-          if (w >= threshold) visit(h, q, k, w);
-        }
-        continue;
-      }
-      best.length = 0;
-      for (let k = kRange[0]; k < kRange[1]; k++) {
-        const w = data[row + k];
-        if (w >= threshold) best.push(k);
-      }
-      if (best.length > topK) {
-        best.sort((a, b) => data[row + b] - data[row + a] || a - b);
-        best.length = topK;
-        best.sort((a, b) => a - b);
-      }
-      for (const k of best) visit(h, q, k, data[row + k]);
-    }
-  }
-}
-
-/**
- * Lines at or above `threshold`, grouped by head and opacity bucket (one stroke each), with the
- * y of each end from `qy(q)` / `ky(k)`: {count, groups: [{head, bucket, ys: [yQuery, yKey, ...]}]}.
- */
-export function collectLines(layer, heads, qRange, kRange, threshold, qy, ky, topK = 0) {
+export function collectLines(set, qRange, kRange, threshold, qy, ky, topK = 0) {
   const perHead = new Map();
   let count = 0;
   const qys = [];
   for (let q = qRange[0]; q < qRange[1]; q++) qys.push(qy(q));
   const kys = [];
   for (let k = kRange[0]; k < kRange[1]; k++) kys.push(ky(k));
-  forEachLine(
-    layer,
-    heads,
+  set.forEachLine(
     qRange,
     kRange,
     threshold,
@@ -69,7 +31,7 @@ export function collectLines(layer, heads, qRange, kRange, threshold, qy, ky, to
     topK,
   );
   const groups = [];
-  for (const [head, buckets] of perHead) {
+  for (const [head, buckets] of [...perHead].sort((a, b) => a[0] - b[0])) {
     buckets.forEach((ys, bucket) => ys.length && groups.push({ head, bucket, ys }));
   }
   return { count, groups };
@@ -114,4 +76,89 @@ export function strokeGroups(ctx, groups, { width, threshold, dense, band = null
   }
   ctx.globalAlpha = 1;
   if (band) ctx.restore();
+}
+
+/** Index (even) of the first line of `ys` (pairs, in query order) whose query y is at least `y`. */
+function firstFrom(ys, y) {
+  let lo = 0;
+  let hi = ys.length / 2;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ys[2 * mid] < y) lo = mid + 1;
+    else hi = mid;
+  }
+  return 2 * lo;
+}
+
+/**
+ * The lines of `groups` whose query end is in the frame [top, bottom] (canvas y of what is on
+ * screen, of a column `height` tall). A key beyond the frame is drawn in the `zone` px at the
+ * frame's edge on its side, where keys keep their order (the first key at the very top, the last
+ * at the very bottom), so lines to far keys fan out there instead of leaving the screen.
+ * visit(group, yQuery, yKey, side, yKeyTrue): side -1 for a key above the frame, 1 below, 0 in it.
+ */
+export function forEachFramed(groups, [top, bottom], zone, height, visit) {
+  const room = Math.max(0, zone - 2);
+  for (const g of groups) {
+    const { ys } = g;
+    for (let i = firstFrom(ys, top); i < ys.length && ys[i] <= bottom; i += 2) {
+      const yk = ys[i + 1];
+      if (yk < top) visit(g, ys[i], top + 1 + (room * yk) / Math.max(1, top), -1, yk);
+      else if (yk > bottom) visit(g, ys[i], bottom - 1 - (room * (height - yk)) / Math.max(1, height - bottom), 1, yk);
+      else visit(g, ys[i], yk, 0, yk);
+    }
+  }
+}
+
+/**
+ * Stroke the lines of a frame (forEachFramed) onto a canvas whose y 0 is the frame's top: lines to
+ * keys beyond the frame end in its edge zones, dashed. Returns {above, below}: lines that do.
+ */
+export function strokeFrame(ctx, groups, { width, threshold, dense, frame, zone, height }) {
+  const x0 = 2;
+  const x1 = width - 2;
+  const counts = { above: 0, below: 0 };
+  const beyond = [];
+  let current = null;
+  const style = (g) => {
+    const w = (g.bucket + 0.5) / BUCKETS;
+    ctx.strokeStyle = headColor(g.head);
+    ctx.globalAlpha = Math.min(1, Math.max(threshold, w));
+    ctx.lineWidth = lineWidth(w, dense);
+    ctx.beginPath();
+  };
+  forEachFramed(groups, frame, zone, height, (g, yq, yk, side) => {
+    if (side) {
+      beyond.push(g, yq, yk);
+      if (side < 0) counts.above++;
+      else counts.below++;
+      return;
+    }
+    if (g !== current) {
+      if (current) ctx.stroke();
+      current = g;
+      style(g);
+    }
+    ctx.moveTo(x0, yq - frame[0]);
+    ctx.lineTo(x1, yk - frame[0]);
+  });
+  if (current) ctx.stroke();
+  ctx.setLineDash([4, 3]);
+  for (let i = 0; i < beyond.length; i += 3) {
+    if (beyond[i] !== beyond[i - 3]) {
+      if (i) ctx.stroke();
+      style(beyond[i]);
+    }
+    ctx.moveTo(x0, beyond[i + 1] - frame[0]);
+    ctx.lineTo(x1, beyond[i + 2] - frame[0]);
+  }
+  if (beyond.length) ctx.stroke();
+  ctx.setLineDash([]);
+  ctx.globalAlpha = 1;
+  return counts;
+}
+
+/** The weight a group's lines stand for (the middle of its opacity bucket). */
+export function groupWeight(g) {
+  return (g.bucket + 0.5) / BUCKETS;
 }

@@ -18,7 +18,6 @@ export class WindowNavigator {
     Object.assign(this, { root, scroll, strip, findBox, showBar });
     this.find = { query: "", matches: [], current: -1 }; // matches: display rows
     this.pendingScroll = null; // a row to bring on screen after the next paint
-    this.hits = []; // token nodes marked as search hits
     this.dragTimer = null;
     this.shown = null;
     this.columns = null;
@@ -135,18 +134,11 @@ export class WindowNavigator {
 
   /** Search hits (class "match") and the current one ("found") in both columns (self-attention). */
   markFound() {
-    for (const n of this.hits) n.classList.remove("match", "found");
-    this.hits = [];
     const found = this.find.current >= 0 ? this.find.matches[this.find.current] : null;
-    const sides = this.cross ? ["left"] : ["left", "right"];
-    for (const side of sides) {
-      for (const i of this.find.matches) {
-        const n = this.columns.node(side, i);
-        if (!n) continue;
-        n.classList.add("match");
-        if (i === found) n.classList.add("found");
-        this.hits.push(n);
-      }
+    const columns = this.cross ? [this.columns.left] : [this.columns.left, this.columns.right];
+    for (const column of columns) {
+      column.mark("match", this.find.matches);
+      column.mark("found", found == null ? [] : [found]);
     }
     if (found == null) delete this.root.dataset.found;
   }

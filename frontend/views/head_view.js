@@ -8,8 +8,15 @@
 // by default, head_window.js): scrolling past the window moves it, the strip in the bar drags it,
 // find-a-token jumps to a token and moves the window there (head_nav.js); "lines per query" keeps
 // each row's strongest lines only. A layer too large to fetch whole is fetched for the shown
-// heads and the window's rows (head_data.js, layer_data.js). Words merge word pieces (words.js);
-// hidden keys get no lines and rows are renormalised without them (words.js displaySlab).
+// heads and the window's rows, in blocks kept only as lines (head_data.js, layer_data.js). Words
+// merge word pieces (words.js); hidden keys get no lines and rows are renormalised without them
+// (words.js displaySlab).
+//
+// Past 512 rows the columns hold only the rows on screen (head_tokens.js) and the lines are drawn
+// for the frame on screen only, from the window's rows on screen: a line to a key scrolled away
+// ends at the top or bottom edge of the lines, where a mark counts them, and a strip right of the
+// keys maps the whole input with a tick at every drawn line's key (head_keymap.js), so attention
+// far back stays in sight while its key is thousands of rows away.
 //
 // Which lines are drawn (counted in data-lines; the thresholds are in data-line-threshold and
 // data-hover-threshold): every (head, query in the window, key) of the shown heads and sentence
@@ -22,20 +29,27 @@ import { FindBox, WindowStrip, filterButtons, headBar } from "./head_bar.js";
 import { ColumnLayout } from "./head_columns.js";
 import { HeadLines } from "./head_data.js";
 import { headViewCanvas, headViewSVG } from "./head_export.js";
-import { HoverReadout } from "./head_hover.js";
+import { HoverReadout, LABELLED_WEIGHT } from "./head_hover.js";
 import { WindowNavigator } from "./head_nav.js";
 import { headSelection } from "./head_window.js";
 import { View } from "./view.js";
 // Imported further down the graph; named here so the browser fetches them with this module.
 import "../colors.js";
+import "../structure.js";
 import "../words.js";
+import "./head_canvas.js";
+import "./head_keymap.js";
 import "./head_lines.js";
+import "./head_lineset.js";
+import "./head_shares.js";
+import "./head_tokens.js";
 import "./layer_data.js";
 
 const LINE_THRESHOLD = 0.02; // below this a line's opacity is not visible: skip it
 const HOVER_THRESHOLD = 0.01; // one token's lines are few: show fainter ones too
 const DENSE_LINES = 8000; // past this many lines the base layer uses hairlines
 const FOLLOW_MS = 200; // the window follows the scroll once it settles
+const FIRST_ROWS = 64; // rows read first when nothing is on screen yet
 
 export class HeadView extends View {
   constructor(host) {
@@ -60,6 +74,7 @@ export class HeadView extends View {
     this.columns = null; // ColumnLayout (head_columns.js): token columns and line canvases
     this.columnsKey = null; // what the columns were built for: rebuilt when it changes
     this.bands = null; // BandPainter (head_bands.js) of the last paint
+    this.kept = new Map(); // HeadLines of recent windows (head_data.js)
     const strip = new WindowStrip((centre, dragging) => this.nav.drag(centre, dragging));
     this.nav = new WindowNavigator({
       root: this.root,
@@ -72,12 +87,17 @@ export class HeadView extends View {
     // Scrolling onto an undrawn band draws it before that frame is shown; the window follows.
     this.followTimer = null;
     this.onScroll = () => {
+      if (this.columns) this.columns.follow(this.scroll);
       if (this.bands) this.bands.drawVisible();
       clearTimeout(this.followTimer);
       this.followTimer = setTimeout(() => this.nav.followScroll(), FOLLOW_MS);
     };
     this.scroll.addEventListener("scroll", this.onScroll, { passive: true });
     window.addEventListener("scroll", this.onScroll, { passive: true });
+    // What is on screen also moves when what is above the lines changes height (the bar wraps, a
+    // read-out takes two lines, the panel's status line comes and goes): the frame follows.
+    this.moved = new ResizeObserver(() => this.columns && this.columns.follow(this.scroll));
+    for (const part of [document.body, this.filterBar, this.bar, details, this.scroll]) this.moved.observe(part);
   }
 
   destroy() {
@@ -85,16 +105,41 @@ export class HeadView extends View {
     clearTimeout(this.followTimer);
     this.nav.destroy();
     window.removeEventListener("scroll", this.onScroll);
+    this.moved.disconnect();
     super.destroy();
   }
 
   async render(ctx) {
     const { state, meta } = ctx;
     const shown = headSelection(state, meta, ctx.selectedHeads(meta.shape[1]));
-    const lines = await HeadLines.load(ctx, shown);
+    const opts = {
+      least: Math.min(LINE_THRESHOLD, HOVER_THRESHOLD),
+      leastMean: LABELLED_WEIGHT,
+      first: this.firstRows(shown),
+      painted: (partial) => ctx.current() && this.show(ctx, shown, partial),
+      cache: this.kept,
+    };
+    const lines = await HeadLines.load(ctx, shown, opts);
     if (!ctx.current()) return;
+    this.show(ctx, shown, lines);
+  }
+
+  /** The window's rows to read first: those on screen (or about to be), so they are drawn first. */
+  firstRows(shown) {
+    const [w0, w1] = shown.window;
+    const pending = this.nav.pendingScroll;
+    let rows = [w0, w0 + FIRST_ROWS];
+    if (pending != null) rows = [pending - FIRST_ROWS / 2, pending + FIRST_ROWS / 2];
+    else if (this.columns && this.columns.hasQuery(w0)) rows = this.columns.visibleRows(this.scroll);
+    const first = [Math.max(w0, rows[0]), Math.min(w1, rows[1])];
+    return first[1] > first[0] ? first : null;
+  }
+
+  /** Draw `lines` (all of the window's, or its rows on screen first) of the selection `shown`. */
+  show(ctx, shown, lines) {
+    const { meta } = ctx;
     Object.assign(this, { ctx, shown, lines });
-    this.renderFilterBar(state.filter);
+    this.renderFilterBar(ctx.state.filter);
     const key = [
       meta.tokens,
       meta.key_tokens,
@@ -111,6 +156,7 @@ export class HeadView extends View {
         leave: () => this.hover.clear(),
         click: (e, side) => this.onTokenClick(e, side),
       });
+      this.columns.follow(this.scroll);
     }
     this.hover.update(shown, this.columns, lines);
     this.nav.update(shown, this.columns, ctx.setState, Array.isArray(meta.key_tokens));
@@ -157,19 +203,29 @@ export class HeadView extends View {
 
   paint() {
     if (this.bands) this.bands.cancel();
+    this.bands = null;
     const { columns, shown, lines } = this;
     columns.base.clear();
     const { count, groups } = lines.collect(shown.window, shown.ranges.k, LINE_THRESHOLD, columns);
-    const dense = count > DENSE_LINES;
-    this.bands = new BandPainter({
-      height: columns.height,
-      root: this.root,
-      visibleRange: () => columns.visibleRange(this.scroll),
-      draw: (band) => columns.base.stroke(groups, { threshold: LINE_THRESHOLD, dense }, band || [0, columns.height]),
-    });
-    this.bands.start();
+    const opts = { threshold: LINE_THRESHOLD, dense: count > DENSE_LINES };
+    if (columns.framed) {
+      // Lines of the frame on screen only, drawn again as it scrolls (head_canvas.js FrameCanvas).
+      columns.keymap.readColours();
+      columns.base.stroke(groups, opts);
+      columns.follow(this.scroll);
+      this.root.dataset.bands = "complete";
+    } else {
+      this.bands = new BandPainter({
+        height: columns.height,
+        root: this.root,
+        visibleRange: () => columns.visibleRange(this.scroll),
+        draw: (band) => columns.base.stroke(groups, opts, band || [0, columns.height]),
+      });
+      this.bands.start();
+    }
     Object.assign(this.root.dataset, {
       lines: String(count),
+      loaded: lines.complete ? "complete" : "partial",
       layer: String(this.ctx.state.layer),
       step: String(this.ctx.state.step),
       heads: shown.heads.join(","),
@@ -177,6 +233,7 @@ export class HeadView extends View {
       words: shown.merge ? "1" : "0",
       topk: String(shown.topk),
       hidden: shown.hidden.join(","),
+      framed: columns.framed ? "1" : "0",
     });
     // Everything on screen is drawn; bands off screen follow in later tasks.
     performance.mark("tb-attention:head-view-drawn");

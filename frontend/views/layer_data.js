@@ -65,15 +65,15 @@ export async function keptOf(source, meta, step, layer, heads) {
 /**
  * Query rows [q0, q1) of `heads`, as a slab the head view reads (head_lines.js forEachLine):
  * {keys, data, slot(h), dataRow0, dataRows, heads}. Taken from the whole layer when it is
- * fetched whole, else fetched for those heads and rows.
+ * fetched whole, else fetched for those heads and rows (`once`: not cached).
  */
-export async function rowsOf(source, meta, step, layer, heads, q0, q1) {
+export async function rowsOf(source, meta, step, layer, heads, q0, q1, once = false) {
   const [, H, Q, K] = meta.shape;
   if (wholeLayer(meta)) {
     const whole = await source.layer(step, layer);
     return { keys: K, data: whole.data, slot: (h) => h, dataRow0: 0, dataRows: Q, heads: whole.heads };
   }
-  const opts = { heads: headsParam(heads, H), qStart: q0, qEnd: q1 };
+  const opts = { heads: headsParam(heads, H), qStart: q0, qEnd: q1, once };
   const got = await source.selection(step, layer, opts);
   const ids = got.headIds || Array.from({ length: H }, (_, h) => h);
   const slots = new Map(ids.map((h, i) => [h, i]));

@@ -3,6 +3,8 @@
 // most 64 x 64 per head, whatever the sequence length: 8 MB for 32 x 32 heads). The grid fills
 // in layer by layer as the thumbnails stream in. Clicking a cell opens that head in the head
 // view or the matrix view (the "Click opens" control; shift- or alt-click opens the other one).
+// The model's structure where the record holds it (model_grid.js): heads that read one KV head
+// side by side under a "KV n" bracket, apart from the next group; windowed layers say their window.
 
 import { el, select, svg, sizeCanvas, cssVar } from "../dom.js";
 import { poolFarthest, sequentialScale } from "../colors.js";
@@ -10,45 +12,13 @@ import { SCALES, defaultScale, logFloor, makeScale, paintScaled } from "../scale
 import { importanceAt, headImportance, importanceText } from "./importance.js";
 import { legend } from "./legend.js";
 import { drawImportance } from "./model_importance.js";
+import { cellName, gridLabels, gridRules, modelGrid } from "./model_grid.js";
 import { HEAD_VIEWS } from "./registry.js";
 import { View } from "./view.js";
 
 // What a click on a head may open (registry.js opensHead): name -> "head view", ...
 const TARGETS = Object.fromEntries(HEAD_VIEWS.map((v) => [v.name, `${v.label.toLowerCase()} view`]));
 const [FIRST, SECOND] = HEAD_VIEWS.map((v) => v.name);
-
-const LABEL_W = 34; // px: the layer labels' column
-const GAP = 4; // px between cells
-const TOP = 18; // px: the head labels' row
-
-/**
- * Where each head's cell is (a ModelGrid): L x H cells of `cell` px (fitting `width` CSS px),
- * labelled by the model's layer and head numbers (a record may hold a subset of them).
- */
-export function modelGrid(L, H, meta, width) {
-  const avail = Math.max(300, width - 24);
-  const cell = Math.max(24, Math.min(96, Math.floor((avail - LABEL_W) / Math.max(H, 1)) - GAP));
-  return {
-    L,
-    H,
-    cell,
-    gap: GAP,
-    labelW: LABEL_W,
-    top: TOP,
-    width: LABEL_W + H * (cell + GAP),
-    height: TOP + L * (cell + GAP),
-    layerIds: meta.layer_ids || Array.from({ length: L }, (_, l) => l),
-    headIds: meta.head_ids || Array.from({ length: H }, (_, h) => h),
-    x: (h) => LABEL_W + h * (cell + GAP),
-    y: (l) => TOP + l * (cell + GAP),
-    /** [layer, head] at (x, y) CSS px of the canvas, or null. */
-    at(x, y) {
-      const h = Math.floor((x - LABEL_W) / (cell + GAP));
-      const l = Math.floor((y - TOP) / (cell + GAP));
-      return h < 0 || l < 0 || h >= H || l >= L ? null : [l, h];
-    },
-  };
-}
 
 /** The colour scale of the thumbnails: the matrix view's when chosen, else linear (sqrt when long). */
 function thumbScale(state, meta, thumbs) {
@@ -152,13 +122,17 @@ export class ModelView extends View {
     const g = this.g;
     g.fillStyle = cssVar("--bg") || "#fff";
     g.fillRect(0, 0, grid.width, grid.height);
-    g.fillStyle = cssVar("--fg-muted") || "#666";
-    g.font = "11px sans-serif";
-    g.textBaseline = "middle";
-    g.textAlign = "center";
-    for (let h = 0; h < grid.H; h++) g.fillText(`H${grid.headIds[h]}`, grid.x(h) + grid.cell / 2, 9);
+    g.strokeStyle = cssVar("--border") || "#ccc";
+    g.lineWidth = 1;
+    for (const [x0, y0, x1, y1] of gridRules(grid)) {
+      g.beginPath();
+      g.moveTo(x0, y0);
+      g.lineTo(x1, y1);
+      g.stroke();
+    }
     this.colours = { table: sequentialScale(ctx.theme), scale: thumbScale(ctx.state, ctx.meta, thumbs) };
     this.renderBar(ctx, this.colours.scale);
+    this.drawLabels();
     this.selected = new Set(ctx.selectedHeads(grid.H));
     // Layout read by tests and benchmarks to click a given cell.
     Object.assign(this.root.dataset, {
@@ -167,8 +141,24 @@ export class ModelView extends View {
       gap: String(grid.gap),
       labelW: String(grid.labelW),
       top: String(grid.top),
+      xs: grid.xs.join(","),
+      kvGroups: grid.groups ? grid.groups.map((x) => `${x.kv}:${x.heads.join(",")}`).join(";") : "",
+      windows: grid.windows.map((w) => (w == null ? "" : String(w))).join(","),
       layersDrawn: "0",
     });
+  }
+
+  /** Labels of the grid's heads and KV groups (all), and of layer `l` (or of every layer). */
+  drawLabels(l = null) {
+    const g = this.g;
+    g.fillStyle = cssVar("--fg-muted") || "#666";
+    g.textBaseline = "middle";
+    for (const label of gridLabels(this.grid)) {
+      if (label.layer !== l) continue;
+      g.font = label.small ? "10px sans-serif" : "11px sans-serif";
+      g.textAlign = label.align;
+      g.fillText(label.text, label.x, label.y);
+    }
   }
 
   /** Draw layer l's row of thumbnails (pooled to the cell's device pixels, so peaks stay). */
@@ -179,9 +169,7 @@ export class ModelView extends View {
     const { rows, cols, data } = thumbs;
     const n = rows * cols;
     const y = grid.y(l);
-    g.fillStyle = cssVar("--fg-muted") || "#666";
-    g.textAlign = "right";
-    g.fillText(`L${grid.layerIds[l]}`, grid.labelW - 6, y + cell / 2);
+    this.drawLabels(l);
     const px = Math.round(cell * dpr);
     const pooled = px <= Math.min(rows, cols);
     const image = pooled ? g.createImageData(px, px) : g.createImageData(cols, rows);
@@ -224,7 +212,7 @@ export class ModelView extends View {
     const importance = at && this.importance ? headImportance(this.importance, layerIds[at[0]], headIds[at[1]]) : null;
     const mark = importance == null ? "" : `, ${importanceText(this.importance, importance)}`;
     this.readout.textContent = at
-      ? `Layer ${layerIds[at[0]]}, head ${headIds[at[1]]}${mark}: click to open in the ` +
+      ? `${cellName(this.grid, at[0], at[1])}${mark}: click to open in the ` +
         `${TARGETS[this.target()]}, shift-click: the ${TARGETS[this.target({ shiftKey: true })]}`
       : this.hint();
   }
@@ -245,13 +233,13 @@ export class ModelView extends View {
     const root = svg("svg", { xmlns: "http://www.w3.org/2000/svg", width, height, viewBox: `0 0 ${width} ${height}` });
     root.append(svg("rect", { width, height, fill: cssVar("--bg") || "#fff" }));
     const labels = svg("g", { fill: cssVar("--fg-muted") || "#666", style: "font: 11px sans-serif" });
-    for (let h = 0; h < grid.H; h++) {
-      const at = { x: grid.x(h) + grid.cell / 2, y: 12, "text-anchor": "middle" };
-      labels.append(svg("text", at, `H${grid.headIds[h]}`));
+    const anchor = { center: "middle", right: "end" };
+    for (const { text, x, y, align, small } of gridLabels(grid)) {
+      const at = { x, y: y + 4, "text-anchor": anchor[align], style: small ? "font-size: 10px" : null };
+      labels.append(svg("text", at, text));
     }
-    for (let l = 0; l < grid.L; l++) {
-      const at = { x: grid.labelW - 6, y: grid.y(l) + grid.cell / 2 + 4, "text-anchor": "end" };
-      labels.append(svg("text", at, `L${grid.layerIds[l]}`));
+    for (const [x1, y1, x2, y2] of gridRules(grid)) {
+      root.append(svg("line", { x1, y1, x2, y2, stroke: cssVar("--border") || "#ccc" }));
     }
     root.append(labels);
     this.appendSVGCells(root);

@@ -1,5 +1,6 @@
 """A real `tensorboard` process on 127.0.0.1 and a free port, for end-to-end tests."""
 
+import contextlib
 import json
 import os
 import signal
@@ -127,3 +128,12 @@ class TensorBoardProcess:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+@contextlib.contextmanager
+def serving_runs(logdir, runs, **options):
+    """A TensorBoard on `logdir` (TensorBoardProcess `options`), once the plugin lists every run of
+    `runs`; stopped afterwards."""
+    with TensorBoardProcess(logdir, **options) as proc:
+        proc.wait_for(lambda: set(runs) <= set(proc.get_json("/data/plugin/tb_attention/tags")["runs"]))
+        yield proc

@@ -107,3 +107,15 @@ def peaky(model, factor=10.0):
             if name.rsplit(".", 1)[-1] in PROJECTIONS:
                 module.weight.mul_(factor)
     return model
+
+
+def log_captured(model, inputs, log_dir, tag="probe/x", step=1, **options):
+    """Run `model` on `inputs` under tb_attention.capture (token texts from `Tokens`) and log the
+    record into `log_dir` at `step`; `options`: capture's storage options (top_k=, heads=, ...)."""
+    import tb_attention
+    from tb_attention.capture import capture
+
+    with torch.no_grad(), capture(model, Tokens(), **options) as cap:
+        model(**inputs)
+    cap.log(str(log_dir), tag, step)
+    tb_attention.flush()

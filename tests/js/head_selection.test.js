@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { headSelection, windowLimit } from "../../frontend/views/head_window.js";
-import { HeadLines } from "../../frontend/views/head_data.js";
+import { HeadLines, rowBlocks } from "../../frontend/views/head_data.js";
 import { DEFAULTS } from "../../frontend/state.js";
 
 const TOKENS = ["[CLS]", "straw", "##berries", "are", "[SEP]", "red", "[SEP]"];
@@ -47,12 +47,16 @@ test("the query window: rows asked for, from qstart, kept inside the filter's ra
   assert.equal(windowLimit(32, 2048), 512);
 });
 
-test("head lines: lines of the window only, and the mean weight of a token over the shown heads", () => {
+test("head lines: lines of the window only, the mean weight of a token over the shown heads, row shares", () => {
   // 2 heads x 3 queries x 3 keys, as layer_data.js rowsOf gives a whole layer.
   const data = new Float32Array([1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5, /* head 1 */ 0, 1, 0, 0.5, 0.25, 0.25, 0, 0, 1]);
   const slab = { keys: 3, data, slot: (h) => h, dataRow0: 0, dataRows: 3, heads: 2 };
-  const shown = { heads: [0, 1], window: [1, 3], topk: 0 };
-  const lines = new HeadLines(slab, shown, null);
+  const toks = ["a", "b", "c"];
+  const meta = { shape: [1, 2, 3, 3], tokens: toks, word_ids: [0, 1, 2], key_tokens: null, sentence_b_start: null };
+  const shown = headSelection({ ...DEFAULTS, qstart: 1, qrows: 2 }, meta, [0, 1]);
+  assert.deepEqual(shown.window, [1, 3]);
+  const lines = new HeadLines(shown, { least: 0.01, leastMean: 0.005, window: { size: 2, own: true } });
+  lines.read(slab, shown, [1, 3], false);
   const columns = { qAxis: "q", kAxis: "k", rowY: (ax, i) => (ax === "q" ? i : 100 + i) };
   const { count, groups } = lines.collect([0, 3], [0, 3], 0.2, columns);
   assert.equal(count, 2 + 3 + 3 + 1); // rows 1 and 2 of each head, weights >= 0.2; row 0 is outside
@@ -65,8 +69,23 @@ test("head lines: lines of the window only, and the mean weight of a token over 
     [0.75, 2],
     [0.125, 1],
   ]);
-  assert.equal(lines.weight(1, 2, 2), 1);
-  const none = new HeadLines(null, shown, null);
+  // Row 2: key 0 (the sink) took (0.2 + 0) / 2; its window of 2 keys (1, 2) took (0.8 + 1) / 2.
+  const shares = lines.sharesOf({ start: 2, end: 3 });
+  assert.ok(Math.abs(shares.sink - 0.1) < 1e-7 && Math.abs(shares.window - 0.9) < 1e-7);
+  assert.equal(lines.sharesOf({ start: 0, end: 1 }), null); // row 0 is not read
+  const none = new HeadLines({ ...shown, heads: [] }, { least: 0.01, leastMean: 0.005, window: null });
   assert.deepEqual(none.collect([0, 3], [0, 3], 0, columns), { count: 0, groups: [] });
   assert.deepEqual(none.meanWeights(true, 0, [0, 3], 0), []);
+});
+
+test("a window is read in blocks of rows that keep words whole", () => {
+  const items = [0, 1, 2, 4, 5, 6].map((s, i, a) => ({ start: s, end: a[i + 1] || 8 })); // a word of 2 pieces at 2
+  assert.deepEqual(rowBlocks(items, [0, 6], 1, 4, true), [[0, 6]]);
+  // 2 heads x 2^20 keys: 2 rows a block; the word of tokens 2-3 stays whole.
+  assert.deepEqual(rowBlocks(items, [0, 6], 2, 2 ** 20, false), [
+    [0, 2],
+    [2, 3],
+    [3, 5],
+    [5, 6],
+  ]);
 });

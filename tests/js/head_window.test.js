@@ -10,7 +10,7 @@ import {
   nextMatch,
   windowRange,
 } from "../../frontend/views/head_window.js";
-import { forEachLine } from "../../frontend/views/head_lines.js";
+import { LineSet } from "../../frontend/views/head_lineset.js";
 
 test("windows stay inside the input", () => {
   assert.equal(defaultWindowRows(19), 19);
@@ -40,9 +40,11 @@ test("search: exact matches first, then substrings, case-insensitive; #n is a po
 
 test("top-k keeps each row's strongest lines; slabs hold a window of rows of some heads", () => {
   // 1 head x 2 rows x 4 keys
-  const layer = { queries: 2, keys: 4, data: new Float32Array([0.1, 0.4, 0.3, 0.2, 0.7, 0.1, 0.1, 0.1]) };
+  const data = new Float32Array([0.1, 0.4, 0.3, 0.2, 0.7, 0.1, 0.1, 0.1]);
+  const set = new LineSet([0], 0.05, 1);
+  set.add({ keys: 4, data, dataRow0: 0, dataRows: 2, slot: (h) => h }, 0, 2);
   const seen = [];
-  forEachLine(layer, [0], [0, 2], [0, 4], 0.05, (h, q, k) => seen.push([q, k]), 2);
+  set.forEachLine([0, 2], [0, 4], 0.05, (h, q, k) => seen.push([q, k]), 2);
   assert.deepEqual(seen, [
     [0, 1],
     [0, 2],
@@ -50,9 +52,11 @@ test("top-k keeps each row's strongest lines; slabs hold a window of rows of som
     [1, 1],
   ]);
   // A slab of head 5's rows 10..11 only.
-  const slab = { keys: 4, data: layer.data, dataRow0: 10, dataRows: 2, slot: (h) => (h === 5 ? 0 : -1) };
+  const slab = { keys: 4, data, dataRow0: 10, dataRows: 2, slot: (h) => (h === 5 ? 0 : -1) };
   const rows = [];
-  forEachLine(slab, [5], [9, 12], [0, 4], 0.35, (h, q, k, w) => rows.push([h, q, k, w]));
+  const five = new LineSet([5], 0.01, 1);
+  five.add(slab, 10, 12);
+  five.forEachLine([9, 12], [0, 4], 0.35, (h, q, k, w) => rows.push([h, q, k, w]));
   assert.deepEqual(rows, [
     [5, 10, 1, Math.fround(0.4)],
     [5, 11, 0, Math.fround(0.7)],

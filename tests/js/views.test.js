@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { HEAD_VIEWS, VIEWS, viewEntry, isView } from "../../frontend/views/registry.js";
 import { parse } from "../../frontend/state.js";
 import { filterRanges } from "../../frontend/views/head_window.js";
-import { collectLines, forEachLine } from "../../frontend/views/head_lines.js";
+import { collectLines, forEachFramed, strokeFrame } from "../../frontend/views/head_lines.js";
+import { LineSet } from "../../frontend/views/head_lineset.js";
 import { ruleText } from "../../frontend/views/patterns_view.js";
 import { defaultStepB, difference } from "../../frontend/views/compare_view.js";
 import { toggledHidden } from "../../frontend/views/map_controls.js";
@@ -38,21 +39,24 @@ test("sentence filters pick the A/B ranges; cross-attention ignores them", () =>
 test("lines at or above the threshold, grouped by head and opacity bucket", () => {
   // 2 heads x 2 queries x 3 keys
   const data = new Float32Array([0.5, 0.5, 0, 0.01, 0.03, 0.96, /* head 1 */ 1, 0, 0, 0, 0.25, 0.75]);
-  const layer = { heads: 2, queries: 2, keys: 3, data };
+  const set = new LineSet([0, 1], 0.01, 1);
+  set.add({ keys: 3, data, slot: (h) => h, dataRow0: 0, dataRows: 2 }, 0, 2);
   const seen = [];
-  forEachLine(layer, [0, 1], [0, 2], [0, 3], 0.02, (h, q, k) => seen.push([h, q, k]));
+  set.forEachLine([0, 2], [0, 3], 0.02, (h, q, k) => seen.push([h, q, k]));
+  // Row by row, each row's heads in order.
   assert.deepEqual(seen, [
     [0, 0, 0],
     [0, 0, 1],
+    [1, 0, 0],
     [0, 1, 1],
     [0, 1, 2],
-    [1, 0, 0],
     [1, 1, 1],
     [1, 1, 2],
   ]);
+  const one = new LineSet([1], 0.01, 1);
+  one.add({ keys: 3, data, slot: (h) => h, dataRow0: 0, dataRows: 2 }, 0, 2);
   const { count, groups } = collectLines(
-    layer,
-    [1],
+    one,
     [0, 2],
     [0, 3],
     0.02,
@@ -62,6 +66,48 @@ test("lines at or above the threshold, grouped by head and opacity bucket", () =
   assert.equal(count, 3);
   const byBucket = Object.fromEntries(groups.map((g) => [g.bucket, g.ys]));
   assert.deepEqual(byBucket, { 19: [0, 100], 5: [10, 101], 15: [10, 102] }); // 1.0, 0.25, 0.75
+});
+
+test("a frame's lines: queries in the frame only, keys beyond it in its edge zones, in order", () => {
+  // Lines (query y, key y) of one group, in query order: above, in, below the frame [100, 200] of
+  // a column 1000 px tall.
+  const group = { head: 0, bucket: 10, ys: [50, 60, 110, 10, 150, 160, 170, 90, 190, 500, 250, 120] };
+  const seen = [];
+  forEachFramed([group], [100, 200], 12, 1000, (g, yq, yk, side, yTrue) => seen.push([yq, yk, side, yTrue]));
+  // Keys above end in [101, 111] by their place among the keys above (10 of 100 px: 102); below, the same.
+  assert.deepEqual(seen, [
+    [110, 102, -1, 10],
+    [150, 160, 0, 160],
+    [170, 110, -1, 90],
+    [190, 192.75, 1, 500],
+  ]);
+  // Stroked on a canvas whose y 0 is the frame's top; the lines into the edge zones are counted.
+  const calls = [];
+  const ctx = new Proxy(
+    {},
+    {
+      get:
+        (_, name) =>
+        (...args) =>
+          calls.push([name, ...args]),
+      set: () => true,
+    },
+  );
+  const frame = { width: 104, threshold: 0.02, dense: false, frame: [100, 200], zone: 12, height: 1000 };
+  assert.deepEqual(strokeFrame(ctx, [group], frame), { above: 2, below: 1 });
+  const moves = calls.filter(([name]) => name === "moveTo" || name === "lineTo").map((c) => c.slice(1));
+  // Lines to keys in the frame first, then those beyond it, dashed.
+  assert.deepEqual(moves, [
+    [2, 50],
+    [102, 60],
+    [2, 10],
+    [102, 2],
+    [2, 70],
+    [102, 10],
+    [2, 90],
+    [102, 92.75],
+  ]);
+  assert.deepEqual(calls.find(([name]) => name === "setLineDash").slice(1), [[4, 3]]);
 });
 
 test("rule text states each label's metric and threshold", () => {
