@@ -2,7 +2,7 @@
 
 import pathlib
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 ROOT = pathlib.Path(__file__).parent
 
@@ -15,16 +15,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     # The panel lives in frontend/ at the top of the repository and ships inside the package.
-    packages=[
-        "tb_attention",
-        "tb_attention.format",
-        "tb_attention.writing",
-        "tb_attention.serving",
-        "tb_attention.analysis",
-        "tb_attention.integrations",
-        "tb_attention.storage",
-        "tb_attention.frontend",
-    ],
+    packages=find_packages(include=["tb_attention", "tb_attention.*"]) + ["tb_attention.frontend"],
     package_dir={"tb_attention": "tb_attention", "tb_attention.frontend": "frontend"},
     package_data={"tb_attention.frontend": ["*.js", "*.css", "*.svg", "**/*.js", "**/*.css"]},
     install_requires=[

@@ -35,6 +35,14 @@ def wheel(tmp_path_factory):
 def test_wheel_contains_package_and_frontend(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "tb_attention/serving/plugin.py" in names
+    # Every module of the package (a new subpackage must not be left out of the wheel).
+    modules = sorted(
+        os.path.relpath(os.path.join(d, f), ROOT).replace(os.sep, "/")
+        for d, _, files in os.walk(os.path.join(ROOT, "tb_attention"))
+        for f in files
+        if f.endswith(".py")
+    )
+    assert [m for m in modules if m not in names] == []
     assert "tb_attention/frontend/index.js" in names
     frontend_js = [n for n in names if n.startswith("tb_attention/frontend/") and n.endswith(".js")]
     shipped = [
