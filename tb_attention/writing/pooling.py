@@ -3,6 +3,8 @@ on the blocks' device): cell (i, j) of a grid of factor f is the largest weight 
 [i f, (i + 1) f) x keys [j f, (j + 1) f), so nothing strong disappears when zoomed out
 (docs/format.md, "Overview levels")."""
 
+import warnings
+
 import torch
 
 
@@ -35,7 +37,9 @@ class MaxGrid:
         c0 = key_start // f
         cells = torch.arange(row_start, row_start + rows, device=x.device) // f
         target = self.values[head_start : head_start + heads, :, c0 : c0 + x.shape[-1]]
-        target.index_reduce_(1, cells, x, "amax", include_self=True)
+        with warnings.catch_warnings():  # "index_reduce() is in beta": it does what we need
+            warnings.simplefilter("ignore", UserWarning)
+            target.index_reduce_(1, cells, x, "amax", include_self=True)
 
 
 def coarser(grid, ratio):
