@@ -6,6 +6,22 @@ from tb_attention.format import header as headers
 from tb_attention.format.scores import scores_to_json
 
 
+def plan_part(kind, plan, model_shape, texts, scores):
+    """A part's header as its encoding plan stores it: layer and head numbers only for a subset of
+    `model_shape` (layers, heads, ...); `texts` has tokens, key_tokens and sentence_b_start."""
+    return headers.make_part(
+        kind,
+        plan.shape,
+        plan.precision,
+        texts.tokens,
+        texts.key_tokens,
+        texts.sentence_b_start,
+        None if scores is None else scores_to_json(scores),
+        layer_ids=plan.layer_ids if len(plan.layer_ids) != model_shape[0] else None,
+        head_ids=plan.head_ids if len(plan.head_ids) != model_shape[1] else None,
+    )
+
+
 def write_part(payload_file, captured):
     """Append a CapturedPart's blocks to the payload file; its header part."""
     part, plan = captured.part, captured.plan
@@ -16,17 +32,7 @@ def write_part(payload_file, captured):
         if row[0].thumbnails is not None:
             thumbnails.append(payload_file.append(b"".join(block.thumbnails for block in row)))
     scores = captured.patterns()
-    header = headers.make_part(
-        part.kind,
-        plan.shape,
-        plan.precision,
-        part.tokens,
-        part.key_tokens,
-        part.sentence_b_start,
-        None if scores is None else scores_to_json(scores),
-        layer_ids=plan.layer_ids if len(plan.layer_ids) != part.shape[0] else None,
-        head_ids=plan.head_ids if len(plan.head_ids) != part.shape[1] else None,
-    )
+    header = plan_part(part.kind, plan, part.shape, part, scores)
     header["head_block"] = captured.ranges[0][1] - captured.ranges[0][0]
     header["blocks"] = table
     if thumbnails:

@@ -9,8 +9,8 @@ import numpy as np
 from tb_attention.format import header as headers
 from tb_attention.format import summary
 from tb_attention.format.blocks import BLOCK_BYTES
-from tb_attention.format.scores import scores_to_json
 from tb_attention.writing.capture import header_fields
+from tb_attention.writing.record import plan_part
 from tb_attention.writing.stream import PartBuilder
 
 
@@ -36,17 +36,7 @@ class StreamedPart:
     def header(self, payload_file):
         plan = self.builder.plan
         scores = self.scores()
-        part = headers.make_part(
-            self.kind,
-            plan.shape,
-            plan.precision,
-            self.tokens,
-            self.key_tokens,
-            self.sentence_b_start,
-            None if scores is None else scores_to_json(scores),
-            layer_ids=plan.layer_ids if len(plan.layer_ids) != self.model_shape[0] else None,
-            head_ids=plan.head_ids if len(plan.head_ids) != self.model_shape[1] else None,
-        )
+        part = plan_part(self.kind, plan, self.model_shape, self, scores)
         part.update(self.builder.write(payload_file))
         if plan.sparse:
             part["encoding"] = "sparse"
