@@ -7,7 +7,8 @@ headless Chromium, each load in a fresh browser context (cold cache, no saved st
   "tb-attention:head-view-drawn" mark (its query window's rows on screen drawn); goal <= 1000 ms.
   Beside it the CPU time spent until then by the page's renderer process (DevTools' ProcessTime)
   and by TensorBoard's processes (psutil): on a shared machine wall time mostly measures the
-  other jobs. Then until every row of the window is read (data-loaded), and the bytes fetched.
+  other jobs. Then until every row of the window is read (data-loaded), and the bytes fetched
+  (on the wire, and the /layer answers' bodies decoded: what the renderer reads).
 * scrolling the whole token list, top to bottom, SCROLL_PX a frame (about a screen: every frame
   shows rows not built before): per frame, the main-thread time from the scroll event to the end
   of the view's work for it, with the DOM rows built, laid out, and the lines' canvas flushed (a
@@ -54,6 +55,9 @@ SCROLL_PX = 640
 
 FETCHED = """() => [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
   .reduce((s, e) => s + (e.transferSize || e.encodedBodySize || 0), 0)"""
+# The /layer answers' bodies once their content-coding is undone: what the renderer receives and reads.
+LAYER_BYTES = """() => performance.getEntriesByType('resource').filter((e) => e.name.includes('/layer?'))
+  .reduce((s, e) => s + (e.decodedBodySize || 0), 0)"""
 
 # Scroll the head view's box from top to bottom, `step` px a frame. A frame is timed from the
 # scroll event (a capturing listener on window, before the view's own) to the end of a listener on
@@ -227,6 +231,7 @@ def measure_head(browser, tb, run, tag, args):
         out = {"heap_open": max(first, wait_sampling_heap(page, cdp, LOADED))}
         cdp.detach()
         out.update(painted=painted, loaded=page.evaluate("performance.now()"), fetched=page.evaluate(FETCHED))
+        out["layer_bytes"] = page.evaluate(LAYER_BYTES)
         out.update(cpu_page=cpu["page"] * 1000, cpu_server=cpu["server"] * 1000)
         out["view"] = page.eval_on_selector(".head-view", "e => ({...e.dataset})")
         scrolled = page.evaluate(SCROLL, SCROLL_PX)
@@ -313,6 +318,7 @@ def summary(results, models):
         "cpu_page": median([r["cpu_page"] for r in results]),
         "cpu_server": median([r["cpu_server"] for r in results]),
         "fetched": median([r["fetched"] for r in results]),
+        "layer_bytes": median([r["layer_bytes"] for r in results]),
         "frames": frames,
         "frame": median(frames),
         "frame_p95": sorted(frames)[int(0.95 * (len(frames) - 1))],
@@ -385,6 +391,8 @@ def report(sides, args):
             ("renderer CPU to paint", "cpu_page", "ms"),
             ("server CPU to paint", "cpu_server", "ms"),
             ("window read", "loaded", "ms"),
+            ("fetched by then", "fetched", "MB"),
+            ("/layer bodies decoded", "layer_bytes", "MB"),
             ("scroll frame median", "frame", "ms"),
             ("scroll frame p95", "frame_p95", "ms"),
             ("frame interval median", "interval", "ms"),

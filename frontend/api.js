@@ -2,7 +2,7 @@
 // /rollout, /thumbnails), and the caches their answers are kept in (data.js holds them for the views). The
 // browser undoes the payload's Content-Encoding; decode.js reads the values as the headers say.
 
-import { decodeWeights, dtypeSize, parsePlanes, parseShape, parseTable } from "./decode.js";
+import { decodeSparse, decodeWeights, dtypeSize, parsePlanes, parseShape, parseTable } from "./decode.js";
 
 export class ApiError extends Error {}
 
@@ -42,20 +42,51 @@ export async function getJSON(route, params = {}) {
   return resp.json();
 }
 
-/** An array route's answer: {shape, precision, data: Float32Array} (the headers say how to read it). */
+/** How an answer's values read, from its headers: {dtype, scale, table, planes}. */
+function valueCoding(headers) {
+  return {
+    dtype: headers.get("X-Attention-Dtype"),
+    scale: Number(headers.get("X-Attention-Scale") || "1"),
+    table: parseTable(headers.get("X-Attention-Table")),
+    planes: parsePlanes(headers.get("X-Attention-Planes")),
+  };
+}
+
+/**
+ * An array route's answer: {shape, precision, data: Float32Array} (the headers say how to read
+ * it); a sparse answer (X-Attention-Form: sparse) as {shape, precision, sparse (decode.js
+ * decodeSparse), bytes}.
+ */
 async function fetchArray(route, params, rank, what, signal = null) {
   const resp = await request(route, params, signal);
   if (!resp.ok) throw await errorOf(route, resp);
   try {
-    const shape = parseShape(resp.headers.get("X-Attention-Shape"), rank);
-    const scale = Number(resp.headers.get("X-Attention-Scale") || "1");
-    const count = shape.reduce((a, b) => a * b, 1);
-    const coding = {
-      table: parseTable(resp.headers.get("X-Attention-Table")),
-      planes: parsePlanes(resp.headers.get("X-Attention-Planes")),
-    };
-    const data = decodeWeights(await resp.arrayBuffer(), resp.headers.get("X-Attention-Dtype"), count, scale, coding);
-    return { shape, precision: resp.headers.get("X-Attention-Precision"), data };
+    const { headers } = resp;
+    const shape = parseShape(headers.get("X-Attention-Shape"), rank);
+    const precision = headers.get("X-Attention-Precision");
+    const { dtype, scale, ...coding } = valueCoding(headers);
+    const buffer = await resp.arrayBuffer();
+    if (headers.get("X-Attention-Form") === "sparse") {
+      const layout = {
+        ...valueCoding(headers),
+        rows: shape[0] * shape[1],
+        keys: shape[2],
+        entries: Number(headers.get("X-Attention-Entries")),
+        countDtype: headers.get("X-Attention-Count-Dtype"),
+        indexDtype: headers.get("X-Attention-Index-Dtype"),
+      };
+      const sparse = decodeSparse(buffer, layout);
+      const bytes = Object.values(sparse).reduce((n, part) => n + part.byteLength, 0);
+      return { shape, precision, sparse, bytes };
+    }
+    const data = decodeWeights(
+      buffer,
+      dtype,
+      shape.reduce((a, b) => a * b, 1),
+      scale,
+      coding,
+    );
+    return { shape, precision, data };
   } catch (e) {
     if (e.name === "AbortError") throw e;
     throw new ApiError(`${what} cannot be read: ${e.message}`);
@@ -83,24 +114,22 @@ function layerParams(run, tag, step, layer, kind, opts) {
  * One layer, or a selection of it (docs/http_api.md: heads, query rows, the mean of heads, kept
  * weights): {heads, queries, keys, precision, data: Float32Array [heads, queries, keys]}, plus
  * {headIds (the heads fetched, or null for all), q0 (first query row)}. With form "kept",
- * data is [heads, queries] and keys is null.
+ * data is [heads, queries] and keys is null; with form "sparse" (sparse records), data is null
+ * and `sparse` holds the entries the rows kept (decode.js decodeSparse), `bytes` their size.
  */
 export async function fetchLayer(run, tag, step, layer, kind = null, opts = {}) {
   const rank = opts.form === "kept" ? 2 : 3;
   const what = `layer ${layer} of step ${step}`;
-  const { shape, precision, data } = await fetchArray(
-    "layer",
-    layerParams(run, tag, step, layer, kind, opts),
-    rank,
-    what,
-  );
-  const [heads, queries, keys = null] = shape;
+  const got = await fetchArray("layer", layerParams(run, tag, step, layer, kind, opts), rank, what);
+  const [heads, queries, keys = null] = got.shape;
   return {
     heads,
     queries,
     keys,
-    precision,
-    data,
+    precision: got.precision,
+    data: got.data || null,
+    sparse: got.sparse || null,
+    bytes: got.data ? got.data.byteLength : got.bytes,
     headIds: opts.reduce ? null : opts.heads || null,
     q0: opts.qStart || 0,
   };
@@ -220,7 +249,7 @@ export class LayerCache {
     this.entries.set(key, entry);
     entry.promise.then(
       (value) => {
-        entry.bytes = value.data.byteLength;
+        entry.bytes = value.bytes;
         this.bytes += entry.bytes;
         this.evict();
       },

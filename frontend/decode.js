@@ -1,7 +1,8 @@
 // Decoding a layer payload: little-endian values of the dtype the server names, times the
 // scale it sends (weight = value x scale); for a coded precision, through the table it sends
-// (weight = table[value] x scale), with the values' bytes in planes when it says so. Pure
-// functions: no DOM, no network.
+// (weight = table[value] x scale), with the values' bytes in planes when it says so; a sparse
+// answer's counts, key indices and values as its headers lay them out. Pure functions: no DOM,
+// no network.
 
 // Halves decoded through a table: Float16Array is not in every browser TensorBoard supports.
 let halfTable = null;
@@ -154,4 +155,52 @@ export function parseShape(text, rank = 3) {
     throw new DecodeError(`bad X-Attention-Shape header: ${JSON.stringify(text)}`);
   }
   return shape;
+}
+
+// Integer parts of a sparse answer (counts per row, key indices), by the dtype its headers name.
+const INTEGERS = { uint16: Uint16Array, uint32: Uint32Array };
+
+function integerType(dtype, what) {
+  const Type = INTEGERS[dtype];
+  if (!Type) throw new DecodeError(`unknown ${what} dtype ${JSON.stringify(dtype)} (this panel reads uint16, uint32)`);
+  return Type;
+}
+
+function integers(buffer, offset, count, Type) {
+  const bytes = new Uint8Array(buffer, offset, count * Type.BYTES_PER_ELEMENT).slice(); // aligned
+  if (LITTLE_ENDIAN) return new Type(bytes.buffer);
+  const view = new DataView(bytes.buffer);
+  const out = new Type(count);
+  const wide = Type === Uint32Array;
+  for (let i = 0; i < count; i++) out[i] = wide ? view.getUint32(4 * i, true) : view.getUint16(2 * i, true);
+  return out;
+}
+
+/**
+ * The kept entries of a sparse answer (/layer form=sparse): counts of `rows` (one per head and
+ * query row), then `entries` key indices, then their values, each of the dtype `layout` names
+ * ({rows, keys, entries, countDtype, indexDtype, dtype, scale, table, planes}, from the headers).
+ * Returns {counts, offsets (Int32Array [rows + 1]: row i's entries are [offsets[i],
+ * offsets[i + 1])), indices, values: Float32Array}; throws DecodeError for a body that disagrees.
+ */
+export function decodeSparse(buffer, layout) {
+  const { rows, keys, entries, countDtype, indexDtype, dtype, scale = 1, table = null, planes = null } = layout;
+  if (![rows, keys, entries].every((n) => Number.isInteger(n) && n >= 0))
+    throw new DecodeError(`bad sparse layout: ${rows} rows, ${keys} keys, ${entries} entries`);
+  const CountType = integerType(countDtype, "count");
+  const IndexType = integerType(indexDtype, "index");
+  const countBytes = rows * CountType.BYTES_PER_ELEMENT;
+  const indexBytes = entries * IndexType.BYTES_PER_ELEMENT;
+  const expected = countBytes + indexBytes + entries * dtypeSize(dtype);
+  if (buffer.byteLength !== expected)
+    throw new DecodeError(`sparse layer data has ${buffer.byteLength} bytes, expected ${expected}`);
+  const counts = integers(buffer, 0, rows, CountType);
+  const offsets = new Int32Array(rows + 1);
+  for (let i = 0; i < rows; i++) offsets[i + 1] = offsets[i] + counts[i];
+  if (offsets[rows] !== entries) throw new DecodeError(`sparse counts sum to ${offsets[rows]}, not ${entries} entries`);
+  const indices = integers(buffer, countBytes, entries, IndexType);
+  for (let i = 0; i < entries; i++)
+    if (indices[i] >= keys) throw new DecodeError(`sparse key index ${indices[i]} is outside ${keys} keys`);
+  const values = decodeWeights(buffer.slice(countBytes + indexBytes), dtype, entries, scale, { table, planes });
+  return { counts, offsets, indices, values };
 }

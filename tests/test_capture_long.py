@@ -13,7 +13,7 @@ import torch
 import tb_attention
 from tb_attention.capture import capture
 from tb_attention.writing import budget, stream
-from tests.helpers.http import BASE, q, wsgi_client
+from tests.helpers.http import BASE, decode_sparse_response, q, wsgi_client
 from tests.helpers.tiny_models import Tokens, eager_attention, tiny_inputs, tiny_model
 
 N = 320
@@ -159,6 +159,21 @@ def test_layer_rows_of_a_banded_record_read_only_their_bands(windowed_record, mo
     )
     values = np.frombuffer(kept.get_data(), "<f4")
     assert (values[:8] == 0).all() and (values[8:] > 0.5).all()  # rows before the detail kept nothing
+    # form=sparse: those rows' kept entries across the bands, the dense answer's where they are.
+    sparse = client.get(
+        "%s/layer?%s"
+        % (
+            BASE,
+            q(run=".", tag="probe/long", step=5, layer=1, heads="3,0", form="sparse", q_start=rows[0], q_end=rows[1]),
+        ),
+        headers={"Accept-Encoding": "zstd"},
+    )
+    shape, counts, indices, weights = decode_sparse_response(sparse.headers, sparse.get_data())
+    assert shape == got.shape and (counts[:, :8] == 0).all() and (counts[:, 8:] > 0).all()
+    placed = np.zeros(shape, np.float32)
+    slots, at = np.divmod(np.repeat(np.arange(counts.size), counts.ravel().astype(np.int64)), shape[1])
+    placed[slots, at, indices.astype(np.int64)] = weights
+    np.testing.assert_array_equal(placed, got)
     from tb_attention.serving import layer_answers
 
     monkeypatch.setattr(layer_answers, "MAX_ANSWER_WEIGHTS", 4 * N * N - 1)  # as if the layer were long

@@ -36,12 +36,25 @@ def tokens(n):
     return out
 
 
+def faint(a, seed=0):
+    """`a` with 12 faint weights (0.004) on earlier keys of every row: a sparse record of it keeps
+    each row's strongest keys and drops some of those."""
+    rng = np.random.default_rng(seed)
+    out = a * np.float32(0.95)
+    q = np.arange(a.shape[2])
+    for head in range(a.shape[1]):
+        for _ in range(12):
+            np.add.at(out[0, head], (q, (rng.random(q.size) * (q + 1)).astype(int)), np.float32(0.004))
+    return out
+
+
 @pytest.fixture(scope="module")
 def long_tb(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("head_long")
     tb_attention.add_attention(str(logdir / "long"), "p", attention(N), tokens(N), 0)
+    tb_attention.add_attention(str(logdir / "sparse"), "p", faint(attention(N)), tokens(N), 0, top_k=8)
     tb_attention.flush()
-    with serving_runs(logdir, ["long"]) as proc:
+    with serving_runs(logdir, ["long", "sparse"]) as proc:
         yield logdir, proc
 
 
@@ -163,4 +176,39 @@ def test_lines_to_keys_far_back_end_at_the_edge_and_the_strip_shows_them(head_pa
     text = page.inner_text(".hover-details")
     assert f"key 0 (the sink) took {sink:.3f}" in text and abs(sink - 0.25) < 3e-3
     half = (N - 1) // 2
+    assert f"w{half} ({half}) {a[:, N - 1, half].astype(np.float64).mean():.3f}" in text
+
+
+def test_a_sparse_record_draws_its_kept_entries_read_as_they_are_sent(head_panel, long_tb, tmp_path):
+    asked = []
+    head_panel.page.on("request", lambda r: "/layer?" in r.url and asked.append(r.url))
+    page = head_panel.open("run=sparse&tag=p")
+    find(head_panel, page, "finale", N - 1)
+    (rec,) = tb_attention.read_attention(str(long_tb[0]), run="sparse")
+    assert rec.encoding == "sparse"
+    a = rec.layer(0)  # the kept entries, densified here only
+    assert ((a > 0).sum(axis=2) <= 8).all() and ((a > 0).sum(axis=2) == 8).mean() > 0.9  # keys were dropped
+    # The rows are read as kept entries, never dense: every read of rows asks form=sparse.
+    rows = [u for u in asked if "q_start=" in u and "form=kept" not in u]
+    assert rows and all("form=sparse" in u for u in rows), rows[:3]
+    threshold = float(page.get_attribute(".head-view", "data-line-threshold"))
+    w0, w1 = map(int, page.get_attribute(".head-view", "data-window").split(","))
+    top, bottom, row = frame(page)
+    on_screen = [q for q in range(w0, w1) if top <= (q + 0.5) * row <= bottom]
+    assert len(on_screen) > 30
+    # The lines drawn for the frame are the stored kept entries at or above the threshold.
+    with page.expect_download() as dl:
+        page.click(".export-svg")
+    dl.value.save_as(tmp_path / "frame.svg")
+    ns = "{http://www.w3.org/2000/svg}"
+    drawn = [line for line in ET.parse(tmp_path / "frame.svg").getroot().iter(ns + "line")]
+    assert {int(line.get("data-q")) for line in drawn} == {q for q in on_screen if (a[:, q] >= threshold).any()}
+    assert len(drawn) == sum(int((a[:, q] >= threshold).sum()) for q in on_screen)
+    # The last row's hover: the stored kept weight on the first token, and the half-way key's.
+    page.hover(f".hv-left .tok[data-index='{N - 1}']")
+    sink = a[:, N - 1, 0].astype(np.float64).mean()
+    assert float(page.get_attribute(".head-view", "data-hover-sink")) == pytest.approx(sink, rel=1e-6)
+    text = page.inner_text(".hover-details")
+    half = (N - 1) // 2
+    assert f"key 0 (the sink) took {sink:.3f}" in text
     assert f"w{half} ({half}) {a[:, N - 1, half].astype(np.float64).mean():.3f}" in text

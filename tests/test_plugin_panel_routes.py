@@ -157,7 +157,7 @@ def test_fuzzed_rows_and_reduce_never_500(logs):
         q_end=value,
         reduce=st.one_of(st.none(), st.sampled_from(["mean", "MEAN", "sum"]), st.text(max_size=4)),
         run=st.sampled_from(["dense", "sparse"]),
-        form=st.sampled_from([None, "kept", "dense"]),
+        form=st.sampled_from([None, "kept", "dense", "sparse"]),
     )
     def check(q_start, q_end, reduce, run, form):
         params = {

@@ -1,7 +1,8 @@
 // The weights a render of the head view draws its lines from: the shown heads' rows of the query
 // window (layer_data.js rowsOf: the whole layer when it is fetched whole, else blocks of rows
-// fetched one after another and dropped once read), with words merged and hidden keys dropped as
-// the selection asks (words.js displaySlab), kept compact (head_lineset.js); the sink and window
+// fetched one after another and dropped once read; a sparse record's as the entries they kept),
+// with words merged and hidden keys dropped as the selection asks (words.js displaySlab;
+// head_sparse.js for kept entries), kept compact (head_lineset.js); the sink and window
 // shares of each row (head_shares.js); for sparse records the weight each row kept (read by
 // hovers only, so it may arrive after the first paint).
 
@@ -9,16 +10,19 @@ import { displaySlab, mergeRows, tokenRows } from "../words.js";
 import { readoutWindow } from "../structure.js";
 import { collectLines } from "./head_lines.js";
 import { LineSet } from "./head_lineset.js";
+import { displaySparse } from "./head_sparse.js";
 import { itemShares, rowShares } from "./head_shares.js";
-import { keptOf, rowsOf, wholeLayer } from "./layer_data.js";
+import { keptOf, rowsOf, sparseRows, wholeLayer } from "./layer_data.js";
 
-const BLOCK_VALUES = 4 * 2 ** 20; // weights fetched at once (16 MB as float32) when a layer is not fetched whole
+// Weights (or a sparse record's kept entries) fetched at once when a layer is not fetched whole.
+const BLOCK_VALUES = 4 * 2 ** 20; // 16 MB as float32
 const KEPT_WINDOWS = 8; // windows of lines kept per view (a few hundred kB each)
 const IN_FLIGHT = 4; // blocks fetched at once (each at most 16 MB as float32 while it is read)
 
 /** The slab display rows [i0, i1) are read from: as fetched, or with words merged / keys hidden. */
 function displayed(slab, shown, i0, i1) {
   if (!shown.merge && !shown.hidden.length) return { slab, hiddenCols: null };
+  if (slab.sparse) return displaySparse(slab, shown, i0, i1);
   const d = displaySlab({
     data: slab.data,
     slabs: slab.heads,
@@ -38,6 +42,7 @@ function displayed(slab, shown, i0, i1) {
 /**
  * The window's display rows in blocks [i0, i1) of at most BLOCK_VALUES fetched weights (at least
  * one item; a word's pieces stay in one block), or one block when the layer is fetched whole.
+ * `keys`: the weights fetched per row and head (a sparse record's rows: the keys they keep).
  */
 export function rowBlocks(items, window, heads, keys, whole) {
   const [w0, w1] = window;
@@ -52,6 +57,16 @@ export function rowBlocks(items, window, heads, keys, whole) {
     i0 = i1;
   }
   return out;
+}
+
+/**
+ * Weights fetched per query row and head: a sparse record's rule keeps at most `top_k` keys a
+ * row (/steps `sparse`; by mass alone, up to every key), a dense row has every key.
+ */
+function keptPerRow(meta) {
+  const keys = meta.shape[3];
+  const topK = sparseRows(meta) && meta.sparse ? meta.sparse.top_k : null;
+  return Number.isInteger(topK) && topK > 0 ? Math.min(keys, topK) : keys;
 }
 
 /** Blocks holding rows of `first` ([q0, q1) or null) first, then the others nearest first. */
@@ -116,10 +131,8 @@ export class HeadLines {
   async fetchAll(ctx, shown, source, opts, cross) {
     const { state, meta } = ctx;
     const whole = wholeLayer(meta);
-    const blocks = loadOrder(
-      rowBlocks(shown.qItems, shown.window, shown.heads.length, meta.shape[3], whole),
-      opts.first,
-    );
+    const perRow = keptPerRow(meta);
+    const blocks = loadOrder(rowBlocks(shown.qItems, shown.window, shown.heads.length, perRow, whole), opts.first);
     const fetch = ([i0, i1]) => {
       const [t0, t1] = tokenRows(shown.qItems, i0, i1);
       return rowsOf(source, meta, state.step, state.layer, shown.heads, t0, t1, !whole);

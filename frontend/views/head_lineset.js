@@ -2,7 +2,8 @@
 // above the smallest threshold the view draws with, and each row's mean over the shown heads at or
 // above the smallest weight a hover labels. Made from blocks of dense rows (as displayed: words
 // merged, hidden keys dropped) that are dropped once read: a 128-row window of 8 heads x 32 768
-// keys is 134 MB as float32, its lines a few hundred kB. Pure (tests/js/head_lineset.test.js).
+// keys is 134 MB as float32, its lines a few hundred kB; or from the entries a sparse record's
+// rows kept, read as they came. Pure (tests/js/head_lineset.test.js).
 
 /** Growable typed storage: push numbers, then `done()` gives the typed array. */
 class Column {
@@ -100,6 +101,57 @@ function readBlock(slab, heads, r0, r1, least, leastMean) {
   };
 }
 
+/**
+ * readBlock of a slab of kept entries (layer_data.js rowsOf `sparse`: each row's keys ascending):
+ * the same lines and means as its rows densified, each mean summed over the heads in the same
+ * order, without a pass over the keys a row did not keep.
+ */
+function readSparseBlock(slab, heads, r0, r1, least, leastMean) {
+  const { offsets, indices, values } = slab.sparse;
+  const rowStart = new Int32Array(r1 - r0 + 1);
+  const meanStart = new Int32Array(r1 - r0 + 1);
+  const [head, key, w] = [new Column(Uint16Array), new Column(Int32Array), new Column(Float32Array)];
+  const [meanKey, meanW] = [new Column(Int32Array), new Column(Float64Array)];
+  const sums = new Float64Array(slab.keys); // per key: the sum over the heads of the row
+  const touched = [];
+  const candidates = [];
+  const slots = heads.map((h) => slab.slot(h));
+  for (let q = r0; q < r1; q++) {
+    rowStart[q - r0] = head.length;
+    meanStart[q - r0] = meanKey.length;
+    candidates.length = 0;
+    touched.length = 0;
+    for (let i = 0; i < heads.length; i++) {
+      if (slots[i] < 0) continue;
+      const row = slots[i] * slab.dataRows + (q - slab.dataRow0);
+      for (let e = offsets[row]; e < offsets[row + 1]; e++) {
+        const k = indices[e];
+        const v = values[e];
+        if (sums[k] === 0) touched.push(k);
+        sums[k] += v;
+        if (v >= least) {
+          head.push(heads[i]);
+          key.push(k);
+          w.push(v);
+        }
+        if (v >= leastMean) candidates.push(k);
+      }
+    }
+    for (const k of new Set(candidates.sort((a, b) => a - b))) {
+      const m = sums[k] / heads.length;
+      if (m >= leastMean) {
+        meanKey.push(k);
+        meanW.push(m);
+      }
+    }
+    for (const k of touched) sums[k] = 0;
+  }
+  rowStart[r1 - r0] = head.length;
+  meanStart[r1 - r0] = meanKey.length;
+  const lines = { head: head.done(), key: key.done(), w: w.done() };
+  return { r0, r1, rowStart, ...lines, meanStart, meanKey: meanKey.done(), meanW: meanW.done() };
+}
+
 /** Visit entries [i, j) (one head's lines of row q) in kRange at or above threshold; topK: the strongest. */
 function visitRun(b, i, j, q, kRange, threshold, visit, topK, best) {
   const { head, key, w } = b;
@@ -128,11 +180,12 @@ export class LineSet {
 
   /**
    * Read display rows [r0, r1) of `slab` ({keys, data, slot(h), dataRow0, dataRows}, rows
-   * counted from dataRow0); the slab may be dropped afterwards.
+   * counted from dataRow0; or its kept entries in `sparse`); the slab may be dropped afterwards.
    */
   add(slab, r0, r1) {
     if (r1 <= r0 || !this.heads.length) return;
-    const b = readBlock(slab, this.heads, r0, r1, this.least, this.leastMean);
+    const read = slab.sparse ? readSparseBlock : readBlock;
+    const b = read(slab, this.heads, r0, r1, this.least, this.leastMean);
     this.size += b.head.length;
     this.blocks.push(b);
     this.blocks.sort((a, c) => a.r0 - c.r0);

@@ -5,13 +5,17 @@
 
 /**
  * Shares of token rows [t0, t1) of `slab` (layer_data.js rowsOf: {keys, data, slot(h),
- * dataRow0, dataRows}) for `heads`, with the window `size` (null: none): {t0, sink, window}
- * (Float64Array per row; window null without a size).
+ * dataRow0, dataRows}, or its kept entries in `sparse`) for `heads`, with the window `size`
+ * (null: none): {t0, sink, window} (Float64Array per row; window null without a size).
  */
 export function rowShares(slab, heads, t0, t1, size) {
   const n = t1 - t0;
   const sink = new Float64Array(n);
   const window = size ? new Float64Array(n) : null;
+  if (slab.sparse) {
+    sparseShares(slab, heads, t0, t1, size, sink, window);
+    return { t0, sink, window };
+  }
   const { keys, data, dataRow0, dataRows } = slab;
   for (const h of heads) {
     const slot = slab.slot(h);
@@ -26,6 +30,26 @@ export function rowShares(slab, heads, t0, t1, size) {
     }
   }
   return { t0, sink, window };
+}
+
+/** rowShares of a slab of kept entries (layer_data.js rowsOf), summing the entries each row kept. */
+function sparseShares(slab, heads, t0, t1, size, sink, window) {
+  const { offsets, indices, values } = slab.sparse;
+  const { dataRow0, dataRows } = slab;
+  for (const h of heads) {
+    const slot = slab.slot(h);
+    if (slot < 0) continue;
+    for (let t = t0; t < t1; t++) {
+      const row = slot * dataRows + (t - dataRow0);
+      const [a, b] = [offsets[row], offsets[row + 1]];
+      // Keys ascend within a row: key 0 can only be its first entry.
+      sink[t - t0] += (b > a && indices[a] === 0 ? values[a] : 0) / heads.length;
+      if (!window) continue;
+      let sum = 0;
+      for (let e = a; e < b; e++) if (indices[e] > t - size && indices[e] <= t) sum += values[e];
+      window[t - t0] += sum / heads.length;
+    }
+  }
 }
 
 /** Shares of a display item {start, end} (token rows): the mean over its tokens, or null when not held. */

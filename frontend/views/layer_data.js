@@ -62,10 +62,17 @@ export async function keptOf(source, meta, step, layer, heads) {
   return (await source.selection(step, layer, opts)).data;
 }
 
+/** Whether the head view reads rows as the entries they kept (/layer form=sparse), not dense. */
+export function sparseRows(meta) {
+  return meta.encoding === "sparse" && !wholeLayer(meta);
+}
+
 /**
  * Query rows [q0, q1) of `heads`, as a slab the head view reads (head_lines.js forEachLine):
  * {keys, data, slot(h), dataRow0, dataRows, heads}. Taken from the whole layer when it is
- * fetched whole, else fetched for those heads and rows (`once`: not cached).
+ * fetched whole, else fetched for those heads and rows (`once`: not cached). A sparse record's
+ * rows come as the entries they kept: `data` is null and `sparse` ({counts, offsets, indices,
+ * values}, row (slot, q) at slot * dataRows + q - dataRow0) holds them.
  */
 export async function rowsOf(source, meta, step, layer, heads, q0, q1, once = false) {
   const [, H, Q, K] = meta.shape;
@@ -73,13 +80,15 @@ export async function rowsOf(source, meta, step, layer, heads, q0, q1, once = fa
     const whole = await source.layer(step, layer);
     return { keys: K, data: whole.data, slot: (h) => h, dataRow0: 0, dataRows: Q, heads: whole.heads };
   }
-  const opts = { heads: headsParam(heads, H), qStart: q0, qEnd: q1, once };
+  const form = sparseRows(meta) ? "sparse" : null;
+  const opts = { heads: headsParam(heads, H), qStart: q0, qEnd: q1, once, form };
   const got = await source.selection(step, layer, opts);
   const ids = got.headIds || Array.from({ length: H }, (_, h) => h);
   const slots = new Map(ids.map((h, i) => [h, i]));
   return {
     keys: K,
     data: got.data,
+    sparse: got.sparse,
     slot: (h) => (slots.has(h) ? slots.get(h) : -1),
     dataRow0: q0,
     dataRows: q1 - q0,

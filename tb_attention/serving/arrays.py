@@ -22,6 +22,7 @@ class ArrayPayload:
     precision: Optional[str] = None
     table: Optional[np.ndarray] = None  # float32 weight of each value, for coded precisions
     planes: Optional[int] = None  # values per group of byte planes (stored chunks of a PLANAR precision)
+    layout: Optional[dict] = None  # more headers saying how the body is laid out (a sparse answer's)
 
 
 def stored_payload(shape, part_precision, raw, encoded=None, planes=None):
@@ -43,3 +44,23 @@ def float_payload(values, dtype="float32", part_precision=None):
     """Float weights (`float16` or `float32` on the wire), scale 1."""
     values = np.ascontiguousarray(values, dtype="<f2" if dtype == "float16" else "<f4")
     return ArrayPayload(values.shape, dtype, 1.0, values.tobytes, None, part_precision)
+
+
+def sparse_payload(shape, part_precision, counts, indices, values):
+    """Kept entries of `shape` = (heads, rows, keys), never densified: the body holds `counts`
+    (keys kept per head and row, `[heads * rows]`), then the kept keys' `indices`, then their
+    `values` as stored (in one group of byte planes for a PLANAR precision); headers name each
+    part's dtype and the number of entries."""
+    entries = int(values.size)
+
+    def raw():
+        return b"".join((counts.tobytes(), indices.tobytes(), precision.pack(values, part_precision)))
+
+    out = stored_payload(shape, part_precision, raw, planes=entries or None)
+    out.layout = {
+        "X-Attention-Form": "sparse",
+        "X-Attention-Entries": str(entries),
+        "X-Attention-Count-Dtype": counts.dtype.name,
+        "X-Attention-Index-Dtype": indices.dtype.name,
+    }
+    return out

@@ -1,14 +1,14 @@
 """The answer of /layer (docs/http_api.md) for a `LayerRequest` on a `StoredPart`, one function
 per form of the answer: a whole layer (its stored bytes sent as they are when they can be), query
-rows as stored, the mean of heads, or the weight each sparse row kept. A long layer is read one
-block of heads at a time and never densified whole."""
+rows as stored, the mean of heads, the weight each sparse row kept, or the entries sparse rows
+kept. A long layer is read one block of heads at a time and never densified whole."""
 
 import collections
 
 import numpy as np
 
-from tb_attention.format import precision
-from tb_attention.serving.arrays import float_payload, stored_payload
+from tb_attention.format import blocks, precision
+from tb_attention.serving.arrays import float_payload, sparse_payload, stored_payload
 from tb_attention.serving.errors import BadRequest
 
 
@@ -29,6 +29,7 @@ def query_rows(queries, q_start, q_end):
 # The most weights one /layer answer holds (a long record's whole layer would be gigabytes: the
 # panel asks for windows of query rows, or /tile, instead).
 MAX_ANSWER_WEIGHTS = 64 << 20
+MAX_ANSWER_ENTRIES = 64 << 20  # kept entries of one form=sparse answer
 
 
 def layer_answer(stored, request):
@@ -37,6 +38,8 @@ def layer_answer(stored, request):
     heads = stored.check_heads(request.heads)
     rows = query_rows(q, request.q_start, request.q_end)
     count = (n_heads if heads is None else len(heads)) * ((rows[1] - rows[0]) if rows else q)
+    if request.form == "sparse":
+        return _sparse_form(stored, request.layer, list(range(n_heads)) if heads is None else heads, rows or (0, q))
     if request.form != "kept" and count * (1 if request.reduce else k) > MAX_ANSWER_WEIGHTS:
         raise BadRequest(
             "that would be %d weights, over the %d one answer holds: ask for fewer heads, a window of "
@@ -128,3 +131,27 @@ def _sparse_rows(stored, layer, wanted, rows, mean):
     if mean:
         out /= np.float32(len(wanted))
     return out
+
+
+def _sparse_form(stored, layer, wanted, rows):
+    """The entries query rows [rows) of the `wanted` heads kept, as stored: counts `[heads, rows]`,
+    key indices and values (a head listed twice is sent twice); never densified."""
+    if stored.part.encoding != "sparse":
+        raise BadRequest("form=sparse is for sparse records; this one is dense: ask for its rows as they are")
+    per_head = {}
+    for (h0, h1), counts, _, indices, values in stored.sparse_rows(layer, rows, sorted(set(wanted)), stored=True):
+        ends = np.cumsum(counts.sum(axis=1, dtype=np.int64))
+        for j, h in enumerate(range(h0, h1)):
+            a, b = (ends[j - 1] if j else 0), ends[j]
+            per_head[h] = (counts[j], indices[a:b], values[a:b])
+    entries = sum(per_head[h][1].size for h in wanted)
+    if entries > MAX_ANSWER_ENTRIES:
+        raise BadRequest(
+            "that would be %d kept entries, over the %d one answer holds: ask for fewer heads or a smaller "
+            "window of query rows (q_start, q_end)" % (entries, MAX_ANSWER_ENTRIES)
+        )
+    k = stored.part.shape[3]
+    counts = np.concatenate([per_head[h][0] for h in wanted]).astype(blocks.COUNT_DTYPE, copy=False)
+    indices = np.concatenate([per_head[h][1] for h in wanted]).astype(blocks.index_dtype(k), copy=False)
+    values = np.concatenate([per_head[h][2] for h in wanted])
+    return sparse_payload((len(wanted), rows[1] - rows[0], k), stored.part.precision, counts, indices, values)

@@ -42,6 +42,7 @@ def _array_response(request, payload):
         headers["X-Attention-Table"] = base64.b64encode(payload.table.astype("<f4").tobytes()).decode("ascii")
     if payload.planes:  # the values' bytes in planes (low bytes, then high bytes) per group of this many
         headers["X-Attention-Planes"] = str(payload.planes)
+    headers.update(payload.layout or {})
     if payload.encoded and http.accepts_encoding(request, payload.encoded[0]):
         coding, body = payload.encoded
     else:

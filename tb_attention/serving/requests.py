@@ -76,8 +76,8 @@ class StepsRequest:
 @dataclasses.dataclass(frozen=True)
 class LayerRequest:
     """/layer: one layer of one step, the given heads (default all), whole or as query rows
-    [q_start, q_end), as stored, their mean (`reduce="mean"`) or the weight each sparse row
-    kept (`form="kept"`)."""
+    [q_start, q_end), as stored, their mean (`reduce="mean"`), the weight each sparse row kept
+    (`form="kept"`) or the entries each sparse row kept (`form="sparse"`)."""
 
     run: str = _param(_text)
     tag: str = _param(_text)
@@ -85,14 +85,16 @@ class LayerRequest:
     layer: int = _param(_index)
     kind: Optional[str] = _param(_kind, None)
     heads: Optional[Tuple[int, ...]] = _param(_index_list, None)
-    form: Optional[str] = _param(_raw, None)  # "dense" (default) or "kept"
+    form: Optional[str] = _param(_raw, None)  # "dense" (default), "kept" or "sparse"
     reduce: Optional[str] = _param(_raw, None)  # "mean"
     q_start: Optional[int] = _param(_optional_index, None)
     q_end: Optional[int] = _param(_optional_index, None)
 
     def __post_init__(self):
         _check_choice("reduce", self.reduce, ("mean",))
-        _check_choice("form", self.form, ("dense", "kept"))
+        _check_choice("form", self.form, ("dense", "kept", "sparse"))
+        if self.form == "sparse" and self.reduce:
+            raise BadRequest("form=sparse sends each head's kept entries: it takes no reduce (ask reduce=mean alone)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -196,13 +196,14 @@ def encoded_layer(stored, layer):
     return "zstd", b"".join(c[0] for c in chunks), raw
 
 
-def sparse_rows(stored, layer, rows):
-    """[((first head, end head), counts, kept, indices, float32 weights)] of a sparse layer's
-    query rows [rows) only (counts and kept `[heads, rows]`; rows kept in no band: no keys,
-    kept weight 0), reading only the chunks that hold them."""
+def sparse_rows(stored, layer, rows, heads=None, as_stored=False):
+    """[((first head, end head), counts, kept, indices, weights)] of a sparse layer's query rows
+    [rows) only, of the blocks holding `heads` (default all): counts and kept `[heads, rows]`
+    (rows kept in no band: no keys, kept weight 0), weights float32 or as stored (`as_stored`),
+    reading only the chunks that hold them."""
     r0, r1 = rows
     pieces = {}
-    for (h0, h1), (b0, b1), decoded in decoded_bands(stored, layer, None, rows):
+    for (h0, h1), (b0, b1), decoded in decoded_bands(stored, layer, heads, rows, as_stored):
         pieces.setdefault((h0, h1), []).append((h1, (b0, b1), _cut_rows(decoded, (max(r0, b0) - b0, min(r1, b1) - b0))))
     out = []
     for (h0, h1), items in sorted(pieces.items()):

@@ -82,12 +82,14 @@ class StoredPart:
             return layers.dense_layer(self, layer, heads, stored)[:, rows[0] : rows[1]]
         return layers.dense_rows(self, layer, heads, rows, stored)
 
-    def sparse_rows(self, layer, rows):
-        """`sparse_layer` of query rows [rows) only (counts and kept `[heads, rows]`)."""
+    def sparse_rows(self, layer, rows, heads=None, stored=False):
+        """`sparse_layer` of query rows [rows) only (counts and kept `[heads, rows]`), of the
+        blocks holding `heads` (default all); the weights as stored with `stored=True`."""
         if self.part.encoding != "sparse":
             raise NotFound("the record is dense: read it with rows()")
+        heads = self.check_heads(heads)
         self._check_layer(layer)
-        return layers.sparse_rows(self, layer, rows)
+        return layers.sparse_rows(self, layer, rows, heads, stored)
 
     def sparse_layer(self, layer):
         """[((first head, end head), counts, kept, indices, float32 weights)] of each block of a

@@ -21,18 +21,43 @@ def decode_layer_response(headers, body):
     names), from its headers and body alone (as the panel decodes it: the content-coding, then
     dtype and scale the server names)."""
     shape = tuple(map(int, headers["X-Attention-Shape"].split(",")))
+    return _weights(_content(headers, body), headers, int(np.prod(shape))).reshape(shape)
+
+
+def decode_sparse_response(headers, body):
+    """(shape, counts `[heads, rows]`, key indices, float32 weights) of a `/layer?form=sparse`
+    response, read by its headers alone: counts, then indices, then values, each of the dtype its
+    header names."""
+    assert headers["X-Attention-Form"] == "sparse"
+    shape = tuple(map(int, headers["X-Attention-Shape"].split(",")))
+    entries = int(headers["X-Attention-Entries"])
+    raw = _content(headers, body)
+    names = {"uint16": "<u2", "uint32": "<u4"}
+    count_dtype = np.dtype(names[headers["X-Attention-Count-Dtype"]])
+    index_dtype = np.dtype(names[headers["X-Attention-Index-Dtype"]])
+    counts = np.frombuffer(raw, count_dtype, shape[0] * shape[1]).reshape(shape[:2])
+    at = counts.nbytes
+    indices = np.frombuffer(raw, index_dtype, entries, at)
+    values = _weights(raw[at + indices.nbytes :], headers, entries)
+    return shape, counts, indices, values
+
+
+def _content(headers, body):
+    """A response's body with its content-coding undone."""
     coding = headers.get("Content-Encoding")
     assert coding in (None, "deflate", "zstd"), coding
     if coding == "deflate":
-        raw = zlib.decompress(body)
-    elif coding == "zstd":  # one frame per block of heads, concatenated, as browsers take them
+        return zlib.decompress(body)
+    if coding == "zstd":  # one frame per block of heads, concatenated, as browsers take them
         import zstandard
 
-        raw = zstandard.ZstdDecompressor().decompressobj().decompress(body)
-    else:
-        raw = body
+        return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    return body
+
+
+def _weights(raw, headers, count):
+    """Float32 of the `count` values of `raw` as the headers say (dtype, planes, table, scale)."""
     dtype = np.dtype({"uint8": "u1", "uint16": "<u2", "float16": "<f2", "float32": "<f4"}[headers["X-Attention-Dtype"]])
-    count = int(np.prod(shape))
     assert len(raw) == count * dtype.itemsize, (len(raw), headers["X-Attention-Shape"])
     if headers.get("X-Attention-Planes"):  # groups of values, each as its low bytes then its high bytes
         group, parts = int(headers["X-Attention-Planes"]), []
@@ -40,12 +65,12 @@ def decode_layer_response(headers, body):
             n = min(group, count - start)
             planes = np.frombuffer(raw, np.uint8, n * dtype.itemsize, start * dtype.itemsize)
             parts.append(planes.reshape(dtype.itemsize, n).T.copy().view(dtype).reshape(n))
-        values = np.concatenate(parts)
+        values = np.concatenate(parts) if parts else np.zeros(0, dtype)
     else:
         values = np.frombuffer(raw, dtype=dtype)
     if headers.get("X-Attention-Table"):  # weight = table[value]
         values = np.frombuffer(base64.b64decode(headers["X-Attention-Table"]), "<f4")[values]
-    return values.reshape(shape).astype(np.float32) * np.float32(float(headers["X-Attention-Scale"]))
+    return values.astype(np.float32) * np.float32(float(headers["X-Attention-Scale"]))
 
 
 def multiplexer_provider(logdir):
