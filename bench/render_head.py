@@ -45,7 +45,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.llm_records import HEADS, KV_HEADS, LAYERS, gqa_llama_record  # noqa: E402
-from bench.render import LLM_PROBE  # noqa: E402  (the first-paint probe render.py's long inputs use)
+from bench.render_pages import LLM_PROBE  # noqa: E402  (the first-paint probe render.py's long inputs use)
 from tests.helpers.browser import CHROMIUM_ARGS  # noqa: E402
 from tests.helpers.tb_process import TensorBoardProcess  # noqa: E402
 
