@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 
 import tb_attention  # noqa: E402
 from bench.common import timed_get  # noqa: E402
-from bench.render import LLM_RUN, LLM_RUN_B, TAG, ensure_llm_record  # noqa: E402
+from bench.render_llm import ensure_llm_record  # noqa: E402
+from bench.render_pages import LLM_RUN, LLM_RUN_B, TAG  # noqa: E402
 from tb_attention.analysis.change import head_change, kept_keys, sparse_head_change  # noqa: E402
 
 TOKENS = 2048

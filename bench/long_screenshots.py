@@ -12,7 +12,7 @@ import argparse
 import os
 
 from bench import long_record
-from bench.render import CHROMIUM_ARGS
+from bench.render_pages import CHROMIUM_ARGS
 from tests.helpers.browser import IDLE
 from tests.helpers.tb_process import TensorBoardProcess
 

@@ -16,12 +16,10 @@
   first paint and bytes, the compare view's first paint; ratios this / DIR.
 """
 
-import statistics
-
 import numpy as np
 
 from bench import against, long_record
-from bench.render import FETCHED, FRAME_SCRIPT, FRAME_STEP, LLM_RUN_B, llm_open
+from bench.render_pages import FETCHED, FRAME_SCRIPT, FRAME_STEP, LLM_RUN_B, llm_open, median
 from tests.helpers.browser import cell_centres, scaled_colours
 
 MATRIX = ".matrix-view .heatmap"
@@ -43,10 +41,6 @@ DEEP_ZOOM = """async ([a, b, ms, cell]) => {
   window.__zoomStart = start;
   return performance.now() - start;
 }"""
-
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
 
 
 def stored_mean(stored, layer, rows, cols, factor):

@@ -12,6 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"tensorboard\..*")
 
 from tests.helpers.browser import browser, panel_factory  # noqa: E402,F401  (fixtures)
+from tests.helpers.long_panel import long_logs, long_panel  # noqa: E402,F401  (fixtures of the long-input panel tests)
 from tests.helpers.tb_process import TensorBoardProcess  # noqa: E402
 
 SEED_A = "I went to the store."

@@ -1,6 +1,7 @@
 """The package's structure, read from its source (ast): no import circle between modules or
 between packages, no import from a lower layer up to a higher one, no module over 400 lines and
-no function over 60 lines (docstrings aside).
+no function over 60 lines (docstrings aside). The 400-line rule holds for the Python of `bench/`,
+`tests/` and `demo/` too.
 
 Layers, lowest first (README.md, "Layout"): `format/` (the record format) -> `inputs/` (validation
 shared by writer and analysis) -> `storage/` (reading) and `writing/` (writing) -> `analysis/` ->
@@ -14,6 +15,7 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tb_attention"
+BESIDE = ("bench", "tests", "demo")  # held to the module length rule as well
 TOP = 4
 LAYERS = {
     "format": 0,
@@ -140,12 +142,35 @@ def test_no_import_from_a_lower_layer_up():
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
-def test_modules_are_short():
-    long = {
+def _long_modules(paths):
+    """{path from the checkout's root: lines} of the files of `paths` over MAX_MODULE_LINES."""
+    return {
         str(path.relative_to(PACKAGE.parent)): n
-        for path in MODULES.values()
+        for path in paths
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
+
+
+def _beside_modules():
+    """Every Python file of bench/, tests/ and demo/, hidden folders (git-ignored caches) aside."""
+    root = PACKAGE.parent
+    return sorted(
+        path
+        for folder in BESIDE
+        for path in (root / folder).rglob("*.py")
+        if not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+
+
+def test_modules_are_short():
+    long = _long_modules(MODULES.values())
+    assert not long, "modules over %d lines: %s" % (MAX_MODULE_LINES, long)
+
+
+def test_bench_tests_and_demo_modules_are_short():
+    paths = _beside_modules()
+    assert {path.relative_to(PACKAGE.parent).parts[0] for path in paths} == set(BESIDE)  # each folder read
+    long = _long_modules(paths)
     assert not long, "modules over %d lines: %s" % (MAX_MODULE_LINES, long)
 
 

@@ -1,7 +1,7 @@
 """The head-pattern table of docs/patterns.md: scores of the packaged MiniLM on the seed pair.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m tests.helpers.patterns_table
-prints the Markdown that the doc's last section holds; tests/test_analysis_scoring.py checks the doc
+prints the Markdown that the doc's last section holds; tests/test_analysis_scoring_minilm.py checks the doc
 against the same function.
 """
 
