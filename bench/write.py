@@ -57,6 +57,55 @@ def stored_errors(record, reference):
     return dict(precision=record.precision, max_err=float(err.max()), max_rel=float((err[big] / reference[big]).max()))
 
 
+def time_training_loop(writer, model, batch, tokens, repeat):
+    """A training loop as users write it: forward, then log. Returns the plain forward passes', the
+    logging iterations' and add_attention's times, and how long the writer then took to drain."""
+    # Plain and logging iterations alternate so both see the same machine load; the background
+    # encoding of one record overlaps the next forward pass, as it would in training.
+    plain, logged, blocking = [], [], []
+    for step in range(repeat):
+        writer.flush()  # nothing in the background: a plain forward pass
+        t = time.perf_counter()
+        out = forward(model, batch)
+        plain.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        tb_attention.add_attention(writer, "probe", out.attentions, tokens, step)
+        blocking.append(time.perf_counter() - t)
+        # The next forward pass runs while the record is encoded in the background.
+        t = time.perf_counter()
+        out = forward(model, batch)
+        logged.append(time.perf_counter() - t + blocking[-1])
+    start = time.perf_counter()
+    writer.flush()
+    drain = time.perf_counter() - start
+    return plain, logged, blocking, drain
+
+
+def time_end_to_end(writer, attentions, tokens, repeat):
+    """Seconds per record to call, encode, compress and write, for one record at a time."""
+    t = time.perf_counter()
+    for step in range(repeat):
+        tb_attention.add_attention(writer, "end_to_end", attentions, tokens, step)
+        writer.flush()
+    return (time.perf_counter() - t) / repeat
+
+
+def time_images(logdir, attentions, repeat):
+    """The add_image heat-maps' blocking times, and seconds per step with the flush."""
+    image_writer = SummaryWriter(logdir)
+    image_repeat = max(1, repeat // 3)
+    image_blocking = []
+    t = time.perf_counter()
+    for step in range(image_repeat):
+        t_call = time.perf_counter()
+        log_as_images(image_writer, attentions, step)
+        image_blocking.append(time.perf_counter() - t_call)
+    image_writer.flush()
+    images_total = (time.perf_counter() - t) / image_repeat
+    image_writer.close()
+    return image_blocking, images_total
+
+
 def bench_tokens(tokenizer, model, n_tokens, repeat):
     batch = encode(tokenizer, n_tokens)
     tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
@@ -70,48 +119,14 @@ def bench_tokens(tokenizer, model, n_tokens, repeat):
         writer = SummaryWriter(os.path.join(d, "ours"))
         tb_attention.add_attention(writer, "warmup", attentions, tokens, 0)
         writer.flush()
-        # A training loop as users write it: forward, then log. Plain and logging iterations
-        # alternate so both see the same machine load; the background encoding of one record
-        # overlaps the next forward pass, as it would in training.
-        plain, logged, blocking = [], [], []
-        for step in range(repeat):
-            writer.flush()  # nothing in the background: a plain forward pass
-            t = time.perf_counter()
-            out = forward(model, batch)
-            plain.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            tb_attention.add_attention(writer, "probe", out.attentions, tokens, step)
-            blocking.append(time.perf_counter() - t)
-            # The next forward pass runs while the record is encoded in the background.
-            t = time.perf_counter()
-            out = forward(model, batch)
-            logged.append(time.perf_counter() - t + blocking[-1])
-        start = time.perf_counter()
-        writer.flush()
-        drain = time.perf_counter() - start
-        # End to end: call, encode, compress and write, for one record at a time.
-        t = time.perf_counter()
-        for step in range(repeat):
-            tb_attention.add_attention(writer, "end_to_end", attentions, tokens, step)
-            writer.flush()
-        ours_total = (time.perf_counter() - t) / repeat
+        plain, logged, blocking, drain = time_training_loop(writer, model, batch, tokens, repeat)
+        ours_total = time_end_to_end(writer, attentions, tokens, repeat)
         writer.close()
         (record,) = tb_attention.read_attention(d, run="ours", tag="probe", step=0)
         errors = stored_errors(record, reference)
         ours_bytes = dir_bytes(os.path.join(d, "ours"))  # index and payload files (and an empty scalars file)
         per_record = ours_bytes / (2 * repeat + 1)  # warm-up + probe + end_to_end records
-
-        image_writer = SummaryWriter(os.path.join(d, "images"))
-        image_repeat = max(1, repeat // 3)
-        image_blocking = []
-        t = time.perf_counter()
-        for step in range(image_repeat):
-            t_call = time.perf_counter()
-            log_as_images(image_writer, attentions, step)
-            image_blocking.append(time.perf_counter() - t_call)
-        image_writer.flush()
-        images_total = (time.perf_counter() - t) / image_repeat
-        image_writer.close()
+        image_blocking, images_total = time_images(os.path.join(d, "images"), attentions, repeat)
 
     forward_s = float(np.median(plain))
     results.update(
