@@ -142,17 +142,7 @@ def soak(args, model, tokenizer, logdir):
             if now >= next_sample:
                 for p in pollers.values():
                     p.sample(now - start)
-                print(
-                    "%5.0f s  records %4d  listed %s  RSS/anonymous %s MB  queue %s"
-                    % (
-                        now - start,
-                        len(logged),
-                        "/".join(str(p.listed) for p in pollers.values()),
-                        " ".join("%.0f/%.0f" % p.rss_mb[-1][1] for p in pollers.values()),
-                        writer_module.event_writer_for(writer).backlog(),
-                    ),
-                    flush=True,
-                )
+                print_sample(now - start, logged, pollers, writer_module.event_writer_for(writer).backlog())
                 next_sample += SAMPLE_S
             step += 1
         writer.flush()
@@ -164,6 +154,22 @@ def soak(args, model, tokenizer, logdir):
         for tb in tbs.values():
             tb.stop()
     report_soak(args, time.time() - start, logged, pollers, end_rss, after_reads, served, blocked, backlog_max)
+
+
+def print_sample(seconds, logged, pollers, queue):
+    """One line of the soak's progress: records logged, steps each TensorBoard lists, their RSS and
+    the writer's backlog (`queue`, (jobs, bytes))."""
+    print(
+        "%5.0f s  records %4d  listed %s  RSS/anonymous %s MB  queue %s"
+        % (
+            seconds,
+            len(logged),
+            "/".join(str(p.listed) for p in pollers.values()),
+            " ".join("%.0f/%.0f" % p.rss_mb[-1][1] for p in pollers.values()),
+            queue,
+        ),
+        flush=True,
+    )
 
 
 def verify(tb, poller, logged):
