@@ -145,76 +145,103 @@ def s3_measure(logdir, n, repeat):
         server.stop()
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", default="10,40")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--no-s3", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def print_sizes(logdirs):
+    print("records: %d layers x %d heads x %d tokens, causal, uint8" % (LAYERS, HEADS, TOKENS))
+    for (fmt, n), d in sorted(logdirs.items()):
+        print("  %s, %2d records: %7.1f MB on disk" % (fmt, n, size_mb(d)))
+
+
+def measure_all(logdirs, counts, repeat):
+    """{(format, count, load_fast): measure(...)} for every logdir and both loaders."""
+    results = {}
+    # Alternate the formats so drift of the machine hits both alike.
+    for loader in ("true", "false"):
+        for n in counts:
+            for fmt in ("v1", "v2"):
+                results[fmt, n, loader] = measure(logdirs[fmt, n], loader, n, repeat)
+    return results
+
+
+def print_table(results):
+    print(
+        "\n%-4s %-8s %-7s %10s %9s %10s %14s"
+        % ("fmt", "records", "loader", "listed s", "RSS MB", "/layer ms", "RSS after MB")
+    )
+    for key in sorted(results):
+        r = results[key]
+        print(
+            "%-4s %-8d %-7s %10.2f %9.0f %10.1f %14.0f"
+            % (key[0], key[1], key[2], r["listed_s"], r["rss_mb"], r["layer_ms"], r["rss_after_mb"])
+        )
+
+
+def print_targets(results, lo, hi):
+    """The ratios against the targets of docs/format.md, `lo` and `hi` records."""
+    rust = {k: v for k, v in results.items() if k[2] == "true"}
+    print("\ntargets (format 2; format 1 beside it):")
+    print(
+        "  RSS %d/%d records, Rust loader   v2 %.2f   v1 %.2f   (goal v2 <= 1.1)"
+        % (
+            hi,
+            lo,
+            rust["v2", hi, "true"]["rss_mb"] / rust["v2", lo, "true"]["rss_mb"],
+            rust["v1", hi, "true"]["rss_mb"] / rust["v1", lo, "true"]["rss_mb"],
+        )
+    )
+    print(
+        "  RSS at %d records              v2 %.0f MB  v1 %.0f MB  (goal v2 <= 300 MB)"
+        % (hi, rust["v2", hi, "true"]["rss_mb"], rust["v1", hi, "true"]["rss_mb"])
+    )
+    print(
+        "  Python loader lists %d records  v2 %.2f s  v1 %.2f s  ratio %.3f  (goal v2 <= 3 s)"
+        % (
+            lo,
+            results["v2", lo, "false"]["listed_s"],
+            results["v1", lo, "false"]["listed_s"],
+            results["v2", lo, "false"]["listed_s"] / results["v1", lo, "false"]["listed_s"],
+        )
+    )
+    print(
+        "  /layer median: v2 at %d records %.1f ms, v1 at %d records %.1f ms: ratio %.2f  (goal <= 1)"
+        % (
+            hi,
+            rust["v2", hi, "true"]["layer_ms"],
+            lo,
+            rust["v1", lo, "true"]["layer_ms"],
+            rust["v2", hi, "true"]["layer_ms"] / rust["v1", lo, "true"]["layer_ms"],
+        )
+    )
+
+
+def report_s3(logdir, n, repeat):
+    s3 = s3_measure(logdir, n, repeat)
+    print(
+        "  through S3 (moto, Python loader), %d records: listed in %.1f s, /layer median %.1f ms  (goal <= 150 ms)"
+        % (n, s3["listed_s"], s3["layer_ms"])
+    )
+
+
+def main():
+    args = parse_args()
     counts = sorted(int(n) for n in args.records.split(","))
     lo, hi = counts[0], counts[-1]
     root = tempfile.mkdtemp(prefix="tb-attention-serving-")
     try:
         logdirs = write_logdirs(root, counts)
-        print("records: %d layers x %d heads x %d tokens, causal, uint8" % (LAYERS, HEADS, TOKENS))
-        for (fmt, n), d in sorted(logdirs.items()):
-            print("  %s, %2d records: %7.1f MB on disk" % (fmt, n, size_mb(d)))
-        results = {}
-        # Alternate the formats so drift of the machine hits both alike.
-        for loader in ("true", "false"):
-            for n in counts:
-                for fmt in ("v1", "v2"):
-                    results[fmt, n, loader] = measure(logdirs[fmt, n], loader, n, args.repeat)
-        print(
-            "\n%-4s %-8s %-7s %10s %9s %10s %14s"
-            % ("fmt", "records", "loader", "listed s", "RSS MB", "/layer ms", "RSS after MB")
-        )
-        for key in sorted(results):
-            r = results[key]
-            print(
-                "%-4s %-8d %-7s %10.2f %9.0f %10.1f %14.0f"
-                % (key[0], key[1], key[2], r["listed_s"], r["rss_mb"], r["layer_ms"], r["rss_after_mb"])
-            )
-        rust = {k: v for k, v in results.items() if k[2] == "true"}
-        print("\ntargets (format 2; format 1 beside it):")
-        print(
-            "  RSS %d/%d records, Rust loader   v2 %.2f   v1 %.2f   (goal v2 <= 1.1)"
-            % (
-                hi,
-                lo,
-                rust["v2", hi, "true"]["rss_mb"] / rust["v2", lo, "true"]["rss_mb"],
-                rust["v1", hi, "true"]["rss_mb"] / rust["v1", lo, "true"]["rss_mb"],
-            )
-        )
-        print(
-            "  RSS at %d records              v2 %.0f MB  v1 %.0f MB  (goal v2 <= 300 MB)"
-            % (hi, rust["v2", hi, "true"]["rss_mb"], rust["v1", hi, "true"]["rss_mb"])
-        )
-        print(
-            "  Python loader lists %d records  v2 %.2f s  v1 %.2f s  ratio %.3f  (goal v2 <= 3 s)"
-            % (
-                lo,
-                results["v2", lo, "false"]["listed_s"],
-                results["v1", lo, "false"]["listed_s"],
-                results["v2", lo, "false"]["listed_s"] / results["v1", lo, "false"]["listed_s"],
-            )
-        )
-        print(
-            "  /layer median: v2 at %d records %.1f ms, v1 at %d records %.1f ms: ratio %.2f  (goal <= 1)"
-            % (
-                hi,
-                rust["v2", hi, "true"]["layer_ms"],
-                lo,
-                rust["v1", lo, "true"]["layer_ms"],
-                rust["v2", hi, "true"]["layer_ms"] / rust["v1", lo, "true"]["layer_ms"],
-            )
-        )
+        print_sizes(logdirs)
+        results = measure_all(logdirs, counts, args.repeat)
+        print_table(results)
+        print_targets(results, lo, hi)
         if not args.no_s3:
-            s3 = s3_measure(logdirs["v2", hi], hi, args.repeat)
-            print(
-                "  through S3 (moto, Python loader), %d records: listed in %.1f s, /layer median %.1f ms  (goal <= 150 ms)"
-                % (hi, s3["listed_s"], s3["layer_ms"])
-            )
+            report_s3(logdirs["v2", hi], hi, args.repeat)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
