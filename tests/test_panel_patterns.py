@@ -96,11 +96,38 @@ def forming_tb(tmp_path_factory):
         tb.stop()
 
 
+def formed_rows(page):
+    """(label, layer, head, step) of every row of the formed-heads list that says a head formed, top
+    to bottom, as the page's attributes give them (strings)."""
+    rows = page.locator(".formed-list tbody tr[data-change='formed']")
+    return [
+        (
+            rows.nth(i).get_attribute("data-label"),
+            rows.nth(i).get_attribute("data-layer"),
+            rows.nth(i).get_attribute("data-head"),
+            rows.nth(i).get_attribute("data-step"),
+        )
+        for i in range(rows.count())
+    ]
+
+
+def metric_series(recs, chosen, metric, suffix=""):
+    """{legend: [(step, score)]} of `metric` for each (layer, head) of `chosen` over the records
+    `recs` of one run of the forming logs, legends suffixed with `suffix`."""
+    from tests.helpers.forming_logs import STEPS
+
+    assert [x.step for x in recs] == list(STEPS)  # every line runs over all five steps
+    return {
+        f"L{layer} H{head}{suffix}": [(x.step, float(x.patterns[metric][layer, head])) for x in recs]
+        for layer, head in chosen
+    }
+
+
 def test_patterns_view_lists_formed_heads_and_plots_them_in_two_runs(panel_factory, forming_tb):
     from tb_attention import formed_heads, read_attention
     from tb_attention.analysis.labels import DEFAULT_THRESHOLDS
     from tb_attention.analysis.scoring import METRICS
-    from tests.helpers.forming_logs import STEPS, TAG
+    from tests.helpers.forming_logs import TAG
 
     tb, logdir = forming_tb
     panel = panel_factory(tb)
@@ -112,16 +139,7 @@ def test_patterns_view_lists_formed_heads_and_plots_them_in_two_runs(panel_facto
 
     records = list(read_attention(str(logdir), run="lr-fast", tag=TAG))
     expected = formed_heads([r.step for r in records], [r.patterns for r in records])["formed"]
-    rows = page.locator(".formed-list tbody tr[data-change='formed']")
-    shown = [
-        (
-            rows.nth(i).get_attribute("data-label"),
-            rows.nth(i).get_attribute("data-layer"),
-            rows.nth(i).get_attribute("data-head"),
-            rows.nth(i).get_attribute("data-step"),
-        )
-        for i in range(rows.count())
-    ]
+    shown = formed_rows(page)
     assert shown == [(e["label"], str(e["layer"]), str(e["head"]), str(e["step"])) for e in expected]
     assert ("previous_token", "0", "1", "20") in shown and ("induction", "1", "0", "20") in shown
 
@@ -133,21 +151,16 @@ def test_patterns_view_lists_formed_heads_and_plots_them_in_two_runs(panel_facto
     threshold = DEFAULT_THRESHOLDS[expected[0]["label"]][1]
     slow = list(read_attention(str(logdir), run="lr-slow", tag=TAG))
 
-    def series(recs, chosen, suffix=""):
-        assert [x.step for x in recs] == list(STEPS)  # every line runs over all five steps
-        return {
-            f"L{layer} H{head}{suffix}": [(x.step, float(x.patterns[metric][layer, head])) for x in recs]
-            for layer, head in chosen
-        }
-
     assert page.locator(".pattern-chart line.threshold").count() == 1  # the label's threshold
-    lines = assert_chart_draws(page, series(records, heads), threshold)
+    lines = assert_chart_draws(page, metric_series(records, heads, metric), threshold)
     assert not any(line["dashed"] for line in lines.values())
 
     # The same heads in the slower run, dashed, from that run's own scores, on the same axes.
     panel.after(lambda: page.select_option(".run-b-select", "lr-slow"))
     lines = assert_chart_draws(
-        page, {**series(records, heads, " lr-fast"), **series(slow, heads, " lr-slow")}, threshold
+        page,
+        {**metric_series(records, heads, metric, " lr-fast"), **metric_series(slow, heads, metric, " lr-slow")},
+        threshold,
     )
     assert all(line["dashed"] == name.endswith("lr-slow") for name, line in lines.items())
 
@@ -156,7 +169,11 @@ def test_patterns_view_lists_formed_heads_and_plots_them_in_two_runs(panel_facto
     box = page.locator(".patterns-table tbody tr[data-layer='1'][data-head='1'] input.plot-head")
     panel.after(lambda: box.check())
     both = sorted(set(heads) | {(1, 1)})
-    assert_chart_draws(page, {**series(records, both, " lr-fast"), **series(slow, both, " lr-slow")}, threshold)
+    assert_chart_draws(
+        page,
+        {**metric_series(records, both, metric, " lr-fast"), **metric_series(slow, both, metric, " lr-slow")},
+        threshold,
+    )
     panel.after(
         lambda: page.locator(".patterns-table tbody tr[data-layer='1'][data-head='1'] input.plot-head").uncheck()
     )
