@@ -64,11 +64,11 @@ async function fetchArray(route, params, rank, what, signal = null) {
     const { headers } = resp;
     const shape = parseShape(headers.get("X-Attention-Shape"), rank);
     const precision = headers.get("X-Attention-Precision");
-    const { dtype, scale, ...coding } = valueCoding(headers);
+    const values = valueCoding(headers);
     const buffer = await resp.arrayBuffer();
     if (headers.get("X-Attention-Form") === "sparse") {
       const layout = {
-        ...valueCoding(headers),
+        ...values,
         rows: shape[0] * shape[1],
         keys: shape[2],
         entries: Number(headers.get("X-Attention-Entries")),
@@ -79,6 +79,7 @@ async function fetchArray(route, params, rank, what, signal = null) {
       const bytes = Object.values(sparse).reduce((n, part) => n + part.byteLength, 0);
       return { shape, precision, sparse, bytes };
     }
+    const { dtype, scale, ...coding } = values;
     const data = decodeWeights(
       buffer,
       dtype,

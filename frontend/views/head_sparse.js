@@ -73,7 +73,7 @@ export function displaySparse(slab, shown, i0, i1) {
     indices: Int32Array.from(indices),
     values: Float32Array.from(values),
   };
-  const out = { keys: colItems.length, data: null, sparse, slot: slab.slot, dataRow0: i0, dataRows: i1 - i0 };
-  out.heads = slab.heads;
+  const { heads, slot } = slab;
+  const out = { keys: colItems.length, data: null, sparse, slot, dataRow0: i0, dataRows: i1 - i0, heads };
   return { slab: out, hiddenCols: shown.hidden.length ? hiddenItems(colItems, shown.hidden) : null };
 }

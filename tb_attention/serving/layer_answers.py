@@ -37,9 +37,9 @@ def layer_answer(stored, request):
     _, n_heads, q, k = stored.part.shape
     heads = stored.check_heads(request.heads)
     rows = query_rows(q, request.q_start, request.q_end)
-    count = (n_heads if heads is None else len(heads)) * ((rows[1] - rows[0]) if rows else q)
     if request.form == "sparse":
         return _sparse_form(stored, request.layer, list(range(n_heads)) if heads is None else heads, rows or (0, q))
+    count = (n_heads if heads is None else len(heads)) * ((rows[1] - rows[0]) if rows else q)
     if request.form != "kept" and count * (1 if request.reduce else k) > MAX_ANSWER_WEIGHTS:
         raise BadRequest(
             "that would be %d weights, over the %d one answer holds: ask for fewer heads, a window of "
