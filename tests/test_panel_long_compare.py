@@ -18,6 +18,16 @@ def wait_compare_maps(page, attr, value):
     )
 
 
+def open_compare(long_panel, long_logs, run_b, layer, head):
+    """(A, B as shown: layer `layer`, head `head` of run sparse512 and of `run_b`, the page): the
+    compare view of the two opened, its maps complete. A's dropped keys are NaN (not stored)."""
+    a = shown(record(long_logs[0], "sparse512"), layer)[head]
+    b = shown(record(long_logs[0], run_b), layer)[head]
+    page = long_panel.open(f"run=sparse512&tag=p&view=compare&runB={run_b}&layer={layer}&heads={head}")
+    wait_compare_maps(page, "levels", "complete")
+    return a, b, page
+
+
 def maps_state(page, roles=("cmp-a", "cmp-b", "cmp-diff")):
     return [page.eval_on_selector(f".compare-view .{r}", "m => ({...m.dataset})") for r in roles]
 
@@ -25,10 +35,7 @@ def maps_state(page, roles=("cmp-a", "cmp-b", "cmp-diff")):
 @pytest.mark.browser
 def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_panel, long_logs):
     # A: a sparse record, B: a dense one of the same tokens in another run (same tag).
-    a = shown(record(long_logs[0], "sparse512"), 1)[2]  # keys its rows dropped: NaN, not stored
-    b = shown(record(long_logs[0], "dense512"), 1)[2]
-    page = long_panel.open("run=sparse512&tag=p&view=compare&runB=dense512&layer=1&heads=2")
-    wait_compare_maps(page, "levels", "complete")
+    a, b, page = open_compare(long_panel, long_logs, "dense512", 1, 2)
     ma, mb, md = maps_state(page)
     # 512 keys: A and B on one log scale (one floor for both); B - A on a signed square root about 0.
     assert ma["scale"] == mb["scale"] == "log"
@@ -85,10 +92,7 @@ def test_compare_view_zooms_the_three_maps_together_and_hides_the_sink(long_pane
 
 @pytest.mark.browser
 def test_compare_view_of_other_tokens_keeps_the_maps_aligned_and_reads_b_in_its_own(long_panel, long_logs):
-    a = shown(record(long_logs[0], "sparse512"), 0)[1]  # keys its rows dropped: NaN, not stored
-    b = shown(record(long_logs[0], "other512"), 0)[1]
-    page = long_panel.open("run=sparse512&tag=p&view=compare&runB=other512&layer=0&heads=1")
-    wait_compare_maps(page, "levels", "complete")
+    a, b, page = open_compare(long_panel, long_logs, "other512", 0, 1)
     assert "different tokens" in page.inner_text(".compare-view")
     # B's labels are longer, yet one gutter serves all three: the same cell size and origin.
     geometry = [(m["gutterLeft"], m["gutterTop"], m["cell"], m["left"], m["top"]) for m in maps_state(page)]
